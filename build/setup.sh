@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets everything up: dotnet tools (paket, fantomas), packages, the Fashion-MNIST data, a Release build.
+# Safe to run again; each step is a no-op when already done.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source build/env.sh
+
+dotnet tool restore >/dev/null
+
+if [ ! -f "$WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
+  if [ "$WAAL_FASHION_MNIST" = /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing Debian's dataset-fashion-mnist (the data lands in $WAAL_FASHION_MNIST)"
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null
+  else
+    echo "error SETUP003: $WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz: Fashion-MNIST not found and apt-get is not usable here;" >&2
+    echo "  put the four official IDX .gz files in a folder and set WAAL_FASHION_MNIST to it." >&2
+    exit 1
+  fi
+fi
+
+dotnet restore Waal.Functional.sln -v quiet >/dev/null
+dotnet build Waal.Functional.sln -c Release --no-restore -v quiet -nologo -clp:NoSummary -warnaserror

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets everything up, runs every test suite, and ends with one line: N passed, N failed, N skipped.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash build/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+
+passed=0; failed=0; skipped=0; status=0
+logs="$(mktemp -d)"
+for suite in Core Data Learning Cli; do
+  dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
+  echo "=== Waal.$suite.Tests"
+  dotnet "$dll" --no-spinner --colours 0 2>&1 | tee "$logs/$suite.log"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$logs/$suite.log" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "Waal.$suite.Tests: no summary line (exit code $rc): counted as one failure"
+    failed=$((failed + 1)); status=1; continue
+  fi
+  read -r p f s <<<"$(echo "$line" | awk '{print $1, $3, $5}')"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  [ "$rc" -eq 0 ] || status=1
+done
+rm -rf "$logs"
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status

@@ -1,0 +1,2 @@
+module Waal.Cli.Args
+let x = 1

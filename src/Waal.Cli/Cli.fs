@@ -1,0 +1,2 @@
+module Waal.Cli.Cli
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Cli.Inspect
+let x = 1

@@ -1,0 +1,3 @@
+module Waal.Cli.Program
+[<EntryPoint>]
+let main _ = 0

@@ -1,0 +1,2 @@
+module Waal.Core.Errors
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Core.Metrics
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Core.Pool
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Core.QueryMath
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Core.Rng
+let x = 1

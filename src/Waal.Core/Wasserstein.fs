@@ -1,0 +1,2 @@
+module Waal.Core.Wasserstein
+let x = 1

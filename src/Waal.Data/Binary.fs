@@ -1,0 +1,2 @@
+module Waal.Data.Binary
+let x = 1

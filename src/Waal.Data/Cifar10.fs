@@ -1,0 +1,2 @@
+module Waal.Data.Cifar10
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Data.Dataset
+let x = 1

@@ -1,0 +1,2 @@
+module Waal.Data.Idx
+let x = 1

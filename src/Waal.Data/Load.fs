@@ -1,0 +1,2 @@
+module Waal.Data.Load
+let x = 1

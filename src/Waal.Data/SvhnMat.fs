@@ -1,0 +1,2 @@
+module Waal.Data.SvhnMat
+let x = 1

@@ -1,0 +1,3 @@
+module Waal.Cli.Tests.Tests
+open Expecto
+let all = testList "Cli" []

@@ -1,0 +1,3 @@
+module Waal.Core.Tests.Tests
+open Expecto
+let all = testList "Core" []

@@ -1,0 +1,3 @@
+module Waal.Data.Tests.Tests
+open Expecto
+let all = testList "Data" []
