@@ -1,2 +1,157 @@
-module Waal.Data.Dataset
-let x = 1
+namespace Waal.Data
+
+/// Why a data file was refused. Each case names the file, where in it (a byte offset or a field), what was
+/// expected and what was found. Offsets in gzip or zlib data count in the decompressed bytes, and say so.
+type DataError =
+    /// No file or folder at the path.
+    | Missing of file: string
+    /// A folder where a file was expected (or the reverse).
+    | WrongKind of file: string * expected: string
+    /// The file exists but cannot be read (permissions, I/O).
+    | Unreadable of file: string * reason: string
+    /// A file of zero bytes.
+    | Empty of file: string
+    /// The bytes at `offset` are not the format's signature.
+    | BadMagic of file: string * offset: int64 * expected: string * found: string
+    /// The data ends before what the header (or record structure) requires.
+    | Truncated of file: string * offset: int64 * expected: string * found: string
+    /// The header's dimensions disagree with the data that is there (bytes left over, impossible shapes).
+    | SizeMismatch of file: string * field: string * expected: string * found: string
+    /// Images and labels disagree on how many items there are.
+    | CountMismatch of file: string * images: int * labels: int
+    /// A label outside the dataset's classes.
+    | LabelOutOfRange of file: string * offset: int64 * label: int64 * expected: string
+    /// A well-formed file that uses something this reader does not support (a MAT class, a v7.3 file).
+    | Unsupported of file: string * field: string * detail: string
+    /// Anything else wrong with the structure at `offset`.
+    | Malformed of file: string * offset: int64 * detail: string
+
+/// Stable codes and one-line messages for data errors.
+module DataError =
+    /// The error's stable code (documented in docs/reliability.md).
+    let code (error: DataError) =
+        match error with
+        | Missing _ -> "DATA001"
+        | WrongKind _ -> "DATA002"
+        | Unreadable _ -> "DATA003"
+        | Empty _ -> "DATA004"
+        | BadMagic _ -> "DATA005"
+        | Truncated _ -> "DATA006"
+        | SizeMismatch _ -> "DATA007"
+        | CountMismatch _ -> "DATA008"
+        | LabelOutOfRange _ -> "DATA009"
+        | Unsupported _ -> "DATA010"
+        | Malformed _ -> "DATA011"
+
+    /// The file the error is about.
+    let file (error: DataError) =
+        match error with
+        | Missing f
+        | WrongKind(f, _)
+        | Unreadable(f, _)
+        | Empty f
+        | BadMagic(f, _, _, _)
+        | Truncated(f, _, _, _)
+        | SizeMismatch(f, _, _, _)
+        | CountMismatch(f, _, _)
+        | LabelOutOfRange(f, _, _, _)
+        | Unsupported(f, _, _)
+        | Malformed(f, _, _) -> f
+
+    /// What went wrong, without the file name (which `file` gives).
+    let message (error: DataError) =
+        match error with
+        | Missing _ -> "no such file or directory"
+        | WrongKind(_, expected) -> $"expected {expected}"
+        | Unreadable(_, reason) -> $"cannot be read: {reason}"
+        | Empty _ -> "the file is empty (0 bytes)"
+        | BadMagic(_, offset, expected, found) -> $"at byte {offset}: expected {expected}, found {found}"
+        | Truncated(_, offset, expected, found) -> $"truncated at byte {offset}: expected {expected}, found {found}"
+        | SizeMismatch(_, field, expected, found) -> $"{field}: expected {expected}, found {found}"
+        | CountMismatch(_, images, labels) -> $"{images} images but {labels} labels; expected one label per image"
+        | LabelOutOfRange(_, offset, label, expected) -> $"at byte {offset}: label {label} is out of range, expected {expected}"
+        | Unsupported(_, field, detail) -> $"{field}: {detail}"
+        | Malformed(_, offset, detail) -> $"at byte {offset}: {detail}"
+
+    /// `error CODE: file: message`, the line the CLI prints.
+    let line (error: DataError) =
+        $"error {code error}: {file error}: {message error}"
+
+/// A labelled image dataset held as raw bytes: N images of C x H x W unsigned bytes in NCHW order, one label in
+/// 0 .. Classes-1 per image. The class count belongs to the dataset, never to a subset of it.
+type Dataset =
+    { /// N x C x H x W bytes, row-major (NCHW).
+      Images: byte[]
+      /// One label per image, each in 0 .. Classes-1.
+      Labels: int[]
+      Count: int
+      Channels: int
+      Height: int
+      Width: int
+      Classes: int
+      /// Where the data came from (a file or a folder), for messages.
+      Source: string }
+
+    /// The number of bytes of one image.
+    member this.ImageSize = this.Channels * this.Height * this.Width
+
+/// Building and summarising datasets.
+module Dataset =
+    /// A dataset, after checking that the arrays agree with the shape; the messages name `source`.
+    let create source (images: byte[]) (labels: int[]) channels height width classes =
+        let count = labels.Length
+        let size = int64 channels * int64 height * int64 width
+
+        if channels < 1 || height < 1 || width < 1 then
+            Error(SizeMismatch(source, "shape", "C, H, W >= 1", $"{channels}x{height}x{width}"))
+        elif int64 images.Length <> int64 count * size then
+            Error(CountMismatch(source, (if size = 0L then 0 else int (int64 images.Length / size)), count))
+        else
+            match Array.tryFindIndex (fun l -> l < 0 || l >= classes) labels with
+            | Some i -> Error(LabelOutOfRange(source, int64 i, int64 labels[i], $"0..{classes - 1}"))
+            | None ->
+                Ok
+                    { Images = images
+                      Labels = labels
+                      Count = count
+                      Channels = channels
+                      Height = height
+                      Width = width
+                      Classes = classes
+                      Source = source }
+
+    /// How many images each class has (index = class).
+    let classCounts (data: Dataset) =
+        let counts = Array.zeroCreate data.Classes
+
+        for l in data.Labels do
+            counts[l] <- counts[l] + 1
+
+        counts
+
+    /// The first `count` images (the reference keeps the first 50,000 training images as the pool).
+    let take (count: int) (data: Dataset) =
+        let n = max 0 (min count data.Count)
+
+        { data with
+            Images = data.Images[.. n * data.ImageSize - 1]
+            Labels = data.Labels[.. n - 1]
+            Count = n }
+
+    /// Concatenates datasets of the same shape and classes (CIFAR-10's five training batches).
+    let concat (source: string) (parts: Dataset list) =
+        match parts with
+        | [] -> Error(Missing source)
+        | first :: _ ->
+            match parts |> List.tryFind (fun p -> (p.Channels, p.Height, p.Width, p.Classes) <> (first.Channels, first.Height, first.Width, first.Classes)) with
+            | Some odd ->
+                Error(SizeMismatch(odd.Source, "shape", $"{first.Channels}x{first.Height}x{first.Width}", $"{odd.Channels}x{odd.Height}x{odd.Width}"))
+            | None ->
+                create
+                    source
+                    (parts |> List.map (fun p -> p.Images) |> Array.concat)
+                    (parts |> List.map (fun p -> p.Labels) |> Array.concat)
+                    first.Channels
+                    first.Height
+                    first.Width
+                    first.Classes

@@ -12,7 +12,8 @@ let line (summary: TestRunSummary) =
         (summary.failed.Length + summary.errored.Length)
         summary.ignored.Length
 
-/// Runs the tests with the command-line arguments and prints the closing line last.
+/// Runs the tests with the command-line arguments and prints the closing line last, on a line of its own
+/// (Expecto leaves a colour reset without a newline before it).
 let run (argv: string[]) (tests: Test) =
-    let handler = SummaryHandler(fun summary -> printfn "%s" (line summary))
+    let handler = SummaryHandler(fun summary -> printfn "\n%s" (line summary))
     runTestsWithCLIArgs [ CLIArguments.Append_Summary_Handler handler ] argv tests
