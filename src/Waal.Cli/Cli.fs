@@ -1,2 +1,69 @@
+/// The `waal` command line: parsing, dispatch, and exit codes (0 success, 2 bad input or usage).
 module Waal.Cli.Cli
-let x = 1
+
+open System.IO
+open Argu
+open Waal.Cli.Args
+open Waal.Data
+
+let private parser = ArgumentParser.Create<WaalArgs>(programName = "waal")
+
+let private format =
+    function
+    | FormatArg.Idx -> Load.Idx
+    | FormatArg.Cifar10 -> Load.Cifar10
+    | FormatArg.Svhn -> Load.Svhn
+
+let private version () =
+    let assembly = typeof<WaalArgs>.Assembly
+    string (assembly.GetName().Version)
+
+/// Runs the command line with the given writers; returns the process exit code.
+let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
+    try
+        let args = parser.ParseCommandLine(argv, raiseOnUsage = true)
+
+        match args.TryGetSubCommand() with
+        | _ when args.Contains Version ->
+            out.WriteLine $"waal {version ()}"
+            0
+        | None
+        | Some Version ->
+            err.WriteLine "error CLI001: command line: no command given (see 'waal --help')"
+            2
+        | Some(Data data) ->
+            match data.TryGetSubCommand() with
+            | None ->
+                err.WriteLine
+                    "error CLI001: command line: 'waal data' needs a command, e.g. inspect (see 'waal data --help')"
+
+                2
+            | Some(Inspect inspect) ->
+                Inspect.run
+                    out
+                    err
+                    (inspect.TryGetResult InspectArgs.Format |> Option.map format)
+                    (inspect.GetResult InspectArgs.Path)
+                    (inspect.TryGetResult InspectArgs.Labels)
+    with
+    | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
+        out.WriteLine e.Message
+        0
+    | :? ArguParseException as e ->
+        // One line: Argu's first line names the problem (the usage that follows is for --help).
+        let problem = (e.Message.Split('\n')[0]).Trim()
+
+        let problem =
+            if problem.StartsWith "ERROR: " then
+                problem.Substring 7
+            else
+                problem
+
+        let command =
+            if argv.Length > 0 && argv[0] = "data" then
+                "waal data inspect"
+            else
+                "waal"
+
+        err.WriteLine $"error CLI001: command line: {problem} (see '{command} --help')"
+        2

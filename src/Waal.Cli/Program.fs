@@ -1,3 +1,4 @@
 module Waal.Cli.Program
+
 [<EntryPoint>]
-let main _ = 0
+let main argv = Waal.Cli.Cli.run stdout stderr argv

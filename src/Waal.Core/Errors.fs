@@ -37,8 +37,7 @@ module Errors =
         | IndexOutOfRange(index, size) -> $"index {index} is outside the pool (expected 0..{size - 1})"
         | AlreadyLabelled index -> $"index {index} is already labelled"
         | DuplicateInBatch index -> $"index {index} appears twice in one batch"
-        | LabelOutOfRange(index, label, classes) ->
-            $"index {index}: label {label} is outside 0..{classes - 1}"
+        | LabelOutOfRange(index, label, classes) -> $"index {index}: label {label} is outside 0..{classes - 1}"
         | MalformedLog(field, detail) -> $"label log, {field}: {detail}"
 
     /// A one-line description of a query error.

@@ -6,22 +6,21 @@ open System.Text
 open System.Text.Json
 
 /// One labelling step: the (index, label) pairs given in one round, in the order they were given.
-type LabelBatch =
-    { Round: int
-      Items: (int * int)[] }
+type LabelBatch = { Round: int; Items: (int * int)[] }
 
 /// The append-only record of every label given to a pool; the pool state is rebuilt from it exactly.
 type LabelLog =
-    { PoolSize: int
-      Classes: int
-      /// Oldest first.
-      Batches: LabelBatch list }
+    {
+        PoolSize: int
+        Classes: int
+        /// Oldest first.
+        Batches: LabelBatch list
+    }
 
 /// The immutable state of an active-learning pool: which items carry which label. Built only through
 /// `Pool.create` and `Pool.label`, so labelled and unlabelled always partition 0 .. size-1.
 [<Sealed>]
-type Pool
-    internal (size: int, classes: int, labels: int[], labelledCount: int, batches: LabelBatch list) =
+type Pool internal (size: int, classes: int, labels: int[], labelledCount: int, batches: LabelBatch list) =
     // labels[i] = -1 while i is unlabelled. Never mutated after construction: transitions copy it.
     member internal _.Labels = labels
     /// Newest first (a transition conses onto it).
@@ -44,7 +43,8 @@ type Pool
             && p.BatchesNewestFirst = batches
         | _ -> false
 
-    override _.GetHashCode() = HashCode.Combine(size, classes, labelledCount)
+    override _.GetHashCode() =
+        HashCode.Combine(size, classes, labelledCount)
 
     override _.ToString() =
         $"Pool(size={size}, classes={classes}, labelled={labelledCount})"
@@ -116,14 +116,29 @@ module Pool =
             match error with
             | Some e -> Error e
             | None ->
-                let batch = { Round = round; Items = Array.copy items }
-                Ok(Pool(pool.Size, pool.Classes, next, pool.LabelledCount + items.Length, batch :: pool.BatchesNewestFirst))
+                let batch =
+                    {
+                        Round = round
+                        Items = Array.copy items
+                    }
+
+                Ok(
+                    Pool(
+                        pool.Size,
+                        pool.Classes,
+                        next,
+                        pool.LabelledCount + items.Length,
+                        batch :: pool.BatchesNewestFirst
+                    )
+                )
 
     /// The label log of everything this pool was given, oldest batch first.
     let log (pool: Pool) =
-        { PoolSize = pool.Size
-          Classes = pool.Classes
-          Batches = List.rev pool.BatchesNewestFirst }
+        {
+            PoolSize = pool.Size
+            Classes = pool.Classes
+            Batches = List.rev pool.BatchesNewestFirst
+        }
 
     /// Rebuilds the pool from its log by replaying every batch; fails on the first batch that does not apply.
     let ofLog (log: LabelLog) : Result<Pool, PoolError> =
@@ -251,9 +266,11 @@ module LabelLogJson =
                         |> Result.bind (arrayOf "batches")
                         |> Result.bind (traverse batch)
                         |> Result.map (fun batches ->
-                            { PoolSize = size
-                              Classes = classes
-                              Batches = List.ofArray batches }))))
+                            {
+                                PoolSize = size
+                                Classes = classes
+                                Batches = List.ofArray batches
+                            }))))
 
     /// Reads a log from a JSON string.
     let ofString (text: string) = ofBytes (Encoding.UTF8.GetBytes text)

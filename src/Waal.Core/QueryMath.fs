@@ -78,7 +78,10 @@ module Classic =
             elif x > second then
                 second <- x
 
-        if Double.IsNegativeInfinity second then 0.0 else first - second
+        if Double.IsNegativeInfinity second then
+            0.0
+        else
+            first - second
 
     /// Shannon entropy -sum p log p in nats, with 0 log 0 = 0; lies in [0, log C].
     let entropy (p: float[]) =
@@ -146,8 +149,10 @@ module TopK =
 
 /// Embeddings of pool items held as one row-major block: row i is item i's vector.
 type Embeddings =
-    { Dim: int
-      Values: float32[] }
+    {
+        Dim: int
+        Values: float32[]
+    }
 
     /// The number of rows.
     member this.Count = if this.Dim = 0 then 0 else this.Values.Length / this.Dim
@@ -207,9 +212,11 @@ module KCenter =
 
             for i in 0 .. n - 1 do
                 if not taken[i] then
-                    if best < 0
-                       || minDist[i] > minDist[best]
-                       || (minDist[i] = minDist[best] && candidates[i] < candidates[best]) then
+                    if
+                        best < 0
+                        || minDist[i] > minDist[best]
+                        || (minDist[i] = minDist[best] && candidates[i] < candidates[best])
+                    then
                         best <- i
 
             taken[best] <- true

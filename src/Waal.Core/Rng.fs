@@ -4,15 +4,19 @@ module Waal.Core.Rng
 
 /// What a stream is for, and for which round of which seeded experiment.
 type Key =
-    { Seed: int64
-      Round: int
-      Purpose: string }
+    {
+        Seed: int64
+        Round: int
+        Purpose: string
+    }
 
 /// A key for the given seed, round and purpose (e.g. "initial", "shuffle", "gp-mix").
 let key seed round purpose =
-    { Seed = seed
-      Round = round
-      Purpose = purpose }
+    {
+        Seed = seed
+        Round = round
+        Purpose = purpose
+    }
 
 // SplitMix64's finaliser: a bijection on 64-bit words with good avalanche.
 let private mix (z: uint64) =
@@ -23,13 +27,19 @@ let private mix (z: uint64) =
 // FNV-1a over the UTF-16 code units: stable across machines and runs (unlike String.GetHashCode).
 let private hashPurpose (purpose: string) =
     let mutable h = 0xcbf29ce484222325UL
+
     for c in purpose do
         h <- (h ^^^ uint64 c) * 0x100000001b3UL
+
     h
 
 /// The 64-bit origin of a key's stream; distinct keys give unrelated origins.
 let origin (k: Key) =
-    mix (mix (uint64 k.Seed) + 0x9e3779b97f4a7c15UL * uint64 (uint32 k.Round) + mix (hashPurpose k.Purpose))
+    mix (
+        mix (uint64 k.Seed)
+        + 0x9e3779b97f4a7c15UL * uint64 (uint32 k.Round)
+        + mix (hashPurpose k.Purpose)
+    )
 
 /// A SplitMix64 generator started at a key's origin. It is mutable, so it is created, used and dropped inside
 /// one function: every public function of this module returns the same result for the same key.

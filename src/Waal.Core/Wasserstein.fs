@@ -9,7 +9,10 @@ let w1 (p: float[]) (q: float[]) =
     if p.Length = 0 || q.Length = 0 then
         invalidArg (if p.Length = 0 then nameof p else nameof q) "W1 needs two non-empty samples"
 
-    if Array.exists (Double.IsFinite >> not) p || Array.exists (Double.IsFinite >> not) q then
+    if
+        Array.exists (Double.IsFinite >> not) p
+        || Array.exists (Double.IsFinite >> not) q
+    then
         invalidArg (nameof p) "W1 needs finite samples"
 
     let a = Array.sort p

@@ -28,7 +28,9 @@ let withFile (path: string) (f: Stream -> Result<'a, DataError>) : Result<'a, Da
     checkFile path
     |> Result.bind (fun _ ->
         try
-            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
+            use stream =
+                new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
+
             f stream
         with
         // Corrupt gzip or zlib data can surface on any read of a decompressing stream.
@@ -98,7 +100,9 @@ let openMaybeGzip (path: string) (f: Stream -> bool -> int64 option -> Result<'a
 /// Decompresses a zlib block (MAT's miCOMPRESSED), reading at most `limit` bytes of output.
 let inflateUpTo (path: string) (offset: int64) (compressed: ArraySegment<byte>) (limit: int64) =
     try
-        use source = new MemoryStream(compressed.Array, compressed.Offset, compressed.Count, false)
+        use source =
+            new MemoryStream(compressed.Array, compressed.Offset, compressed.Count, false)
+
         use z = new ZLibStream(source, CompressionMode.Decompress)
         readUpTo path offset z limit
     with :? InvalidDataException as e ->
@@ -106,7 +110,10 @@ let inflateUpTo (path: string) (offset: int64) (compressed: ArraySegment<byte>) 
 
 /// A big-endian 32-bit unsigned integer.
 let bigEndianUInt32 (b: byte[]) (at: int) =
-    (uint32 b[at] <<< 24) ||| (uint32 b[at + 1] <<< 16) ||| (uint32 b[at + 2] <<< 8) ||| uint32 b[at + 3]
+    (uint32 b[at] <<< 24)
+    ||| (uint32 b[at + 1] <<< 16)
+    ||| (uint32 b[at + 2] <<< 8)
+    ||| uint32 b[at + 3]
 
 /// Hex of up to `count` bytes, for messages.
 let hex (b: byte[]) (at: int) (count: int) =

@@ -36,14 +36,22 @@ let readFile (path: string) : Result<Dataset, DataError> =
                 let n = int (length / int64 RecordSize)
 
                 match Seq.tryFind (fun i -> bytes[i * RecordSize] > 9uy) (seq { 0 .. n - 1 }) with
-                | Some i -> Error(LabelOutOfRange(path, int64 i * int64 RecordSize, int64 bytes[i * RecordSize], "0..9"))
+                | Some i ->
+                    Error(LabelOutOfRange(path, int64 i * int64 RecordSize, int64 bytes[i * RecordSize], "0..9"))
                 | None ->
                     let images = Array.zeroCreate (n * (RecordSize - 1))
                     let labels = Array.zeroCreate n
 
                     for i in 0 .. n - 1 do
                         labels[i] <- int bytes[i * RecordSize]
-                        System.Buffer.BlockCopy(bytes, i * RecordSize + 1, images, i * (RecordSize - 1), RecordSize - 1)
+
+                        System.Buffer.BlockCopy(
+                            bytes,
+                            i * RecordSize + 1,
+                            images,
+                            i * (RecordSize - 1),
+                            RecordSize - 1
+                        )
 
                     Dataset.create path images labels 3 32 32 10))
 

@@ -69,7 +69,8 @@ module DataError =
         | Truncated(_, offset, expected, found) -> $"truncated at byte {offset}: expected {expected}, found {found}"
         | SizeMismatch(_, field, expected, found) -> $"{field}: expected {expected}, found {found}"
         | CountMismatch(_, images, labels) -> $"{images} images but {labels} labels; expected one label per image"
-        | LabelOutOfRange(_, offset, label, expected) -> $"at byte {offset}: label {label} is out of range, expected {expected}"
+        | LabelOutOfRange(_, offset, label, expected) ->
+            $"at byte {offset}: label {label} is out of range, expected {expected}"
         | Unsupported(_, field, detail) -> $"{field}: {detail}"
         | Malformed(_, offset, detail) -> $"at byte {offset}: {detail}"
 
@@ -80,17 +81,19 @@ module DataError =
 /// A labelled image dataset held as raw bytes: N images of C x H x W unsigned bytes in NCHW order, one label in
 /// 0 .. Classes-1 per image. The class count belongs to the dataset, never to a subset of it.
 type Dataset =
-    { /// N x C x H x W bytes, row-major (NCHW).
-      Images: byte[]
-      /// One label per image, each in 0 .. Classes-1.
-      Labels: int[]
-      Count: int
-      Channels: int
-      Height: int
-      Width: int
-      Classes: int
-      /// Where the data came from (a file or a folder), for messages.
-      Source: string }
+    {
+        /// N x C x H x W bytes, row-major (NCHW).
+        Images: byte[]
+        /// One label per image, each in 0 .. Classes-1.
+        Labels: int[]
+        Count: int
+        Channels: int
+        Height: int
+        Width: int
+        Classes: int
+        /// Where the data came from (a file or a folder), for messages.
+        Source: string
+    }
 
     /// The number of bytes of one image.
     member this.ImageSize = this.Channels * this.Height * this.Width
@@ -111,14 +114,16 @@ module Dataset =
             | Some i -> Error(LabelOutOfRange(source, int64 i, int64 labels[i], $"0..{classes - 1}"))
             | None ->
                 Ok
-                    { Images = images
-                      Labels = labels
-                      Count = count
-                      Channels = channels
-                      Height = height
-                      Width = width
-                      Classes = classes
-                      Source = source }
+                    {
+                        Images = images
+                        Labels = labels
+                        Count = count
+                        Channels = channels
+                        Height = height
+                        Width = width
+                        Classes = classes
+                        Source = source
+                    }
 
     /// How many images each class has (index = class).
     let classCounts (data: Dataset) =
@@ -136,16 +141,29 @@ module Dataset =
         { data with
             Images = data.Images[.. n * data.ImageSize - 1]
             Labels = data.Labels[.. n - 1]
-            Count = n }
+            Count = n
+        }
 
     /// Concatenates datasets of the same shape and classes (CIFAR-10's five training batches).
     let concat (source: string) (parts: Dataset list) =
         match parts with
         | [] -> Error(Missing source)
         | first :: _ ->
-            match parts |> List.tryFind (fun p -> (p.Channels, p.Height, p.Width, p.Classes) <> (first.Channels, first.Height, first.Width, first.Classes)) with
+            match
+                parts
+                |> List.tryFind (fun p ->
+                    (p.Channels, p.Height, p.Width, p.Classes)
+                    <> (first.Channels, first.Height, first.Width, first.Classes))
+            with
             | Some odd ->
-                Error(SizeMismatch(odd.Source, "shape", $"{first.Channels}x{first.Height}x{first.Width}", $"{odd.Channels}x{odd.Height}x{odd.Width}"))
+                Error(
+                    SizeMismatch(
+                        odd.Source,
+                        "shape",
+                        $"{first.Channels}x{first.Height}x{first.Width}",
+                        $"{odd.Channels}x{odd.Height}x{odd.Width}"
+                    )
+                )
             | None ->
                 create
                     source

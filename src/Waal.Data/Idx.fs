@@ -22,10 +22,12 @@ let private typeName code =
 
 /// An IDX array: its dimensions and its bytes.
 type IdxArray =
-    { Dimensions: int[]
-      Data: byte[]
-      /// True when the file was gzip-compressed (offsets in messages then count decompressed bytes).
-      Compressed: bool }
+    {
+        Dimensions: int[]
+        Data: byte[]
+        /// True when the file was gzip-compressed (offsets in messages then count decompressed bytes).
+        Compressed: bool
+    }
 
 let private where compressed =
     if compressed then " (in the decompressed data)" else ""
@@ -46,45 +48,103 @@ let read (rank: int) (path: string) : Result<IdxArray, DataError> =
             elif magic[0] <> 0uy || magic[1] <> 0uy then
                 Error(BadMagic(path, 0L, expectedMagic, hex magic 0 4))
             elif magic[2] <> UnsignedByte then
-                Error(Unsupported(path, "element type (byte 2)", $"{typeName magic[2]} data; expected unsigned bytes (0x08)"))
+                Error(
+                    Unsupported(
+                        path,
+                        "element type (byte 2)",
+                        $"{typeName magic[2]} data; expected unsigned bytes (0x08)"
+                    )
+                )
             elif int magic[3] <> rank then
-                Error(BadMagic(path, 3L, $"{dimensions} ({expectedMagic})", $"{magic[3]} dimensions ({hex magic 0 4})"))
+                Error(
+                    BadMagic(path, 3L, $"{dimensions} ({expectedMagic})", $"{magic[3]} dimensions ({hex magic 0 4})")
+                )
             else
                 readUpTo path 4L stream (int64 (4 * rank))
                 |> Result.bind (fun header ->
                     if header.Length < 4 * rank then
-                        Error(Truncated(path, 4L + int64 header.Length, $"{rank} big-endian dimension sizes ({4 * rank} bytes) after the magic{suffix}", $"{header.Length} bytes"))
+                        Error(
+                            Truncated(
+                                path,
+                                4L + int64 header.Length,
+                                $"{rank} big-endian dimension sizes ({4 * rank} bytes) after the magic{suffix}",
+                                $"{header.Length} bytes"
+                            )
+                        )
                     else
                         let dims = Array.init rank (fun i -> bigEndianUInt32 header (4 * i))
                         let headerSize = 4L + int64 (4 * rank)
 
                         match Array.tryFindIndex (fun d -> d = 0u || d > uint32 Int32.MaxValue) dims with
                         | Some i ->
-                            Error(SizeMismatch(path, $"dimension {i} (byte {4 + 4 * i})", "a size between 1 and 2^31-1", string dims[i]))
+                            Error(
+                                SizeMismatch(
+                                    path,
+                                    $"dimension {i} (byte {4 + 4 * i})",
+                                    "a size between 1 and 2^31-1",
+                                    string dims[i]
+                                )
+                            )
                         | None ->
                             let claimed = dims |> Array.fold (fun acc d -> acc * decimal d) 1m
                             let dimsText = dims |> Array.map string |> String.concat " x "
 
                             match rawLength with
                             | Some length when decimal (length - headerSize) < claimed ->
-                                Error(Truncated(path, length, $"{claimed} data bytes for {dimsText}", $"{length - headerSize} bytes after the {headerSize}-byte header"))
+                                Error(
+                                    Truncated(
+                                        path,
+                                        length,
+                                        $"{claimed} data bytes for {dimsText}",
+                                        $"{length - headerSize} bytes after the {headerSize}-byte header"
+                                    )
+                                )
                             | Some length when decimal (length - headerSize) > claimed ->
-                                Error(SizeMismatch(path, "file size", $"{headerSize + int64 claimed} bytes ({headerSize}-byte header + {dimsText})", $"{length} bytes"))
+                                Error(
+                                    SizeMismatch(
+                                        path,
+                                        "file size",
+                                        $"{headerSize + int64 claimed} bytes ({headerSize}-byte header + {dimsText})",
+                                        $"{length} bytes"
+                                    )
+                                )
                             | _ ->
                                 // Gzip data is read up to the claim (or the largest array) and judged by what came.
                                 readUpTo path headerSize stream (int64 (min claimed (decimal Array.MaxLength)))
                                 |> Result.bind (fun data ->
                                     if decimal data.Length < claimed && data.Length < Array.MaxLength then
-                                        Error(Truncated(path, headerSize + int64 data.Length, $"{claimed} data bytes for {dimsText}{suffix}", $"{data.Length} bytes"))
+                                        Error(
+                                            Truncated(
+                                                path,
+                                                headerSize + int64 data.Length,
+                                                $"{claimed} data bytes for {dimsText}{suffix}",
+                                                $"{data.Length} bytes"
+                                            )
+                                        )
                                     elif decimal data.Length < claimed then
-                                        Error(Unsupported(path, "dimensions", $"{dimsText} = {claimed} bytes do not fit in one array"))
+                                        Error(
+                                            Unsupported(
+                                                path,
+                                                "dimensions",
+                                                $"{dimsText} = {claimed} bytes do not fit in one array"
+                                            )
+                                        )
                                     elif compressed && hasMore stream then
-                                        Error(SizeMismatch(path, "decompressed size", $"{headerSize + int64 claimed} bytes ({dimsText})", "more data after that"))
+                                        Error(
+                                            SizeMismatch(
+                                                path,
+                                                "decompressed size",
+                                                $"{headerSize + int64 claimed} bytes ({dimsText})",
+                                                "more data after that"
+                                            )
+                                        )
                                     else
                                         Ok
-                                            { Dimensions = dims |> Array.map int
-                                              Data = data
-                                              Compressed = compressed })))
+                                            {
+                                                Dimensions = dims |> Array.map int
+                                                Data = data
+                                                Compressed = compressed
+                                            })))
         |> Result.mapError (fun e ->
             match e with
             | Malformed(f, offset, detail) when compressed -> Malformed(f, offset, $"{detail}{suffix}")
@@ -98,7 +158,8 @@ let readLabels (classes: int) (path: string) : Result<int[], DataError> =
     read 1 path
     |> Result.bind (fun a ->
         match Array.tryFindIndex (fun b -> int b >= classes) a.Data with
-        | Some i -> Error(LabelOutOfRange(path, 8L + int64 i, int64 a.Data[i], $"0..{classes - 1}{where a.Compressed}"))
+        | Some i ->
+            Error(LabelOutOfRange(path, 8L + int64 i, int64 a.Data[i], $"0..{classes - 1}{where a.Compressed}"))
         | None -> Ok(a.Data |> Array.map int))
 
 /// The labels file that goes with an images file by the standard names: `X-images-idx3-ubyte[.gz]` ->
@@ -107,7 +168,12 @@ let labelsBeside (imagesPath: string) =
     let dir = Path.GetDirectoryName(Path.GetFullPath imagesPath)
     let name = Path.GetFileName imagesPath
     let swapped = name.Replace("images", "labels").Replace("idx3", "idx1")
-    let stem = if swapped.EndsWith ".gz" then swapped[.. swapped.Length - 4] else swapped
+
+    let stem =
+        if swapped.EndsWith ".gz" then
+            swapped[.. swapped.Length - 4]
+        else
+            swapped
 
     [ swapped; stem; stem + ".gz" ]
     |> List.distinct

@@ -31,10 +31,19 @@ let private firstIn (folder: string) (names: string list) =
 /// anything else IDX (whose magic the reader then checks).
 let detect (path: string) : Result<Format, DataError> =
     if Directory.Exists path then
-        if File.Exists(Path.Combine(path, Cifar10.trainFiles.Head)) then Ok Cifar10
-        elif File.Exists(Path.Combine(path, "train_32x32.mat")) then Ok Svhn
-        elif (firstIn path [ idxTrainImages ]).IsSome then Ok Idx
-        else Error(WrongKind(path, "a data file, or a folder holding IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 batches (data_batch_1.bin ..) or SVHN (train_32x32.mat)"))
+        if File.Exists(Path.Combine(path, Cifar10.trainFiles.Head)) then
+            Ok Cifar10
+        elif File.Exists(Path.Combine(path, "train_32x32.mat")) then
+            Ok Svhn
+        elif (firstIn path [ idxTrainImages ]).IsSome then
+            Ok Idx
+        else
+            Error(
+                WrongKind(
+                    path,
+                    "a data file, or a folder holding IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 batches (data_batch_1.bin ..) or SVHN (train_32x32.mat)"
+                )
+            )
     elif not (File.Exists path) then
         Error(Missing path)
     else
@@ -52,13 +61,24 @@ let load (format: Format) (path: string) (labels: string option) : Result<Datase
     | Idx ->
         let images =
             if isDir then
-                firstIn path [ idxTrainImages ] |> Option.defaultValue (Path.Combine(path, idxTrainImages + ".gz"))
+                firstIn path [ idxTrainImages ]
+                |> Option.defaultValue (Path.Combine(path, idxTrainImages + ".gz"))
             else
                 path
 
         Idx.load 10 images (labels |> Option.defaultWith (fun () -> Idx.labelsBeside images))
-    | Cifar10 -> if isDir then Cifar10.readTrain path else Cifar10.readFile path
-    | Svhn -> SvhnMat.read (if isDir then Path.Combine(path, "train_32x32.mat") else path)
+    | Cifar10 ->
+        if isDir then
+            Cifar10.readTrain path
+        else
+            Cifar10.readFile path
+    | Svhn ->
+        SvhnMat.read (
+            if isDir then
+                Path.Combine(path, "train_32x32.mat")
+            else
+                path
+        )
 
 /// Loads a file or folder, detecting its format unless one is given.
 let inspect (format: Format option) (path: string) (labels: string option) =
@@ -75,6 +95,12 @@ let fashionMnist (folder: string) : Result<Dataset * Dataset, DataError> =
         | Some images -> Idx.load 10 images (Idx.labelsBeside images)
 
     if not (Directory.Exists folder) then
-        Error(if File.Exists folder then WrongKind(folder, "the folder holding the four Fashion-MNIST IDX files, found a file") else Missing folder)
+        Error(
+            if File.Exists folder then
+                WrongKind(folder, "the folder holding the four Fashion-MNIST IDX files, found a file")
+            else
+                Missing folder
+        )
     else
-        split "train" |> Result.bind (fun train -> split "t10k" |> Result.map (fun test -> train, test))
+        split "train"
+        |> Result.bind (fun train -> split "t10k" |> Result.map (fun test -> train, test))

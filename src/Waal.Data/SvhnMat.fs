@@ -70,10 +70,12 @@ let private className c =
 
 /// Bytes being parsed: a buffer, whether it is big-endian, and how to describe positions in it.
 type private Region =
-    { Bytes: byte[]
-      Big: bool
-      /// File offset of the element this buffer was inflated from, or None for the file itself.
-      Inflated: int64 option }
+    {
+        Bytes: byte[]
+        Big: bool
+        /// File offset of the element this buffer was inflated from, or None for the file itself.
+        Inflated: int64 option
+    }
 
     member r.U16(at: int) =
         if r.Big then
@@ -100,11 +102,13 @@ type private Region =
 
 /// One data element: its type, where its data starts, its length, and where the next element starts.
 type private Element =
-    { Type: uint32
-      At: int
-      Data: int
-      Length: int
-      Next: int }
+    {
+        Type: uint32
+        At: int
+        Data: int
+        Length: int
+        Next: int
+    }
 
 let private element (path: string) (r: Region) (at: int) (limit: int) : Result<Element, DataError> =
     if at + 8 > limit then
@@ -117,14 +121,18 @@ let private element (path: string) (r: Region) (at: int) (limit: int) : Result<E
             let length = int (first >>> 16)
 
             if length > 4 then
-                Error(Malformed(path, r.Offset at, $"small data element claims {length} bytes, at most 4 fit{r.Where at}"))
+                Error(
+                    Malformed(path, r.Offset at, $"small data element claims {length} bytes, at most 4 fit{r.Where at}")
+                )
             else
                 Ok
-                    { Type = first &&& 0xffffu
-                      At = at
-                      Data = at + 4
-                      Length = length
-                      Next = at + 8 }
+                    {
+                        Type = first &&& 0xffffu
+                        At = at
+                        Data = at + 4
+                        Length = length
+                        Next = at + 8
+                    }
         else
             let length = r.U32(at + 4)
 
@@ -140,25 +148,33 @@ let private element (path: string) (r: Region) (at: int) (limit: int) : Result<E
             else
                 let stop = at + 8 + int length
                 // Plain elements are padded to 8 bytes; compressed ones are not.
-                let next = if first = miCompressed then stop else min limit ((stop + 7) &&& ~~~7)
+                let next =
+                    if first = miCompressed then
+                        stop
+                    else
+                        min limit ((stop + 7) &&& ~~~7)
 
                 Ok
-                    { Type = first
-                      At = at
-                      Data = at + 8
-                      Length = int length
-                      Next = next }
+                    {
+                        Type = first
+                        At = at
+                        Data = at + 8
+                        Length = int length
+                        Next = next
+                    }
 
 /// A numeric MATLAB array: name, class, dimensions and its real part (storage type + bytes in the region).
 type private MatArray =
-    { Name: string
-      Class: int
-      Dims: int[]
-      Storage: uint32
-      Region: Region
-      Data: int
-      Length: int
-      At: int }
+    {
+        Name: string
+        Class: int
+        Dims: int[]
+        Storage: uint32
+        Region: Region
+        Data: int
+        Length: int
+        At: int
+    }
 
 let private bindAll (f: 'a -> Result<'b, DataError>) (items: 'a list) =
     let rec go acc rest =
@@ -177,7 +193,13 @@ let private matrix (path: string) (r: Region) (e: Element) : Result<MatArray, Da
 
     let expect (sub: Element) (t: uint32) (what: string) =
         if sub.Type <> t then
-            Error(Malformed(path, r.Offset sub.At, $"{what}: expected {typeName t}, found {typeName sub.Type}{r.Where sub.At}"))
+            Error(
+                Malformed(
+                    path,
+                    r.Offset sub.At,
+                    $"{what}: expected {typeName t}, found {typeName sub.Type}{r.Where sub.At}"
+                )
+            )
         else
             Ok sub
 
@@ -185,7 +207,13 @@ let private matrix (path: string) (r: Region) (e: Element) : Result<MatArray, Da
     |> Result.bind (fun flags -> expect flags miUInt32 "array flags")
     |> Result.bind (fun flags ->
         if flags.Length < 8 then
-            Error(Malformed(path, r.Offset flags.At, $"array flags hold {flags.Length} bytes, expected 8{r.Where flags.At}"))
+            Error(
+                Malformed(
+                    path,
+                    r.Offset flags.At,
+                    $"array flags hold {flags.Length} bytes, expected 8{r.Where flags.At}"
+                )
+            )
         else
             let word = r.U32 flags.Data
             let cls = int (word &&& 0xffu)
@@ -203,31 +231,41 @@ let private matrix (path: string) (r: Region) (e: Element) : Result<MatArray, Da
 
                     if cls < 6 || cls > 15 then
                         Ok
-                            { Name = varName
-                              Class = cls
-                              Dims = shape
-                              Storage = 0u
-                              Region = r
-                              Data = 0
-                              Length = 0
-                              At = e.At }
+                            {
+                                Name = varName
+                                Class = cls
+                                Dims = shape
+                                Storage = 0u
+                                Region = r
+                                Data = 0
+                                Length = 0
+                                At = e.At
+                            }
                     elif complex then
                         Error(Unsupported(path, $"variable {varName}", "complex numbers; expected real data"))
                     else
                         element path r name.Next limit
                         |> Result.bind (fun real ->
                             if typeSize real.Type = 0 then
-                                Error(Malformed(path, r.Offset real.At, $"variable {varName}: real part of type {typeName real.Type}, expected a numeric type{r.Where real.At}"))
+                                Error(
+                                    Malformed(
+                                        path,
+                                        r.Offset real.At,
+                                        $"variable {varName}: real part of type {typeName real.Type}, expected a numeric type{r.Where real.At}"
+                                    )
+                                )
                             else
                                 Ok
-                                    { Name = varName
-                                      Class = cls
-                                      Dims = shape
-                                      Storage = real.Type
-                                      Region = r
-                                      Data = real.Data
-                                      Length = real.Length
-                                      At = real.At }))))
+                                    {
+                                        Name = varName
+                                        Class = cls
+                                        Dims = shape
+                                        Storage = real.Type
+                                        Region = r
+                                        Data = real.Data
+                                        Length = real.Length
+                                        At = real.At
+                                    }))))
 
 /// Inflates a miCOMPRESSED element: first its inner tag, then only as many bytes as that tag claims.
 let private inflate (path: string) (r: Region) (e: Element) : Result<Region, DataError> =
@@ -239,14 +277,30 @@ let private inflate (path: string) (r: Region) (e: Element) : Result<Region, Dat
         readUpTo path start z 8L
         |> Result.bind (fun tag ->
             if tag.Length < 8 then
-                Error(Truncated(path, start, "an 8-byte tag inside the miCOMPRESSED element", $"{tag.Length} bytes inflated"))
+                Error(
+                    Truncated(
+                        path,
+                        start,
+                        "an 8-byte tag inside the miCOMPRESSED element",
+                        $"{tag.Length} bytes inflated"
+                    )
+                )
             else
-                let inner = { Bytes = tag; Big = r.Big; Inflated = Some start }
+                let inner =
+                    {
+                        Bytes = tag
+                        Big = r.Big
+                        Inflated = Some start
+                    }
+
                 let claimed = int64 (inner.U32 4)
                 let claimed = if inner.U32 0 >>> 16 <> 0u then 0L else claimed
 
                 readUpTo path start z claimed
-                |> Result.map (fun body -> { inner with Bytes = Array.append tag body }))
+                |> Result.map (fun body ->
+                    { inner with
+                        Bytes = Array.append tag body
+                    }))
     with :? InvalidDataException as ex ->
         Error(Malformed(path, r.Offset e.At, $"corrupt zlib data in the miCOMPRESSED element ({ex.Message})"))
 
@@ -258,9 +312,18 @@ let private variables (path: string) (bytes: byte[]) : Result<MatArray list, Dat
         if text.StartsWith "MATLAB" then
             Error(Truncated(path, int64 bytes.Length, "a 128-byte MAT-file header", $"{bytes.Length} bytes"))
         else
-            Error(BadMagic(path, 0L, "a MATLAB level-5 MAT-file header ('MATLAB 5.0 MAT-file', 128 bytes)", hex bytes 0 8))
+            Error(
+                BadMagic(path, 0L, "a MATLAB level-5 MAT-file header ('MATLAB 5.0 MAT-file', 128 bytes)", hex bytes 0 8)
+            )
     elif not (text.StartsWith "MATLAB") then
-        Error(BadMagic(path, 0L, "the text 'MATLAB 5.0 MAT-file' of a level-5 MAT-file (v4 and other files are not read)", hex bytes 0 8))
+        Error(
+            BadMagic(
+                path,
+                0L,
+                "the text 'MATLAB 5.0 MAT-file' of a level-5 MAT-file (v4 and other files are not read)",
+                hex bytes 0 8
+            )
+        )
     else
         let big =
             match char bytes[126], char bytes[127] with
@@ -271,11 +334,22 @@ let private variables (path: string) (bytes: byte[]) : Result<MatArray list, Dat
         match big with
         | None -> Error(BadMagic(path, 126L, "the endian indicator 'IM' or 'MI'", hex bytes 126 2))
         | Some big ->
-            let r = { Bytes = bytes; Big = big; Inflated = None }
+            let r =
+                {
+                    Bytes = bytes
+                    Big = big
+                    Inflated = None
+                }
 
             match r.U16 124 with
             | 0x0200us ->
-                Error(Unsupported(path, "version (byte 124)", "this is a MATLAB v7.3 MAT-file, which is HDF5; only level-5 MAT-files (v5/v6/v7) are read: re-save it with save(..., '-v7') or use the official SVHN files"))
+                Error(
+                    Unsupported(
+                        path,
+                        "version (byte 124)",
+                        "this is a MATLAB v7.3 MAT-file, which is HDF5; only level-5 MAT-files (v5/v6/v7) are read: re-save it with save(..., '-v7') or use the official SVHN files"
+                    )
+                )
             | 0x0100us ->
                 let rec go (at: int) acc =
                     if at >= bytes.Length then
@@ -340,7 +414,15 @@ let private find (path: string) (name: string) (vars: MatArray list) =
 
         if count * int64 (typeSize v.Storage) <> int64 v.Length then
             let shape = String.Join(" x ", v.Dims)
-            Error(SizeMismatch(path, $"variable {name} data", $"{count} values ({shape}) x {typeSize v.Storage} bytes", $"{v.Length} bytes"))
+
+            Error(
+                SizeMismatch(
+                    path,
+                    $"variable {name} data",
+                    $"{count} values ({shape}) x {typeSize v.Storage} bytes",
+                    $"{v.Length} bytes"
+                )
+            )
         else
             Ok v
 
@@ -353,7 +435,13 @@ let read (path: string) : Result<Dataset, DataError> =
         find path "X" vars
         |> Result.bind (fun x ->
             if x.Storage <> miUInt8 then
-                Error(Unsupported(path, "variable X", $"pixels stored as {typeName x.Storage} (class {className x.Class}); expected uint8 (miUINT8)"))
+                Error(
+                    Unsupported(
+                        path,
+                        "variable X",
+                        $"pixels stored as {typeName x.Storage} (class {className x.Class}); expected uint8 (miUINT8)"
+                    )
+                )
             elif x.Dims.Length <> 4 && x.Dims.Length <> 3 then
                 Error(SizeMismatch(path, "variable X dimensions", "H x W x C x N", String.Join(" x ", x.Dims)))
             else
@@ -383,7 +471,14 @@ let read (path: string) : Result<Dataset, DataError> =
 
                         match bad with
                         | Some(i, v) ->
-                            Error(LabelOutOfRange(path, y.Region.Offset(y.Data + i * typeSize y.Storage), int64 v, $"1..10 (10 meaning the digit 0) for item {i}{y.Region.Where(y.Data + i * typeSize y.Storage)}"))
+                            Error(
+                                LabelOutOfRange(
+                                    path,
+                                    y.Region.Offset(y.Data + i * typeSize y.Storage),
+                                    int64 v,
+                                    $"1..10 (10 meaning the digit 0) for item {i}{y.Region.Where(y.Data + i * typeSize y.Storage)}"
+                                )
+                            )
                         | None ->
                             let images = Array.zeroCreate (n * c * h * w)
                             let src = x.Region.Bytes

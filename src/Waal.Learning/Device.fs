@@ -18,7 +18,8 @@ let resolve (choice: DeviceChoice) : Result<torch.Device, string> =
         if torch.cuda.is_available () then
             Ok torch.CUDA
         else
-            Error "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; see README, 'Using a GPU')"
+            Error
+                "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; see README, 'Using a GPU')"
 
 /// Sets libtorch's intra-op thread count (the default is one per core).
 let setThreads (threads: int) =

@@ -1,4 +1,5 @@
 module Waal.Cli.Tests.Main
 
 [<EntryPoint>]
-let main argv = Waal.Testing.Summary.run argv Waal.Cli.Tests.Tests.all
+let main argv =
+    Waal.Testing.Summary.run argv Waal.Cli.Tests.Tests.all

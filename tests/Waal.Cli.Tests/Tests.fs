@@ -1,3 +1,177 @@
 module Waal.Cli.Tests.Tests
+
+open System
+open System.Diagnostics
+open System.IO
 open Expecto
-let all = testList "Cli" []
+open Waal.Testing.Formats
+
+let private fashion =
+    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
+    |> Option.ofObj
+    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+
+/// Runs the CLI in this process; returns (exit code, stdout lines, stderr lines).
+let private waal (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = Waal.Cli.Cli.run out err (Array.ofList args)
+
+    let lines (w: StringWriter) =
+        w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        |> Array.map (fun l -> l.TrimEnd '\r')
+
+    code, lines out, lines err
+
+/// Runs the built `waal` as a child process (the same assembly the CLI project builds, copied beside these tests).
+let private waalProcess (args: string list) =
+    let dll = Path.Combine(AppContext.BaseDirectory, "waal.dll")
+
+    let info =
+        ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+
+    info.ArgumentList.Add dll
+
+    for a in args do
+        info.ArgumentList.Add a
+
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+    p.ExitCode, out.Result, err
+
+/// One error line on stderr, nothing on stdout, exit code 2, naming the code and the file.
+let private expectDataError (code: string) (file: string) (args: string list) =
+    let exit, out, err = waal args
+    Expect.equal exit 2 "exit code 2"
+    Expect.isEmpty out "nothing on stdout"
+    Expect.equal err.Length 1 $"one line on stderr: %A{err}"
+    Expect.stringStarts err[0] $"error {code}: {file}: " "error CODE: file: message"
+
+let private inspect =
+    testList
+        "data inspect"
+        [
+            test "the real Fashion-MNIST training set: one summary line, then 6,000 in each of 10 classes" {
+                let exit, out, err =
+                    waal [ "data"; "inspect"; Path.Combine(fashion, "train-images-idx3-ubyte.gz") ]
+
+                Expect.equal exit 0 "exit code"
+                Expect.isEmpty err "no errors"
+                Expect.equal out[0] "images=60000 shape=1x28x28 classes=10" "summary line"
+                Expect.equal out[1..] [| for c in 0..9 -> $"class {c}: 6000" |] "per-class counts"
+            }
+
+            test "the real test set with an explicit --labels and --format idx" {
+                let exit, out, _ =
+                    waal
+                        [
+                            "data"
+                            "inspect"
+                            Path.Combine(fashion, "t10k-images-idx3-ubyte.gz")
+                            "--format"
+                            "idx"
+                            "--labels"
+                            Path.Combine(fashion, "t10k-labels-idx1-ubyte.gz")
+                        ]
+
+                Expect.equal exit 0 "exit code"
+                Expect.equal out[0] "images=10000 shape=1x28x28 classes=10" "summary line"
+                Expect.equal out[1..] [| for c in 0..9 -> $"class {c}: 1000" |] "per-class counts"
+            }
+
+            test "CIFAR-10 folders and SVHN files generated here are read and summarised" {
+                inTemp (fun dir ->
+                    for i in 1..5 do
+                        write dir $"data_batch_{i}.bin" (cifar [| byte i; 0uy |]) |> ignore
+
+                    let exit, out, _ = waal [ "data"; "inspect"; dir ]
+                    Expect.equal exit 0 "cifar exit code"
+                    Expect.equal out[0] "images=10 shape=3x32x32 classes=10" "cifar summary"
+                    Expect.equal out[1] "class 0: 5" "five zeros"
+                    let mat = write dir "train_32x32.mat" (svhn false true false [| 10; 10; 3 |])
+                    let exit, out, _ = waal [ "data"; "inspect"; mat ]
+                    Expect.equal exit 0 "svhn exit code"
+                    Expect.equal out[0] "images=3 shape=3x32x32 classes=10" "svhn summary"
+                    Expect.equal out[1] "class 0: 2" "10 means the digit 0")
+            }
+
+            test "corrupt files: one line 'error CODE: file: message' on stderr and exit code 2" {
+                inTemp (fun dir ->
+                    // The real test images, cut in half: the gzip stream ends early, inside the pixel data.
+                    let real = File.ReadAllBytes(Path.Combine(fashion, "t10k-images-idx3-ubyte.gz"))
+                    let cut = write dir "cut-images-idx3-ubyte.gz" real[.. real.Length / 2]
+
+                    expectDataError
+                        "DATA006"
+                        cut
+                        [
+                            "data"
+                            "inspect"
+                            cut
+                            "--labels"
+                            Path.Combine(fashion, "t10k-labels-idx1-ubyte.gz")
+                        ]
+
+                    let wrongMagic =
+                        write
+                            dir
+                            "m-images-idx3-ubyte"
+                            (Array.append [| 7uy |] (idx [| 1; 2; 2 |] [| 0uy; 1uy; 2uy; 3uy |]))
+
+                    expectDataError "DATA005" wrongMagic [ "data"; "inspect"; wrongMagic ]
+
+                    let images =
+                        write dir "a-images-idx3-ubyte" (idx [| 2; 2; 2 |] (Array.zeroCreate 8))
+
+                    let labels = write dir "a-labels-idx1-ubyte" (idx [| 2 |] [| 1uy; 12uy |])
+                    expectDataError "DATA009" labels [ "data"; "inspect"; images ]
+                    File.WriteAllBytes(labels, idx [| 3 |] [| 1uy; 2uy; 3uy |])
+                    expectDataError "DATA008" labels [ "data"; "inspect"; images ]
+
+                    let truncated =
+                        write dir "t-images-idx3-ubyte" (idx [| 5; 28; 28 |] (Array.zeroCreate 100))
+
+                    expectDataError "DATA006" truncated [ "data"; "inspect"; truncated ]
+                    let bin = write dir "short.bin" (Array.zeroCreate 3000)
+                    expectDataError "DATA006" bin [ "data"; "inspect"; bin ]
+                    let missing = Path.Combine(dir, "missing.mat")
+                    expectDataError "DATA001" missing [ "data"; "inspect"; missing ])
+            }
+
+            test "a bad command line is one CLI001 line and exit code 2" {
+                for args in
+                    [
+                        []
+                        [ "data" ]
+                        [ "data"; "inspect" ]
+                        [ "data"; "inspect"; "x"; "--format"; "png" ]
+                        [ "frobnicate" ]
+                    ] do
+                    let exit, out, err = waal args
+                    Expect.equal exit 2 $"exit code for %A{args}"
+                    Expect.isEmpty out "nothing on stdout"
+                    Expect.equal err.Length 1 $"one line for %A{args}"
+                    Expect.stringStarts err[0] "error CLI001: command line: " "the code"
+            }
+
+            test "as a real process: the summary on stdout with exit 0, a bad file on stderr with exit 2" {
+                let exit, out, err = waalProcess [ "data"; "inspect"; fashion ]
+                Expect.equal exit 0 $"exit code (stderr: {err})"
+                Expect.stringStarts out "images=60000 shape=1x28x28 classes=10\n" "summary"
+
+                inTemp (fun dir ->
+                    let bad = write dir "bad-images-idx3-ubyte" [| 0uy; 0uy; 8uy |]
+                    let exit, out, err = waalProcess [ "data"; "inspect"; bad ]
+                    Expect.equal exit 2 "exit code"
+                    Expect.equal out "" "nothing on stdout"
+
+                    Expect.equal
+                        (err.TrimEnd())
+                        $"error DATA006: {bad}: truncated at byte 3: expected a 4-byte IDX magic, found 3 bytes"
+                        "the one line")
+            }
+        ]
+
+let all = testList "Cli" [ testSequenced inspect ]

@@ -8,7 +8,8 @@ open Waal.Core
 
 let private config =
     { FsCheckConfig.defaultConfig with
-        maxTest = 200 }
+        maxTest = 200
+    }
 
 let private property name (arb: Arbitrary<'a>) (check: 'a -> bool) =
     testPropertyWithConfig config name (Prop.forAll arb check)
@@ -24,7 +25,10 @@ let private ok =
 let private probabilities =
     gen {
         let! k = Gen.choose (2, 12)
-        let! weights = Gen.arrayOfLength k (Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 1000) ])
+
+        let! weights =
+            Gen.arrayOfLength k (Gen.frequency [ 1, Gen.constant 0; 6, Gen.choose (1, 1000) ])
+
         let weights = if Array.sum weights = 0 then Array.create k 1 else weights
         let total = float (Array.sum weights)
         return weights |> Array.map (fun w -> float w / total)
@@ -47,9 +51,11 @@ let private sample =
 
 /// A pool of 1..120 items and a history of label batches, each a valid transition.
 type private History =
-    { Size: int
-      Classes: int
-      Batches: (int * (int * int)[]) list }
+    {
+        Size: int
+        Classes: int
+        Batches: (int * (int * int)[]) list
+    }
 
 let private history =
     gen {
@@ -76,9 +82,11 @@ let private history =
                 (pool, [])
 
         return
-            { Size = size
-              Classes = classes
-              Batches = List.rev batches }
+            {
+                Size = size
+                Classes = classes
+                Batches = List.rev batches
+            }
     }
 
 let private replay (h: History) =
@@ -92,8 +100,13 @@ let private scored =
         let! n = Gen.choose (0, 60)
         let! seed = Gen.choose (0, 100000)
         let! count = Gen.choose (0, n)
-        let candidates = Rng.sample (Rng.key (int64 seed) 0 "candidates") count (Array.init n id)
-        let! scores = Gen.arrayOfLength candidates.Length (Gen.choose (-20, 20) |> Gen.map float)
+
+        let candidates =
+            Rng.sample (Rng.key (int64 seed) 0 "candidates") count (Array.init n id)
+
+        let! scores =
+            Gen.arrayOfLength candidates.Length (Gen.choose (-20, 20) |> Gen.map float)
+
         let! k = Gen.choose (0, 70)
         return candidates, scores, k
     }
@@ -111,99 +124,121 @@ let private points =
 let private pool =
     testList
         "Pool"
-        [ property "labelled and unlabelled stay disjoint and cover the pool after any valid transitions" (Arb.fromGen history) (fun h ->
-              let p = replay h
-              let l = Pool.labelled p
-              let u = Pool.unlabelled p
-              Set.intersect (set l) (set u) |> Set.isEmpty
-              && Array.append l u |> Array.sort = Array.init h.Size id
-              && l.Length = p.LabelledCount
-              && p.LabelledCount = (h.Batches |> List.sumBy (fun (_, items) -> items.Length)))
+        [
+            property
+                "labelled and unlabelled stay disjoint and cover the pool after any valid transitions"
+                (Arb.fromGen history)
+                (fun h ->
+                    let p = replay h
+                    let l = Pool.labelled p
+                    let u = Pool.unlabelled p
 
-          property "rebuilding from the label log gives the same state" (Arb.fromGen history) (fun h ->
-              let p = replay h
-              Pool.ofLog (Pool.log p) = Ok p)
+                    Set.intersect (set l) (set u) |> Set.isEmpty
+                    && Array.append l u |> Array.sort = Array.init h.Size id
+                    && l.Length = p.LabelledCount
+                    && p.LabelledCount = (h.Batches |> List.sumBy (fun (_, items) -> items.Length)))
 
-          property "the label log survives a JSON round trip" (Arb.fromGen history) (fun h ->
-              let p = replay h
-              let text = LabelLogJson.toString (Pool.log p)
-              (LabelLogJson.ofString text |> Result.bind Pool.ofLog) = Ok p)
+            property "rebuilding from the label log gives the same state" (Arb.fromGen history) (fun h ->
+                let p = replay h
+                Pool.ofLog (Pool.log p) = Ok p)
 
-          property "every label given is read back" (Arb.fromGen history) (fun h ->
-              let p = replay h
+            property "the label log survives a JSON round trip" (Arb.fromGen history) (fun h ->
+                let p = replay h
+                let text = LabelLogJson.toString (Pool.log p)
+                (LabelLogJson.ofString text |> Result.bind Pool.ofLog) = Ok p)
 
-              h.Batches
-              |> List.forall (fun (_, items) -> items |> Array.forall (fun (i, l) -> Pool.labelOf p i = Some l)))
+            property "every label given is read back" (Arb.fromGen history) (fun h ->
+                let p = replay h
 
-          test "a batch that is empty, out of range, already labelled, repeated or mislabelled is refused" {
-              let p = Pool.create 10 3 |> ok |> Pool.label 0 [| (2, 1); (5, 0) |] |> ok
-              Expect.equal (Pool.label 1 [||] p) (Error(EmptyBatch 1)) "empty"
-              Expect.equal (Pool.label 1 [| (10, 0) |] p) (Error(IndexOutOfRange(10, 10))) "past the end"
-              Expect.equal (Pool.label 1 [| (-1, 0) |] p) (Error(IndexOutOfRange(-1, 10))) "negative"
-              Expect.equal (Pool.label 1 [| (3, 0); (5, 2) |] p) (Error(AlreadyLabelled 5)) "labelled before"
-              Expect.equal (Pool.label 1 [| (3, 0); (3, 0) |] p) (Error(DuplicateInBatch 3)) "twice in a batch"
-              Expect.equal (Pool.label 1 [| (3, 3) |] p) (Error(LabelOutOfRange(3, 3, 3))) "label too large"
-              Expect.equal p.LabelledCount 2 "the refused batches left the pool as it was"
-              Expect.equal (Pool.create 5 0) (Error(InvalidPool(5, 0))) "no classes"
-          }
+                h.Batches
+                |> List.forall (fun (_, items) -> items |> Array.forall (fun (i, l) -> Pool.labelOf p i = Some l)))
 
-          test "a malformed label log names the field" {
-              let expectField text (field: string) =
-                  match LabelLogJson.ofString text with
-                  | Error(MalformedLog(f, _)) -> Expect.equal f field text
-                  | other -> failtestf "expected MalformedLog(%s), found %A" field other
+            test "a batch that is empty, out of range, already labelled, repeated or mislabelled is refused" {
+                let p = Pool.create 10 3 |> ok |> Pool.label 0 [| (2, 1); (5, 0) |] |> ok
+                Expect.equal (Pool.label 1 [||] p) (Error(EmptyBatch 1)) "empty"
+                Expect.equal (Pool.label 1 [| (10, 0) |] p) (Error(IndexOutOfRange(10, 10))) "past the end"
+                Expect.equal (Pool.label 1 [| (-1, 0) |] p) (Error(IndexOutOfRange(-1, 10))) "negative"
+                Expect.equal (Pool.label 1 [| (3, 0); (5, 2) |] p) (Error(AlreadyLabelled 5)) "labelled before"
+                Expect.equal (Pool.label 1 [| (3, 0); (3, 0) |] p) (Error(DuplicateInBatch 3)) "twice in a batch"
+                Expect.equal (Pool.label 1 [| (3, 3) |] p) (Error(LabelOutOfRange(3, 3, 3))) "label too large"
+                Expect.equal p.LabelledCount 2 "the refused batches left the pool as it was"
+                Expect.equal (Pool.create 5 0) (Error(InvalidPool(5, 0))) "no classes"
+            }
 
-              expectField "{" "document"
-              expectField "[]" "document"
-              expectField """{"classes":3,"batches":[]}""" "poolSize"
-              expectField """{"poolSize":"x","classes":3,"batches":[]}""" "poolSize"
-              expectField """{"poolSize":4,"classes":3,"batches":[{"items":[]}]}""" "batches[0].round"
-              expectField """{"poolSize":4,"classes":3,"batches":[{"round":0,"items":[[1]]}]}""" "batches[0].items[0]"
-              expectField """{"poolSize":4,"classes":3,"batches":[{"round":0,"items":[[1,2.5]]}]}""" "batches[0].items[0][1]"
-              // Well formed but impossible: the replay refuses it.
-              let log = LabelLogJson.ofString """{"poolSize":4,"classes":3,"batches":[{"round":0,"items":[[1,2],[1,0]]}]}""" |> ok
-              Expect.equal (Pool.ofLog log) (Error(DuplicateInBatch 1)) "the replay checks the batches"
-          } ]
+            test "a malformed label log names the field" {
+                let expectField text (field: string) =
+                    match LabelLogJson.ofString text with
+                    | Error(MalformedLog(f, _)) -> Expect.equal f field text
+                    | other -> failtestf "expected MalformedLog(%s), found %A" field other
+
+                expectField "{" "document"
+                expectField "[]" "document"
+                expectField """{"classes":3,"batches":[]}""" "poolSize"
+                expectField """{"poolSize":"x","classes":3,"batches":[]}""" "poolSize"
+                expectField """{"poolSize":4,"classes":3,"batches":[{"items":[]}]}""" "batches[0].round"
+                expectField """{"poolSize":4,"classes":3,"batches":[{"round":0,"items":[[1]]}]}""" "batches[0].items[0]"
+
+                expectField
+                    """{"poolSize":4,"classes":3,"batches":[{"round":0,"items":[[1,2.5]]}]}"""
+                    "batches[0].items[0][1]"
+                // Well formed but impossible: the replay refuses it.
+                let log =
+                    LabelLogJson.ofString """{"poolSize":4,"classes":3,"batches":[{"round":0,"items":[[1,2],[1,0]]}]}"""
+                    |> ok
+
+                Expect.equal (Pool.ofLog log) (Error(DuplicateInBatch 1)) "the replay checks the batches"
+            }
+        ]
 
 // ---------- random streams ----------
 
 let private rng =
     testList
         "Rng"
-        [ test "a key's stream is a pure function of (seed, round, purpose)" {
-              let k = Rng.key 7L 3 "shuffle"
-              Expect.equal (Rng.uniform k 50) (Rng.uniform k 50) "same key, same numbers"
-              Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 3 "initial") 50) "another purpose"
-              Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 4 "shuffle") 50) "another round"
-              Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 8L 3 "shuffle") 50) "another seed"
-          }
+        [
+            test "a key's stream is a pure function of (seed, round, purpose)" {
+                let k = Rng.key 7L 3 "shuffle"
+                Expect.equal (Rng.uniform k 50) (Rng.uniform k 50) "same key, same numbers"
+                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 3 "initial") 50) "another purpose"
+                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 4 "shuffle") 50) "another round"
+                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 8L 3 "shuffle") 50) "another seed"
+            }
 
-          test "uniform doubles look uniform (mean and spread of 100,000 draws)" {
-              let u = Rng.uniform (Rng.key 1L 0 "moments") 100000
-              Expect.isTrue (u |> Array.forall (fun x -> x >= 0.0 && x < 1.0)) "in [0, 1)"
-              Expect.floatClose { absolute = 0.005; relative = 0.0 } (Array.average u) 0.5 "mean 1/2"
-              let var = u |> Array.averageBy (fun x -> (x - 0.5) ** 2.0)
-              Expect.floatClose { absolute = 0.002; relative = 0.0 } var (1.0 / 12.0) "variance 1/12"
-          }
+            test "uniform doubles look uniform (mean and spread of 100,000 draws)" {
+                let u = Rng.uniform (Rng.key 1L 0 "moments") 100000
+                Expect.isTrue (u |> Array.forall (fun x -> x >= 0.0 && x < 1.0)) "in [0, 1)"
+                Expect.floatClose { absolute = 0.005; relative = 0.0 } (Array.average u) 0.5 "mean 1/2"
+                let var = u |> Array.averageBy (fun x -> (x - 0.5) ** 2.0)
+                Expect.floatClose { absolute = 0.002; relative = 0.0 } var (1.0 / 12.0) "variance 1/12"
+            }
 
-          property "a permutation holds every index once" (Arb.fromGen (Gen.zip (Gen.choose (0, 500)) (Gen.choose (0, 99999)))) (fun (n, seed) ->
-              Rng.permutation (Rng.key (int64 seed) 0 "p") n |> Array.sort = Array.init n id)
+            property
+                "a permutation holds every index once"
+                (Arb.fromGen (Gen.zip (Gen.choose (0, 500)) (Gen.choose (0, 99999))))
+                (fun (n, seed) -> Rng.permutation (Rng.key (int64 seed) 0 "p") n |> Array.sort = Array.init n id)
 
-          property "sample draws min(k, n) distinct items of its input" (Arb.fromGen (Gen.zip3 (Gen.choose (0, 300)) (Gen.choose (0, 400)) (Gen.choose (0, 99999)))) (fun (n, k, seed) ->
-              let items = Array.init n (fun i -> 3 * i + 1)
-              let s = Rng.sample (Rng.key (int64 seed) 0 "s") k items
-              s.Length = min k n && (Array.distinct s).Length = s.Length && s |> Array.forall (fun x -> x % 3 = 1 && x < 3 * n))
+            property
+                "sample draws min(k, n) distinct items of its input"
+                (Arb.fromGen (Gen.zip3 (Gen.choose (0, 300)) (Gen.choose (0, 400)) (Gen.choose (0, 99999))))
+                (fun (n, k, seed) ->
+                    let items = Array.init n (fun i -> 3 * i + 1)
+                    let s = Rng.sample (Rng.key (int64 seed) 0 "s") k items
 
-          test "NextBelow covers its range evenly" {
-              let s = Rng.Stream(Rng.key 5L 0 "below")
-              let counts = Array.zeroCreate 7
+                    s.Length = min k n
+                    && (Array.distinct s).Length = s.Length
+                    && s |> Array.forall (fun x -> x % 3 = 1 && x < 3 * n))
 
-              for _ in 1..70000 do
-                  let v = s.NextBelow 7
-                  counts[v] <- counts[v] + 1
+            test "NextBelow covers its range evenly" {
+                let s = Rng.Stream(Rng.key 5L 0 "below")
+                let counts = Array.zeroCreate 7
 
-              Expect.all counts (fun c -> abs (c - 10000) < 400) "each of 7 values about 10,000 times"
-          } ]
+                for _ in 1..70000 do
+                    let v = s.NextBelow 7
+                    counts[v] <- counts[v] + 1
+
+                Expect.all counts (fun c -> abs (c - 10000) < 400) "each of 7 values about 10,000 times"
+            }
+        ]
 
 // ---------- query math ----------
 
@@ -213,128 +248,192 @@ let private near (tolerance: float) (expected: float) (actual: float) (what: str
 let private uncertainty =
     testList
         "Uncertainty"
-        [ test "uniform prediction over 10 classes: L1 23.0259, L2 7.2814, u 15.1536" {
-              let logp = Array.create 10 (log 0.1)
-              near 1e-4 23.0259 (Uncertainty.l1 logp) "L1"
-              near 1e-4 7.2814 (Uncertainty.l2 logp) "L2"
-              near 1e-4 15.1536 (Uncertainty.mixed logp) "u"
-              near 1e-4 2.302585 (Uncertainty.worstCase logp) "worst case"
-          }
+        [
+            test "uniform prediction over 10 classes: L1 23.0259, L2 7.2814, u 15.1536" {
+                let logp = Array.create 10 (log 0.1)
+                near 1e-4 23.0259 (Uncertainty.l1 logp) "L1"
+                near 1e-4 7.2814 (Uncertainty.l2 logp) "L2"
+                near 1e-4 15.1536 (Uncertainty.mixed logp) "u"
+                near 1e-4 2.302585 (Uncertainty.worstCase logp) "worst case"
+            }
 
-          test "p = (0.7, 0.2, 0.1): L1 4.26870, L2 2.83186, u 3.55028" {
-              let logp = [| 0.7; 0.2; 0.1 |] |> Array.map log
-              near 1e-5 4.26870 (Uncertainty.ofLogProbabilities Uncertainty.L1 logp) "L1"
-              near 1e-5 2.83186 (Uncertainty.ofLogProbabilities Uncertainty.L2 logp) "L2"
-              near 1e-5 3.55028 (Uncertainty.ofLogProbabilities Uncertainty.Mixed logp) "u"
-          }
+            test "p = (0.7, 0.2, 0.1): L1 4.26870, L2 2.83186, u 3.55028" {
+                let logp = [| 0.7; 0.2; 0.1 |] |> Array.map log
+                near 1e-5 4.26870 (Uncertainty.ofLogProbabilities Uncertainty.L1 logp) "L1"
+                near 1e-5 2.83186 (Uncertainty.ofLogProbabilities Uncertainty.L2 logp) "L2"
+                near 1e-5 3.55028 (Uncertainty.ofLogProbabilities Uncertainty.Mixed logp) "u"
+            }
 
-          test "p = (0.91, nine x 0.01): u = 27.68, larger = more confident" {
-              let logp = Array.append [| log 0.91 |] (Array.create 9 (log 0.01))
-              near 0.005 27.68 (Uncertainty.mixed logp) "u"
-          }
+            test "p = (0.91, nine x 0.01): u = 27.68, larger = more confident" {
+                let logp = Array.append [| log 0.91 |] (Array.create 9 (log 0.01))
+                near 0.005 27.68 (Uncertainty.mixed logp) "u"
+            }
 
-          test "u is not monotone in entropy: it is dominated by the smallest probabilities" {
-              let confident = [| 0.98; 0.01; 0.01 |]
-              let torn = [| 0.6; 0.4 - 1e-6; 1e-6 |]
-              Expect.isLessThan (Classic.entropy confident) (Classic.entropy torn) "entropy calls the first more confident"
-              Expect.isLessThan (Uncertainty.mixed (Array.map log confident)) (Uncertainty.mixed (Array.map log torn)) "u calls the second more confident"
-          }
+            test "u is not monotone in entropy: it is dominated by the smallest probabilities" {
+                let confident = [| 0.98; 0.01; 0.01 |]
+                let torn = [| 0.6; 0.4 - 1e-6; 1e-6 |]
 
-          property "the uniform prediction minimises the WAAL uncertainty" (Arb.fromGen probabilities) (fun p ->
-              let k = p.Length
-              let uniform = Uncertainty.mixed (Array.create k (log (1.0 / float k)))
-              [ Uncertainty.Mixed; Uncertainty.L1; Uncertainty.L2; Uncertainty.WorstCase ]
-              |> List.forall (fun b ->
-                  Uncertainty.ofLogProbabilities b (Array.map log p)
-                  >= Uncertainty.ofLogProbabilities b (Array.create k (log (1.0 / float k))) - 1e-9)
-              && Uncertainty.mixed (Array.map log p) >= uniform - 1e-9)
+                Expect.isLessThan
+                    (Classic.entropy confident)
+                    (Classic.entropy torn)
+                    "entropy calls the first more confident"
 
-          property "every score is invariant under a relabelling of the classes" (Arb.fromGen (Gen.zip positiveProbabilities (Gen.choose (0, 9999)))) (fun (p, seed) ->
-              let q = Rng.permutation (Rng.key (int64 seed) 0 "classes") p.Length |> Array.map (fun i -> p[i])
-              let same (f: float[] -> float) = abs (f p - f q) < 1e-9
-              same (Array.map log >> Uncertainty.mixed)
-              && same (Array.map log >> Uncertainty.worstCase)
-              && same Classic.leastConfidence
-              && same Classic.margin
-              && same Classic.negEntropy)
+                Expect.isLessThan
+                    (Uncertainty.mixed (Array.map log confident))
+                    (Uncertainty.mixed (Array.map log torn))
+                    "u calls the second more confident"
+            }
 
-          property "scores are permutation-equivariant over the pool" (Arb.fromGen (Gen.zip (Gen.arrayOfLength 12 positiveProbabilities) (Gen.choose (0, 9999)))) (fun (rows, seed) ->
-              let perm = Rng.permutation (Rng.key (int64 seed) 0 "rows") rows.Length
-              let score (p: float[]) = Uncertainty.combined 10.0 (Uncertainty.mixed (Array.map log p)) p[0]
-              let direct = rows |> Array.map score
-              let permuted = perm |> Array.map (fun i -> rows[i]) |> Array.map score
-              permuted = (perm |> Array.map (fun i -> direct[i])))
+            property "the uniform prediction minimises the WAAL uncertainty" (Arb.fromGen probabilities) (fun p ->
+                let k = p.Length
+                let uniform = Uncertainty.mixed (Array.create k (log (1.0 / float k)))
 
-          test "the combined score is u - selection x critic" {
-              near 1e-12 (3.0 - 10.0 * 0.25) (Uncertainty.combined 10.0 3.0 0.25) "3 - 10 x 0.25"
-          } ]
+                [ Uncertainty.Mixed; Uncertainty.L1; Uncertainty.L2; Uncertainty.WorstCase ]
+                |> List.forall (fun b ->
+                    Uncertainty.ofLogProbabilities b (Array.map log p)
+                    >= Uncertainty.ofLogProbabilities b (Array.create k (log (1.0 / float k))) - 1e-9)
+                && Uncertainty.mixed (Array.map log p) >= uniform - 1e-9)
+
+            property
+                "every score is invariant under a relabelling of the classes"
+                (Arb.fromGen (Gen.zip positiveProbabilities (Gen.choose (0, 9999))))
+                (fun (p, seed) ->
+                    let q =
+                        Rng.permutation (Rng.key (int64 seed) 0 "classes") p.Length
+                        |> Array.map (fun i -> p[i])
+
+                    let same (f: float[] -> float) = abs (f p - f q) < 1e-9
+
+                    same (Array.map log >> Uncertainty.mixed)
+                    && same (Array.map log >> Uncertainty.worstCase)
+                    && same Classic.leastConfidence
+                    && same Classic.margin
+                    && same Classic.negEntropy)
+
+            property
+                "scores are permutation-equivariant over the pool"
+                (Arb.fromGen (Gen.zip (Gen.arrayOfLength 12 positiveProbabilities) (Gen.choose (0, 9999))))
+                (fun (rows, seed) ->
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "rows") rows.Length
+
+                    let score (p: float[]) =
+                        Uncertainty.combined 10.0 (Uncertainty.mixed (Array.map log p)) p[0]
+
+                    let direct = rows |> Array.map score
+                    let permuted = perm |> Array.map (fun i -> rows[i]) |> Array.map score
+                    permuted = (perm |> Array.map (fun i -> direct[i])))
+
+            test "the combined score is u - selection x critic" {
+                near 1e-12 (3.0 - 10.0 * 0.25) (Uncertainty.combined 10.0 3.0 0.25) "3 - 10 x 0.25"
+            }
+        ]
 
 let private classic =
     testList
         "Classic"
-        [ property "entropy lies in [0, log C]" (Arb.fromGen probabilities) (fun p ->
-              let h = Classic.entropy p
-              h >= 0.0 && h <= log (float p.Length) + 1e-12)
+        [
+            property "entropy lies in [0, log C]" (Arb.fromGen probabilities) (fun p ->
+                let h = Classic.entropy p
+                h >= 0.0 && h <= log (float p.Length) + 1e-12)
 
-          property "BALD lies in [0, H(mean)]" (Arb.fromGen (Gen.choose (2, 6) |> Gen.bind (fun k -> Gen.arrayOfLength 10 (Gen.arrayOfLength k (Gen.choose (1, 100)))))) (fun raw ->
-              let samples = raw |> Array.map (fun w -> let t = float (Array.sum w) in w |> Array.map (fun x -> float x / t))
-              let mean = Array.init samples[0].Length (fun c -> samples |> Array.averageBy (fun s -> s[c]))
-              let mi = Classic.bald samples
-              mi >= 0.0 && mi <= Classic.entropy mean + 1e-12)
+            property
+                "BALD lies in [0, H(mean)]"
+                (Arb.fromGen (
+                    Gen.choose (2, 6)
+                    |> Gen.bind (fun k -> Gen.arrayOfLength 10 (Gen.arrayOfLength k (Gen.choose (1, 100))))
+                ))
+                (fun raw ->
+                    let samples =
+                        raw
+                        |> Array.map (fun w -> let t = float (Array.sum w) in w |> Array.map (fun x -> float x / t))
 
-          test "BALD is zero when every pass agrees and log 2 for two certain, opposite halves" {
-              near 1e-12 0.0 (Classic.bald (Array.create 10 [| 0.3; 0.7 |])) "agreement"
-              let split = Array.init 10 (fun t -> if t < 5 then [| 1.0; 0.0 |] else [| 0.0; 1.0 |])
-              near 1e-12 (log 2.0) (Classic.bald split) "disagreement"
-          }
+                    let mean =
+                        Array.init samples[0].Length (fun c -> samples |> Array.averageBy (fun s -> s[c]))
 
-          test "least confidence, margin and entropy on a known vector" {
-              let p = [| 0.5; 0.3; 0.2 |]
-              near 1e-12 0.5 (Classic.leastConfidence p) "max p"
-              near 1e-12 0.2 (Classic.margin p) "top-two gap"
-              near 1e-9 (-(0.5 * log 0.5 + 0.3 * log 0.3 + 0.2 * log 0.2)) (Classic.entropy p) "entropy"
-              near 1e-12 0.0 (Classic.margin [| 0.5; 0.5 |]) "a tie has no margin"
-          } ]
+                    let mi = Classic.bald samples
+                    mi >= 0.0 && mi <= Classic.entropy mean + 1e-12)
+
+            test "BALD is zero when every pass agrees and log 2 for two certain, opposite halves" {
+                near 1e-12 0.0 (Classic.bald (Array.create 10 [| 0.3; 0.7 |])) "agreement"
+
+                let split =
+                    Array.init 10 (fun t -> if t < 5 then [| 1.0; 0.0 |] else [| 0.0; 1.0 |])
+
+                near 1e-12 (log 2.0) (Classic.bald split) "disagreement"
+            }
+
+            test "least confidence, margin and entropy on a known vector" {
+                let p = [| 0.5; 0.3; 0.2 |]
+                near 1e-12 0.5 (Classic.leastConfidence p) "max p"
+                near 1e-12 0.2 (Classic.margin p) "top-two gap"
+                near 1e-9 (-(0.5 * log 0.5 + 0.3 * log 0.3 + 0.2 * log 0.2)) (Classic.entropy p) "entropy"
+                near 1e-12 0.0 (Classic.margin [| 0.5; 0.5 |]) "a tie has no margin"
+            }
+        ]
 
 let private topk =
     testList
         "TopK"
-        [ property "a query returns min(k, |candidates|) distinct candidates" (Arb.fromGen scored) (fun (candidates, scores, k) ->
-              let chosen = TopK.smallest k candidates scores |> ok
-              let largest = TopK.largest k candidates scores |> ok
-              chosen.Length = min k candidates.Length
-              && (Array.distinct chosen).Length = chosen.Length
-              && chosen |> Array.forall (fun c -> Array.contains c candidates)
-              && largest.Length = chosen.Length)
+        [
+            property
+                "a query returns min(k, |candidates|) distinct candidates"
+                (Arb.fromGen scored)
+                (fun (candidates, scores, k) ->
+                    let chosen = TopK.smallest k candidates scores |> ok
+                    let largest = TopK.largest k candidates scores |> ok
 
-          property "nothing left out scores below anything chosen" (Arb.fromGen scored) (fun (candidates, scores, k) ->
-              let chosen = TopK.smallest k candidates scores |> ok |> set
-              let score c = scores[Array.findIndex ((=) c) candidates]
-              let worstChosen = if chosen.IsEmpty then Double.NegativeInfinity else chosen |> Seq.map score |> Seq.max
-              candidates |> Array.forall (fun c -> chosen.Contains c || score c >= worstChosen))
+                    chosen.Length = min k candidates.Length
+                    && (Array.distinct chosen).Length = chosen.Length
+                    && chosen |> Array.forall (fun c -> Array.contains c candidates)
+                    && largest.Length = chosen.Length)
 
-          property "the choice does not depend on the order of the candidates" (Arb.fromGen (Gen.zip scored (Gen.choose (0, 9999)))) (fun ((candidates, scores, k), seed) ->
-              let perm = Rng.permutation (Rng.key (int64 seed) 0 "order") candidates.Length
-              let c2 = perm |> Array.map (fun i -> candidates[i])
-              let s2 = perm |> Array.map (fun i -> scores[i])
-              TopK.smallest k candidates scores = TopK.smallest k c2 s2)
+            property
+                "nothing left out scores below anything chosen"
+                (Arb.fromGen scored)
+                (fun (candidates, scores, k) ->
+                    let chosen = TopK.smallest k candidates scores |> ok |> set
 
-          test "ties go to the lower index" {
-              Expect.equal (TopK.smallest 2 [| 9; 4; 7 |] [| 1.0; 1.0; 1.0 |]) (Ok [| 4; 7 |]) "smallest"
-              Expect.equal (TopK.largest 2 [| 9; 4; 7 |] [| 1.0; 1.0; 1.0 |]) (Ok [| 4; 7 |]) "largest"
-          }
+                    let score c =
+                        scores[Array.findIndex ((=) c) candidates]
 
-          test "a NaN or infinite score is refused" {
-              match TopK.smallest 1 [| 0; 1 |] [| 0.0; nan |] with
-              | Error(NonFiniteScore(1, v)) when Double.IsNaN v -> ()
-              | other -> failtestf "expected NonFiniteScore at 1, found %A" other
+                    let worstChosen =
+                        if chosen.IsEmpty then
+                            Double.NegativeInfinity
+                        else
+                            chosen |> Seq.map score |> Seq.max
 
-              match TopK.smallest 1 [| 0; 1 |] [| infinity; 0.0 |] with
-              | Error(NonFiniteScore(0, _)) -> ()
-              | other -> failtestf "expected NonFiniteScore at 0, found %A" other
+                    candidates
+                    |> Array.forall (fun c -> chosen.Contains c || score c >= worstChosen))
 
-              Expect.equal (TopK.smallest 1 [| 0; 1 |] [| 0.0 |]) (Error(LengthMismatch("scores (one per candidate)", 2, 1))) "lengths"
-          } ]
+            property
+                "the choice does not depend on the order of the candidates"
+                (Arb.fromGen (Gen.zip scored (Gen.choose (0, 9999))))
+                (fun ((candidates, scores, k), seed) ->
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "order") candidates.Length
+                    let c2 = perm |> Array.map (fun i -> candidates[i])
+                    let s2 = perm |> Array.map (fun i -> scores[i])
+                    TopK.smallest k candidates scores = TopK.smallest k c2 s2)
+
+            test "ties go to the lower index" {
+                Expect.equal (TopK.smallest 2 [| 9; 4; 7 |] [| 1.0; 1.0; 1.0 |]) (Ok [| 4; 7 |]) "smallest"
+                Expect.equal (TopK.largest 2 [| 9; 4; 7 |] [| 1.0; 1.0; 1.0 |]) (Ok [| 4; 7 |]) "largest"
+            }
+
+            test "a NaN or infinite score is refused" {
+                match TopK.smallest 1 [| 0; 1 |] [| 0.0; nan |] with
+                | Error(NonFiniteScore(1, v)) when Double.IsNaN v -> ()
+                | other -> failtestf "expected NonFiniteScore at 1, found %A" other
+
+                match TopK.smallest 1 [| 0; 1 |] [| infinity; 0.0 |] with
+                | Error(NonFiniteScore(0, _)) -> ()
+                | other -> failtestf "expected NonFiniteScore at 0, found %A" other
+
+                Expect.equal
+                    (TopK.smallest 1 [| 0; 1 |] [| 0.0 |])
+                    (Error(LengthMismatch("scores (one per candidate)", 2, 1)))
+                    "lengths"
+            }
+        ]
 
 /// Brute force: the smallest radius over every choice of k new centres among the candidates.
 let private bestRadius (pts: Embeddings) (centres: int[]) (candidates: int[]) (k: int) =
@@ -353,59 +452,95 @@ let private bestRadius (pts: Embeddings) (centres: int[]) (candidates: int[]) (k
 let private kcenter =
     testList
         "KCenter"
-        [ property "greedy picks min(k, |U|) distinct candidates" (Arb.fromGen (Gen.zip3 points (Gen.choose (0, 12)) (Gen.choose (0, 9999)))) (fun (pts, k, seed) ->
-              let n = pts.Count
-              let perm = Rng.permutation (Rng.key (int64 seed) 0 "split") n
-              let centres = perm[.. n / 3 - 1]
-              let candidates = perm[n / 3 ..]
-              let picks = KCenter.greedy pts centres candidates k
-              picks.Length = min k candidates.Length
-              && (Array.distinct picks).Length = picks.Length
-              && picks |> Array.forall (fun p -> Array.contains p candidates))
+        [
+            property
+                "greedy picks min(k, |U|) distinct candidates"
+                (Arb.fromGen (Gen.zip3 points (Gen.choose (0, 12)) (Gen.choose (0, 9999))))
+                (fun (pts, k, seed) ->
+                    let n = pts.Count
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "split") n
+                    let centres = perm[.. n / 3 - 1]
+                    let candidates = perm[n / 3 ..]
+                    let picks = KCenter.greedy pts centres candidates k
 
-          property "the greedy radius is at most twice the brute-force optimum" (Arb.fromGen (Gen.zip3 points (Gen.choose (1, 3)) (Gen.choose (0, 9999)))) (fun (pts, k, seed) ->
-              let n = min pts.Count 9
-              let perm = Rng.permutation (Rng.key (int64 seed) 0 "split") n
-              let centres = perm[.. n / 4 - 1]
-              let candidates = perm[n / 4 ..]
-              let greedy = KCenter.radius pts (Array.append centres (KCenter.greedy pts centres candidates k)) candidates
-              greedy <= 2.0 * bestRadius pts centres candidates k + 1e-9)
+                    picks.Length = min k candidates.Length
+                    && (Array.distinct picks).Length = picks.Length
+                    && picks |> Array.forall (fun p -> Array.contains p candidates))
 
-          test "farthest-first on a line picks the far end, then the middle" {
-              let pts = { Dim = 1; Values = [| 0.0f; 1.0f; 2.0f; 3.0f; 10.0f; 5.0f |] }
-              Expect.equal (KCenter.greedy pts [| 0 |] [| 1; 2; 3; 4; 5 |] 2) [| 4; 5 |] "10 first, then 5"
-          } ]
+            property
+                "the greedy radius is at most twice the brute-force optimum"
+                (Arb.fromGen (Gen.zip3 points (Gen.choose (1, 3)) (Gen.choose (0, 9999))))
+                (fun (pts, k, seed) ->
+                    let n = min pts.Count 9
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "split") n
+                    let centres = perm[.. n / 4 - 1]
+                    let candidates = perm[n / 4 ..]
+
+                    let greedy =
+                        KCenter.radius pts (Array.append centres (KCenter.greedy pts centres candidates k)) candidates
+
+                    greedy <= 2.0 * bestRadius pts centres candidates k + 1e-9)
+
+            test "farthest-first on a line picks the far end, then the middle" {
+                let pts =
+                    {
+                        Dim = 1
+                        Values = [| 0.0f; 1.0f; 2.0f; 3.0f; 10.0f; 5.0f |]
+                    }
+
+                Expect.equal (KCenter.greedy pts [| 0 |] [| 1; 2; 3; 4; 5 |] 2) [| 4; 5 |] "10 first, then 5"
+            }
+        ]
 
 let private kmeanspp =
     testList
         "KMeans++"
-        [ property "seeds are min(k, n) distinct rows, even with repeated points" (Arb.fromGen (Gen.zip3 points (Gen.choose (0, 50)) (Gen.choose (0, 9999)))) (fun (pts, k, seed) ->
-              let s = KMeansPlusPlus.ofEmbeddings (Rng.key (int64 seed) 0 "badge") pts k
-              s.Length = min k pts.Count && (Array.distinct s).Length = s.Length && s |> Array.forall (fun i -> i >= 0 && i < pts.Count))
+        [
+            property
+                "seeds are min(k, n) distinct rows, even with repeated points"
+                (Arb.fromGen (Gen.zip3 points (Gen.choose (0, 50)) (Gen.choose (0, 9999))))
+                (fun (pts, k, seed) ->
+                    let s = KMeansPlusPlus.ofEmbeddings (Rng.key (int64 seed) 0 "badge") pts k
 
-          test "the first seed has the largest norm, and the same key gives the same seeds" {
-              let pts = { Dim = 2; Values = [| 1.0f; 0.0f; 0.0f; 3.0f; 2.0f; 2.0f; 0.0f; 0.0f |] }
-              let a = KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 "badge") pts 4
-              Expect.equal a[0] 1 "norm 3 beats norm 2.83"
-              Expect.equal a (KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 "badge") pts 4) "reproducible"
-          } ]
+                    s.Length = min k pts.Count
+                    && (Array.distinct s).Length = s.Length
+                    && s |> Array.forall (fun i -> i >= 0 && i < pts.Count))
+
+            test "the first seed has the largest norm, and the same key gives the same seeds" {
+                let pts =
+                    {
+                        Dim = 2
+                        Values = [| 1.0f; 0.0f; 0.0f; 3.0f; 2.0f; 2.0f; 0.0f; 0.0f |]
+                    }
+
+                let a = KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 "badge") pts 4
+                Expect.equal a[0] 1 "norm 3 beats norm 2.83"
+                Expect.equal a (KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 "badge") pts 4) "reproducible"
+            }
+        ]
 
 let private imbalance =
     testList
         "Imbalance"
-        [ test "C0 for (L, U, B) = (1000, 49000, 1000) is 0.4898" {
-              near 5e-5 0.4898 (Imbalance.paper 1000 49000 1000) "C0"
-              near 1e-12 (1000.0 / 49000.0) (Imbalance.value Imbalance.Reference 1000 49000 1000) "|L|/|U|"
-              near 0.0 1.0 (Imbalance.value Imbalance.One 1000 49000 1000) "one"
-          } ]
+        [
+            test "C0 for (L, U, B) = (1000, 49000, 1000) is 0.4898" {
+                near 5e-5 0.4898 (Imbalance.paper 1000 49000 1000) "C0"
+                near 1e-12 (1000.0 / 49000.0) (Imbalance.value Imbalance.Reference 1000 49000 1000) "|L|/|U|"
+                near 0.0 1.0 (Imbalance.value Imbalance.One 1000 49000 1000) "one"
+            }
+        ]
 
 // ---------- Wasserstein-1 ----------
 
 /// A random 1-Lipschitz function: piecewise linear through knots with slopes in [-1, 1].
 let private lipschitz =
     gen {
-        let! knots = Gen.arrayOfLength 6 (Gen.choose (-1000, 1000) |> Gen.map (fun v -> float v / 100.0))
-        let! slopes = Gen.arrayOfLength 7 (Gen.choose (-100, 100) |> Gen.map (fun v -> float v / 100.0))
+        let! knots =
+            Gen.arrayOfLength 6 (Gen.choose (-1000, 1000) |> Gen.map (fun v -> float v / 100.0))
+
+        let! slopes =
+            Gen.arrayOfLength 7 (Gen.choose (-100, 100) |> Gen.map (fun v -> float v / 100.0))
+
         let knots = Array.sort knots
 
         return
@@ -414,10 +549,18 @@ let private lipschitz =
                 let slopeAt t =
                     slopes[knots |> Array.filter (fun k -> k < t) |> Array.length]
 
-                let points = Array.concat [ [| 0.0; x |]; knots |> Array.filter (fun k -> k > min 0.0 x && k < max 0.0 x) ] |> Array.sort
+                let points =
+                    Array.concat
+                        [
+                            [| 0.0; x |]
+                            knots |> Array.filter (fun k -> k > min 0.0 x && k < max 0.0 x)
+                        ]
+                    |> Array.sort
 
                 let integral =
-                    points |> Array.pairwise |> Array.sumBy (fun (a, b) -> slopeAt ((a + b) / 2.0) * (b - a))
+                    points
+                    |> Array.pairwise
+                    |> Array.sumBy (fun (a, b) -> slopeAt ((a + b) / 2.0) * (b - a))
 
                 if x >= 0.0 then integral else -integral
     }
@@ -427,58 +570,80 @@ let private wasserstein =
 
     testList
         "Wasserstein"
-        [ property "W1 is non-negative, symmetric, and zero between a sample and itself" (Arb.fromGen (Gen.zip sample sample)) (fun (p, q) ->
-              w1 p q >= 0.0 && abs (w1 p q - w1 q p) < 1e-9 && w1 p p = 0.0 && w1 p (Array.rev p) = 0.0)
+        [
+            property
+                "W1 is non-negative, symmetric, and zero between a sample and itself"
+                (Arb.fromGen (Gen.zip sample sample))
+                (fun (p, q) ->
+                    w1 p q >= 0.0
+                    && abs (w1 p q - w1 q p) < 1e-9
+                    && w1 p p = 0.0
+                    && w1 p (Array.rev p) = 0.0)
 
-          property "W1 satisfies the triangle inequality" (Arb.fromGen (Gen.zip3 sample sample sample)) (fun (p, q, r) ->
-              w1 p r <= w1 p q + w1 q r + 1e-9)
+            property
+                "W1 satisfies the triangle inequality"
+                (Arb.fromGen (Gen.zip3 sample sample sample))
+                (fun (p, q, r) -> w1 p r <= w1 p q + w1 q r + 1e-9)
 
-          property "a sample shifted by c is at W1 distance |c| from itself" (Arb.fromGen (Gen.zip sample (Gen.choose (-500, 500)))) (fun (p, c) ->
-              let c = float c / 100.0
-              abs (w1 p (p |> Array.map ((+) c)) - abs c) < 1e-9)
+            property
+                "a sample shifted by c is at W1 distance |c| from itself"
+                (Arb.fromGen (Gen.zip sample (Gen.choose (-500, 500))))
+                (fun (p, c) ->
+                    let c = float c / 100.0
+                    abs (w1 p (p |> Array.map ((+) c)) - abs c) < 1e-9)
 
-          property "W1 is at least the difference of the means" (Arb.fromGen (Gen.zip sample sample)) (fun (p, q) ->
-              w1 p q >= abs (Array.average p - Array.average q) - 1e-9)
+            property "W1 is at least the difference of the means" (Arb.fromGen (Gen.zip sample sample)) (fun (p, q) ->
+                w1 p q >= abs (Array.average p - Array.average q) - 1e-9)
 
-          property "Kantorovich-Rubinstein: |E_P f - E_Q f| <= W1 for 1-Lipschitz f" (Arb.fromGen (Gen.zip3 sample sample lipschitz)) (fun (p, q, f) ->
-              abs (Array.averageBy f p - Array.averageBy f q) <= w1 p q + 1e-9)
+            property
+                "Kantorovich-Rubinstein: |E_P f - E_Q f| <= W1 for 1-Lipschitz f"
+                (Arb.fromGen (Gen.zip3 sample sample lipschitz))
+                (fun (p, q, f) -> abs (Array.averageBy f p - Array.averageBy f q) <= w1 p q + 1e-9)
 
-          test "two point masses one apart are at distance 1; halves of a two-point sample at 1/2" {
-              near 1e-12 1.0 (w1 [| 0.0 |] [| 1.0 |]) "point masses"
-              near 1e-12 0.5 (w1 [| 0.0; 1.0 |] [| 1.0 |]) "half the mass moves 1"
-          } ]
+            test "two point masses one apart are at distance 1; halves of a two-point sample at 1/2" {
+                near 1e-12 1.0 (w1 [| 0.0 |] [| 1.0 |]) "point masses"
+                near 1e-12 0.5 (w1 [| 0.0; 1.0 |] [| 1.0 |]) "half the mass moves 1"
+            }
+        ]
 
 // ---------- metrics ----------
 
 let private metrics =
     testList
         "Metrics"
-        [ test "accuracy counts matches" {
-              near 1e-12 0.75 (Metrics.accuracy [| 1; 2; 3; 4 |] [| 1; 2; 3; 0 |]) "3 of 4"
-          }
+        [
+            test "accuracy counts matches" {
+                near 1e-12 0.75 (Metrics.accuracy [| 1; 2; 3; 4 |] [| 1; 2; 3; 0 |]) "3 of 4"
+            }
 
-          test "the area under the budget curve of a straight line is its mean" {
-              let auc = Metrics.areaUnderBudgetCurve [ (3000, 0.8); (1000, 0.6); (2000, 0.7) ]
-              Expect.isSome auc "three points"
-              near 1e-12 0.7 auc.Value "mean of a line"
-          }
+            test "the area under the budget curve of a straight line is its mean" {
+                let auc = Metrics.areaUnderBudgetCurve [ (3000, 0.8); (1000, 0.6); (2000, 0.7) ]
+                Expect.isSome auc "three points"
+                near 1e-12 0.7 auc.Value "mean of a line"
+            }
 
-          property "the area under the budget curve lies between the lowest and highest accuracy" (Arb.fromGen (Gen.nonEmptyListOf (Gen.zip (Gen.choose (0, 10000)) (Gen.choose (0, 100))))) (fun pts ->
-              let pts = pts |> List.distinctBy fst |> List.map (fun (l, a) -> l, float a / 100.0)
-              let auc = (Metrics.areaUnderBudgetCurve pts).Value
-              let accs = List.map snd pts
-              auc >= List.min accs - 1e-12 && auc <= List.max accs + 1e-12) ]
+            property
+                "the area under the budget curve lies between the lowest and highest accuracy"
+                (Arb.fromGen (Gen.nonEmptyListOf (Gen.zip (Gen.choose (0, 10000)) (Gen.choose (0, 100)))))
+                (fun pts ->
+                    let pts = pts |> List.distinctBy fst |> List.map (fun (l, a) -> l, float a / 100.0)
+                    let auc = (Metrics.areaUnderBudgetCurve pts).Value
+                    let accs = List.map snd pts
+                    auc >= List.min accs - 1e-12 && auc <= List.max accs + 1e-12)
+        ]
 
 let all =
     testList
         "Core"
-        [ pool
-          rng
-          uncertainty
-          classic
-          topk
-          kcenter
-          kmeanspp
-          imbalance
-          wasserstein
-          metrics ]
+        [
+            pool
+            rng
+            uncertainty
+            classic
+            topk
+            kcenter
+            kmeanspp
+            imbalance
+            wasserstein
+            metrics
+        ]

@@ -1,4 +1,5 @@
 module Waal.Data.Tests.Main
 
 [<EntryPoint>]
-let main argv = Waal.Testing.Summary.run argv Waal.Data.Tests.Tests.all
+let main argv =
+    Waal.Testing.Summary.run argv Waal.Data.Tests.Tests.all

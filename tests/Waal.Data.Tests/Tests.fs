@@ -8,117 +8,9 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Waal.Data
-
-// ---------- writers for the formats (test code: the readers never see these) ----------
-
-let private bigEndian (v: int) =
-    [| byte (v >>> 24); byte (v >>> 16); byte (v >>> 8); byte v |]
-
-let private idx (dims: int[]) (data: byte[]) =
-    Array.concat [ [| 0uy; 0uy; 8uy; byte dims.Length |]; dims |> Array.collect bigEndian; data ]
-
-let private gzip (bytes: byte[]) =
-    use out = new MemoryStream()
-
-    do
-        use gz = new GZipStream(out, CompressionLevel.Fastest, true)
-        gz.Write(bytes, 0, bytes.Length)
-
-    out.ToArray()
-
-let private zlib (bytes: byte[]) =
-    use out = new MemoryStream()
-
-    do
-        use z = new ZLibStream(out, CompressionLevel.Fastest, true)
-        z.Write(bytes, 0, bytes.Length)
-
-    out.ToArray()
-
-/// A pixel value that depends on every coordinate, so a layout mistake changes it.
-let private pixel n c r col = byte ((n * 53 + c * 31 + r * 7 + col * 3) % 251)
-
-let private images n c h w =
-    Array.init (n * c * h * w) (fun i ->
-        let col = i % w
-        let r = i / w % h
-        let ch = i / (w * h) % c
-        let img = i / (w * h * c)
-        pixel img ch r col)
-
-let private cifar (labels: byte[]) =
-    let pixels = images labels.Length 3 32 32
-    labels |> Array.mapi (fun i l -> Array.append [| l |] pixels[i * 3072 .. i * 3072 + 3071]) |> Array.concat
-
-/// MAT level-5 writer: endianness, and for each element whether it is compressed.
-type private MatWriter(big: bool) =
-    member _.U32(v: uint32) =
-        let b = BitConverter.GetBytes v
-        if big then Array.rev b else b
-
-    member this.Tag (t: uint32) (data: byte[]) =
-        let pad = (8 - data.Length % 8) % 8
-        Array.concat [ this.U32 t; this.U32(uint32 data.Length); data; Array.zeroCreate pad ]
-
-    member this.Matrix (name: string) (cls: uint32) (dims: int[]) (storage: uint32) (data: byte[]) =
-        let flags = Array.append (this.U32 cls) (this.U32 0u)
-        let dimBytes = dims |> Array.collect (fun d -> this.U32(uint32 d))
-
-        let body =
-            Array.concat
-                [ this.Tag 6u flags
-                  this.Tag 5u dimBytes
-                  this.Tag 1u (Encoding.ASCII.GetBytes name)
-                  this.Tag storage data ]
-
-        this.Tag 14u body
-
-    member this.Compressed(element: byte[]) =
-        let z = zlib element
-        Array.concat [ this.U32 15u; this.U32(uint32 z.Length); z ]
-
-    member _.Header(version: uint16) =
-        let text = Encoding.ASCII.GetBytes("MATLAB 5.0 MAT-file, Platform: test, Created by the Waal.Data tests".PadRight 116)
-        let v = BitConverter.GetBytes version
-        let v = if big then Array.rev v else v
-        Array.concat [ text; Array.zeroCreate 8; v; (if big then "MI"B else "IM"B) ]
-
-/// An SVHN-like file: X is 32 x 32 x 3 x n uint8 (column-major), y is n x 1 double (or uint8-stored).
-let private svhn (big: bool) (compressed: bool) (yAsUInt8: bool) (labels: int[]) =
-    let m = MatWriter big
-    let n = labels.Length
-    let x = Array.zeroCreate (32 * 32 * 3 * n)
-
-    for img in 0 .. n - 1 do
-        for ch in 0..2 do
-            for r in 0..31 do
-                for col in 0..31 do
-                    x[r + 32 * (col + 32 * (ch + 3 * img))] <- pixel img ch r col
-
-    let yData =
-        if yAsUInt8 then
-            labels |> Array.map byte
-        else
-            labels |> Array.collect (fun l -> let b = BitConverter.GetBytes(float l) in if big then Array.rev b else b)
-
-    let wrap e = if compressed then m.Compressed e else e
-
-    Array.concat
-        [ m.Header 0x0100us
-          wrap (m.Matrix "X" 9u [| 32; 32; 3; n |] 2u x)
-          wrap (m.Matrix "y" 6u [| n; 1 |] (if yAsUInt8 then 2u else 9u) yData) ]
+open Waal.Testing.Formats
 
 // ---------- helpers ----------
-
-let private temp () =
-    let dir = Path.Combine(Path.GetTempPath(), "waal-data-tests-" + Guid.NewGuid().ToString "N")
-    Directory.CreateDirectory dir |> ignore
-    dir
-
-let private write (dir: string) (name: string) (bytes: byte[]) =
-    let path = Path.Combine(dir, name)
-    File.WriteAllBytes(path, bytes)
-    path
 
 let private expectCode (code: string) (result: Result<'a, DataError>) (what: string) =
     match result with
@@ -135,221 +27,292 @@ let private ok what =
     | Ok v -> v
     | Error e -> failtestf "%s: %s" what (DataError.line e)
 
-let private inTemp (f: string -> unit) =
-    let dir = temp ()
-
-    try
-        f dir
-    finally
-        Directory.Delete(dir, true)
-
 // ---------- IDX ----------
 
 let private idxTests =
     testList
         "Idx"
-        [ test "raw and gzip files read back the images, labels and class counts written" {
-              inTemp (fun dir ->
-                  let data = images 6 1 5 4
-                  let labels = [| 0uy; 9uy; 3uy; 3uy; 1uy; 0uy |]
+        [
+            test "raw and gzip files read back the images, labels and class counts written" {
+                inTemp (fun dir ->
+                    let data = images 6 1 5 4
+                    let labels = [| 0uy; 9uy; 3uy; 3uy; 1uy; 0uy |]
 
-                  for gz in [ false; true ] do
-                      let ext = if gz then ".gz" else ""
-                      let enc b = if gz then gzip b else b
-                      let im = write dir $"train-images-idx3-ubyte{ext}" (enc (idx [| 6; 5; 4 |] data))
-                      write dir $"train-labels-idx1-ubyte{ext}" (enc (idx [| 6 |] labels)) |> ignore
-                      let d = Idx.load 10 im (Idx.labelsBeside im) |> ok "load"
-                      Expect.equal (d.Count, d.Channels, d.Height, d.Width, d.Classes) (6, 1, 5, 4, 10) $"shape (gzip {gz})"
-                      Expect.equal d.Images data "pixels"
-                      Expect.equal d.Labels (labels |> Array.map int) "labels"
-                      Expect.equal (Dataset.classCounts d) [| 2; 1; 0; 2; 0; 0; 0; 0; 0; 1 |] "per class"
-                      File.Delete im)
-          }
+                    for gz in [ false; true ] do
+                        let ext = if gz then ".gz" else ""
+                        let enc b = if gz then gzip b else b
+                        let im = write dir $"train-images-idx3-ubyte{ext}" (enc (idx [| 6; 5; 4 |] data))
+                        write dir $"train-labels-idx1-ubyte{ext}" (enc (idx [| 6 |] labels)) |> ignore
+                        let d = Idx.load 10 im (Idx.labelsBeside im) |> ok "load"
 
-          test "the labels file is found beside the images by the standard names" {
-              inTemp (fun dir ->
-                  let lab = write dir "t10k-labels.idx1-ubyte" [| 0uy |]
-                  Expect.equal (Idx.labelsBeside (Path.Combine(dir, "t10k-images.idx3-ubyte"))) lab "MNIST site naming"
-                  let lab2 = write dir "train-labels-idx1-ubyte.gz" [| 0uy |]
-                  Expect.equal (Idx.labelsBeside (Path.Combine(dir, "train-images-idx3-ubyte.gz"))) lab2 "gzip")
-          }
+                        Expect.equal
+                            (d.Count, d.Channels, d.Height, d.Width, d.Classes)
+                            (6, 1, 5, 4, 10)
+                            $"shape (gzip {gz})"
 
-          test "missing, empty, a directory, bad magic, wrong rank, unsupported type: each a typed error" {
-              inTemp (fun dir ->
-                  expectCode "DATA001" (Idx.readImages (Path.Combine(dir, "nope"))) "missing"
-                  expectCode "DATA002" (Idx.readImages dir) "a directory"
-                  expectCode "DATA004" (Idx.readImages (write dir "empty" [||])) "empty"
-                  expectCode "DATA005" (Idx.readImages (write dir "magic" (Array.append [| 1uy; 2uy |] (idx [| 1; 1; 1 |] [| 0uy |])))) "bad magic"
-                  expectCode "DATA005" (Idx.readImages (write dir "rank" (idx [| 3 |] [| 0uy; 1uy; 2uy |]))) "a labels file given as images"
-                  let floats = idx [| 1 |] [| 0uy; 0uy; 0uy; 0uy |]
-                  floats[2] <- 0x0Duy
-                  expectCode "DATA010" (Idx.readLabels 10 (write dir "floats" floats)) "float data"
-                  expectCode "DATA007" (Idx.readImages (write dir "zero" (idx [| 0; 2; 2 |] [||]))) "a zero dimension")
-          }
+                        Expect.equal d.Images data "pixels"
+                        Expect.equal d.Labels (labels |> Array.map int) "labels"
+                        Expect.equal (Dataset.classCounts d) [| 2; 1; 0; 2; 0; 0; 0; 0; 0; 1 |] "per class"
+                        File.Delete im)
+            }
 
-          test "truncation at several offsets, raw or gzip, is an error naming the file, never an exception" {
-              inTemp (fun dir ->
-                  let full = idx [| 4; 3; 3 |] (images 4 1 3 3)
+            test "the labels file is found beside the images by the standard names" {
+                inTemp (fun dir ->
+                    let lab = write dir "t10k-labels.idx1-ubyte" [| 0uy |]
 
-                  for cut in [ 1; 3; 4; 7; 16; 17; 30; full.Length - 1 ] do
-                      let raw = write dir $"cut{cut}" full[.. cut - 1]
-                      expectCode "DATA006" (Idx.readImages raw) $"raw cut at {cut}"
-                      let gz = gzip full
-                      let gzCut = write dir $"gzcut{cut}" gz[.. min (gz.Length - 1) (cut + 10) - 1]
-                      expectError (Idx.readImages gzCut) gzCut $"gzip cut at {cut + 10}"
-                      // A whole gzip stream of a truncated file: the decompressed data is too short.
-                      let gzShort = write dir $"gzshort{cut}" (gzip full[.. cut - 1])
-                      expectCode "DATA006" (Idx.readImages gzShort) $"gzip of a file cut at {cut}")
-          }
+                    Expect.equal
+                        (Idx.labelsBeside (Path.Combine(dir, "t10k-images.idx3-ubyte")))
+                        lab
+                        "MNIST site naming"
 
-          test "bytes after the data disagree with the header" {
-              inTemp (fun dir ->
-                  let extra = Array.append (idx [| 2; 2; 2 |] (images 2 1 2 2)) [| 1uy |]
-                  expectCode "DATA007" (Idx.readImages (write dir "extra" extra)) "raw"
-                  expectCode "DATA007" (Idx.readImages (write dir "extra.gz" (gzip extra))) "gzip")
-          }
+                    let lab2 = write dir "train-labels-idx1-ubyte.gz" [| 0uy |]
+                    Expect.equal (Idx.labelsBeside (Path.Combine(dir, "train-images-idx3-ubyte.gz"))) lab2 "gzip")
+            }
 
-          test "a header claiming 2^31-1 images in a tiny file fails before allocating for them" {
-              inTemp (fun dir ->
-                  let liar = idx [| Int32.MaxValue; 28; 28 |] (Array.zeroCreate 1000)
-                  let raw = write dir "liar" liar
-                  let gz = write dir "liar.gz" (gzip liar)
-                  let before = GC.GetAllocatedBytesForCurrentThread()
-                  expectCode "DATA006" (Idx.readImages raw) "raw"
-                  expectCode "DATA006" (Idx.readImages gz) "gzip"
-                  let allocated = GC.GetAllocatedBytesForCurrentThread() - before
-                  Expect.isLessThan allocated (16L <<< 20) "allocated less than 16 MB for a claim of 1.6 TB")
-          }
+            test "missing, empty, a directory, bad magic, wrong rank, unsupported type: each a typed error" {
+                inTemp (fun dir ->
+                    expectCode "DATA001" (Idx.readImages (Path.Combine(dir, "nope"))) "missing"
+                    expectCode "DATA002" (Idx.readImages dir) "a directory"
+                    expectCode "DATA004" (Idx.readImages (write dir "empty" [||])) "empty"
 
-          test "images and labels that disagree on the count, or labels out of range, are refused" {
-              inTemp (fun dir ->
-                  let im = write dir "a-images-idx3-ubyte" (idx [| 3; 2; 2 |] (images 3 1 2 2))
-                  let lab = write dir "a-labels-idx1-ubyte" (idx [| 2 |] [| 1uy; 2uy |])
-                  expectCode "DATA008" (Idx.load 10 im lab) "3 images, 2 labels"
-                  let bad = write dir "b-labels-idx1-ubyte" (idx [| 3 |] [| 1uy; 10uy; 2uy |])
+                    expectCode
+                        "DATA005"
+                        (Idx.readImages (write dir "magic" (Array.append [| 1uy; 2uy |] (idx [| 1; 1; 1 |] [| 0uy |]))))
+                        "bad magic"
 
-                  match Idx.load 10 im bad with
-                  | Error(LabelOutOfRange(f, offset, label, _)) ->
-                      Expect.equal (f, offset, label) (bad, 9L, 10L) "the label file, byte 9, label 10"
-                  | other -> failtestf "expected LabelOutOfRange, found %A" other)
-          } ]
+                    expectCode
+                        "DATA005"
+                        (Idx.readImages (write dir "rank" (idx [| 3 |] [| 0uy; 1uy; 2uy |])))
+                        "a labels file given as images"
+
+                    let floats = idx [| 1 |] [| 0uy; 0uy; 0uy; 0uy |]
+                    floats[2] <- 0x0Duy
+                    expectCode "DATA010" (Idx.readLabels 10 (write dir "floats" floats)) "float data"
+
+                    expectCode
+                        "DATA007"
+                        (Idx.readImages (write dir "zero" (idx [| 0; 2; 2 |] [||])))
+                        "a zero dimension")
+            }
+
+            test "truncation at several offsets, raw or gzip, is an error naming the file, never an exception" {
+                inTemp (fun dir ->
+                    let full = idx [| 4; 3; 3 |] (images 4 1 3 3)
+
+                    for cut in [ 1; 3; 4; 7; 16; 17; 30; full.Length - 1 ] do
+                        let raw = write dir $"cut{cut}" full[.. cut - 1]
+                        expectCode "DATA006" (Idx.readImages raw) $"raw cut at {cut}"
+                        let gz = gzip full
+                        let gzCut = write dir $"gzcut{cut}" gz[.. min (gz.Length - 1) (cut + 10) - 1]
+                        expectError (Idx.readImages gzCut) gzCut $"gzip cut at {cut + 10}"
+                        // A whole gzip stream of a truncated file: the decompressed data is too short.
+                        let gzShort = write dir $"gzshort{cut}" (gzip full[.. cut - 1])
+                        expectCode "DATA006" (Idx.readImages gzShort) $"gzip of a file cut at {cut}")
+            }
+
+            test "bytes after the data disagree with the header" {
+                inTemp (fun dir ->
+                    let extra = Array.append (idx [| 2; 2; 2 |] (images 2 1 2 2)) [| 1uy |]
+                    expectCode "DATA007" (Idx.readImages (write dir "extra" extra)) "raw"
+                    expectCode "DATA007" (Idx.readImages (write dir "extra.gz" (gzip extra))) "gzip")
+            }
+
+            test "a header claiming 2^31-1 images in a tiny file fails before allocating for them" {
+                inTemp (fun dir ->
+                    let liar = idx [| Int32.MaxValue; 28; 28 |] (Array.zeroCreate 1000)
+                    let raw = write dir "liar" liar
+                    let gz = write dir "liar.gz" (gzip liar)
+                    let before = GC.GetAllocatedBytesForCurrentThread()
+                    expectCode "DATA006" (Idx.readImages raw) "raw"
+                    expectCode "DATA006" (Idx.readImages gz) "gzip"
+                    let allocated = GC.GetAllocatedBytesForCurrentThread() - before
+                    Expect.isLessThan allocated (16L <<< 20) "allocated less than 16 MB for a claim of 1.6 TB")
+            }
+
+            test "images and labels that disagree on the count, or labels out of range, are refused" {
+                inTemp (fun dir ->
+                    let im = write dir "a-images-idx3-ubyte" (idx [| 3; 2; 2 |] (images 3 1 2 2))
+                    let lab = write dir "a-labels-idx1-ubyte" (idx [| 2 |] [| 1uy; 2uy |])
+                    expectCode "DATA008" (Idx.load 10 im lab) "3 images, 2 labels"
+                    let bad = write dir "b-labels-idx1-ubyte" (idx [| 3 |] [| 1uy; 10uy; 2uy |])
+
+                    match Idx.load 10 im bad with
+                    | Error(LabelOutOfRange(f, offset, label, _)) ->
+                        Expect.equal (f, offset, label) (bad, 9L, 10L) "the label file, byte 9, label 10"
+                    | other -> failtestf "expected LabelOutOfRange, found %A" other)
+            }
+        ]
 
 // ---------- CIFAR-10 ----------
 
 let private cifarTests =
     testList
         "Cifar10"
-        [ test "records read back as labels and CHW images; a folder concatenates the five batches" {
-              inTemp (fun dir ->
-                  let one = write dir "one.bin" (cifar [| 3uy; 0uy; 9uy |])
-                  let d = Cifar10.readFile one |> ok "one file"
-                  Expect.equal (d.Count, d.Channels, d.Height, d.Width, d.Classes) (3, 3, 32, 32, 10) "shape"
-                  Expect.equal d.Labels [| 3; 0; 9 |] "labels"
-                  Expect.equal d.Images (images 3 3 32 32) "pixels, CHW"
+        [
+            test "records read back as labels and CHW images; a folder concatenates the five batches" {
+                inTemp (fun dir ->
+                    let one = write dir "one.bin" (cifar [| 3uy; 0uy; 9uy |])
+                    let d = Cifar10.readFile one |> ok "one file"
+                    Expect.equal (d.Count, d.Channels, d.Height, d.Width, d.Classes) (3, 3, 32, 32, 10) "shape"
+                    Expect.equal d.Labels [| 3; 0; 9 |] "labels"
+                    Expect.equal d.Images (images 3 3 32 32) "pixels, CHW"
 
-                  for i in 1..5 do
-                      write dir $"data_batch_{i}.bin" (cifar [| byte i; byte (i + 1) |]) |> ignore
+                    for i in 1..5 do
+                        write dir $"data_batch_{i}.bin" (cifar [| byte i; byte (i + 1) |]) |> ignore
 
-                  let train = Cifar10.readTrain dir |> ok "folder"
-                  Expect.equal train.Labels [| 1; 2; 2; 3; 3; 4; 4; 5; 5; 6 |] "five batches in order"
-                  expectCode "DATA001" (Cifar10.readTest dir) "no test_batch.bin")
-          }
+                    let train = Cifar10.readTrain dir |> ok "folder"
+                    Expect.equal train.Labels [| 1; 2; 2; 3; 3; 4; 4; 5; 5; 6 |] "five batches in order"
+                    expectCode "DATA001" (Cifar10.readTest dir) "no test_batch.bin")
+            }
 
-          test "a size that is not a whole number of records, an empty file, a label of 10: typed errors" {
-              inTemp (fun dir ->
-                  let full = cifar [| 1uy; 2uy |]
+            test "a size that is not a whole number of records, an empty file, a label of 10: typed errors" {
+                inTemp (fun dir ->
+                    let full = cifar [| 1uy; 2uy |]
 
-                  for cut in [ 1; 100; 3072; 3074; full.Length - 1 ] do
-                      match Cifar10.readFile (write dir $"cut{cut}.bin" full[.. cut - 1]) with
-                      | Error(Truncated(_, offset, _, _)) when cut > 0 ->
-                          Expect.equal offset (int64 (cut / 3073 * 3073)) $"the last whole record ends at the offset (cut {cut})"
-                      | other -> failtestf "cut at %d: expected Truncated, found %A" cut other
+                    for cut in [ 1; 100; 3072; 3074; full.Length - 1 ] do
+                        match Cifar10.readFile (write dir $"cut{cut}.bin" full[.. cut - 1]) with
+                        | Error(Truncated(_, offset, _, _)) when cut > 0 ->
+                            Expect.equal
+                                offset
+                                (int64 (cut / 3073 * 3073))
+                                $"the last whole record ends at the offset (cut {cut})"
+                        | other -> failtestf "cut at %d: expected Truncated, found %A" cut other
 
-                  expectCode "DATA004" (Cifar10.readFile (write dir "empty.bin" [||])) "empty"
-                  let bad = cifar [| 1uy; 10uy |]
+                    expectCode "DATA004" (Cifar10.readFile (write dir "empty.bin" [||])) "empty"
+                    let bad = cifar [| 1uy; 10uy |]
 
-                  match Cifar10.readFile (write dir "bad.bin" bad) with
-                  | Error(LabelOutOfRange(_, 3073L, 10L, _)) -> ()
-                  | other -> failtestf "expected a label of 10 at byte 3073, found %A" other
+                    match Cifar10.readFile (write dir "bad.bin" bad) with
+                    | Error(LabelOutOfRange(_, 3073L, 10L, _)) -> ()
+                    | other -> failtestf "expected a label of 10 at byte 3073, found %A" other
 
-                  expectCode "DATA002" (Cifar10.readTrain (write dir "file" [| 1uy |])) "a file given as the folder")
-          } ]
+                    expectCode "DATA002" (Cifar10.readTrain (write dir "file" [| 1uy |])) "a file given as the folder")
+            }
+        ]
 
 // ---------- SVHN MAT v5 ----------
 
 let private svhnTests =
     testList
         "SvhnMat"
-        [ test "plain and compressed, little- and big-endian, y as double or uint8: the same dataset" {
-              inTemp (fun dir ->
-                  let labels = [| 10; 1; 5; 10; 9 |]
+        [
+            test "plain and compressed, little- and big-endian, y as double or uint8: the same dataset" {
+                inTemp (fun dir ->
+                    let labels = [| 10; 1; 5; 10; 9 |]
 
-                  for big, compressed, yByte in [ false, false, false; false, true, false; false, true, true; true, false, false; true, true, true ] do
-                      let path = write dir "train_32x32.mat" (svhn big compressed yByte labels)
-                      let d = SvhnMat.read path |> ok $"big {big} compressed {compressed}"
-                      Expect.equal (d.Count, d.Channels, d.Height, d.Width, d.Classes) (5, 3, 32, 32, 10) "shape"
-                      Expect.equal d.Labels [| 0; 1; 5; 0; 9 |] "10 means the digit 0"
-                      Expect.equal d.Images (images 5 3 32 32) "column-major X becomes NCHW")
-          }
+                    for big, compressed, yByte in
+                        [
+                            false, false, false
+                            false, true, false
+                            false, true, true
+                            true, false, false
+                            true, true, true
+                        ] do
+                        let path = write dir "train_32x32.mat" (svhn big compressed yByte labels)
+                        let d = SvhnMat.read path |> ok $"big {big} compressed {compressed}"
+                        Expect.equal (d.Count, d.Channels, d.Height, d.Width, d.Classes) (5, 3, 32, 32, 10) "shape"
+                        Expect.equal d.Labels [| 0; 1; 5; 0; 9 |] "10 means the digit 0"
+                        Expect.equal d.Images (images 5 3 32 32) "column-major X becomes NCHW")
+            }
 
-          test "a v7.3 (HDF5) file is refused by name" {
-              inTemp (fun dir ->
-                  let m = MatWriter false
-                  let header = m.Header 0x0200us
-                  let text = Encoding.ASCII.GetBytes "MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 ."
-                  Buffer.BlockCopy(text, 0, header, 0, text.Length)
-                  let path = write dir "v73.mat" (Array.append header (Array.zeroCreate 512))
+            test "a v7.3 (HDF5) file is refused by name" {
+                inTemp (fun dir ->
+                    let m = MatWriter false
+                    let header = m.Header 0x0200us
 
-                  match SvhnMat.read path with
-                  | Error(Unsupported(_, _, detail) as e) ->
-                      Expect.stringContains detail "v7.3" "says v7.3"
-                      Expect.stringContains detail "HDF5" "says HDF5"
-                      Expect.equal (DataError.code e) "DATA010" "code"
-                  | other -> failtestf "expected Unsupported, found %A" other)
-          }
+                    let text =
+                        Encoding.ASCII.GetBytes "MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 ."
 
-          test "bad header, wrong classes, a missing variable, counts and labels: typed errors" {
-              inTemp (fun dir ->
-                  let m = MatWriter false
-                  let good = svhn false false false [| 1; 2 |]
-                  expectCode "DATA005" (SvhnMat.read (write dir "text.mat" (Array.append (Array.zeroCreate 128) good[128..]))) "no MATLAB text"
-                  let endian = Array.copy good
-                  endian[126] <- byte 'X'
-                  expectCode "DATA005" (SvhnMat.read (write dir "endian.mat" endian)) "endian indicator"
-                  let x = m.Matrix "X" 6u [| 32; 32; 3; 1 |] 9u (Array.zeroCreate (3072 * 8))
-                  let y = m.Matrix "y" 6u [| 1; 1 |] 9u (BitConverter.GetBytes 1.0)
-                  expectCode "DATA010" (SvhnMat.read (write dir "double.mat" (Array.concat [ m.Header 0x0100us; x; y ]))) "X stored as doubles"
-                  let x8 = m.Matrix "X" 9u [| 32; 32; 3; 2 |] 2u (Array.zeroCreate (3072 * 2))
-                  expectCode "DATA011" (SvhnMat.read (write dir "noy.mat" (Array.concat [ m.Header 0x0100us; x8 ]))) "no y"
-                  let ychar = m.Matrix "y" 4u [| 2; 1 |] 4u (Array.zeroCreate 4)
-                  expectCode "DATA010" (SvhnMat.read (write dir "char.mat" (Array.concat [ m.Header 0x0100us; x8; ychar ]))) "y as char"
-                  let y3 = m.Matrix "y" 6u [| 3; 1 |] 2u [| 1uy; 2uy; 3uy |]
-                  expectCode "DATA008" (SvhnMat.read (write dir "count.mat" (Array.concat [ m.Header 0x0100us; x8; y3 ]))) "3 labels for 2 images"
-                  let y11 = m.Matrix "y" 6u [| 2; 1 |] 2u [| 1uy; 11uy |]
-                  expectCode "DATA009" (SvhnMat.read (write dir "label.mat" (Array.concat [ m.Header 0x0100us; x8; y11 ]))) "label 11"
-                  let y0 = m.Matrix "y" 6u [| 2; 1 |] 2u [| 0uy; 1uy |]
-                  expectCode "DATA009" (SvhnMat.read (write dir "label0.mat" (Array.concat [ m.Header 0x0100us; x8; y0 ]))) "label 0")
-          }
+                    Buffer.BlockCopy(text, 0, header, 0, text.Length)
+                    let path = write dir "v73.mat" (Array.append header (Array.zeroCreate 512))
 
-          test "truncation at several offsets, plain or compressed, is an error naming the file" {
-              inTemp (fun dir ->
-                  for compressed in [ false; true ] do
-                      let full = svhn false compressed false [| 3; 4 |]
+                    match SvhnMat.read path with
+                    | Error(Unsupported(_, _, detail) as e) ->
+                        Expect.stringContains detail "v7.3" "says v7.3"
+                        Expect.stringContains detail "HDF5" "says HDF5"
+                        Expect.equal (DataError.code e) "DATA010" "code"
+                    | other -> failtestf "expected Unsupported, found %A" other)
+            }
 
-                      for cut in [ 0; 5; 127; 128; 131; 140; 200; full.Length / 2; full.Length - 1 ] do
-                          let path = write dir $"cut{cut}.mat" full[.. cut - 1]
-                          expectError (SvhnMat.read path) path $"compressed {compressed}, cut at {cut}")
-          }
+            test "bad header, wrong classes, a missing variable, counts and labels: typed errors" {
+                inTemp (fun dir ->
+                    let m = MatWriter false
+                    let good = svhn false false false [| 1; 2 |]
 
-          test "a compressed element whose inner tag claims 2^31 bytes fails without allocating them" {
-              inTemp (fun dir ->
-                  let m = MatWriter false
-                  let inner = Array.concat [ m.U32 14u; m.U32 0x7fffffffu; Array.zeroCreate 64 ]
-                  let path = write dir "bomb.mat" (Array.append (m.Header 0x0100us) (m.Compressed inner))
-                  let before = GC.GetAllocatedBytesForCurrentThread()
-                  expectError (SvhnMat.read path) path "lying inner tag"
-                  Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) "under 16 MB")
-          } ]
+                    expectCode
+                        "DATA005"
+                        (SvhnMat.read (write dir "text.mat" (Array.append (Array.zeroCreate 128) good[128..])))
+                        "no MATLAB text"
+
+                    let endian = Array.copy good
+                    endian[126] <- byte 'X'
+                    expectCode "DATA005" (SvhnMat.read (write dir "endian.mat" endian)) "endian indicator"
+                    let x = m.Matrix "X" 6u [| 32; 32; 3; 1 |] 9u (Array.zeroCreate (3072 * 8))
+                    let y = m.Matrix "y" 6u [| 1; 1 |] 9u (BitConverter.GetBytes 1.0)
+
+                    expectCode
+                        "DATA010"
+                        (SvhnMat.read (write dir "double.mat" (Array.concat [ m.Header 0x0100us; x; y ])))
+                        "X stored as doubles"
+
+                    let x8 = m.Matrix "X" 9u [| 32; 32; 3; 2 |] 2u (Array.zeroCreate (3072 * 2))
+
+                    expectCode
+                        "DATA011"
+                        (SvhnMat.read (write dir "noy.mat" (Array.concat [ m.Header 0x0100us; x8 ])))
+                        "no y"
+
+                    let ychar = m.Matrix "y" 4u [| 2; 1 |] 4u (Array.zeroCreate 4)
+
+                    expectCode
+                        "DATA010"
+                        (SvhnMat.read (write dir "char.mat" (Array.concat [ m.Header 0x0100us; x8; ychar ])))
+                        "y as char"
+
+                    let y3 = m.Matrix "y" 6u [| 3; 1 |] 2u [| 1uy; 2uy; 3uy |]
+
+                    expectCode
+                        "DATA008"
+                        (SvhnMat.read (write dir "count.mat" (Array.concat [ m.Header 0x0100us; x8; y3 ])))
+                        "3 labels for 2 images"
+
+                    let y11 = m.Matrix "y" 6u [| 2; 1 |] 2u [| 1uy; 11uy |]
+
+                    expectCode
+                        "DATA009"
+                        (SvhnMat.read (write dir "label.mat" (Array.concat [ m.Header 0x0100us; x8; y11 ])))
+                        "label 11"
+
+                    let y0 = m.Matrix "y" 6u [| 2; 1 |] 2u [| 0uy; 1uy |]
+
+                    expectCode
+                        "DATA009"
+                        (SvhnMat.read (write dir "label0.mat" (Array.concat [ m.Header 0x0100us; x8; y0 ])))
+                        "label 0")
+            }
+
+            test "truncation at several offsets, plain or compressed, is an error naming the file" {
+                inTemp (fun dir ->
+                    for compressed in [ false; true ] do
+                        let full = svhn false compressed false [| 3; 4 |]
+
+                        for cut in [ 0; 5; 127; 128; 131; 140; 200; full.Length / 2; full.Length - 1 ] do
+                            let path = write dir $"cut{cut}.mat" full[.. cut - 1]
+                            expectError (SvhnMat.read path) path $"compressed {compressed}, cut at {cut}")
+            }
+
+            test "a compressed element whose inner tag claims 2^31 bytes fails without allocating them" {
+                inTemp (fun dir ->
+                    let m = MatWriter false
+                    let inner = Array.concat [ m.U32 14u; m.U32 0x7fffffffu; Array.zeroCreate 64 ]
+
+                    let path =
+                        write dir "bomb.mat" (Array.append (m.Header 0x0100us) (m.Compressed inner))
+
+                    let before = GC.GetAllocatedBytesForCurrentThread()
+                    expectError (SvhnMat.read path) path "lying inner tag"
+                    Expect.isLessThan (GC.GetAllocatedBytesForCurrentThread() - before) (16L <<< 20) "under 16 MB")
+            }
+        ]
 
 // ---------- mutations: data or a typed error, never an exception ----------
 
@@ -367,35 +330,67 @@ let private mutated (valid: byte[]) =
                 b[at] <- b[at] ^^^ (1uy <<< bit)
                 b
             | 1 -> valid[.. at - 1]
-            | _ -> Array.concat [ valid[.. at - 1]; valid[at .. min (valid.Length - 1) (at + len)]; valid[at..] ]
+            | _ ->
+                Array.concat
+                    [
+                        valid[.. at - 1]
+                        valid[at .. min (valid.Length - 1) (at + len)]
+                        valid[at..]
+                    ]
     }
 
 let private fuzz name (valid: byte[]) (file: string) (reader: string -> Result<Dataset, DataError>) =
-    testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 150 } name (Prop.forAll (Arb.fromGen (mutated valid)) (fun bytes ->
-        let dir = temp ()
+    testPropertyWithConfig
+        { FsCheckConfig.defaultConfig with
+            maxTest = 150
+        }
+        name
+        (Prop.forAll (Arb.fromGen (mutated valid)) (fun bytes ->
+            let dir = temp ()
 
-        try
-            let path = write dir file bytes
+            try
+                let path = write dir file bytes
 
-            match reader path with
-            | Ok d -> d.Images.Length = d.Count * d.ImageSize && d.Labels |> Array.forall (fun l -> l >= 0 && l < d.Classes)
-            | Error e -> DataError.file e = path || DataError.file e = Idx.labelsBeside path
-        finally
-            Directory.Delete(dir, true)))
+                match reader path with
+                | Ok d ->
+                    d.Images.Length = d.Count * d.ImageSize
+                    && d.Labels |> Array.forall (fun l -> l >= 0 && l < d.Classes)
+                | Error e -> DataError.file e = path || DataError.file e = Idx.labelsBeside path
+            finally
+                Directory.Delete(dir, true)))
 
 /// An images file read as a dataset with placeholder labels, so the IDX reader joins the same property.
 let private idxImages path =
     Idx.readImages path
-    |> Result.bind (fun a -> Dataset.create path a.Data (Array.zeroCreate a.Dimensions[0]) 1 a.Dimensions[1] a.Dimensions[2] 10)
+    |> Result.bind (fun a ->
+        Dataset.create path a.Data (Array.zeroCreate a.Dimensions[0]) 1 a.Dimensions[1] a.Dimensions[2] 10)
 
 let private mutationTests =
     testList
         "Mutations"
-        [ fuzz "a mutated IDX file gives data or a typed error" (idx [| 3; 4; 4 |] (images 3 1 4 4)) "x-images-idx3-ubyte" idxImages
-          fuzz "a mutated gzip IDX file gives data or a typed error" (gzip (idx [| 3; 4; 4 |] (images 3 1 4 4))) "x-images-idx3-ubyte.gz" idxImages
-          fuzz "a mutated CIFAR-10 file gives data or a typed error" (cifar [| 1uy; 7uy |]) "b.bin" Cifar10.readFile
-          fuzz "a mutated MAT file gives data or a typed error" (svhn false false false [| 2; 10 |]) "s.mat" SvhnMat.read
-          fuzz "a mutated compressed MAT file gives data or a typed error" (svhn false true false [| 2; 10 |]) "s.mat" SvhnMat.read ]
+        [
+            fuzz
+                "a mutated IDX file gives data or a typed error"
+                (idx [| 3; 4; 4 |] (images 3 1 4 4))
+                "x-images-idx3-ubyte"
+                idxImages
+            fuzz
+                "a mutated gzip IDX file gives data or a typed error"
+                (gzip (idx [| 3; 4; 4 |] (images 3 1 4 4)))
+                "x-images-idx3-ubyte.gz"
+                idxImages
+            fuzz "a mutated CIFAR-10 file gives data or a typed error" (cifar [| 1uy; 7uy |]) "b.bin" Cifar10.readFile
+            fuzz
+                "a mutated MAT file gives data or a typed error"
+                (svhn false false false [| 2; 10 |])
+                "s.mat"
+                SvhnMat.read
+            fuzz
+                "a mutated compressed MAT file gives data or a typed error"
+                (svhn false true false [| 2; 10 |])
+                "s.mat"
+                SvhnMat.read
+        ]
 
 // ---------- the real Fashion-MNIST files ----------
 
@@ -408,23 +403,30 @@ let private realTests =
     testSequenced
     <| testList
         "Fashion-MNIST"
-        [ test "the Debian package's train and test splits: 60,000 and 10,000 images of 1x28x28, 10 balanced classes" {
-              let train, test = Load.fashionMnist fashionFolder |> ok fashionFolder
-              Expect.equal (train.Count, train.Channels, train.Height, train.Width, train.Classes) (60000, 1, 28, 28, 10) "train shape"
-              Expect.equal (Dataset.classCounts train) (Array.create 10 6000) "6,000 per class"
-              Expect.equal (test.Count, test.Channels, test.Height, test.Width) (10000, 1, 28, 28) "test shape"
-              Expect.equal (Dataset.classCounts test) (Array.create 10 1000) "1,000 per class"
-              // The first training image of Fashion-MNIST is an ankle boot (class 9); the first test image too.
-              Expect.equal (train.Labels[0], test.Labels[0]) (9, 9) "first labels"
-              let first = train.Images[.. 783] |> Array.sumBy int
-              Expect.isGreaterThan first 10000 "the first image is not blank"
-          }
+        [
+            test "the Debian package's train and test splits: 60,000 and 10,000 images of 1x28x28, 10 balanced classes" {
+                let train, test = Load.fashionMnist fashionFolder |> ok fashionFolder
 
-          test "the detected format of the folder is IDX, and its training split loads" {
-              Expect.equal (Load.detect fashionFolder) (Ok Load.Idx) "format"
-              let d = Load.inspect None fashionFolder None |> ok "inspect"
-              Expect.equal d.Count 60000 "training split"
-          } ]
+                Expect.equal
+                    (train.Count, train.Channels, train.Height, train.Width, train.Classes)
+                    (60000, 1, 28, 28, 10)
+                    "train shape"
+
+                Expect.equal (Dataset.classCounts train) (Array.create 10 6000) "6,000 per class"
+                Expect.equal (test.Count, test.Channels, test.Height, test.Width) (10000, 1, 28, 28) "test shape"
+                Expect.equal (Dataset.classCounts test) (Array.create 10 1000) "1,000 per class"
+                // The first training image of Fashion-MNIST is an ankle boot (class 9); the first test image too.
+                Expect.equal (train.Labels[0], test.Labels[0]) (9, 9) "first labels"
+                let first = train.Images[..783] |> Array.sumBy int
+                Expect.isGreaterThan first 10000 "the first image is not blank"
+            }
+
+            test "the detected format of the folder is IDX, and its training split loads" {
+                Expect.equal (Load.detect fashionFolder) (Ok Load.Idx) "format"
+                let d = Load.inspect None fashionFolder None |> ok "inspect"
+                Expect.equal d.Count 60000 "training split"
+            }
+        ]
 
 let all =
     testList "Data" [ idxTests; cifarTests; svhnTests; mutationTests; realTests ]

@@ -1,4 +1,5 @@
 module Waal.Learning.Tests.Main
 
 [<EntryPoint>]
-let main argv = Waal.Testing.Summary.run argv Waal.Learning.Tests.Tests.all
+let main argv =
+    Waal.Testing.Summary.run argv Waal.Learning.Tests.Tests.all

@@ -11,12 +11,12 @@ let smoke =
         let w = torch.randn ([| 3L; 2L |], requires_grad = true)
         let x = torch.ones ([| 4L; 3L |])
         let y = x.matmul w
-        let loss = (y * y).sum ()
+        let loss = (y * y).sum()
         loss.backward ()
         let g: Tensor = w.grad
         Expect.isNotNull g "the weight has a gradient"
         // d/dw sum((x w)^2) = 2 x^T (x w); with x all ones each row of the gradient is 2 * 4 * column sums of w.
-        let expected = (x.t().matmul (x.matmul w)) * 2.0
+        let expected = (x.t().matmul(x.matmul w)) * 2.0
         Expect.isTrue (g.allclose (expected.detach ())) "the gradient matches the closed form"
     }
 
