@@ -10,9 +10,11 @@ logs="$(mktemp -d)"
 for suite in Core Data Learning Cli; do
   dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
   echo "=== Waal.$suite.Tests"
-  dotnet "$dll" --no-spinner --colours 0 2>&1 | tee "$logs/$suite.log"
+  # Expecto writes terminal escapes even without colours: strip them so the log reads plainly.
+  dotnet "$dll" --no-spinner --colours 0 2>&1 | sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tee "$logs/$suite.log"
   rc=${PIPESTATUS[0]}
-  line=$(sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$logs/$suite.log" | grep -aE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' | tail -n 1)
+  echo
+  line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$logs/$suite.log" | tail -n 1)
   if [ -z "$line" ]; then
     echo "Waal.$suite.Tests: no summary line (exit code $rc): counted as one failure"
     failed=$((failed + 1)); status=1; continue
