@@ -45,6 +45,9 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
                     (inspect.TryGetResult InspectArgs.Format |> Option.map format)
                     (inspect.GetResult InspectArgs.Path)
                     (inspect.TryGetResult InspectArgs.Labels)
+        | Some(Run args) -> Experiment.run out err args
+        | Some(Resume args) -> Experiment.resume out err args
+        | Some(Report args) -> Experiment.report out err args
     with
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         out.WriteLine e.Message

@@ -173,3 +173,37 @@ module Dataset =
                     first.Height
                     first.Width
                     first.Classes
+
+/// Per-channel mean and standard deviation (of pixel/255) used to normalise a dataset's images.
+type Normalisation = { Mean: float[]; Std: float[] }
+
+/// The reference normalisation constants (waal.md).
+module Normalisation =
+    /// Fashion-MNIST: the reference reuses MNIST's 0.1307 / 0.3081.
+    let fashionMnist =
+        {
+            Mean = [| 0.1307 |]
+            Std = [| 0.3081 |]
+        }
+
+    /// SVHN.
+    let svhn =
+        {
+            Mean = [| 0.4377; 0.4438; 0.4728 |]
+            Std = [| 0.1980; 0.2010; 0.1970 |]
+        }
+
+    /// CIFAR-10.
+    let cifar10 =
+        {
+            Mean = [| 0.4914; 0.4822; 0.4465 |]
+            Std = [| 0.2470; 0.2435; 0.2616 |]
+        }
+
+    /// The constants for a dataset name, if it is one the runner knows.
+    let forDataset (name: string) =
+        match name with
+        | "fashion-mnist" -> Some fashionMnist
+        | "svhn" -> Some svhn
+        | "cifar10" -> Some cifar10
+        | _ -> None

@@ -2,26 +2,21 @@
 module Waal.Learning.Device
 
 open TorchSharp
+open Waal.Core
 
-/// The requested device: automatic picks CUDA when libtorch sees a GPU, else the CPU.
-type DeviceChoice =
-    | Auto
-    | Cpu
-    | Cuda
-
-/// Resolves a choice to a TorchSharp device; Cuda without a usable GPU is an error naming the option.
+/// Resolves a choice to a TorchSharp device; CUDA without a usable GPU is an error naming the option.
 let resolve (choice: DeviceChoice) : Result<torch.Device, string> =
     match choice with
-    | Cpu -> Ok torch.CPU
-    | Auto -> Ok(if torch.cuda.is_available () then torch.CUDA else torch.CPU)
-    | Cuda ->
+    | CpuDevice -> Ok torch.CPU
+    | AutoDevice -> Ok(if torch.cuda.is_available () then torch.CUDA else torch.CPU)
+    | CudaDevice ->
         if torch.cuda.is_available () then
             Ok torch.CUDA
         else
             Error
-                "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; see README, 'Using a GPU')"
+                "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; see README, 'Device')"
 
-/// Sets libtorch's intra-op thread count (the default is one per core).
+/// Sets libtorch's intra-op thread count (0 keeps libtorch's default of one per core).
 let setThreads (threads: int) =
     if threads > 0 then
         torch.set_num_threads threads

@@ -174,4 +174,96 @@ let private inspect =
             }
         ]
 
-let all = testList "Cli" [ testSequenced inspect ]
+let private experiment =
+    testList
+        "run, resume, report"
+        [
+            test
+                "waal run writes the results folder and prints one line per round; waal report writes report.md and the PNG" {
+                inTemp (fun dir ->
+                    let out = Path.Combine(dir, "run")
+
+                    let exit, lines, err =
+                        waal
+                            [
+                                "run"
+                                "--dataset"
+                                $"fashion-mnist={fashion}"
+                                "--strategy"
+                                "waal"
+                                "--pool"
+                                "1200"
+                                "--initial"
+                                "100"
+                                "--query"
+                                "50"
+                                "--rounds"
+                                "1"
+                                "--epochs"
+                                "1"
+                                "--seed"
+                                "3"
+                                "--threads"
+                                "2"
+                                "--gp-sign"
+                                "wgan-gp"
+                                "--imbalance"
+                                "paper"
+                                "--critic"
+                                "linear"
+                                "--out"
+                                out
+                            ]
+
+                    Expect.equal exit 0 $"exit code (stderr: %A{err})"
+
+                    Expect.equal
+                        (lines
+                         |> Array.filter (fun l -> l.StartsWith "round " && l.Contains "test accuracy"))
+                            .Length
+                        2
+                        "rounds 0 and 1"
+
+                    let spec = File.ReadAllText(Path.Combine(out, "spec.json"))
+                    Expect.stringContains spec "\"gpSign\": \"wgan-gp\"" "method options reach spec.json"
+                    Expect.stringContains spec "\"imbalance\": \"paper\"" "imbalance"
+                    Expect.stringContains spec "\"critic\": \"linear\"" "critic"
+                    Expect.stringContains spec "\"TorchSharp\"" "package versions"
+                    let exit, lines, _ = waal [ "resume"; out ]
+                    Expect.equal exit 0 "resuming a finished run succeeds"
+                    Expect.isEmpty (lines |> Array.filter (fun l -> l.StartsWith "round ")) "and runs nothing again"
+                    let exit, lines, err = waal [ "report"; out; "--out"; Path.Combine(dir, "report") ]
+                    Expect.equal exit 0 $"report exit code (stderr: %A{err})"
+                    Expect.stringContains lines[0] "report.md" "prints where the report is"
+                    Expect.isTrue (File.Exists(Path.Combine(dir, "report", "learning_curve.png"))) "the PNG")
+            }
+
+            test "bad run parameters: one line with a stable code and exit code 2, nothing written" {
+                inTemp (fun dir ->
+                    let out = Path.Combine(dir, "x")
+
+                    for code, args in
+                        [
+                            "EXP001", [ "--dataset"; "mnist-digits" ]
+                            "EXP001", [ "--dataset"; "cifar10" ]
+                            "EXP001", [ "--dataset"; "fashion-mnist"; "--query"; "0" ]
+                            "EXP001", [ "--dataset"; "fashion-mnist"; "--rounds"; "-1" ]
+                            "EXP001", [ "--dataset"; "fashion-mnist"; "--epochs"; "0" ]
+                            "EXP002", [ "--dataset"; "fashion-mnist"; "--strategy"; "psychic" ]
+                            "EXP003", [ "--dataset"; "fashion-mnist"; "--pool"; "100000" ]
+                            "EXP003", [ "--dataset"; "fashion-mnist"; "--pool"; "500"; "--initial"; "600" ]
+                            "DATA001", [ "--dataset"; "fashion-mnist=/nonexistent/folder" ]
+                        ] do
+                        let exit, stdout, err = waal ([ "run" ] @ args @ [ "--out"; out ])
+                        Expect.equal exit 2 $"exit code for %A{args}"
+                        Expect.equal err.Length 1 $"one line for %A{args}: %A{err}"
+                        Expect.stringStarts err[0] $"error {code}: " $"code for %A{args}"
+                        Expect.isFalse (File.Exists(Path.Combine(out, "spec.json"))) "nothing written"
+
+                    let exit, _, err = waal [ "resume"; dir ]
+                    Expect.equal exit 2 "resume of a folder without an experiment"
+                    Expect.stringStarts err[0] "error EXP005: " "its code")
+            }
+        ]
+
+let all = testList "Cli" [ testSequenced inspect; testSequenced experiment ]

@@ -632,11 +632,187 @@ let private metrics =
                     auc >= List.min accs - 1e-12 && auc <= List.max accs + 1e-12)
         ]
 
+// ---------- pairing, specs and rounds ----------
+
+let private pairing =
+    testList
+        "Pairing"
+        [
+            test
+                "|L| = 1000, |U| = 49000, batch 64: 49000 pairs in 766 batches; each unlabelled item once, each labelled 49 times" {
+                let labelled = Array.init 1000 id
+                let unlabelled = Array.init 49000 (fun i -> 1000 + i)
+                let l, u = Pairing.epoch (Rng.key 1L 0 "pairs-0") labelled unlabelled
+                Expect.equal (l.Length, u.Length) (49000, 49000) "pairs"
+                Expect.equal (Pairing.batches l.Length 64) 766 "batches per epoch"
+                Expect.equal (Array.sort u) unlabelled "every unlabelled item exactly once"
+                Expect.all (Array.countBy id l) (fun (_, n) -> n = 49) "every labelled item 49 times"
+                Expect.notEqual u[..99] unlabelled[..99] "shuffled"
+            }
+
+            test "with more labelled than unlabelled items, the unlabelled ones repeat instead" {
+                let l, u = Pairing.epoch (Rng.key 1L 0 "p") (Array.init 10 id) [| 10; 11 |]
+                Expect.equal (Array.sort l) (Array.init 10 id) "each labelled once"
+
+                Expect.equal
+                    (Array.countBy id u |> Array.sort)
+                    [| (10, 5); (11, 5) |]
+                    "the two unlabelled five times each"
+            }
+        ]
+
+let private spec =
+    let d = Spec.defaults "fashion-mnist" "/data"
+
+    testList
+        "Spec"
+        [
+            test "spec.json round-trips every field, and versions are not part of the spec" {
+                let s =
+                    { d with
+                        Pool = Some 50000
+                        Seed = 9L
+                        Method =
+                            { d.Method with
+                                GpSign = WganGpSign
+                                Imbalance = Imbalance.Paper
+                                CriticOutput = LinearOutput
+                                Bound = Uncertainty.WorstCase
+                                Augment = true
+                            }
+                    }
+
+                Expect.equal (Spec.ofJson (Spec.toJson [ "waal", "0.1.0" ] s)) (Ok s) "round trip"
+                Expect.equal (Spec.ofJson (Spec.toJson [] d)) (Ok d) "defaults, pool = all"
+            }
+
+            test
+                "the reference defaults: SGD 0.01 / 0.5 (CIFAR-10 0.3), batch 64, alpha 2e-3, selection 10, GP weight 2" {
+                Expect.equal (d.Train.LearningRate, d.Train.Momentum, d.Train.Batch) (0.01, 0.5, 64) "optimiser"
+                Expect.equal (Spec.defaults "cifar10" "").Train.Momentum 0.3 "CIFAR-10 momentum"
+                Expect.equal (d.Method.Alpha, d.Method.Selection, d.Method.GpWeight) (2e-3, 10.0, 2.0) "method"
+
+                Expect.equal
+                    (d.Method.Imbalance, d.Method.GpSign, d.Method.CriticOutput, d.Method.Augment)
+                    (Imbalance.Reference, ReferenceSign, SigmoidOutput, false)
+                    "reference choices"
+            }
+
+            test "a spec edited into nonsense names every bad field" {
+                let text =
+                    (Spec.toJson [] d)
+                        .Replace("\"gpSign\": \"reference\"", "\"gpSign\": \"sideways\"")
+                        .Replace("\"epochs\": 2", "\"epochs\": \"two\"")
+
+                match Spec.ofJson text with
+                | Error errors ->
+                    let fields = errors |> List.map (fun e -> e.Field) |> set
+                    Expect.equal fields (set [ "gpSign"; "epochs" ]) $"unreadable fields named: %A{errors}"
+                | Ok _ -> failtest "accepted nonsense"
+
+                match Spec.ofJson ((Spec.toJson [] d).Replace("\"query\": 1000", "\"query\": -3")) with
+                | Error [ e ] -> Expect.equal e.Field "query" "the out-of-range field"
+                | other -> failtestf "expected one error for query, found %A" other
+
+                Expect.isError (Spec.ofJson "not json") "not JSON"
+                Expect.isError (Spec.ofJson "{}") "empty object"
+            }
+        ]
+
+/// A learner over plain values: its "model" is the round number, it queries the lowest unlabelled indices.
+/// It exercises the pure transition; the real, torch-backed learner is tested in the experiment suite.
+let private counting: Learner<int, string> =
+    {
+        Train = fun _ round -> Ok(round, 10L)
+        Evaluate = fun round -> Ok(0.5 + 0.1 * float round)
+        Query = fun _ pool _ k -> Ok(Pool.unlabelled pool |> Array.truncate k)
+        Release = ignore
+    }
+
+let private rounds =
+    testList
+        "Round"
+        [
+            property
+                "a run of R rounds labels k more items per round and records rounds 0..R"
+                (Arb.fromGen (Gen.zip3 (Gen.choose (1, 60)) (Gen.choose (1, 15)) (Gen.choose (0, 6))))
+                (fun (size, k, r) ->
+                    let pool = Pool.create size 3 |> ok |> Pool.label 0 [| (0, 1) |] |> ok
+                    let mutable t = 0.0
+
+                    let clock () =
+                        t <- t + 1.0
+                        t
+
+                    let final, result =
+                        Round.run
+                            counting
+                            (Array.map (fun i -> i % 3))
+                            clock
+                            k
+                            r
+                            (fun _ _ -> Ok())
+                            { Pool = pool; Records = [] }
+
+                    result = Ok()
+                    && final.Records.Length = r + 1
+                    && final.Records |> List.forall (fun x -> x.Labelled = min size (1 + x.Round * k))
+                    && final.Pool.LabelledCount = min size (1 + r * k)
+                    && (List.last final.Records).Queried.Length = 0
+                    && final.Records
+                       |> List.forall (fun x -> x.TrainSeconds = 1.0 && x.EvalSeconds = 1.0))
+
+            test "a query that repeats an index or picks a labelled one stops the run with the round named" {
+                let pool = Pool.create 10 2 |> ok |> Pool.label 0 [| (0, 1) |] |> ok
+
+                let bad picks =
+                    { counting with
+                        Query = fun _ _ _ _ -> Ok picks
+                    }
+
+                let start = { Pool = pool; Records = [] }
+
+                match Round.step (bad [| 1; 1 |]) (Array.map (fun _ -> 0)) (fun () -> 0.0) 2 3 start with
+                | Error(InvalidQuery(0, detail)) -> Expect.stringContains detail "twice" "duplicate"
+                | other -> failtestf "expected InvalidQuery, found %A" other
+
+                match Round.step (bad [| 0; 2 |]) (Array.map (fun _ -> 0)) (fun () -> 0.0) 2 3 start with
+                | Error(InvalidQuery(0, detail)) -> Expect.stringContains detail "already labelled" "labelled"
+                | other -> failtestf "expected InvalidQuery, found %A" other
+
+                let mutable saves = 0
+
+                let failing =
+                    { counting with
+                        Evaluate = fun _ -> Error "no test set"
+                    }
+
+                let final, result =
+                    Round.run
+                        failing
+                        (Array.map (fun _ -> 0))
+                        (fun () -> 0.0)
+                        2
+                        3
+                        (fun _ _ ->
+                            saves <- saves + 1
+                            Ok())
+                        start
+
+                Expect.equal result (Error(LearnerFailed(0, "evaluate", "no test set"))) "the stage and round"
+                Expect.equal final start "no progress"
+                Expect.equal saves 0 "nothing saved"
+            }
+        ]
+
 let all =
     testList
         "Core"
         [
             pool
+            pairing
+            spec
+            rounds
             rng
             uncertainty
             classic

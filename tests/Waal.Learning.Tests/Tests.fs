@@ -4,8 +4,14 @@ open System
 open System.Diagnostics
 open System.IO
 open Expecto
+open FsCheck
+open FsCheck.FSharp
 open TorchSharp
 open type TorchSharp.torch
+open Microsoft.FSharp.Core.Operators
+open Waal.Core
+open Waal.Data
+open Waal.Learning
 
 let smoke =
     test "a forward and backward pass runs on the CPU with the patched native library" {
@@ -158,4 +164,237 @@ let private nativeCompat =
             }
         ]
 
-let all = testList "Learning" [ testSequenced smoke; testSequenced nativeCompat ]
+// ---------- the adversarial terms ----------
+
+let private adversarial =
+    testList
+        "Adversarial"
+        [
+            test "the gradient penalty of g(z) = sigmoid(w.z), w = (3, 4), at z = 0 is 0.0625" {
+                use _scope = torch.NewDisposeScope()
+                let w = torch.tensor ([| 3.0f; 4.0f |])
+                let g (z: Tensor) = (z.matmul w).sigmoid()
+                let zero = torch.zeros ([| 1L; 2L |])
+                // mix, zu and zl are all 0: the gradient is 0.25 (3, 4), norm 1.25, GP = 0.25^2.
+                let gp = Adversarial.gradientPenalty g zero zero
+                Expect.floatClose Accuracy.high (float (gp.item<float32>())) 0.0625 "GP"
+            }
+
+            test "the penalty is differentiable through the critic (create_graph): its gradient reaches w" {
+                use _scope = torch.NewDisposeScope()
+                let w = torch.tensor ([| 3.0f; 4.0f |], requires_grad = true)
+                let g (z: Tensor) = (z.matmul w).sigmoid()
+
+                let gp =
+                    Adversarial.gradientPenalty g (torch.zeros ([| 4L; 2L |])) (torch.zeros ([| 4L; 2L |]))
+
+                gp.backward ()
+                // d/dw (0.25 ||w|| - 1)^2 = 2 (0.25 ||w|| - 1) 0.25 w / ||w|| = 0.025 w at ||w|| = 5.
+                let grad = w.grad.data<float32>().ToArray()
+                Expect.floatClose Accuracy.medium (float grad[0]) 0.075 "d/dw1"
+                Expect.floatClose Accuracy.medium (float grad[1]) 0.1 "d/dw2"
+            }
+
+            test "the critic loss is -alpha gap + sign x weight x alpha x GP" {
+                use _scope = torch.NewDisposeScope()
+                let gap = torch.tensor 0.3f
+                let gp = torch.tensor 0.5f
+
+                let at (sign: GpSign) =
+                    float ((Adversarial.criticLoss 0.002 gap gp sign 2.0).item<float32>())
+
+                Expect.floatClose
+                    Accuracy.high
+                    (at ReferenceSign)
+                    (-0.002 * 0.3 - 2.0 * 0.002 * 0.5)
+                    "reference: maximises the penalty"
+
+                Expect.floatClose Accuracy.high (at WganGpSign) (-0.002 * 0.3 + 2.0 * 0.002 * 0.5) "WGAN-GP"
+            }
+        ]
+
+/// Trains a linear-output critic alone, with the WGAN-GP sign, to separate N(0,1) (labelled side) from
+/// N(m,1) (unlabelled side); returns its W1 estimate and the largest input-gradient norm over fresh samples.
+let private trainCritic (m: float) (seed: int64) =
+    use _scope = torch.NewDisposeScope()
+    torch.random.manual_seed seed |> ignore
+    use critic = new Nets.Critic(1L, 50L, 0.0, LinearOutput)
+    use opt = torch.optim.Adam(critic.parameters (), 0.005)
+    critic.train true
+
+    for _ in 1..800 do
+        use _step = torch.NewDisposeScope()
+        let zl = torch.randn ([| 256L; 1L |])
+        let zu = torch.randn ([| 256L; 1L |]) + m
+        opt.zero_grad ()
+        let gap = Adversarial.gap (critic.forward zu) (critic.forward zl) 1.0
+        let gp = Adversarial.gradientPenalty critic.forward zu zl
+        let loss = Adversarial.criticLoss 1.0 gap gp WganGpSign 10.0
+        loss.backward ()
+        opt.step () |> ignore
+
+    critic.train false
+    let p = torch.randn ([| 20000L; 1L |])
+    let q = torch.randn ([| 20000L; 1L |]) + m
+
+    let estimate =
+        use _ = torch.no_grad ()
+        float ((critic.forward(q).mean() - critic.forward(p).mean()).item<float32>())
+
+    let x =
+        torch.cat([| p.narrow (0L, 0L, 2000L); q.narrow (0L, 0L, 2000L) |], 0L).requires_grad_ true
+
+    let grads = torch.autograd.grad ([| critic.forward(x).sum() |], [| x |])
+    let steepest = float (grads[0].abs().max().item<float32>())
+    estimate, steepest
+
+let private transport =
+    testList
+        "Transport"
+        [
+            testPropertyWithConfig
+                { FsCheckConfig.defaultConfig with
+                    maxTest = 4
+                }
+                "a linear critic trained with the WGAN-GP sign estimates W1(N(0,1), N(m,1)) = m within 15 %, with input gradients at most 1.3"
+                (Prop.forAll
+                    (Arb.fromGen (Gen.zip (Gen.choose (50, 300)) (Gen.choose (1, 1000))))
+                    (fun (hundredths, seed) ->
+                        let m = float hundredths / 100.0
+                        let estimate, steepest = trainCritic m (int64 seed)
+
+                        (abs (estimate - m) <= 0.15 * m && steepest <= 1.3)
+                        |> Prop.label $"m = {m}, estimate = {estimate:F3}, steepest gradient = {steepest:F3}"))
+        ]
+
+// ---------- a real round on Fashion-MNIST ----------
+
+let private fashion =
+    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
+    |> Option.ofObj
+    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+
+let private data =
+    lazy
+        (match Load.fashionMnist fashion with
+         | Ok(train, test) -> train, test
+         | Error e -> failwith (DataError.line e))
+
+let private round =
+    testList
+        "Round"
+        [
+            test "the WAAL networks have the reference shapes: 320-d features, 50-d embedding, one critic value per row" {
+                use _scope = torch.NewDisposeScope()
+                use nets = Nets.create torch.CPU 1 28 28 10 SigmoidOutput
+                let x = torch.randn ([| 3L; 1L; 28L; 28L |])
+                let z = nets.Features.forward x
+                Expect.equal z.shape [| 3L; 320L |] "f"
+                Expect.equal (nets.Classifier.Embed z).shape [| 3L; 50L |] "embedding"
+                Expect.equal (nets.Classifier.forward z).shape [| 3L; 10L |] "logits"
+                let g = nets.Critic.forward z
+                Expect.equal g.shape [| 3L |] "critic"
+
+                Expect.isTrue
+                    ((g.gt (torch.tensor 0.0f)).all().item<bool>()
+                     && (g.lt (torch.tensor 1.0f)).all().item<bool>())
+                    "sigmoid output in (0, 1)"
+
+                use vgg = Nets.create torch.CPU 3 32 32 10 LinearOutput
+
+                Expect.equal
+                    (vgg.Features.forward (torch.randn ([| 2L; 3L; 32L; 32L |]))).shape
+                    [| 2L; 512L |]
+                    "VGG16-BN features"
+            }
+
+            test "one WAAL round on 3,000 Fashion-MNIST images with 300 labels beats chance clearly" {
+                let train, test = data.Value
+                let poolData = Dataset.take 3000 train
+                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
+
+                use testT =
+                    Tensors.ofDataset torch.CPU Normalisation.fashionMnist (Dataset.take 2000 test)
+
+                let spec = Spec.defaults "fashion-mnist" fashion
+
+                let setup: Training.Setup =
+                    {
+                        Device = torch.CPU
+                        Data = poolT
+                        Train = { spec.Train with Epochs = 6 }
+                        Method = spec.Method
+                        Seed = 3L
+                        QueryBatch = 100
+                        Progress = ProgressSink.none
+                    }
+
+                let empty = Pool.create 3000 10 |> Result.defaultWith (failwithf "%A")
+                let initial = Pool.draw (Rng.key 3L 0 "initial") 300 empty
+
+                let pool =
+                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
+                    |> Result.defaultWith (failwithf "%A")
+
+                match Training.waal setup 0 pool with
+                | Error e -> failtest (LearnError.message e)
+                | Ok(nets, iterations) ->
+                    use nets = nets
+
+                    Expect.equal
+                        iterations
+                        (int64 (6 * Pairing.batches 2700 64))
+                        "6 epochs of max(|L|,|U|) = 2,700 pairs"
+
+                    let predicted = Scoring.predict nets testT 500 ProgressSink.none
+                    let accuracy = Metrics.accuracy predicted (Scoring.labels testT)
+                    Expect.isGreaterThan accuracy 0.5 $"accuracy {accuracy:F3} on 2,000 test images (chance: 0.1)"
+            }
+
+            test "the same seed trains the same networks; another seed does not" {
+                let train, _ = data.Value
+                let poolData = Dataset.take 1000 train
+                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
+                let spec = Spec.defaults "fashion-mnist" fashion
+                let empty = Pool.create 1000 10 |> Result.defaultWith (failwithf "%A")
+                let initial = Pool.draw (Rng.key 5L 0 "initial") 100 empty
+
+                let pool =
+                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
+                    |> Result.defaultWith (failwithf "%A")
+
+                let run seed =
+                    let setup: Training.Setup =
+                        {
+                            Device = torch.CPU
+                            Data = poolT
+                            Train = { spec.Train with Epochs = 1 }
+                            Method = spec.Method
+                            Seed = seed
+                            QueryBatch = 100
+                            Progress = ProgressSink.none
+                        }
+
+                    match Training.waal setup 0 pool with
+                    | Error e -> failtest (LearnError.message e)
+                    | Ok(nets, _) ->
+                        use nets = nets
+                        let s = Scoring.scores nets poolT (Pool.unlabelled pool) 250 ProgressSink.none
+                        s.LogProbabilities, s.Critic
+
+                let a = run 5L
+                Expect.equal (run 5L) a "bit-identical log-probabilities and critic values"
+                Expect.notEqual (run 6L) a "a different seed differs"
+            }
+        ]
+
+let all =
+    testList
+        "Learning"
+        [
+            testSequenced smoke
+            testSequenced nativeCompat
+            testSequenced adversarial
+            testSequenced transport
+            testSequenced round
+        ]

@@ -1,0 +1,269 @@
+/// Reports over finished (or partial) runs: report.md (accuracy per labelled count per run; mean +- std over
+/// runs whose specs differ only in the seed; area under the budget curve; seconds per round) and
+/// learning_curve.png (accuracy against labels, one line per group, a +- std band).
+module Waal.Experiments.Report
+
+open System
+open System.Globalization
+open System.IO
+open System.Text
+open Waal.Core
+
+/// One run read back from its folder.
+type Run =
+    {
+        Folder: string
+        Spec: ExperimentSpec
+        Rows: Results.RoundRow list
+        /// Training iterations per round, from progress.json (empty if it is gone).
+        Iterations: int64 list
+    }
+
+/// Runs whose specs differ only in the seed (and in fields that do not change what is computed).
+type Group =
+    {
+        Label: string
+        Spec: ExperimentSpec
+        Runs: Run list
+    }
+
+/// Reads a run folder (spec.json and rounds.csv); errors name the file.
+let readRun (folder: string) : Result<Run, string> =
+    let layout = { Results.Layout.Folder = folder }
+
+    if not (File.Exists layout.Spec) then
+        Error $"{layout.Spec}: missing (not an experiment folder)"
+    elif not (File.Exists layout.Rounds) then
+        Error $"{layout.Rounds}: missing"
+    else
+        match Spec.ofJson (File.ReadAllText layout.Spec) with
+        | Error errors -> Error $"{layout.Spec}: {errors.Head.Field}: {errors.Head.Message}"
+        | Ok spec ->
+            Results.readRoundsCsv layout.Rounds
+            |> Result.map (fun rows ->
+                let iterations =
+                    match Results.readProgress layout.Progress with
+                    | Ok p -> p.Records |> List.map (fun r -> r.TrainIterations)
+                    | Error _ -> []
+
+                {
+                    Folder = folder
+                    Spec = spec
+                    Rows = rows
+                    Iterations = iterations
+                })
+
+/// Groups runs by their spec less the seed; labels are strategy names, numbered when a name repeats.
+let group (runs: Run list) : Group list =
+    let groups =
+        runs
+        |> List.groupBy (fun (r: Run) -> Spec.toJson [] (Spec.identity r.Spec))
+        |> List.map (fun (_, rs: Run list) -> (List.head rs).Spec, List.sortBy (fun (r: Run) -> r.Spec.Seed) rs)
+
+    let counts = groups |> List.countBy (fun (s, _) -> s.Strategy) |> Map.ofList
+    let seen = Collections.Generic.Dictionary<string, int>()
+
+    groups
+    |> List.map (fun (spec, rs) ->
+        let name = spec.Strategy
+
+        let label =
+            if counts[name] = 1 then
+                name
+            else
+                let n =
+                    (match seen.TryGetValue name with
+                     | true, v -> v
+                     | _ -> 0)
+                    + 1
+
+                seen[name] <- n
+                $"{name} ({n})"
+
+        {
+            Label = label
+            Spec = spec
+            Runs = rs
+        })
+
+/// Mean and sample standard deviation (0 for one value).
+let meanStd (xs: float list) =
+    let n = float xs.Length
+    let mean = List.average xs
+
+    let std =
+        if xs.Length < 2 then
+            0.0
+        else
+            sqrt ((xs |> List.sumBy (fun x -> (x - mean) ** 2.0)) / (n - 1.0))
+
+    mean, std
+
+let private pct (x: float) =
+    (100.0 * x).ToString("F2", CultureInfo.InvariantCulture)
+
+let private num (x: float) =
+    x.ToString("F1", CultureInfo.InvariantCulture)
+
+/// The labelled counts of a group, in order, where every run of it has a row.
+let private budget (g: Group) =
+    g.Runs
+    |> List.map (fun r -> r.Rows |> List.map (fun row -> row.Labelled) |> Set.ofList)
+    |> List.reduce Set.intersect
+    |> Set.toList
+
+let private accuracyAt (r: Run) (labels: int) =
+    r.Rows
+    |> List.find (fun row -> row.Labelled = labels)
+    |> fun row -> row.TestAccuracy
+
+let private aubc (r: Run) =
+    Metrics.areaUnderBudgetCurve (r.Rows |> List.map (fun row -> row.Labelled, row.TestAccuracy))
+
+/// The Markdown report.
+let markdown (groups: Group list) =
+    let sb = StringBuilder()
+    let line (s: string) = sb.Append(s).Append('\n') |> ignore
+    let labels = groups |> List.collect budget |> List.distinct |> List.sort
+
+    line "# Active-learning report"
+    line ""
+    line "Test accuracy (%) on the dataset's full test split against the number of labels. AUBC is the area under"
+    line "the budget curve (trapezoids) divided by the label range: the mean accuracy over the budget."
+    line ""
+    line "## Accuracy per run"
+    line ""
+    line ("| run | strategy | seed | " + String.Join(" | ", labels) + " | AUBC |")
+    line ("|---|---|---|" + String.replicate labels.Length "---|" + "---|")
+
+    for g in groups do
+        for r in g.Runs do
+            let cells =
+                labels
+                |> List.map (fun l ->
+                    match r.Rows |> List.tryFind (fun row -> row.Labelled = l) with
+                    | Some row -> pct row.TestAccuracy
+                    | None -> "")
+
+            let area = aubc r |> Option.map pct |> Option.defaultValue ""
+
+            line
+                $"""| {Path.GetFileName(Path.GetFullPath r.Folder)} | {g.Label} | {r.Spec.Seed} | {String.Join(" | ", cells)} | {area} |"""
+
+    line ""
+    line "## Mean +- std over seeds"
+    line ""
+    line ("| strategy | runs | " + String.Join(" | ", labels) + " | AUBC |")
+    line ("|---|---|" + String.replicate labels.Length "---|" + "---|")
+
+    for g in groups do
+        let own = budget g
+
+        let cells =
+            labels
+            |> List.map (fun l ->
+                if List.contains l own then
+                    let m, s = meanStd (g.Runs |> List.map (fun r -> accuracyAt r l))
+                    $"{pct m} +- {pct s}"
+                else
+                    "")
+
+        let areas = g.Runs |> List.choose aubc
+
+        let area =
+            if areas.IsEmpty then
+                ""
+            else
+                (let m, s = meanStd areas in $"{pct m} +- {pct s}")
+
+        line $"""| {g.Label} | {g.Runs.Length} | {String.Join(" | ", cells)} | {area} |"""
+
+    line ""
+    line "## Seconds per round (mean over runs and rounds) and training budget"
+    line ""
+    line "| strategy | train s | query s | eval s | training iterations per round |"
+    line "|---|---|---|---|---|"
+
+    for g in groups do
+        let rows = g.Runs |> List.collect (fun r -> r.Rows)
+        let avg f = rows |> List.averageBy f |> num
+
+        let iterations =
+            match (List.head g.Runs).Iterations with
+            | [] -> "(not recorded)"
+            | its -> String.Join(", ", its)
+
+        line
+            $"| {g.Label} | {avg (fun r -> r.TrainSeconds)} | {avg (fun r -> r.QuerySeconds)} | {avg (fun r -> r.EvalSeconds)} | {iterations} |"
+
+    line ""
+    line "## Settings"
+    line ""
+
+    for g in groups do
+        let s = g.Spec
+        let m = s.Method
+        let pool = s.Pool |> Option.map string |> Option.defaultValue "all"
+
+        line
+            $"""- **{g.Label}**: {s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum}; alpha {m.Alpha}, selection {m.Selection}, imbalance {Spec.imbalanceName m.Imbalance}, GP sign {Spec.gpSignName m.GpSign} weight {m.GpWeight}, critic {Spec.criticName m.CriticOutput}, bound {Spec.boundName m.Bound}, augmentation {m.Augment}; seeds {String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))}."""
+
+    sb.ToString()
+
+/// The learning curve as a PNG: mean accuracy (%) against labels per group, with a +- std band.
+let plot (groups: Group list) (path: string) =
+    use plt = new ScottPlot.Plot()
+
+    for g in groups do
+        let labels = budget g
+        let xs = labels |> List.map float |> Array.ofList
+
+        let stats =
+            labels
+            |> List.map (fun l -> meanStd (g.Runs |> List.map (fun r -> 100.0 * accuracyAt r l)))
+            |> Array.ofList
+
+        let ys = stats |> Array.map fst
+        let line = plt.Add.Scatter(xs, ys)
+        line.LegendText <- $"""{g.Label} ({g.Runs.Length} run{(if g.Runs.Length = 1 then "" else "s")})"""
+        line.LineWidth <- 2.0f
+        line.MarkerSize <- 7.0f
+
+        if g.Runs.Length > 1 then
+            let band =
+                plt.Add.FillY(xs, stats |> Array.map (fun (m, s) -> m - s), stats |> Array.map (fun (m, s) -> m + s))
+
+            band.FillColor <- line.Color.WithAlpha(0.2)
+
+    plt.Title "Test accuracy against labels (mean +- std over seeds)"
+    plt.XLabel "labelled images"
+    plt.YLabel "test accuracy (%)"
+    plt.ShowLegend(ScottPlot.Alignment.LowerRight) |> ignore
+    plt.SavePng(path, 900, 560) |> ignore
+
+/// Reads the run folders and writes OUT/report.md and OUT/learning_curve.png; returns their paths.
+let write (folders: string list) (out: string) : Result<string * string, string> =
+    let read =
+        folders
+        |> List.map readRun
+        |> List.fold
+            (fun acc r ->
+                match acc, r with
+                | Ok runs, Ok run -> Ok(run :: runs)
+                | Error e, _
+                | _, Error e -> Error e)
+            (Ok [])
+        |> Result.map List.rev
+
+    read
+    |> Result.bind (fun runs ->
+        match runs |> List.tryFind (fun r -> r.Rows.IsEmpty) with
+        | Some r -> Error $"""{Path.Combine(r.Folder, "rounds.csv")}: no completed round to report"""
+        | None ->
+            let groups = group runs
+            Directory.CreateDirectory out |> ignore
+            let md = Path.Combine(out, "report.md")
+            let png = Path.Combine(out, "learning_curve.png")
+            Results.writeTextAtomic md (markdown groups)
+            plot groups png
+            Ok(md, png))

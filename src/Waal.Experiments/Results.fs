@@ -1,0 +1,195 @@
+/// An experiment's folder. Every file is written atomically (a temporary file in the same folder, flushed to
+/// disk, then renamed over the old one), so a kill at any instant leaves either the old or the new version.
+/// progress.json is the source of truth for resuming (the label log and every completed round, in one file);
+/// rounds.csv and labels.json are views of it, rewritten after it.
+module Waal.Experiments.Results
+
+open System
+open System.Globalization
+open System.IO
+open System.Text
+open System.Text.Json
+open System.Collections.Generic
+open Waal.Core
+
+/// The files of an experiment folder.
+type Layout =
+    {
+        Folder: string
+    }
+
+    member l.Spec = Path.Combine(l.Folder, "spec.json")
+    member l.Rounds = Path.Combine(l.Folder, "rounds.csv")
+    member l.Labels = Path.Combine(l.Folder, "labels.json")
+    member l.Progress = Path.Combine(l.Folder, "progress.json")
+    member l.Checkpoint = Path.Combine(l.Folder, "checkpoint")
+
+/// The exact header of rounds.csv.
+let roundsHeader =
+    "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds"
+
+/// Writes bytes to `path` atomically: temporary file, flush to disk, rename.
+let writeAtomic (path: string) (bytes: byte[]) =
+    let dir = Path.GetDirectoryName(Path.GetFullPath path)
+    Directory.CreateDirectory dir |> ignore
+    let tmp = Path.Combine(dir, $".{Path.GetFileName path}.{Environment.ProcessId}.tmp")
+
+    do
+        use f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None)
+        f.Write(bytes, 0, bytes.Length)
+        f.Flush true
+
+    File.Move(tmp, path, true)
+
+/// Writes text (UTF-8, no BOM) atomically.
+let writeTextAtomic (path: string) (text: string) =
+    writeAtomic path (UTF8Encoding(false).GetBytes text)
+
+let private invariant (x: float) =
+    x.ToString("R", CultureInfo.InvariantCulture)
+
+let private seconds (x: float) =
+    x.ToString("F3", CultureInfo.InvariantCulture)
+
+/// rounds.csv: the header, then one row per completed round (accuracy written exactly, seconds to 1 ms).
+let roundsCsv (records: RoundRecord list) =
+    let sb = StringBuilder()
+    sb.Append(roundsHeader).Append('\n') |> ignore
+
+    for r in records do
+        sb.Append(
+            $"{r.Round},{r.Labelled},{invariant r.TestAccuracy},{seconds r.TrainSeconds},{seconds r.QuerySeconds},{seconds r.EvalSeconds}\n"
+        )
+        |> ignore
+
+    sb.ToString()
+
+/// One row of rounds.csv read back.
+type RoundRow =
+    {
+        Round: int
+        Labelled: int
+        TestAccuracy: float
+        TrainSeconds: float
+        QuerySeconds: float
+        EvalSeconds: float
+    }
+
+/// Reads rounds.csv; a malformed line is an error naming its line number and field.
+let readRoundsCsv (path: string) : Result<RoundRow list, string> =
+    let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
+
+    if lines.Length = 0 || lines[0].Trim() <> roundsHeader then
+        Error $"{path}: line 1: expected the header '{roundsHeader}'"
+    else
+        let parse (n: int) (line: string) =
+            let f = line.Split ','
+
+            let num (i: int) =
+                Double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture)
+
+            let whole (i: int) =
+                Int32.TryParse(f[i], NumberStyles.Integer, CultureInfo.InvariantCulture)
+
+            if f.Length < 6 then
+                Error $"{path}: line {n}: expected 6 fields, found {f.Length}"
+            else
+                match whole 0, whole 1, num 2, num 3, num 4, num 5 with
+                | (true, r), (true, l), (true, a), (true, t), (true, q), (true, e) ->
+                    Ok
+                        {
+                            Round = r
+                            Labelled = l
+                            TestAccuracy = a
+                            TrainSeconds = t
+                            QuerySeconds = q
+                            EvalSeconds = e
+                        }
+                | _ -> Error $"{path}: line {n}: expected numbers, found '{line}'"
+
+        lines[1..]
+        |> Array.mapi (fun i l -> parse (i + 2) l)
+        |> Array.fold
+            (fun acc r ->
+                match acc, r with
+                | Ok rows, Ok row -> Ok(row :: rows)
+                | Error e, _
+                | _, Error e -> Error e)
+            (Ok [])
+        |> Result.map List.rev
+
+/// progress.json: the label log and every completed round (with its queried indices and iteration count).
+let progressJson (progress: Progress) =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream)
+        w.WriteStartObject()
+        w.WriteStartArray "records"
+
+        for r in progress.Records do
+            w.WriteStartObject()
+            w.WriteNumber("round", r.Round)
+            w.WriteNumber("labelled", r.Labelled)
+            w.WriteNumber("testAccuracy", r.TestAccuracy)
+            w.WriteNumber("trainSeconds", r.TrainSeconds)
+            w.WriteNumber("querySeconds", r.QuerySeconds)
+            w.WriteNumber("evalSeconds", r.EvalSeconds)
+            w.WriteNumber("trainIterations", r.TrainIterations)
+            w.WriteStartArray "queried"
+
+            for i in r.Queried do
+                w.WriteNumberValue i
+
+            w.WriteEndArray()
+            w.WriteEndObject()
+
+        w.WriteEndArray()
+        w.WritePropertyName "labelLog"
+        w.WriteRawValue(LabelLogJson.toBytes (Pool.log progress.Pool))
+        w.WriteEndObject()
+
+    stream.ToArray()
+
+/// Reads progress.json back into the pool (replayed from its label log) and the records.
+let readProgress (path: string) : Result<Progress, string> =
+    try
+        use doc = JsonDocument.Parse(File.ReadAllBytes path)
+        let root = doc.RootElement
+
+        let records =
+            [
+                for r in root.GetProperty("records").EnumerateArray() ->
+                    {
+                        Round = r.GetProperty("round").GetInt32()
+                        Labelled = r.GetProperty("labelled").GetInt32()
+                        TestAccuracy = r.GetProperty("testAccuracy").GetDouble()
+                        TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
+                        QuerySeconds = r.GetProperty("querySeconds").GetDouble()
+                        EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
+                        TrainIterations = r.GetProperty("trainIterations").GetInt64()
+                        Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
+                    }
+            ]
+
+        let logBytes = Encoding.UTF8.GetBytes(root.GetProperty("labelLog").GetRawText())
+
+        LabelLogJson.ofBytes logBytes
+        |> Result.bind Pool.ofLog
+        |> Result.mapError (fun e -> $"{path}: {Errors.poolMessage e}")
+        |> Result.bind (fun pool ->
+            if records |> List.mapi (fun i r -> r.Round = i) |> List.forall id then
+                Ok { Pool = pool; Records = records }
+            else
+                Error $"{path}: records: expected rounds 0, 1, 2, ... in order")
+    with
+    | :? JsonException as e -> Error $"{path}: not valid JSON ({e.Message})"
+    | :? KeyNotFoundException as e -> Error $"{path}: a field is missing ({e.Message})"
+    | :? InvalidOperationException as e -> Error $"{path}: a field has the wrong type ({e.Message})"
+    | :? FormatException as e -> Error $"{path}: a number is out of range ({e.Message})"
+
+/// Persists a progress: progress.json first (the truth), then its views labels.json and rounds.csv.
+let saveProgress (layout: Layout) (progress: Progress) =
+    writeAtomic layout.Progress (progressJson progress)
+    writeAtomic layout.Labels (LabelLogJson.toBytes (Pool.log progress.Pool))
+    writeTextAtomic layout.Rounds (roundsCsv progress.Records)

@@ -1,0 +1,138 @@
+/// WAAL's three networks (waal.md): the feature extractor f, the classifier h (whose 50-d ReLU layer is the
+/// embedding), and the critic g. Default PyTorch (kaiming-uniform) initialisation everywhere.
+module Waal.Learning.Nets
+
+open System
+open TorchSharp
+open type TorchSharp.torch
+open type TorchSharp.torch.nn
+// torch exposes ScalarType fields named int64, float32, ...: take F#'s conversion functions back.
+open Microsoft.FSharp.Core.Operators
+open Waal.Core
+
+/// f for 1 x 28 x 28 inputs: conv 1->10 k5, maxpool 2, ReLU; conv 10->20 k5, Dropout2d(0.5), maxpool 2, ReLU;
+/// flatten -> 320.
+type MnistFeatures() as this =
+    inherit Module<Tensor, Tensor>("MnistFeatures")
+    let conv1 = Conv2d(1L, 10L, 5L)
+    let conv2 = Conv2d(10L, 20L, 5L)
+    let drop = Dropout2d(0.5)
+    do this.RegisterComponents()
+
+    override _.forward(x: Tensor) =
+        let x = functional.relu (functional.max_pool2d (conv1.forward x, 2L))
+        let x = functional.relu (functional.max_pool2d (drop.forward (conv2.forward x), 2L))
+        x.flatten 1L
+
+/// f for 3 x 32 x 32 inputs: VGG16 with BatchNorm, each number a 3x3 conv (pad 1) + BN + ReLU, M a 2x2
+/// maxpool: [64,64,M,128,128,M,256,256,256,M,512,512,512,M,512,512,512,M] -> 512.
+type VggFeatures() as this =
+    inherit Module<Tensor, Tensor>("VggFeatures")
+
+    static let plan =
+        [ 64; 64; 0; 128; 128; 0; 256; 256; 256; 0; 512; 512; 512; 0; 512; 512; 512; 0 ]
+
+    let layers =
+        let mutable channels = 3L
+
+        let modules =
+            [|
+                for i, width in List.indexed plan do
+                    if width = 0 then
+                        yield struct ($"pool{i}", MaxPool2d(2L) :> Module<Tensor, Tensor>)
+                    else
+                        yield
+                            struct ($"conv{i}",
+                                    Conv2d(channels, int64 width, 3L, padding = 1L) :> Module<Tensor, Tensor>)
+
+                        yield struct ($"bn{i}", BatchNorm2d(int64 width) :> Module<Tensor, Tensor>)
+                        yield struct ($"relu{i}", ReLU() :> Module<Tensor, Tensor>)
+                        channels <- int64 width
+            |]
+
+        Sequential(modules)
+
+    do this.RegisterComponents()
+
+    override _.forward(x: Tensor) = (layers.forward x).flatten 1L
+
+/// h: Linear inputs->50, ReLU (the embedding), Dropout(0.5), Linear 50->classes (logits).
+type Classifier(inputs: int64, classes: int64) as this =
+    inherit Module<Tensor, Tensor>("Classifier")
+    let fc1 = Linear(inputs, 50L)
+    let drop = Dropout(0.5)
+    let fc2 = Linear(50L, classes)
+    do this.RegisterComponents()
+
+    /// The 50-d embedding of features z.
+    member _.Embed(z: Tensor) = functional.relu (fc1.forward z)
+
+    /// Logits from an embedding.
+    member _.Logits(embedding: Tensor) = fc2.forward (drop.forward embedding)
+
+    override this.forward(z: Tensor) = this.Logits(this.Embed z)
+
+/// g: Linear inputs->hidden, ReLU, Dropout(p), Linear hidden->1, then sigmoid (or nothing); one value per row.
+type Critic(inputs: int64, hidden: int64, dropout: float, output: CriticOutput) as this =
+    inherit Module<Tensor, Tensor>("Critic")
+    let fc1 = Linear(inputs, hidden)
+    let drop = Dropout(dropout)
+    let fc2 = Linear(hidden, 1L)
+    do this.RegisterComponents()
+
+    /// The reference critic: 50 hidden units, dropout 0.5.
+    new(inputs: int64, output: CriticOutput) = new Critic(inputs, 50L, 0.5, output)
+
+    override _.forward(z: Tensor) =
+        let o = fc2.forward(drop.forward (functional.relu (fc1.forward z))).view(-1L)
+
+        match output with
+        | SigmoidOutput -> o.sigmoid ()
+        | LinearOutput -> o
+
+/// The networks of one round. BatchNorm (VGG) makes a forward pass depend on what else is in the batch, so
+/// labelled and unlabelled inputs are only fused into one pass when there is none.
+type Networks =
+    {
+        Features: Module<Tensor, Tensor>
+        Classifier: Classifier
+        Critic: Critic
+        HasBatchNorm: bool
+    }
+
+    /// Train mode (dropout, batch statistics) or eval mode for all three.
+    member n.Train(on: bool) =
+        n.Features.train on
+        n.Classifier.train on
+        n.Critic.train on
+
+    interface IDisposable with
+        member n.Dispose() =
+            n.Features.Dispose()
+            n.Classifier.Dispose()
+            n.Critic.Dispose()
+
+/// Fresh networks for images of `channels` x `height` x `width` (1x28x28: the small net; 3x32x32: VGG16-BN),
+/// initialised from libtorch's generator (seed it first), moved to the device.
+let create (device: Device) (channels: int) (height: int) (width: int) (classes: int) (critic: CriticOutput) =
+    let features, size, bn =
+        match channels, height, width with
+        | 1, 28, 28 -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
+        | 3, 32, 32 -> new VggFeatures() :> Module<Tensor, Tensor>, 512L, true
+        | _ ->
+            invalidArg
+                (nameof channels)
+                $"no network for {channels}x{height}x{width} images (expected 1x28x28 or 3x32x32)"
+
+    let h = new Classifier(size, int64 classes)
+    let g = new Critic(size, critic)
+    features.``to`` device |> ignore
+    h.``to`` device |> ignore
+    g.``to`` device |> ignore
+
+    {
+        Features = features
+        Classifier = h
+        Critic = g
+        HasBatchNorm = bn
+    }

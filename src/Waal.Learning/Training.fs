@@ -1,0 +1,254 @@
+/// The two trainers of a round: WAAL's adversarial min-max (steps A and B with the gradient penalty) and plain
+/// cross-entropy on the labelled set. Fresh networks every round, seeded from the round's key.
+module Waal.Learning.Training
+
+open System
+open TorchSharp
+open type TorchSharp.torch
+open type TorchSharp.torch.nn
+// torch exposes ScalarType fields named int64, float32, ...: take F#'s conversion functions back.
+open Microsoft.FSharp.Core.Operators
+open TorchSharp.Modules
+open Waal.Core
+open Waal.Learning.Nets
+open Waal.Learning.Tensors
+
+/// What a trainer needs besides the pool: the data, the device, the options and the round's identity.
+type Setup =
+    {
+        Device: Device
+        Data: DataTensors
+        Train: TrainOptions
+        Method: MethodOptions
+        Seed: int64
+        /// The query batch |B| (for the paper's imbalance coefficient).
+        QueryBatch: int
+        Progress: ProgressSink
+    }
+
+/// Seeds libtorch's generator for a round and a purpose: initialisation, dropout, the penalty's t, augmentation.
+let seedTorch (seed: int64) (round: int) =
+    torch.random.manual_seed (Rng.seedFor (Rng.key seed round "torch")) |> ignore
+
+let private requiresGrad (m: nn.Module) (on: bool) =
+    for p in m.parameters () do
+        p.requires_grad <- on
+
+let private sgd (m: nn.Module) (o: TrainOptions) =
+    torch.optim.SGD(m.parameters (), o.LearningRate, o.Momentum)
+
+/// The pool's labels as an int64 tensor over all pool indices (-1 where unlabelled): labels come from the pool
+/// (what the oracle said), never from the dataset's hidden labels.
+let private labelTensor (device: Device) (pool: Pool) =
+    let labels =
+        Array.init pool.Size (fun i -> Pool.labelOf pool i |> Option.map int64 |> Option.defaultValue -1L)
+
+    torch.tensor(labels).``to`` device
+
+/// Random crop (zero padding 4) and horizontal flip per image, from libtorch's seeded generator.
+let augment (x: Tensor) =
+    let n = x.shape[0]
+    let h = x.shape[2]
+    let w = x.shape[3]
+    let padded = functional.pad (x, [| 4L; 4L; 4L; 4L |])
+    let offsets = torch.randint(0L, 9L, [| n; 2L |]).data<int64>().ToArray()
+    let flips = (torch.rand (n)).lt(torch.tensor 0.5).data<bool>().ToArray()
+
+    let crops =
+        [|
+            for i in 0L .. n - 1L ->
+                let c =
+                    padded[i].narrow(1L, offsets[int i * 2], h).narrow(2L, offsets[int i * 2 + 1], w)
+
+                if flips[int i] then c.flip (2L) else c
+        |]
+
+    torch.stack (crops, 0L)
+
+let private finite (value: float32) = Single.IsFinite value
+
+/// WAAL's adversarial training of one round. Each epoch pairs max(|L|,|U|) items (Pairing.epoch); each batch
+/// of `Batch` labelled + `Batch` unlabelled items runs
+/// - step A (f, h; critic frozen): CE(h(f(xl)), yl) + alpha (mean g(f(xu)) - c mean g(f(xl)));
+/// - step B (critic only; features recomputed without grad): -alpha gap + sign x weight x alpha x GP.
+/// The reference's zero-gradient penalty term in step A is left out (it cannot change anything). Without
+/// BatchNorm, labelled and unlabelled inputs go through f in one forward pass. With no unlabelled items left,
+/// only the cross-entropy is trained. Returns the networks and the number of iterations (A + B pairs).
+let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnError> =
+    seedTorch s.Seed round
+    let d = s.Data
+
+    let nets =
+        Nets.create s.Device d.Channels d.Height d.Width d.Classes s.Method.CriticOutput
+
+    let labelled = Pool.labelled pool
+    let unlabelled = Pool.unlabelled pool
+
+    let c =
+        Imbalance.value s.Method.Imbalance labelled.Length (max 1 unlabelled.Length) s.QueryBatch
+
+    let alpha = s.Method.Alpha
+    use labels = labelTensor s.Device pool
+    use optF = sgd nets.Features s.Train
+    use optH = sgd nets.Classifier s.Train
+    use optG = sgd nets.Critic s.Train
+    let augmenting = s.Method.Augment && d.Channels = 3
+    let mutable failure = None
+    let mutable iterations = 0L
+    nets.Train true
+
+    for epoch in 0 .. s.Train.Epochs - 1 do
+        if failure.IsNone then
+            let li, ui =
+                Pairing.epoch (Rng.key s.Seed round $"pairs-{epoch}") labelled unlabelled
+
+            use liT = indexTensor s.Device li
+            use uiT = indexTensor s.Device ui
+            let total = Pairing.batches li.Length s.Train.Batch
+            s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
+            let mutable b = 0
+
+            while failure.IsNone && b < total do
+                use _scope = torch.NewDisposeScope()
+                let start = int64 (b * s.Train.Batch)
+                let len = min (int64 s.Train.Batch) (int64 li.Length - start)
+                let idxL = liT.narrow (0L, start, len)
+                let yl = labels.index_select (0L, idxL)
+                let xl = d.Images.index_select (0L, idxL)
+                let xl = if augmenting then augment xl else xl
+
+                if ui.Length = 0 then
+                    optF.zero_grad ()
+                    optH.zero_grad ()
+
+                    let ce =
+                        functional.cross_entropy (nets.Classifier.forward (nets.Features.forward xl), yl)
+
+                    ce.backward ()
+                    optF.step () |> ignore
+                    optH.step () |> ignore
+                    let v = ce.item<float32>()
+
+                    if not (finite v) then
+                        failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
+                else
+                    let xu = d.Images.index_select (0L, uiT.narrow (0L, start, len))
+                    let xu = if augmenting then augment xu else xu
+
+                    let features (on: Tensor) (un: Tensor) =
+                        if nets.HasBatchNorm then
+                            nets.Features.forward on, nets.Features.forward un
+                        else
+                            let z = nets.Features.forward (torch.cat ([| on; un |], 0L))
+                            z.narrow (0L, 0L, len), z.narrow (0L, len, len)
+
+                    // Step A: f and h against the frozen critic.
+                    requiresGrad nets.Critic false
+                    optF.zero_grad ()
+                    optH.zero_grad ()
+                    let zl, zu = features xl xu
+                    let ce = functional.cross_entropy (nets.Classifier.forward zl, yl)
+                    let gz = nets.Critic.forward (torch.cat ([| zl; zu |], 0L))
+                    let gapA = Adversarial.gap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len)) c
+                    let lossA = ce + gapA * alpha
+                    lossA.backward ()
+                    optF.step () |> ignore
+                    optH.step () |> ignore
+                    requiresGrad nets.Critic true
+
+                    // Step B: the critic, on features recomputed after step A, without gradients into f.
+                    let zl2, zu2 =
+                        use _ = torch.no_grad ()
+                        features xl xu
+
+                    optG.zero_grad ()
+                    let gz2 = nets.Critic.forward (torch.cat ([| zl2; zu2 |], 0L))
+                    let gapB = Adversarial.gap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len)) c
+                    let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
+                    let lossB = Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
+                    lossB.backward ()
+                    optG.step () |> ignore
+                    let a = lossA.item<float32>()
+                    let bv = lossB.item<float32>()
+
+                    if not (finite a) then
+                        failure <- Some(Diverged(round, epoch, b, "the loss of step A (f, h)", float a))
+                    elif not (finite bv) then
+                        failure <- Some(Diverged(round, epoch, b, "the loss of step B (critic)", float bv))
+
+                iterations <- iterations + 1L
+                b <- b + 1
+                s.Progress.Advance 1
+
+            s.Progress.Finish()
+
+    match failure with
+    | Some e ->
+        (nets :> IDisposable).Dispose()
+        Error e
+    | None -> Ok(nets, iterations)
+
+/// Plain cross-entropy training of f and h on the labelled set: `Epochs` shuffled passes over L in batches of
+/// `Batch` (the baselines' reference trainer). The critic is created but not trained.
+let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnError> =
+    seedTorch s.Seed round
+    let d = s.Data
+
+    let nets =
+        Nets.create s.Device d.Channels d.Height d.Width d.Classes s.Method.CriticOutput
+
+    let labelled = Pool.labelled pool
+    use labels = labelTensor s.Device pool
+    use optF = sgd nets.Features s.Train
+    use optH = sgd nets.Classifier s.Train
+    let augmenting = s.Method.Augment && d.Channels = 3
+    let mutable failure = None
+    let mutable iterations = 0L
+    nets.Train true
+
+    for epoch in 0 .. s.Train.Epochs - 1 do
+        if failure.IsNone then
+            let order =
+                Rng.permutation (Rng.key s.Seed round $"plain-{epoch}") labelled.Length
+                |> Array.map (fun i -> labelled[i])
+
+            use idx = indexTensor s.Device order
+            let total = Pairing.batches order.Length s.Train.Batch
+            s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
+            let mutable b = 0
+
+            while failure.IsNone && b < total do
+                use _scope = torch.NewDisposeScope()
+                let start = int64 (b * s.Train.Batch)
+                let len = min (int64 s.Train.Batch) (int64 order.Length - start)
+                let i = idx.narrow (0L, start, len)
+                let x = d.Images.index_select (0L, i)
+                let x = if augmenting then augment x else x
+                optF.zero_grad ()
+                optH.zero_grad ()
+
+                let ce =
+                    functional.cross_entropy (
+                        nets.Classifier.forward (nets.Features.forward x),
+                        labels.index_select (0L, i)
+                    )
+
+                ce.backward ()
+                optF.step () |> ignore
+                optH.step () |> ignore
+                let v = ce.item<float32>()
+
+                if not (finite v) then
+                    failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
+
+                iterations <- iterations + 1L
+                b <- b + 1
+                s.Progress.Advance 1
+
+            s.Progress.Finish()
+
+    match failure with
+    | Some e ->
+        (nets :> IDisposable).Dispose()
+        Error e
+    | None -> Ok(nets, iterations)

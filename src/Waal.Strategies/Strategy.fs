@@ -1,0 +1,40 @@
+namespace Waal.Strategies
+
+open TorchSharp
+open Waal.Core
+open Waal.Learning
+open Waal.Learning.Nets
+open Waal.Learning.Tensors
+
+/// What a strategy works with: the spec, the device, the pool's images as tensors, and a progress sink.
+type Context =
+    {
+        Spec: ExperimentSpec
+        Device: torch.Device
+        Pool: DataTensors
+        Progress: ProgressSink
+    }
+
+    /// The trainer setup for this context.
+    member c.Setup =
+        {
+            Training.Setup.Device = c.Device
+            Training.Setup.Data = c.Pool
+            Training.Setup.Train = c.Spec.Train
+            Training.Setup.Method = c.Spec.Method
+            Training.Setup.Seed = c.Spec.Seed
+            Training.Setup.QueryBatch = c.Spec.Query
+            Training.Setup.Progress = c.Progress
+        }
+
+/// A query strategy: how a round trains its networks and how it picks the next batch. Every strategy returns
+/// min(k, |U|) distinct unlabelled indices (the round checks it).
+type Strategy =
+    {
+        Name: string
+        Description: string
+        /// Trains fresh networks on the pool's labelled items in a round; returns them and the step count.
+        Train: Context -> Pool -> int -> Result<Networks * int64, LearnError>
+        /// Picks up to k unlabelled indices with the trained networks in a round.
+        Query: Context -> Networks -> Pool -> int -> int -> Result<int[], LearnError>
+    }
