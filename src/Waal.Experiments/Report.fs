@@ -234,6 +234,7 @@ let plot (groups: Group list) (path: string) =
                 plt.Add.FillY(xs, stats |> Array.map (fun (m, s) -> m - s), stats |> Array.map (fun (m, s) -> m + s))
 
             band.FillColor <- line.Color.WithAlpha(0.2)
+            band.LineWidth <- 0.0f
 
     plt.Title "Test accuracy against labels (mean +- std over seeds)"
     plt.XLabel "labelled images"
