@@ -214,7 +214,11 @@ let private adversarial =
         ]
 
 /// Trains a linear-output critic alone, with the WGAN-GP sign, to separate N(0,1) (labelled side) from
-/// N(m,1) (unlabelled side); returns its W1 estimate and the largest input-gradient norm over fresh samples.
+/// N(m,1) (unlabelled side): Adam, batches of 1024 + 1024, penalty weight 20 (the two-sided penalty biases the
+/// slope to about 1 + m / (2 x weight), so weight 10 would overshoot W1 by up to 15 % at m = 3), 2000 steps at
+/// lr 0.005 then 1000 at 0.0005. Returns its W1 estimate over fresh samples, and the largest input-gradient norm
+/// over fresh samples within 3 standard deviations of their mean: beyond that, no training sample constrains
+/// the critic (the penalty is only applied where samples are), and a ReLU kink there can be steeper.
 let private trainCritic (m: float) (seed: int64) =
     use _scope = torch.NewDisposeScope()
     torch.random.manual_seed seed |> ignore
@@ -222,14 +226,19 @@ let private trainCritic (m: float) (seed: int64) =
     use opt = torch.optim.Adam(critic.parameters (), 0.005)
     critic.train true
 
-    for _ in 1..800 do
+    for step in 1..3000 do
         use _step = torch.NewDisposeScope()
-        let zl = torch.randn ([| 256L; 1L |])
-        let zu = torch.randn ([| 256L; 1L |]) + m
+
+        if step = 2001 then
+            for g in opt.ParamGroups do
+                g.LearningRate <- 0.0005
+
+        let zl = torch.randn ([| 1024L; 1L |])
+        let zu = torch.randn ([| 1024L; 1L |]) + m
         opt.zero_grad ()
         let gap = Adversarial.gap (critic.forward zu) (critic.forward zl) 1.0
         let gp = Adversarial.gradientPenalty critic.forward zu zl
-        let loss = Adversarial.criticLoss 1.0 gap gp WganGpSign 10.0
+        let loss = Adversarial.criticLoss 1.0 gap gp WganGpSign 20.0
         loss.backward ()
         opt.step () |> ignore
 
@@ -241,8 +250,20 @@ let private trainCritic (m: float) (seed: int64) =
         use _ = torch.no_grad ()
         float ((critic.forward(q).mean() - critic.forward(p).mean()).item<float32>())
 
+    let within3 (x: Tensor) (mean: float) =
+        x.index (x.sub(torch.tensor mean).abs().le(torch.tensor 3.0).flatten())
+
     let x =
-        torch.cat([| p.narrow (0L, 0L, 2000L); q.narrow (0L, 0L, 2000L) |], 0L).requires_grad_ true
+        torch
+            .cat(
+                [|
+                    within3 (p.narrow (0L, 0L, 2000L)) 0.0
+                    within3 (q.narrow (0L, 0L, 2000L)) m
+                |],
+                0L
+            )
+            .requires_grad_
+            true
 
     let grads = torch.autograd.grad ([| critic.forward(x).sum() |], [| x |])
     let steepest = float (grads[0].abs().max().item<float32>())
@@ -256,7 +277,7 @@ let private transport =
                 { FsCheckConfig.defaultConfig with
                     maxTest = 4
                 }
-                "a linear critic trained with the WGAN-GP sign estimates W1(N(0,1), N(m,1)) = m within 15 %, with input gradients at most 1.3"
+                "a linear critic trained with the WGAN-GP sign estimates W1(N(0,1), N(m,1)) = m within 15 %, with input gradients at most 1.3 on the samples (within 3 sd)"
                 (Prop.forAll
                     (Arb.fromGen (Gen.zip (Gen.choose (50, 300)) (Gen.choose (1, 1000))))
                     (fun (hundredths, seed) ->
