@@ -60,6 +60,22 @@ type BoundArg =
     | L2
     | Worst_Case
 
+/// `--train-budget`.
+type BudgetArg =
+    | Epochs
+    | Match_Waal
+
+/// `--adversary`.
+type AdversaryArg =
+    | Wasserstein
+    | H_Divergence
+
+/// `--waal-score`.
+type ScoreArg =
+    | Combined
+    | Uncertainty
+    | Diversity
+
 /// `waal run ...`: every experiment parameter; unset ones take the reference value.
 type RunArgs =
     | [<Mandatory>] Dataset of name_and_folder: string
@@ -84,6 +100,9 @@ type RunArgs =
     | Critic of CriticArg
     | Bound of BoundArg
     | Augment
+    | Train_Budget of BudgetArg
+    | Adversary of AdversaryArg
+    | Waal_Score of ScoreArg
     | [<Mandatory>] Out of folder: string
     | Force
 
@@ -96,7 +115,7 @@ type RunArgs =
             | Initial _ -> "initial random labels (default 1000)."
             | Query _ -> "labels per query (default 1000)."
             | Rounds _ -> "query rounds; rounds 0..R are evaluated (default 5)."
-            | Epochs _ -> "epochs per round (default 2)."
+            | Epochs _ -> "epochs per round (default 2 for waal; the baselines' reference 10, SVHN/CIFAR-10 20)."
             | Seed _ -> "the seed of every random stream (default 1)."
             | Pool _ -> "use the first P training images as the pool (default: all)."
             | Threads _ -> "libtorch threads (default: libtorch's choice)."
@@ -113,8 +132,35 @@ type RunArgs =
             | Critic _ -> "the critic's output (default sigmoid)."
             | Bound _ -> "the uncertainty bound (default mixed: 0.5 L1 + 0.5 L2)."
             | Augment -> "random crop + flip for 3x32x32 data (default off, as in the paper)."
+            | Train_Budget _ ->
+                "baselines' training: epochs (E passes over the labelled set) or match-waal (as many steps as WAAL with E epochs)."
+            | Adversary _ -> "WAAL's adversary: the Wasserstein critic, or the paper's H-divergence ablation (BCE discriminator)."
+            | Waal_Score _ -> "WAAL's query ranking: combined (u - selection x critic), or the ablations uncertainty / diversity."
             | Out _ -> "the folder for spec.json, rounds.csv, labels.json, progress.json, checkpoint/."
             | Force -> "replace an experiment already in --out."
+
+/// `waal query-times ...`: one trained WAAL model, every strategy's query timed on the same pool.
+type QueryTimesArgs =
+    | [<Mandatory>] Dataset of name_and_folder: string
+    | Pool of count: int
+    | Initial of count: int
+    | Query of count: int
+    | Epochs of count: int
+    | Seed of seed: int64
+    | Threads of count: int
+    | Score_Batch of count: int
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Dataset _ -> "fashion-mnist[=DIR], cifar10=DIR or svhn=DIR."
+            | Pool _ -> "the first P training images form the pool (default 50000)."
+            | Initial _ -> "labelled items the model is trained on (default 1000)."
+            | Query _ -> "items each strategy picks (default 1000)."
+            | Epochs _ -> "WAAL epochs for the one model (default 2)."
+            | Seed _ -> "seed (default 1)."
+            | Threads _ -> "libtorch threads (default: libtorch's choice)."
+            | Score_Batch _ -> "images per forward pass (default 500)."
 
 /// `waal resume DIR`.
 type ResumeArgs =
@@ -142,6 +188,7 @@ type WaalArgs =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Resume of ParseResults<ResumeArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Query_Times of ParseResults<QueryTimesArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -151,4 +198,5 @@ type WaalArgs =
             | Run _ -> "run an active-learning experiment into a folder."
             | Resume _ -> "continue an interrupted experiment from its folder."
             | Report _ -> "write report.md and learning_curve.png for run folders."
+            | Query_Times _ -> "time every strategy's query on one trained model and pool (the paper's Table 1)."
             | Version -> "print the version."

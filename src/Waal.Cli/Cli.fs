@@ -48,6 +48,7 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
         | Some(Run args) -> Experiment.run out err args
         | Some(Resume args) -> Experiment.resume out err args
         | Some(Report args) -> Experiment.report out err args
+        | Some(Query_Times args) -> Experiment.queryTimes out err args
     with
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         out.WriteLine e.Message

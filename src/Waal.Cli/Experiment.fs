@@ -20,10 +20,8 @@ let defaultFolder (dataset: string) =
         |> Some
     | _ -> None
 
-/// The spec a `waal run` command line describes, or the line of the first problem.
-let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
-    let text = args.GetResult RunArgs.Dataset
-
+/// The dataset name and folder of a `--dataset name[=DIR]` value, or the error line.
+let dataset (text: string) : Result<string * string, string> =
     let name, folder =
         match text.IndexOf '=' with
         | -1 -> text, defaultFolder text
@@ -34,8 +32,41 @@ let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
         let known = String.Join(", ", Spec.datasets)
         Error $"error EXP001: --dataset: unknown dataset '{name}'; expected one of {known}"
     | None -> Error $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR"
-    | Some folder ->
-        let d = Spec.defaults name folder
+    | Some folder -> Ok(name, folder)
+
+/// The spec a `waal run` command line describes, or the line of the first problem.
+let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
+    match dataset (args.GetResult RunArgs.Dataset) with
+    | Error line -> Error line
+    | Ok(name, folder) ->
+        let strategy = args.TryGetResult RunArgs.Strategy |> Option.defaultValue "waal"
+        let reference = Spec.defaults name folder
+
+        // The baselines default to their own reference training (baselines.md), WAAL to the CPU protocol's.
+        let d =
+            if strategy = "waal" then
+                reference
+            else
+                { reference with Train = Spec.baselineTrain name reference.Train }
+
+        let budget =
+            args.TryGetResult RunArgs.Train_Budget
+            |> Option.map (function
+                | BudgetArg.Epochs -> EpochsOverLabelled
+                | BudgetArg.Match_Waal -> MatchWaal)
+
+        let adversary =
+            args.TryGetResult RunArgs.Adversary
+            |> Option.map (function
+                | AdversaryArg.Wasserstein -> Wasserstein
+                | AdversaryArg.H_Divergence -> HDivergence)
+
+        let waalScore =
+            args.TryGetResult RunArgs.Waal_Score
+            |> Option.map (function
+                | ScoreArg.Combined -> Combined
+                | ScoreArg.Uncertainty -> UncertaintyOnly
+                | ScoreArg.Diversity -> DiversityOnly)
 
         let imbalance =
             args.TryGetResult RunArgs.Imbalance
@@ -73,7 +104,7 @@ let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
 
         let s =
             { d with
-                Strategy = args.TryGetResult RunArgs.Strategy |> Option.defaultValue d.Strategy
+                Strategy = strategy
                 Initial = args.TryGetResult RunArgs.Initial |> Option.defaultValue d.Initial
                 Query = args.TryGetResult RunArgs.Query |> Option.defaultValue d.Query
                 Rounds = args.TryGetResult RunArgs.Rounds |> Option.defaultValue d.Rounds
@@ -88,6 +119,7 @@ let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
                         Batch = args.TryGetResult RunArgs.Batch |> Option.defaultValue d.Train.Batch
                         LearningRate = args.TryGetResult RunArgs.Lr |> Option.defaultValue d.Train.LearningRate
                         Momentum = args.TryGetResult RunArgs.Momentum |> Option.defaultValue d.Train.Momentum
+                        Budget = budget |> Option.defaultValue d.Train.Budget
                     }
                 Method =
                     {
@@ -99,6 +131,8 @@ let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
                         CriticOutput = critic |> Option.defaultValue d.Method.CriticOutput
                         Bound = bound |> Option.defaultValue d.Method.Bound
                         Augment = args.Contains RunArgs.Augment
+                        Adversary = adversary |> Option.defaultValue d.Method.Adversary
+                        Score = waalScore |> Option.defaultValue d.Method.Score
                     }
             }
 
@@ -206,3 +240,36 @@ let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) 
     | Error message ->
         err.WriteLine $"error EXP005: {message}"
         2
+
+/// `waal query-times`.
+let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTimesArgs>) =
+    match dataset (args.GetResult QueryTimesArgs.Dataset) with
+    | Error line ->
+        err.WriteLine line
+        2
+    | Ok(name, folder) ->
+        let d = Spec.defaults name folder
+
+        let spec =
+            { d with
+                Pool = Some(args.TryGetResult QueryTimesArgs.Pool |> Option.defaultValue 50000)
+                Initial = args.TryGetResult QueryTimesArgs.Initial |> Option.defaultValue d.Initial
+                Query = args.TryGetResult QueryTimesArgs.Query |> Option.defaultValue d.Query
+                Seed = args.TryGetResult QueryTimesArgs.Seed |> Option.defaultValue d.Seed
+                Threads = args.TryGetResult QueryTimesArgs.Threads |> Option.defaultValue d.Threads
+                ScoreBatch = args.TryGetResult QueryTimesArgs.Score_Batch |> Option.defaultValue d.ScoreBatch
+                Train = { d.Train with Epochs = args.TryGetResult QueryTimesArgs.Epochs |> Option.defaultValue d.Train.Epochs } }
+
+        let mutable timings = []
+
+        let result =
+            withProgress out (fun hooks ->
+                QueryTimes.run spec hooks |> Result.map (fun t -> timings <- t))
+
+        match result with
+        | Ok() ->
+            QueryTimes.table timings |> List.iter out.WriteLine
+            0
+        | Error e ->
+            err.WriteLine(Runner.RunError.line e)
+            2

@@ -308,6 +308,88 @@ module KMeansPlusPlus =
     let ofEmbeddings (key: Rng.Key) (points: Embeddings) (k: int) =
         seeds key points.Count points.SquaredNorm (fun a b -> points.SquaredDistance(a, b)) k
 
+/// Lloyd's k-means on embedding rows (the "K-Median" baseline): k-means++ seeds, then `iterations` rounds of
+/// assign-and-average; the batch is the pool point nearest each centroid, never the same point twice.
+[<RequireQualifiedAccess>]
+module KMeans =
+    /// Centroids (k x dim, row-major) after `iterations` Lloyd steps from k-means++ seeds drawn with `key`.
+    /// An empty cluster keeps its previous centroid.
+    let centroids (key: Rng.Key) (points: Embeddings) (k: int) (iterations: int) =
+        let n = points.Count
+        let d = points.Dim
+        let k = max 0 (min k n)
+        let seeds = KMeansPlusPlus.ofEmbeddings key points k
+        let c = Array.zeroCreate<float> (k * d)
+
+        for j in 0 .. k - 1 do
+            for x in 0 .. d - 1 do
+                c[j * d + x] <- float points.Values[seeds[j] * d + x]
+
+        let assign = Array.zeroCreate n
+        let sums = Array.zeroCreate<float> (k * d)
+        let counts = Array.zeroCreate<int> k
+
+        for _ in 1..iterations do
+            for i in 0 .. n - 1 do
+                let mutable best = 0
+                let mutable bestD = Double.PositiveInfinity
+
+                for j in 0 .. k - 1 do
+                    let mutable s = 0.0
+
+                    for x in 0 .. d - 1 do
+                        let diff = float points.Values[i * d + x] - c[j * d + x]
+                        s <- s + diff * diff
+
+                    if s < bestD then
+                        bestD <- s
+                        best <- j
+
+                assign[i] <- best
+
+            Array.fill sums 0 sums.Length 0.0
+            Array.fill counts 0 counts.Length 0
+
+            for i in 0 .. n - 1 do
+                let j = assign[i]
+                counts[j] <- counts[j] + 1
+
+                for x in 0 .. d - 1 do
+                    sums[j * d + x] <- sums[j * d + x] + float points.Values[i * d + x]
+
+            for j in 0 .. k - 1 do
+                if counts[j] > 0 then
+                    for x in 0 .. d - 1 do
+                        c[j * d + x] <- sums[j * d + x] / float counts[j]
+
+        c
+
+    /// For each centroid in turn, the nearest row not yet taken: k distinct row positions.
+    let nearestDistinct (points: Embeddings) (centroids: float[]) =
+        let n = points.Count
+        let d = points.Dim
+        let k = if d = 0 then 0 else centroids.Length / d
+        let taken = Array.zeroCreate<bool> n
+
+        [| for j in 0 .. (min k n) - 1 do
+               let mutable best = -1
+               let mutable bestD = Double.PositiveInfinity
+
+               for i in 0 .. n - 1 do
+                   if not taken[i] then
+                       let mutable s = 0.0
+
+                       for x in 0 .. d - 1 do
+                           let diff = float points.Values[i * d + x] - centroids[j * d + x]
+                           s <- s + diff * diff
+
+                       if s < bestD then
+                           bestD <- s
+                           best <- i
+
+               taken[best] <- true
+               yield best |]
+
 /// The weight c of the labelled term in the critic gap, mean g(unlabelled) - c mean g(labelled).
 [<RequireQualifiedAccess>]
 module Imbalance =

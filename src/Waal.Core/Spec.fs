@@ -26,6 +26,29 @@ type DeviceChoice =
     | CpuDevice
     | CudaDevice
 
+/// How long the plain cross-entropy trainer (the baselines') trains in a round.
+type TrainBudget =
+    /// `Epochs` passes over the labelled set, as the baselines' reference (DeepAL).
+    | EpochsOverLabelled
+    /// As many iterations as WAAL takes in that round: Epochs x ceil(max(|L|,|U|) / Batch).
+    | MatchWaal
+
+/// The adversary of WAAL's min-max game.
+type Adversary =
+    /// The Wasserstein critic with the gradient penalty (the method).
+    | Wasserstein
+    /// The paper's ablation: a discriminator trained with binary cross-entropy "unlabelled vs labelled".
+    | HDivergence
+
+/// What WAAL's query ranks by (the paper's ablations).
+type WaalScore =
+    /// u - selection x critic (the method).
+    | Combined
+    /// u alone (selection 0).
+    | UncertaintyOnly
+    /// -critic alone: the items least like the labelled set.
+    | DiversityOnly
+
 /// How a round trains: the optimiser and the length of training.
 type TrainOptions =
     {
@@ -33,6 +56,8 @@ type TrainOptions =
         Batch: int
         LearningRate: float
         Momentum: float
+        /// For the plain trainer only; WAAL always trains Epochs x max(|L|,|U|) pairs.
+        Budget: TrainBudget
     }
 
 /// WAAL's own settings (ignored by strategies that do not use them).
@@ -46,6 +71,8 @@ type MethodOptions =
         CriticOutput: CriticOutput
         Bound: Uncertainty.Bound
         Augment: bool
+        Adversary: Adversary
+        Score: WaalScore
     }
 
 /// Everything that defines an experiment; what spec.json holds.
@@ -101,6 +128,7 @@ module Spec =
                     Batch = 64
                     LearningRate = 0.01
                     Momentum = if dataset = "cifar10" then 0.3 else 0.5
+                    Budget = EpochsOverLabelled
                 }
             Method =
                 {
@@ -112,8 +140,17 @@ module Spec =
                     CriticOutput = SigmoidOutput
                     Bound = Uncertainty.Mixed
                     Augment = false
+                    Adversary = Wasserstein
+                    Score = Combined
                 }
         }
+
+    /// The baselines' reference training (DeepAL): 10 epochs over L for Fashion-MNIST, 20 for SVHN and CIFAR-10,
+    /// CIFAR-10 with lr 0.05 and momentum 0.3; everything else as given.
+    let baselineTrain (dataset: string) (t: TrainOptions) =
+        { t with
+            Epochs = (if dataset = "fashion-mnist" then 10 else 20)
+            LearningRate = (if dataset = "cifar10" then 0.05 else t.LearningRate) }
 
     /// Names as written in spec.json and on the command line.
     let imbalanceName =
@@ -145,6 +182,22 @@ module Spec =
         | Uncertainty.L2 -> "l2"
         | Uncertainty.WorstCase -> "worst-case"
 
+    let budgetName =
+        function
+        | EpochsOverLabelled -> "epochs"
+        | MatchWaal -> "match-waal"
+
+    let adversaryName =
+        function
+        | Wasserstein -> "wasserstein"
+        | HDivergence -> "h-divergence"
+
+    let scoreName =
+        function
+        | Combined -> "combined"
+        | UncertaintyOnly -> "uncertainty"
+        | DiversityOnly -> "diversity"
+
     let private parseWith (all: 'a list) (name: 'a -> string) (text: string) =
         all |> List.tryFind (fun v -> name v = text.ToLowerInvariant())
 
@@ -159,12 +212,19 @@ module Spec =
     let private bounds =
         [ Uncertainty.Mixed; Uncertainty.L1; Uncertainty.L2; Uncertainty.WorstCase ]
 
+    let private budgets = [ EpochsOverLabelled; MatchWaal ]
+    let private adversaries = [ Wasserstein; HDivergence ]
+    let private scores = [ Combined; UncertaintyOnly; DiversityOnly ]
+
     /// Parses a name; the error lists the accepted ones.
     let parseImbalance = parseWith imbalances imbalanceName
     let parseGpSign = parseWith gpSigns gpSignName
     let parseCritic = parseWith critics criticName
     let parseDevice = parseWith devices deviceName
     let parseBound = parseWith bounds boundName
+    let parseBudget = parseWith budgets budgetName
+    let parseAdversary = parseWith adversaries adversaryName
+    let parseScore = parseWith scores scoreName
 
     /// Every problem with the values of a spec (empty when it is valid); dataset sizes are checked on load.
     let problems (s: ExperimentSpec) : SpecError list =
@@ -251,6 +311,7 @@ module Spec =
             w.WriteNumber("batch", s.Train.Batch)
             w.WriteNumber("lr", s.Train.LearningRate)
             w.WriteNumber("momentum", s.Train.Momentum)
+            w.WriteString("trainBudget", budgetName s.Train.Budget)
             w.WriteNumber("alpha", s.Method.Alpha)
             w.WriteNumber("selection", s.Method.Selection)
             w.WriteString("imbalance", imbalanceName s.Method.Imbalance)
@@ -259,6 +320,8 @@ module Spec =
             w.WriteString("critic", criticName s.Method.CriticOutput)
             w.WriteString("bound", boundName s.Method.Bound)
             w.WriteBoolean("augment", s.Method.Augment)
+            w.WriteString("adversary", adversaryName s.Method.Adversary)
+            w.WriteString("waalScore", scoreName s.Method.Score)
             w.WriteStartObject "versions"
 
             for name, version in versions do
@@ -302,7 +365,7 @@ module Spec =
                 let fail field message =
                     errors.Add { Field = field; Message = message }
 
-                let get (name: string) (read: JsonElement -> 'a option) (expected: string) (fallback: 'a) =
+                let field (optional: bool) (name: string) (read: JsonElement -> 'a option) (expected: string) (fallback: 'a) =
                     match root.TryGetProperty name with
                     | true, e ->
                         match
@@ -315,9 +378,14 @@ module Spec =
                         | None ->
                             fail name $"expected {expected}, found {e.GetRawText()}"
                             fallback
+                    | _ when optional -> fallback
                     | _ ->
                         fail name "missing"
                         fallback
+
+                let get name read expected fallback = field false name read expected fallback
+                // Fields added after the first spec.json format: older files mean the defaults.
+                let later name read expected fallback = field true name read expected fallback
 
                 let str (e: JsonElement) =
                     if e.ValueKind = JsonValueKind.String then
@@ -355,6 +423,9 @@ module Spec =
                 let crit, critText = named parseCritic critics criticName
                 let dev, devText = named parseDevice devices deviceName
                 let bnd, bndText = named parseBound bounds boundName
+                let bud, budText = named parseBudget budgets budgetName
+                let adv, advText = named parseAdversary adversaries adversaryName
+                let sco, scoText = named parseScore scores scoreName
 
                 let pool =
                     get
@@ -386,6 +457,7 @@ module Spec =
                                 Batch = get "batch" int32 "an integer" d.Train.Batch
                                 LearningRate = get "lr" number "a number" d.Train.LearningRate
                                 Momentum = get "momentum" number "a number" d.Train.Momentum
+                                Budget = later "trainBudget" bud budText d.Train.Budget
                             }
                         Method =
                             {
@@ -397,6 +469,8 @@ module Spec =
                                 CriticOutput = get "critic" crit critText d.Method.CriticOutput
                                 Bound = get "bound" bnd bndText d.Method.Bound
                                 Augment = get "augment" boolean "true or false" d.Method.Augment
+                                Adversary = later "adversary" adv advText d.Method.Adversary
+                                Score = later "waalScore" sco scoText d.Method.Score
                             }
                     }
 

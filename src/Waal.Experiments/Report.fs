@@ -60,31 +60,48 @@ let group (runs: Run list) : Group list =
         |> List.groupBy (fun (r: Run) -> Spec.toJson [] (Spec.identity r.Spec))
         |> List.map (fun (_, rs: Run list) -> (List.head rs).Spec, List.sortBy (fun (r: Run) -> r.Spec.Seed) rs)
 
-    let counts = groups |> List.countBy (fun (s, _) -> s.Strategy) |> Map.ofList
-    let seen = Collections.Generic.Dictionary<string, int>()
+    // The settings that tell groups of one strategy apart, as they read on the command line.
+    let settings (s: ExperimentSpec) =
+        [ "budget", (match s.Train.Budget with
+                     | EpochsOverLabelled -> $"{s.Train.Epochs} epochs"
+                     | MatchWaal -> $"match-waal x{s.Train.Epochs}")
+          "pool", string s.Pool
+          "initial", string s.Initial
+          "query", string s.Query
+          "batch", string s.Train.Batch
+          "lr", string s.Train.LearningRate
+          "momentum", string s.Train.Momentum
+          "alpha", string s.Method.Alpha
+          "selection", string s.Method.Selection
+          "imbalance", Spec.imbalanceName s.Method.Imbalance
+          "gp-sign", Spec.gpSignName s.Method.GpSign
+          "gp-weight", string s.Method.GpWeight
+          "critic", Spec.criticName s.Method.CriticOutput
+          "bound", Spec.boundName s.Method.Bound
+          "augment", string s.Method.Augment
+          "adversary", Spec.adversaryName s.Method.Adversary
+          "waal-score", Spec.scoreName s.Method.Score ]
 
     groups
     |> List.map (fun (spec, rs) ->
-        let name = spec.Strategy
+        let siblings = groups |> List.filter (fun (s, _) -> s.Strategy = spec.Strategy) |> List.map fst
+
+        let differing =
+            settings spec
+            |> List.filter (fun (name, value) ->
+                siblings |> List.exists (fun s -> settings s |> List.find (fun (n, _) -> n = name) |> snd <> value))
 
         let label =
-            if counts[name] = 1 then
-                name
-            else
-                let n =
-                    (match seen.TryGetValue name with
-                     | true, v -> v
-                     | _ -> 0)
-                    + 1
+            match differing with
+            | [] -> spec.Strategy
+            | [ "budget", value ] -> $"{spec.Strategy} ({value})"
+            | diffs ->
+                let text = diffs |> List.map (fun (n, v) -> $"{n} {v}") |> String.concat ", "
+                $"{spec.Strategy} ({text})"
 
-                seen[name] <- n
-                $"{name} ({n})"
-
-        {
-            Label = label
-            Spec = spec
-            Runs = rs
-        })
+        { Label = label
+          Spec = spec
+          Runs = rs })
 
 /// Mean and sample standard deviation (0 for one value).
 let meanStd (xs: float list) =

@@ -24,9 +24,12 @@ type Layout =
     member l.Progress = Path.Combine(l.Folder, "progress.json")
     member l.Checkpoint = Path.Combine(l.Folder, "checkpoint")
 
-/// The exact header of rounds.csv.
-let roundsHeader =
+/// The six fixed columns of rounds.csv, in order.
+let fixedColumns =
     "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds"
+
+/// The header of rounds.csv: the six fixed columns, then the training budget actually spent.
+let roundsHeader = fixedColumns + ",train_iterations"
 
 /// Writes bytes to `path` atomically: temporary file, flush to disk, rename.
 let writeAtomic (path: string) (bytes: byte[]) =
@@ -58,7 +61,7 @@ let roundsCsv (records: RoundRecord list) =
 
     for r in records do
         sb.Append(
-            $"{r.Round},{r.Labelled},{invariant r.TestAccuracy},{seconds r.TrainSeconds},{seconds r.QuerySeconds},{seconds r.EvalSeconds}\n"
+            $"{r.Round},{r.Labelled},{invariant r.TestAccuracy},{seconds r.TrainSeconds},{seconds r.QuerySeconds},{seconds r.EvalSeconds},{r.TrainIterations}\n"
         )
         |> ignore
 
@@ -79,7 +82,8 @@ type RoundRow =
 let readRoundsCsv (path: string) : Result<RoundRow list, string> =
     let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
 
-    if lines.Length = 0 || lines[0].Trim() <> roundsHeader then
+    // Files written before the train_iterations column have the six fixed columns only.
+    if lines.Length = 0 || (lines[0].Trim() <> roundsHeader && lines[0].Trim() <> fixedColumns) then
         Error $"{path}: line 1: expected the header '{roundsHeader}'"
     else
         let parse (n: int) (line: string) =

@@ -26,7 +26,21 @@ type Scores =
 
 /// Runs `pass` over the images at `indices` (all images when None) in batches, in eval mode without grad,
 /// and returns the per-batch results in order.
-let private batched
+/// Eval mode everywhere except the dropout layers (MC dropout): BatchNorm keeps its running statistics and is
+/// never updated while the pool is scored.
+let dropoutOnly (nets: Networks) =
+    nets.Train false
+
+    for m in [ nets.Features :> nn.Module; nets.Classifier; nets.Critic ] do
+        for sub in m.modules () do
+            match sub with
+            | :? Modules.Dropout
+            | :? Modules.Dropout2d -> sub.train true
+            | _ -> ()
+
+let private batchedIn
+    (mode: Networks -> unit)
+    (grad: bool)
     (nets: Networks)
     (data: DataTensors)
     (indices: int[] option)
@@ -37,8 +51,8 @@ let private batched
     =
     let count = indices |> Option.map Array.length |> Option.defaultValue data.Count
     let total = (count + batch - 1) / batch
-    nets.Train false
-    use _ = torch.no_grad ()
+    mode nets
+    use _ = if grad then torch.enable_grad () else torch.no_grad ()
     use idx = indices |> Option.map (indexTensor data.Images.device) |> Option.toObj
     progress.Start what total
 
@@ -61,6 +75,9 @@ let private batched
 
     progress.Finish()
     results
+
+let private batched nets data indices batch progress what pass =
+    batchedIn (fun (n: Networks) -> n.Train false) false nets data indices batch progress what pass
 
 /// The predicted class of every image of `data` (argmax of the logits).
 let predict (nets: Networks) (data: DataTensors) (batch: int) (progress: ProgressSink) =
@@ -86,3 +103,83 @@ let scores (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (p
         Critic = parts |> Array.collect snd
         Classes = data.Classes
     }
+
+/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`.
+let probabilities (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+    batched nets data (Some indices) batch progress "query" (fun x ->
+        functional.softmax(nets.Classifier.forward (nets.Features.forward x), 1L).``to``(CPU).data<float32>().ToArray())
+    |> Array.concat
+
+/// The 50-d embeddings h uses before its last dropout, of the images at `indices`, one row each.
+let embeddings (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+    let values =
+        batched nets data (Some indices) batch progress "embed" (fun x ->
+            (nets.Classifier.Embed(nets.Features.forward x)).``to``(CPU).data<float32>().ToArray())
+        |> Array.concat
+
+    { Waal.Core.Embeddings.Dim = (if indices.Length = 0 then 50 else values.Length / indices.Length)
+      Waal.Core.Embeddings.Values = values }
+
+/// T stochastic passes with only the dropout layers active: result[t] holds pass t's probabilities,
+/// row-major (`Classes` per row), of the images at `indices`. Seed libtorch first for repeatable masks.
+let monteCarlo (nets: Networks) (data: DataTensors) (indices: int[]) (passes: int) (batch: int) (progress: ProgressSink) =
+    [| for t in 1..passes ->
+           batchedIn dropoutOnly false nets data (Some indices) batch progress $"dropout pass {t}/{passes}" (fun x ->
+               functional.softmax(nets.Classifier.forward (nets.Features.forward x), 1L).``to``(CPU).data<float32>().ToArray())
+           |> Array.concat |]
+
+/// DeepFool (Moosavi-Dezfooli et al.): for each image, repeat up to `maxSteps` times the linearised step to the
+/// closest class boundary (closest over all classes, kept as the minimum while the classes are scanned) until
+/// the predicted class changes; returns the squared norm of the accumulated perturbation per image. Batched over
+/// images: each step takes one backward pass per class for the images still unflipped.
+let deepFool (nets: Networks) (data: DataTensors) (indices: int[]) (maxSteps: int) (batch: int) (progress: ProgressSink) =
+    let classes = int64 data.Classes
+
+    batchedIn (fun (n: Networks) -> n.Train false) true nets data (Some indices) batch progress "deepfool" (fun x0 ->
+        let n = x0.shape[0]
+        let flat = x0.reshape (n, -1L)
+        let mutable total = torch.zeros_like flat
+        let original = (nets.Classifier.forward (nets.Features.forward x0)).argmax(1L).detach ()
+        let mutable active = torch.ones (n, dtype = ScalarType.Bool)
+        let mutable step = 0
+
+        while step < maxSteps && active.any().item<bool> () do
+            // One scope per step: only the running perturbation and the active mask leave it.
+            use _step = torch.NewDisposeScope()
+            let x = (flat + total).detach().requires_grad_ true
+            let logits = nets.Classifier.forward (nets.Features.forward (x.reshape x0.shape))
+            let current = logits.argmax(1L)
+            active <- active.logical_and (current.eq original)
+
+            if active.any().item<bool> () then
+                let rows = torch.arange (n)
+                let fo = logits.index ([| rows; original |])
+
+                let grads =
+                    [| for k in 0L .. classes - 1L ->
+                           (torch.autograd.grad ([| logits.select(1L, k).sum () |], [| x |], retain_graph = true)).[0] |]
+
+                let gOriginal = torch.stack(grads, 1L).index ([| rows; original |])
+                let mutable best = torch.full (n, System.Double.PositiveInfinity)
+                let mutable bestStep = torch.zeros_like flat
+
+                for k in 0L .. classes - 1L do
+                    let w = grads[int k] - gOriginal
+                    let f = logits.select(1L, k) - fo
+                    let wn = w.norm (1, false, 2.0f) + 1e-8
+                    let dist = f.abs().detach () / wn
+                    // The original class is no boundary: exclude it.
+                    let dist = dist.masked_fill (original.eq (torch.tensor k), System.Double.PositiveInfinity)
+                    let closer = dist.lt best
+                    let r = ((f.abs().detach () + 1e-4) / (wn * wn)).unsqueeze(1L) * w.detach ()
+                    bestStep <- torch.where (closer.unsqueeze (1L), r, bestStep)
+                    best <- torch.where (closer, dist, best)
+
+                total <- (total + torch.where (active.unsqueeze (1L), bestStep * 1.02, torch.zeros_like bestStep)).MoveToOuterDisposeScope()
+
+            active <- active.MoveToOuterDisposeScope()
+
+            step <- step + 1
+
+        (total * total).sum(1L).``to``(CPU).data<float32>().ToArray())
+    |> Array.concat

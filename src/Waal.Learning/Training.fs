@@ -26,9 +26,12 @@ type Setup =
         Progress: ProgressSink
     }
 
-/// Seeds libtorch's generator for a round and a purpose: initialisation, dropout, the penalty's t, augmentation.
-let seedTorch (seed: int64) (round: int) =
-    torch.random.manual_seed (Rng.seedFor (Rng.key seed round "torch")) |> ignore
+/// Seeds libtorch's generator from the key (seed, round, purpose).
+let seedTorchFor (seed: int64) (round: int) (purpose: string) =
+    torch.random.manual_seed (Rng.seedFor (Rng.key seed round purpose)) |> ignore
+
+/// Seeds libtorch's generator for a round's training: initialisation, dropout, the penalty's t, augmentation.
+let seedTorch (seed: int64) (round: int) = seedTorchFor seed round "torch"
 
 let private requiresGrad (m: nn.Module) (on: bool) =
     for p in m.parameters () do
@@ -78,9 +81,13 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
     seedTorch s.Seed round
     let d = s.Data
 
-    let nets =
-        Nets.create s.Device d.Channels d.Height d.Width d.Classes s.Method.CriticOutput
+    // The H-divergence discriminator outputs a probability, whatever the critic option says.
+    let output =
+        match s.Method.Adversary with
+        | Wasserstein -> s.Method.CriticOutput
+        | HDivergence -> SigmoidOutput
 
+    let nets = Nets.create s.Device d.Channels d.Height d.Width d.Classes output
     let labelled = Pool.labelled pool
     let unlabelled = Pool.unlabelled pool
 
@@ -88,6 +95,18 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         Imbalance.value s.Method.Imbalance labelled.Length (max 1 unlabelled.Length) s.QueryBatch
 
     let alpha = s.Method.Alpha
+
+    // What the adversary maximises and f minimises: the critic gap (Wasserstein), or, for the paper's
+    // H-divergence ablation, the discriminator's log-likelihood of "unlabelled" on zu and "labelled" on zl
+    // (binary cross-entropy, no penalty; the labelled term weighted by c as in the gap).
+    let adversaryGap (onUnlabelled: Tensor) (onLabelled: Tensor) =
+        match s.Method.Adversary with
+        | Wasserstein -> Adversarial.gap onUnlabelled onLabelled c
+        | HDivergence ->
+            let clip (t: Tensor) = t.clamp (Scalar.op_Implicit 1e-6, Scalar.op_Implicit (1.0 - 1e-6))
+            let logU: Tensor = (clip onUnlabelled).log ()
+            let logL: Tensor = (torch.ones_like onLabelled - clip onLabelled).log ()
+            logU.mean () + logL.mean () * c
     use labels = labelTensor s.Device pool
     use optF = sgd nets.Features s.Train
     use optH = sgd nets.Classifier s.Train
@@ -149,7 +168,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                     let zl, zu = features xl xu
                     let ce = functional.cross_entropy (nets.Classifier.forward zl, yl)
                     let gz = nets.Critic.forward (torch.cat ([| zl; zu |], 0L))
-                    let gapA = Adversarial.gap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len)) c
+                    let gapA = adversaryGap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len))
                     let lossA = ce + gapA * alpha
                     lossA.backward ()
                     optF.step () |> ignore
@@ -163,9 +182,14 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
 
                     optG.zero_grad ()
                     let gz2 = nets.Critic.forward (torch.cat ([| zl2; zu2 |], 0L))
-                    let gapB = Adversarial.gap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len)) c
-                    let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
-                    let lossB = Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
+                    let gapB = adversaryGap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len))
+
+                    let lossB =
+                        match s.Method.Adversary with
+                        | Wasserstein ->
+                            let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
+                            Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
+                        | HDivergence -> gapB * -alpha
                     lossB.backward ()
                     optG.step () |> ignore
                     let a = lossA.item<float32>()
@@ -188,8 +212,9 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         Error e
     | None -> Ok(nets, iterations)
 
-/// Plain cross-entropy training of f and h on the labelled set: `Epochs` shuffled passes over L in batches of
-/// `Batch` (the baselines' reference trainer). The critic is created but not trained.
+/// Plain cross-entropy training of f and h on the labelled set (the baselines' trainer): shuffled passes over L
+/// in batches of `Batch`, for `Epochs` passes (the reference budget) or, with the MatchWaal budget, for as many
+/// steps as WAAL takes in the same round (Epochs x ceil(max(|L|,|U|) / Batch)). The critic is not trained.
 let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnError> =
     seedTorch s.Seed round
     let d = s.Data
@@ -206,46 +231,50 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
     let mutable iterations = 0L
     nets.Train true
 
-    for epoch in 0 .. s.Train.Epochs - 1 do
-        if failure.IsNone then
-            let order =
-                Rng.permutation (Rng.key s.Seed round $"plain-{epoch}") labelled.Length
-                |> Array.map (fun i -> labelled[i])
+    // The budget: Epochs passes over L (the reference), or as many steps as WAAL takes in this round.
+    let perPass = Pairing.batches labelled.Length s.Train.Batch
 
-            use idx = indexTensor s.Device order
-            let total = Pairing.batches order.Length s.Train.Batch
-            s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
-            let mutable b = 0
+    let budget =
+        match s.Train.Budget with
+        | EpochsOverLabelled -> s.Train.Epochs * perPass
+        | MatchWaal -> s.Train.Epochs * Pairing.batches (max labelled.Length (pool.Size - labelled.Length)) s.Train.Batch
 
-            while failure.IsNone && b < total do
-                use _scope = torch.NewDisposeScope()
-                let start = int64 (b * s.Train.Batch)
-                let len = min (int64 s.Train.Batch) (int64 order.Length - start)
-                let i = idx.narrow (0L, start, len)
-                let x = d.Images.index_select (0L, i)
-                let x = if augmenting then augment x else x
-                optF.zero_grad ()
-                optH.zero_grad ()
+    s.Progress.Start $"round {round} training ({budget} steps)" budget
+    let mutable pass = 0
 
-                let ce =
-                    functional.cross_entropy (
-                        nets.Classifier.forward (nets.Features.forward x),
-                        labels.index_select (0L, i)
-                    )
+    while failure.IsNone && int iterations < budget do
+        let order =
+            Rng.permutation (Rng.key s.Seed round $"plain-{pass}") labelled.Length
+            |> Array.map (fun i -> labelled[i])
 
-                ce.backward ()
-                optF.step () |> ignore
-                optH.step () |> ignore
-                let v = ce.item<float32>()
+        use idx = indexTensor s.Device order
+        let mutable b = 0
 
-                if not (finite v) then
-                    failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
+        while failure.IsNone && b < perPass && int iterations < budget do
+            use _scope = torch.NewDisposeScope()
+            let start = int64 (b * s.Train.Batch)
+            let len = min (int64 s.Train.Batch) (int64 order.Length - start)
+            let i = idx.narrow (0L, start, len)
+            let x = d.Images.index_select (0L, i)
+            let x = if augmenting then augment x else x
+            optF.zero_grad ()
+            optH.zero_grad ()
+            let ce = functional.cross_entropy (nets.Classifier.forward (nets.Features.forward x), labels.index_select (0L, i))
+            ce.backward ()
+            optF.step () |> ignore
+            optH.step () |> ignore
+            let v = ce.item<float32> ()
 
-                iterations <- iterations + 1L
-                b <- b + 1
-                s.Progress.Advance 1
+            if not (finite v) then
+                failure <- Some(Diverged(round, pass, b, "the cross-entropy", float v))
 
-            s.Progress.Finish()
+            iterations <- iterations + 1L
+            b <- b + 1
+            s.Progress.Advance 1
+
+        pass <- pass + 1
+
+    s.Progress.Finish()
 
     match failure with
     | Some e ->

@@ -1,8 +1,19 @@
-/// The strategies by name, for the command line and the facade. A new strategy joins by being listed here.
+/// The strategies by name, for the command line and the facade. A new strategy joins by being listed here,
+/// and the shared property suite then checks it.
 module Waal.Strategies.Registry
 
 /// Every registered strategy.
-let all: Strategy list = [ Waal.strategy ]
+let all: Strategy list =
+    [ Random.strategy
+      LeastConfidence.strategy
+      Margin.strategy
+      Entropy.strategy
+      Bald.strategy
+      KMeans.strategy
+      KCenter.strategy
+      Badge.strategy
+      DeepFool.strategy
+      Waal.strategy ]
 
 /// The names, in registration order.
 let names = all |> List.map (fun s -> s.Name)

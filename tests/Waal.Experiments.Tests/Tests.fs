@@ -61,7 +61,16 @@ let private experiments =
                 let dir = temp ()
                 Runner.run (small 1L) dir false Runner.quiet |> ok "run"
                 let lines = File.ReadAllLines(Path.Combine(dir, "rounds.csv"))
-                Expect.equal lines[0] "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds" "header"
+                Expect.equal
+                    lines[0]
+                    "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds,train_iterations"
+                    "header: the six fixed columns, then the training budget"
+
+                // 1,500 pool images, 100 + 100 k labels, 1 epoch: WAAL takes ceil(max(|L|,|U|) / 64) steps.
+                Expect.equal
+                    (lines[1..] |> Array.map (fun l -> l.Split(',')[6]))
+                    [| "22"; "21"; "20" |]
+                    "train_iterations"
 
                 Expect.equal
                     (lines[1..] |> Array.map (fun l -> l.Split(',')[0..1] |> String.concat ","))
@@ -206,4 +215,29 @@ let private report =
             }
         ]
 
-let all = testList "Experiments" [ testSequenced experiments; testSequenced report ]
+let private labels =
+    testList
+        "Report labels"
+        [ test "groups of one strategy are labelled by what differs; seeds alone make one group" {
+              let run strategy budget epochs seed : Report.Run =
+                  let d = Spec.defaults "fashion-mnist" fashion
+
+                  { Folder = $"{strategy}-{seed}"
+                    Spec = { d with Strategy = strategy; Seed = seed; Train = { d.Train with Budget = budget; Epochs = epochs } }
+                    Rows = []
+                    Iterations = [] }
+
+              let groups =
+                  Report.group
+                      [ run "random" EpochsOverLabelled 10 1L
+                        run "random" EpochsOverLabelled 10 2L
+                        run "random" MatchWaal 2 1L
+                        run "waal" EpochsOverLabelled 2 1L ]
+
+              Expect.equal
+                  (groups |> List.map (fun g -> g.Label, g.Runs.Length))
+                  [ "random (10 epochs)", 2; "random (match-waal x2)", 1; "waal", 1 ]
+                  "labels and sizes"
+          } ]
+
+let all = testList "Experiments" [ testSequenced experiments; testSequenced report; labels ]

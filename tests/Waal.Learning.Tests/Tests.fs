@@ -372,6 +372,71 @@ let private round =
                     Expect.isGreaterThan accuracy 0.5 $"accuracy {accuracy:F3} on 2,000 test images (chance: 0.1)"
             }
 
+            test "the plain trainer's budget: 10 passes over L, or exactly WAAL's step count when matched" {
+                let train, _ = data.Value
+                let poolData = Dataset.take 1000 train
+                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
+                let spec = Spec.defaults "fashion-mnist" fashion
+                let empty = Pool.create 1000 10 |> Result.defaultWith (failwithf "%A")
+                let initial = Pool.draw (Rng.key 2L 0 "initial") 130 empty
+
+                let pool =
+                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
+                    |> Result.defaultWith (failwithf "%A")
+
+                let steps budget epochs trainer =
+                    let setup: Training.Setup =
+                        { Device = torch.CPU
+                          Data = poolT
+                          Train = { spec.Train with Epochs = epochs; Budget = budget }
+                          Method = spec.Method
+                          Seed = 2L
+                          QueryBatch = 100
+                          Progress = ProgressSink.none }
+
+                    match trainer setup 0 pool with
+                    | Ok(nets: Nets.Networks, n) ->
+                        (nets :> IDisposable).Dispose()
+                        n
+                    | Error e -> failtest (LearnError.message e)
+
+                Expect.equal (steps EpochsOverLabelled 10 Training.plain) (10L * 3L) "10 passes of ceil(130 / 64) = 3 batches"
+                let waal = steps EpochsOverLabelled 2 Training.waal
+                Expect.equal waal (2L * 14L) "WAAL: 2 epochs of ceil(870 / 64) = 14 batches"
+                Expect.equal (steps MatchWaal 2 Training.plain) waal "matched: the plain trainer takes WAAL's steps"
+            }
+
+            test "the H-divergence ablation trains a BCE discriminator whose outputs are probabilities" {
+                let train, _ = data.Value
+                let poolData = Dataset.take 800 train
+                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
+                let spec = Spec.defaults "fashion-mnist" fashion
+                let empty = Pool.create 800 10 |> Result.defaultWith (failwithf "%A")
+                let initial = Pool.draw (Rng.key 4L 0 "initial") 100 empty
+
+                let pool =
+                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
+                    |> Result.defaultWith (failwithf "%A")
+
+                let setup: Training.Setup =
+                    { Device = torch.CPU
+                      Data = poolT
+                      Train = { spec.Train with Epochs = 2 }
+                      Method = { spec.Method with Adversary = HDivergence; CriticOutput = LinearOutput }
+                      Seed = 4L
+                      QueryBatch = 100
+                      Progress = ProgressSink.none }
+
+                match Training.waal setup 0 pool with
+                | Error e -> failtest (LearnError.message e)
+                | Ok(nets, iterations) ->
+                    use nets = nets
+                    Expect.equal iterations (2L * 11L) "2 epochs of ceil(700 / 64) batches"
+                    let s = Scoring.scores nets poolT (Pool.unlabelled pool) 250 ProgressSink.none
+                    Expect.all s.Critic (fun d -> d > 0.0f && d < 1.0f) "a probability, whatever --critic says"
+                    Expect.isGreaterThan (Array.max s.Critic - Array.min s.Critic) 1e-4f "and it discriminates"
+            }
+
             test "the same seed trains the same networks; another seed does not" {
                 let train, _ = data.Value
                 let poolData = Dataset.take 1000 train

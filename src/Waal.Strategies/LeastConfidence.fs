@@ -1,0 +1,12 @@
+/// Least confidence: the items whose most likely class has the smallest probability.
+module Waal.Strategies.LeastConfidence
+
+open Waal.Core
+
+/// The strategy.
+let strategy =
+    { Name = "least-confidence"
+      Description = "smallest max_c p_c"
+      Deterministic = true
+      Train = Strategy.trainPlain
+      Query = Strategy.bySmallest Classic.leastConfidence }
