@@ -134,8 +134,10 @@ type RunArgs =
             | Augment -> "random crop + flip for 3x32x32 data (default off, as in the paper)."
             | Train_Budget _ ->
                 "baselines' training: epochs (E passes over the labelled set) or match-waal (as many steps as WAAL with E epochs)."
-            | Adversary _ -> "WAAL's adversary: the Wasserstein critic, or the paper's H-divergence ablation (BCE discriminator)."
-            | Waal_Score _ -> "WAAL's query ranking: combined (u - selection x critic), or the ablations uncertainty / diversity."
+            | Adversary _ ->
+                "WAAL's adversary: the Wasserstein critic, or the paper's H-divergence ablation (BCE discriminator)."
+            | Waal_Score _ ->
+                "WAAL's query ranking: combined (u - selection x critic), or the ablations uncertainty / diversity."
             | Out _ -> "the folder for spec.json, rounds.csv, labels.json, progress.json, checkpoint/."
             | Force -> "replace an experiment already in --out."
 

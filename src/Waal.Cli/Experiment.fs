@@ -47,7 +47,9 @@ let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
             if strategy = "waal" then
                 reference
             else
-                { reference with Train = Spec.baselineTrain name reference.Train }
+                { reference with
+                    Train = Spec.baselineTrain name reference.Train
+                }
 
         let budget =
             args.TryGetResult RunArgs.Train_Budget
@@ -258,13 +260,16 @@ let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTime
                 Seed = args.TryGetResult QueryTimesArgs.Seed |> Option.defaultValue d.Seed
                 Threads = args.TryGetResult QueryTimesArgs.Threads |> Option.defaultValue d.Threads
                 ScoreBatch = args.TryGetResult QueryTimesArgs.Score_Batch |> Option.defaultValue d.ScoreBatch
-                Train = { d.Train with Epochs = args.TryGetResult QueryTimesArgs.Epochs |> Option.defaultValue d.Train.Epochs } }
+                Train =
+                    { d.Train with
+                        Epochs = args.TryGetResult QueryTimesArgs.Epochs |> Option.defaultValue d.Train.Epochs
+                    }
+            }
 
         let mutable timings = []
 
         let result =
-            withProgress out (fun hooks ->
-                QueryTimes.run spec hooks |> Result.map (fun t -> timings <- t))
+            withProgress out (fun hooks -> QueryTimes.run spec hooks |> Result.map (fun t -> timings <- t))
 
         match result with
         | Ok() ->

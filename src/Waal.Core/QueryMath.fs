@@ -319,14 +319,14 @@ module KMeans =
         let d = points.Dim
         let k = max 0 (min k n)
         let seeds = KMeansPlusPlus.ofEmbeddings key points k
-        let c = Array.zeroCreate<float> (k * d)
+        let c = Array.zeroCreate<float>(k * d)
 
         for j in 0 .. k - 1 do
             for x in 0 .. d - 1 do
                 c[j * d + x] <- float points.Values[seeds[j] * d + x]
 
         let assign = Array.zeroCreate n
-        let sums = Array.zeroCreate<float> (k * d)
+        let sums = Array.zeroCreate<float>(k * d)
         let counts = Array.zeroCreate<int> k
 
         for _ in 1..iterations do
@@ -371,24 +371,26 @@ module KMeans =
         let k = if d = 0 then 0 else centroids.Length / d
         let taken = Array.zeroCreate<bool> n
 
-        [| for j in 0 .. (min k n) - 1 do
-               let mutable best = -1
-               let mutable bestD = Double.PositiveInfinity
+        [|
+            for j in 0 .. (min k n) - 1 do
+                let mutable best = -1
+                let mutable bestD = Double.PositiveInfinity
 
-               for i in 0 .. n - 1 do
-                   if not taken[i] then
-                       let mutable s = 0.0
+                for i in 0 .. n - 1 do
+                    if not taken[i] then
+                        let mutable s = 0.0
 
-                       for x in 0 .. d - 1 do
-                           let diff = float points.Values[i * d + x] - centroids[j * d + x]
-                           s <- s + diff * diff
+                        for x in 0 .. d - 1 do
+                            let diff = float points.Values[i * d + x] - centroids[j * d + x]
+                            s <- s + diff * diff
 
-                       if s < bestD then
-                           bestD <- s
-                           best <- i
+                        if s < bestD then
+                            bestD <- s
+                            best <- i
 
-               taken[best] <- true
-               yield best |]
+                taken[best] <- true
+                yield best
+        |]
 
 /// The weight c of the labelled term in the critic gap, mean g(unlabelled) - c mean g(labelled).
 [<RequireQualifiedAccess>]

@@ -150,7 +150,8 @@ module Spec =
     let baselineTrain (dataset: string) (t: TrainOptions) =
         { t with
             Epochs = (if dataset = "fashion-mnist" then 10 else 20)
-            LearningRate = (if dataset = "cifar10" then 0.05 else t.LearningRate) }
+            LearningRate = (if dataset = "cifar10" then 0.05 else t.LearningRate)
+        }
 
     /// Names as written in spec.json and on the command line.
     let imbalanceName =
@@ -365,7 +366,13 @@ module Spec =
                 let fail field message =
                     errors.Add { Field = field; Message = message }
 
-                let field (optional: bool) (name: string) (read: JsonElement -> 'a option) (expected: string) (fallback: 'a) =
+                let field
+                    (optional: bool)
+                    (name: string)
+                    (read: JsonElement -> 'a option)
+                    (expected: string)
+                    (fallback: 'a)
+                    =
                     match root.TryGetProperty name with
                     | true, e ->
                         match

@@ -12,11 +12,13 @@ open Waal.Strategies
 
 /// One strategy's measurement.
 type Timing =
-    { Strategy: string
-      Seconds: float
-      /// Peak resident memory during the query minus the resident memory before it, in MB (None off Linux).
-      PeakExtraMb: float option
-      Picked: int }
+    {
+        Strategy: string
+        Seconds: float
+        /// Peak resident memory during the query minus the resident memory before it, in MB (None off Linux).
+        PeakExtraMb: float option
+        Picked: int
+    }
 
 let private statusKb (field: string) =
     try
@@ -36,38 +38,55 @@ let private resetPeak () =
 
 /// Times every strategy's query (k items) on the same trained networks and pool.
 let measure (ctx: Context) (nets: Nets.Networks) (pool: Pool) (k: int) (strategies: Strategy list) =
-    [ for s in strategies ->
-          GC.Collect()
-          GC.WaitForPendingFinalizers()
-          let canPeak = resetPeak ()
-          let before = statusKb "VmRSS"
-          let clock = Stopwatch.StartNew()
-          let picked = s.Query ctx nets pool 0 k
-          let seconds = clock.Elapsed.TotalSeconds
-          let peak = statusKb "VmHWM"
+    [
+        for s in strategies ->
+            GC.Collect()
+            GC.WaitForPendingFinalizers()
+            let canPeak = resetPeak ()
+            let before = statusKb "VmRSS"
+            let clock = Stopwatch.StartNew()
+            let picked = s.Query ctx nets pool 0 k
+            let seconds = clock.Elapsed.TotalSeconds
+            let peak = statusKb "VmHWM"
 
-          let extra =
-              match canPeak, before, peak with
-              | true, Some b, Some p -> Some(max 0.0 (p - b) / 1024.0)
-              | _ -> None
+            let extra =
+                match canPeak, before, peak with
+                | true, Some b, Some p -> Some(max 0.0 (p - b) / 1024.0)
+                | _ -> None
 
-          { Strategy = s.Name
-            Seconds = seconds
-            PeakExtraMb = extra
-            Picked =
-              match picked with
-              | Ok p -> p.Length
-              | Error _ -> 0 } ]
+            {
+                Strategy = s.Name
+                Seconds = seconds
+                PeakExtraMb = extra
+                Picked =
+                    match picked with
+                    | Ok p -> p.Length
+                    | Error _ -> 0
+            }
+    ]
 
 /// The table as text lines: strategy, seconds, ratio to waal, peak extra memory.
 let table (timings: Timing list) =
-    let waal = timings |> List.tryFind (fun t -> t.Strategy = "waal") |> Option.map (fun t -> t.Seconds)
+    let waal =
+        timings
+        |> List.tryFind (fun t -> t.Strategy = "waal")
+        |> Option.map (fun t -> t.Seconds)
 
-    [ yield "strategy            seconds   x waal   peak extra MB   picked"
-      for t in timings ->
-          let ratio = waal |> Option.map (fun w -> $"{t.Seconds / w,7:F1}") |> Option.defaultValue "      -"
-          let mem = t.PeakExtraMb |> Option.map (fun m -> $"{m,13:F0}") |> Option.defaultValue "          n/a"
-          $"{t.Strategy,-18} {t.Seconds,8:F2}  {ratio}   {mem}   {t.Picked,6}" ]
+    [
+        yield "strategy            seconds   x waal   peak extra MB   picked"
+        for t in timings ->
+            let ratio =
+                waal
+                |> Option.map (fun w -> $"{t.Seconds / w, 7:F1}")
+                |> Option.defaultValue "      -"
+
+            let mem =
+                t.PeakExtraMb
+                |> Option.map (fun m -> $"{m, 13:F0}")
+                |> Option.defaultValue "          n/a"
+
+            $"{t.Strategy, -18} {t.Seconds, 8:F2}  {ratio}   {mem}   {t.Picked, 6}"
+    ]
 
 /// Loads the data of a spec, labels its initial set, trains one WAAL model (round 0) and times every
 /// registered strategy's query of `spec.Query` items on it.
@@ -84,9 +103,16 @@ let run (spec: ExperimentSpec) (hooks: Runner.Hooks) : Result<Timing list, Runne
             | Error d -> Error(Runner.DeviceFailed d)
             | Ok device ->
                 Device.setThreads spec.Threads
-                let norm = Normalisation.forDataset spec.Dataset |> Option.defaultValue Normalisation.fashionMnist
+
+                let norm =
+                    Normalisation.forDataset spec.Dataset
+                    |> Option.defaultValue Normalisation.fashionMnist
+
                 use tensors = Tensors.ofDataset device norm data
-                let empty = Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")
+
+                let empty =
+                    Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")
+
                 let initial = Pool.draw (Rng.key spec.Seed 0 "initial") spec.Initial empty
 
                 let pool =
@@ -94,14 +120,28 @@ let run (spec: ExperimentSpec) (hooks: Runner.Hooks) : Result<Timing list, Runne
                     |> Result.defaultWith (failwithf "%A")
 
                 let ctx =
-                    { Spec = spec
-                      Device = device
-                      Pool = tensors
-                      Progress = hooks.Progress }
+                    {
+                        Spec = spec
+                        Device = device
+                        Pool = tensors
+                        Progress = hooks.Progress
+                    }
 
                 match Training.waal ctx.Setup 0 pool with
                 | Error e -> Error(Runner.RoundFailed(LearnerFailed(0, "train", e)))
                 | Ok(nets, _) ->
                     use nets = nets
-                    hooks.Info $"pool {data.Count}, {pool.LabelledCount} labelled, querying {spec.Query} of {pool.UnlabelledCount}"
-                    Ok(measure { ctx with Progress = ProgressSink.none } nets pool spec.Query Registry.all)
+
+                    hooks.Info
+                        $"pool {data.Count}, {pool.LabelledCount} labelled, querying {spec.Query} of {pool.UnlabelledCount}"
+
+                    Ok(
+                        measure
+                            { ctx with
+                                Progress = ProgressSink.none
+                            }
+                            nets
+                            pool
+                            spec.Query
+                            Registry.all
+                    )

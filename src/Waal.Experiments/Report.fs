@@ -62,34 +62,39 @@ let group (runs: Run list) : Group list =
 
     // The settings that tell groups of one strategy apart, as they read on the command line.
     let settings (s: ExperimentSpec) =
-        [ "budget", (match s.Train.Budget with
-                     | EpochsOverLabelled -> $"{s.Train.Epochs} epochs"
-                     | MatchWaal -> $"match-waal x{s.Train.Epochs}")
-          "pool", string s.Pool
-          "initial", string s.Initial
-          "query", string s.Query
-          "batch", string s.Train.Batch
-          "lr", string s.Train.LearningRate
-          "momentum", string s.Train.Momentum
-          "alpha", string s.Method.Alpha
-          "selection", string s.Method.Selection
-          "imbalance", Spec.imbalanceName s.Method.Imbalance
-          "gp-sign", Spec.gpSignName s.Method.GpSign
-          "gp-weight", string s.Method.GpWeight
-          "critic", Spec.criticName s.Method.CriticOutput
-          "bound", Spec.boundName s.Method.Bound
-          "augment", string s.Method.Augment
-          "adversary", Spec.adversaryName s.Method.Adversary
-          "waal-score", Spec.scoreName s.Method.Score ]
+        [
+            "budget",
+            (match s.Train.Budget with
+             | EpochsOverLabelled -> $"{s.Train.Epochs} epochs"
+             | MatchWaal -> $"match-waal x{s.Train.Epochs}")
+            "pool", string s.Pool
+            "initial", string s.Initial
+            "query", string s.Query
+            "batch", string s.Train.Batch
+            "lr", string s.Train.LearningRate
+            "momentum", string s.Train.Momentum
+            "alpha", string s.Method.Alpha
+            "selection", string s.Method.Selection
+            "imbalance", Spec.imbalanceName s.Method.Imbalance
+            "gp-sign", Spec.gpSignName s.Method.GpSign
+            "gp-weight", string s.Method.GpWeight
+            "critic", Spec.criticName s.Method.CriticOutput
+            "bound", Spec.boundName s.Method.Bound
+            "augment", string s.Method.Augment
+            "adversary", Spec.adversaryName s.Method.Adversary
+            "waal-score", Spec.scoreName s.Method.Score
+        ]
 
     groups
     |> List.map (fun (spec, rs) ->
-        let siblings = groups |> List.filter (fun (s, _) -> s.Strategy = spec.Strategy) |> List.map fst
+        let siblings =
+            groups |> List.filter (fun (s, _) -> s.Strategy = spec.Strategy) |> List.map fst
 
         let differing =
             settings spec
             |> List.filter (fun (name, value) ->
-                siblings |> List.exists (fun s -> settings s |> List.find (fun (n, _) -> n = name) |> snd <> value))
+                siblings
+                |> List.exists (fun s -> settings s |> List.find (fun (n, _) -> n = name) |> snd <> value))
 
         let label =
             match differing with
@@ -99,9 +104,11 @@ let group (runs: Run list) : Group list =
                 let text = diffs |> List.map (fun (n, v) -> $"{n} {v}") |> String.concat ", "
                 $"{spec.Strategy} ({text})"
 
-        { Label = label
-          Spec = spec
-          Runs = rs })
+        {
+            Label = label
+            Spec = spec
+            Runs = rs
+        })
 
 /// Mean and sample standard deviation (0 for one value).
 let meanStd (xs: float list) =
@@ -230,6 +237,8 @@ let markdown (groups: Group list) =
 /// The learning curve as a PNG: mean accuracy (%) against labels per group, with a +- std band.
 let plot (groups: Group list) (path: string) =
     use plt = new ScottPlot.Plot()
+    let palette = ScottPlot.Palettes.Category10()
+    let strategies = groups |> List.map (fun g -> g.Spec.Strategy) |> List.distinct
 
     for g in groups do
         let labels = budget g
@@ -241,7 +250,13 @@ let plot (groups: Group list) (path: string) =
             |> Array.ofList
 
         let ys = stats |> Array.map fst
-        let line = plt.Add.Scatter(xs, ys)
+        // One colour per strategy; a baseline at its reference budget (epochs over L) is dashed.
+        let color = palette.GetColor(List.findIndex ((=) g.Spec.Strategy) strategies)
+        let line = plt.Add.Scatter(xs, ys, color)
+
+        if g.Spec.Strategy <> "waal" && g.Spec.Train.Budget = EpochsOverLabelled then
+            line.LinePattern <- ScottPlot.LinePattern.Dashed
+
         line.LegendText <- $"""{g.Label} ({g.Runs.Length} run{(if g.Runs.Length = 1 then "" else "s")})"""
         line.LineWidth <- 2.0f
         line.MarkerSize <- 7.0f
@@ -250,14 +265,14 @@ let plot (groups: Group list) (path: string) =
             let band =
                 plt.Add.FillY(xs, stats |> Array.map (fun (m, s) -> m - s), stats |> Array.map (fun (m, s) -> m + s))
 
-            band.FillColor <- line.Color.WithAlpha(0.2)
+            band.FillColor <- color.WithAlpha(0.12)
             band.LineWidth <- 0.0f
 
     plt.Title "Test accuracy against labels (mean +- std over seeds)"
     plt.XLabel "labelled images"
     plt.YLabel "test accuracy (%)"
-    plt.ShowLegend(ScottPlot.Alignment.LowerRight) |> ignore
-    plt.SavePng(path, 900, 560) |> ignore
+    plt.ShowLegend(ScottPlot.Edge.Right) |> ignore
+    plt.SavePng(path, 1100, 560) |> ignore
 
 /// Reads the run folders and writes OUT/report.md and OUT/learning_curve.png; returns their paths.
 let write (folders: string list) (out: string) : Result<string * string, string> =

@@ -83,7 +83,10 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
     let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
 
     // Files written before the train_iterations column have the six fixed columns only.
-    if lines.Length = 0 || (lines[0].Trim() <> roundsHeader && lines[0].Trim() <> fixedColumns) then
+    if
+        lines.Length = 0
+        || (lines[0].Trim() <> roundsHeader && lines[0].Trim() <> fixedColumns)
+    then
         Error $"{path}: line 1: expected the header '{roundsHeader}'"
     else
         let parse (n: int) (line: string) =

@@ -117,65 +117,103 @@ let embeddings (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int
             (nets.Classifier.Embed(nets.Features.forward x)).``to``(CPU).data<float32>().ToArray())
         |> Array.concat
 
-    { Waal.Core.Embeddings.Dim = (if indices.Length = 0 then 50 else values.Length / indices.Length)
-      Waal.Core.Embeddings.Values = values }
+    {
+        Waal.Core.Embeddings.Dim =
+            (if indices.Length = 0 then
+                 50
+             else
+                 values.Length / indices.Length)
+        Waal.Core.Embeddings.Values = values
+    }
 
 /// T stochastic passes with only the dropout layers active: result[t] holds pass t's probabilities,
 /// row-major (`Classes` per row), of the images at `indices`. Seed libtorch first for repeatable masks.
-let monteCarlo (nets: Networks) (data: DataTensors) (indices: int[]) (passes: int) (batch: int) (progress: ProgressSink) =
-    [| for t in 1..passes ->
-           batchedIn dropoutOnly false nets data (Some indices) batch progress $"dropout pass {t}/{passes}" (fun x ->
-               functional.softmax(nets.Classifier.forward (nets.Features.forward x), 1L).``to``(CPU).data<float32>().ToArray())
-           |> Array.concat |]
+let monteCarlo
+    (nets: Networks)
+    (data: DataTensors)
+    (indices: int[])
+    (passes: int)
+    (batch: int)
+    (progress: ProgressSink)
+    =
+    [|
+        for t in 1..passes ->
+            batchedIn dropoutOnly false nets data (Some indices) batch progress $"dropout pass {t}/{passes}" (fun x ->
+                functional
+                    .softmax(nets.Classifier.forward (nets.Features.forward x), 1L)
+                    .``to``(CPU)
+                    .data<float32>()
+                    .ToArray())
+            |> Array.concat
+    |]
 
 /// DeepFool (Moosavi-Dezfooli et al.): for each image, repeat up to `maxSteps` times the linearised step to the
 /// closest class boundary (closest over all classes, kept as the minimum while the classes are scanned) until
-/// the predicted class changes; returns the squared norm of the accumulated perturbation per image. Batched over
-/// images: each step takes one backward pass per class for the images still unflipped.
-let deepFool (nets: Networks) (data: DataTensors) (indices: int[]) (maxSteps: int) (batch: int) (progress: ProgressSink) =
+/// the predicted class changes; returns the squared norm of the accumulated perturbation per image. Each step
+/// is r = (|f_l| + 1e-4) / ||w_l||^2 w_l, overshot by 2 % (applied per step rather than once to the total, a
+/// small deviation from the original that only matters for images that flip on the first step). Batched over
+/// images: each step takes one backward pass per class.
+let deepFool
+    (nets: Networks)
+    (data: DataTensors)
+    (indices: int[])
+    (maxSteps: int)
+    (batch: int)
+    (progress: ProgressSink)
+    =
     let classes = int64 data.Classes
 
     batchedIn (fun (n: Networks) -> n.Train false) true nets data (Some indices) batch progress "deepfool" (fun x0 ->
         let n = x0.shape[0]
         let flat = x0.reshape (n, -1L)
         let mutable total = torch.zeros_like flat
-        let original = (nets.Classifier.forward (nets.Features.forward x0)).argmax(1L).detach ()
+
+        let original =
+            (nets.Classifier.forward (nets.Features.forward x0)).argmax(1L).detach()
+
         let mutable active = torch.ones (n, dtype = ScalarType.Bool)
         let mutable step = 0
 
-        while step < maxSteps && active.any().item<bool> () do
+        while step < maxSteps && active.any().item<bool>() do
             // One scope per step: only the running perturbation and the active mask leave it.
             use _step = torch.NewDisposeScope()
             let x = (flat + total).detach().requires_grad_ true
             let logits = nets.Classifier.forward (nets.Features.forward (x.reshape x0.shape))
-            let current = logits.argmax(1L)
+            let current = logits.argmax (1L)
             active <- active.logical_and (current.eq original)
 
-            if active.any().item<bool> () then
+            if active.any().item<bool>() then
                 let rows = torch.arange (n)
                 let fo = logits.index ([| rows; original |])
 
                 let grads =
-                    [| for k in 0L .. classes - 1L ->
-                           (torch.autograd.grad ([| logits.select(1L, k).sum () |], [| x |], retain_graph = true)).[0] |]
+                    [|
+                        for k in 0L .. classes - 1L ->
+                            (torch.autograd.grad ([| logits.select(1L, k).sum() |], [| x |], retain_graph = true)).[0]
+                    |]
 
-                let gOriginal = torch.stack(grads, 1L).index ([| rows; original |])
+                let gOriginal = torch.stack(grads, 1L).index([| rows; original |])
                 let mutable best = torch.full (n, System.Double.PositiveInfinity)
                 let mutable bestStep = torch.zeros_like flat
 
                 for k in 0L .. classes - 1L do
                     let w = grads[int k] - gOriginal
-                    let f = logits.select(1L, k) - fo
+                    let f = logits.select (1L, k) - fo
                     let wn = w.norm (1, false, 2.0f) + 1e-8
-                    let dist = f.abs().detach () / wn
+                    let dist = f.abs().detach() / wn
                     // The original class is no boundary: exclude it.
-                    let dist = dist.masked_fill (original.eq (torch.tensor k), System.Double.PositiveInfinity)
+                    let dist =
+                        dist.masked_fill (original.eq (torch.tensor k), System.Double.PositiveInfinity)
+
                     let closer = dist.lt best
-                    let r = ((f.abs().detach () + 1e-4) / (wn * wn)).unsqueeze(1L) * w.detach ()
+                    let r = ((f.abs().detach() + 1e-4) / (wn * wn)).unsqueeze(1L) * w.detach ()
                     bestStep <- torch.where (closer.unsqueeze (1L), r, bestStep)
                     best <- torch.where (closer, dist, best)
 
-                total <- (total + torch.where (active.unsqueeze (1L), bestStep * 1.02, torch.zeros_like bestStep)).MoveToOuterDisposeScope()
+                total <-
+                    (total
+                     + torch.where (active.unsqueeze (1L), bestStep * 1.02, torch.zeros_like bestStep))
+                        .MoveToOuterDisposeScope()
 
             active <- active.MoveToOuterDisposeScope()
 

@@ -103,10 +103,13 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         match s.Method.Adversary with
         | Wasserstein -> Adversarial.gap onUnlabelled onLabelled c
         | HDivergence ->
-            let clip (t: Tensor) = t.clamp (Scalar.op_Implicit 1e-6, Scalar.op_Implicit (1.0 - 1e-6))
-            let logU: Tensor = (clip onUnlabelled).log ()
-            let logL: Tensor = (torch.ones_like onLabelled - clip onLabelled).log ()
+            let clip (t: Tensor) =
+                t.clamp (Scalar.op_Implicit 1e-6, Scalar.op_Implicit (1.0 - 1e-6))
+
+            let logU: Tensor = (clip onUnlabelled).log()
+            let logL: Tensor = (torch.ones_like onLabelled - clip onLabelled).log()
             logU.mean () + logL.mean () * c
+
     use labels = labelTensor s.Device pool
     use optF = sgd nets.Features s.Train
     use optH = sgd nets.Classifier s.Train
@@ -190,6 +193,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                             let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
                             Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
                         | HDivergence -> gapB * -alpha
+
                     lossB.backward ()
                     optG.step () |> ignore
                     let a = lossA.item<float32>()
@@ -237,7 +241,9 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
     let budget =
         match s.Train.Budget with
         | EpochsOverLabelled -> s.Train.Epochs * perPass
-        | MatchWaal -> s.Train.Epochs * Pairing.batches (max labelled.Length (pool.Size - labelled.Length)) s.Train.Batch
+        | MatchWaal ->
+            s.Train.Epochs
+            * Pairing.batches (max labelled.Length (pool.Size - labelled.Length)) s.Train.Batch
 
     s.Progress.Start $"round {round} training ({budget} steps)" budget
     let mutable pass = 0
@@ -259,11 +265,17 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
             let x = if augmenting then augment x else x
             optF.zero_grad ()
             optH.zero_grad ()
-            let ce = functional.cross_entropy (nets.Classifier.forward (nets.Features.forward x), labels.index_select (0L, i))
+
+            let ce =
+                functional.cross_entropy (
+                    nets.Classifier.forward (nets.Features.forward x),
+                    labels.index_select (0L, i)
+                )
+
             ce.backward ()
             optF.step () |> ignore
             optH.step () |> ignore
-            let v = ce.item<float32> ()
+            let v = ce.item<float32>()
 
             if not (finite v) then
                 failure <- Some(Diverged(round, pass, b, "the cross-entropy", float v))

@@ -9,7 +9,10 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
     let unlabelled = Pool.unlabelled pool
     let n = unlabelled.Length
     let c = ctx.Pool.Classes
-    let p = Scoring.probabilities nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+
+    let p =
+        Scoring.probabilities nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+
     let e = Scoring.embeddings nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
 
     // a_i = p_i - onehot(argmax p_i), the gradient of the loss at the predicted label w.r.t. the logits.
@@ -38,14 +41,21 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
         s
 
     let norms = Array.init n (fun i -> dotA i i * dotE i i)
-    let distance i j = max 0.0 (norms[i] + norms[j] - 2.0 * dotA i j * dotE i j)
-    let seeds = KMeansPlusPlus.seeds (Rng.key ctx.Spec.Seed round "badge") n (fun i -> norms[i]) distance k
+
+    let distance i j =
+        max 0.0 (norms[i] + norms[j] - 2.0 * dotA i j * dotE i j)
+
+    let seeds =
+        KMeansPlusPlus.seeds (Rng.key ctx.Spec.Seed round "badge") n (fun i -> norms[i]) distance k
+
     Ok(seeds |> Array.map (fun i -> unlabelled[i]))
 
 /// The strategy.
 let strategy =
-    { Name = "badge"
-      Description = "k-means++ seeding on factorised gradient embeddings"
-      Deterministic = false
-      Train = Strategy.trainPlain
-      Query = query }
+    {
+        Name = "badge"
+        Description = "k-means++ seeding on factorised gradient embeddings"
+        Deterministic = false
+        Train = Strategy.trainPlain
+        Query = query
+    }

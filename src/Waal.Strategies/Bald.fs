@@ -12,7 +12,10 @@ let Passes = 10
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
     Training.seedTorchFor ctx.Spec.Seed round "bald"
-    let runs = Scoring.monteCarlo nets ctx.Pool unlabelled Passes ctx.Spec.ScoreBatch ctx.Progress
+
+    let runs =
+        Scoring.monteCarlo nets ctx.Pool unlabelled Passes ctx.Spec.ScoreBatch ctx.Progress
+
     let c = ctx.Pool.Classes
 
     let mi =
@@ -23,8 +26,10 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
 
 /// The strategy.
 let strategy =
-    { Name = "bald"
-      Description = "largest mutual information over 10 MC-dropout passes (dropout layers only)"
-      Deterministic = false
-      Train = Strategy.trainPlain
-      Query = query }
+    {
+        Name = "bald"
+        Description = "largest mutual information over 10 MC-dropout passes (dropout layers only)"
+        Deterministic = false
+        Train = Strategy.trainPlain
+        Query = query
+    }

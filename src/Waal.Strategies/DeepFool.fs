@@ -13,12 +13,16 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
     let unlabelled = Pool.unlabelled pool
     let batch = min ctx.Spec.ScoreBatch 250
     let r = Scoring.deepFool nets ctx.Pool unlabelled MaxSteps batch ctx.Progress
-    TopK.smallest k unlabelled (r |> Array.map float) |> Result.mapError (fun e -> BadScores(round, e))
+
+    TopK.smallest k unlabelled (r |> Array.map float)
+    |> Result.mapError (fun e -> BadScores(round, e))
 
 /// The strategy.
 let strategy =
-    { Name = "dfal"
-      Description = "smallest DeepFool perturbation to the closest class boundary"
-      Deterministic = true
-      Train = Strategy.trainPlain
-      Query = query }
+    {
+        Name = "dfal"
+        Description = "smallest DeepFool perturbation to the closest class boundary"
+        Deterministic = true
+        Train = Strategy.trainPlain
+        Query = query
+    }

@@ -5,8 +5,10 @@ open Waal.Core
 
 /// The strategy.
 let strategy =
-    { Name = "entropy"
-      Description = "smallest sum_c p_c log p_c"
-      Deterministic = true
-      Train = Strategy.trainPlain
-      Query = Strategy.bySmallest Classic.negEntropy }
+    {
+        Name = "entropy"
+        Description = "smallest sum_c p_c log p_c"
+        Deterministic = true
+        Train = Strategy.trainPlain
+        Query = Strategy.bySmallest Classic.negEntropy
+    }

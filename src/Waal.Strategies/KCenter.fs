@@ -12,8 +12,10 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (_: int) (k:
 
 /// The strategy.
 let strategy =
-    { Name = "kcenter"
-      Description = "greedy farthest-first on embeddings (Core-set)"
-      Deterministic = true
-      Train = Strategy.trainPlain
-      Query = query }
+    {
+        Name = "kcenter"
+        Description = "greedy farthest-first on embeddings (Core-set)"
+        Deterministic = true
+        Train = Strategy.trainPlain
+        Query = query
+    }

@@ -12,13 +12,18 @@ let Iterations = 10
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
     let e = Scoring.embeddings nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
-    let centroids = KMeans.centroids (Rng.key ctx.Spec.Seed round "kmeans") e k Iterations
+
+    let centroids =
+        KMeans.centroids (Rng.key ctx.Spec.Seed round "kmeans") e k Iterations
+
     Ok(KMeans.nearestDistinct e centroids |> Array.map (fun i -> unlabelled[i]))
 
 /// The strategy.
 let strategy =
-    { Name = "kmeans"
-      Description = "the pool point nearest each of k k-means centroids of the embeddings"
-      Deterministic = false
-      Train = Strategy.trainPlain
-      Query = query }
+    {
+        Name = "kmeans"
+        Description = "the pool point nearest each of k k-means centroids of the embeddings"
+        Deterministic = false
+        Train = Strategy.trainPlain
+        Query = query
+    }

@@ -5,8 +5,10 @@ open Waal.Core
 
 /// The strategy.
 let strategy =
-    { Name = "least-confidence"
-      Description = "smallest max_c p_c"
-      Deterministic = true
-      Train = Strategy.trainPlain
-      Query = Strategy.bySmallest Classic.leastConfidence }
+    {
+        Name = "least-confidence"
+        Description = "smallest max_c p_c"
+        Deterministic = true
+        Train = Strategy.trainPlain
+        Query = Strategy.bySmallest Classic.leastConfidence
+    }

@@ -5,8 +5,10 @@ open Waal.Core
 
 /// The strategy.
 let strategy =
-    { Name = "margin"
-      Description = "smallest p_(1) - p_(2)"
-      Deterministic = true
-      Train = Strategy.trainPlain
-      Query = Strategy.bySmallest Classic.margin }
+    {
+        Name = "margin"
+        Description = "smallest p_(1) - p_(2)"
+        Deterministic = true
+        Train = Strategy.trainPlain
+        Query = Strategy.bySmallest Classic.margin
+    }

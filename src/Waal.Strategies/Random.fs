@@ -6,8 +6,10 @@ open Waal.Core
 
 /// The strategy.
 let strategy =
-    { Name = "random"
-      Description = "uniform sampling without replacement"
-      Deterministic = false
-      Train = Strategy.trainPlain
-      Query = fun ctx _ pool round k -> Ok(Pool.draw (Rng.key ctx.Spec.Seed round "random") k pool) }
+    {
+        Name = "random"
+        Description = "uniform sampling without replacement"
+        Deterministic = false
+        Train = Strategy.trainPlain
+        Query = fun ctx _ pool round k -> Ok(Pool.draw (Rng.key ctx.Spec.Seed round "random") k pool)
+    }

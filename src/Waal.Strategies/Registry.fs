@@ -4,16 +4,18 @@ module Waal.Strategies.Registry
 
 /// Every registered strategy.
 let all: Strategy list =
-    [ Random.strategy
-      LeastConfidence.strategy
-      Margin.strategy
-      Entropy.strategy
-      Bald.strategy
-      KMeans.strategy
-      KCenter.strategy
-      Badge.strategy
-      DeepFool.strategy
-      Waal.strategy ]
+    [
+        Random.strategy
+        LeastConfidence.strategy
+        Margin.strategy
+        Entropy.strategy
+        Bald.strategy
+        KMeans.strategy
+        KCenter.strategy
+        Badge.strategy
+        DeepFool.strategy
+        Waal.strategy
+    ]
 
 /// The names, in registration order.
 let names = all |> List.map (fun s -> s.Name)

@@ -50,7 +50,14 @@ module Strategy =
     /// Ranks the unlabelled pool by a score of each prediction's probabilities; takes the k smallest.
     let bySmallest (score: float[] -> float) (ctx: Context) (nets: Networks) (pool: Pool) (round: int) (k: int) =
         let unlabelled = Pool.unlabelled pool
-        let p = Scoring.probabilities nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+
+        let p =
+            Scoring.probabilities nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+
         let c = ctx.Pool.Classes
-        let scores = Array.init unlabelled.Length (fun i -> score (Array.init c (fun j -> float p[i * c + j])))
-        TopK.smallest k unlabelled scores |> Result.mapError (fun e -> BadScores(round, e))
+
+        let scores =
+            Array.init unlabelled.Length (fun i -> score (Array.init c (fun j -> float p[i * c + j])))
+
+        TopK.smallest k unlabelled scores
+        |> Result.mapError (fun e -> BadScores(round, e))

@@ -12,7 +12,10 @@ open Waal.Learning
 let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
     let s = Scoring.scores nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
     let m = ctx.Spec.Method
-    let u = Array.init unlabelled.Length (fun i -> Uncertainty.ofLogProbabilities m.Bound (s.Row i))
+
+    let u =
+        Array.init unlabelled.Length (fun i -> Uncertainty.ofLogProbabilities m.Bound (s.Row i))
+
     let d = s.Critic |> Array.map float
 
     let rank =
@@ -27,12 +30,17 @@ let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
 let query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
     let _, _, rank = scores ctx nets unlabelled
-    TopK.smallest k unlabelled rank |> Result.mapError (fun e -> BadScores(round, e))
+
+    TopK.smallest k unlabelled rank
+    |> Result.mapError (fun e -> BadScores(round, e))
 
 /// The strategy.
 let strategy =
-    { Name = "waal"
-      Description = "Wasserstein adversarial active learning: critic-regularised training, query by uncertainty minus critic diversity"
-      Deterministic = true
-      Train = fun ctx pool round -> Training.waal ctx.Setup round pool
-      Query = query }
+    {
+        Name = "waal"
+        Description =
+            "Wasserstein adversarial active learning: critic-regularised training, query by uncertainty minus critic diversity"
+        Deterministic = true
+        Train = fun ctx pool round -> Training.waal ctx.Setup round pool
+        Query = query
+    }

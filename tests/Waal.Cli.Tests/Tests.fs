@@ -241,16 +241,34 @@ let private experiment =
             test "waal query-times times every registered strategy on one model and pool" {
                 let exit, lines, err =
                     waal
-                        [ "query-times"; "--dataset"; $"fashion-mnist={fashion}"; "--pool"; "500"; "--initial"; "100"
-                          "--query"; "40"; "--epochs"; "1"; "--threads"; "2" ]
+                        [
+                            "query-times"
+                            "--dataset"
+                            $"fashion-mnist={fashion}"
+                            "--pool"
+                            "500"
+                            "--initial"
+                            "100"
+                            "--query"
+                            "40"
+                            "--epochs"
+                            "1"
+                            "--threads"
+                            "2"
+                        ]
 
                 Expect.equal exit 0 $"exit code (stderr: %A{err})"
                 let header = lines |> Array.findIndex (fun l -> l.StartsWith "strategy ")
 
                 let rows =
-                    lines[header + 1 ..] |> Array.map (fun l -> l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    lines[header + 1 ..]
+                    |> Array.map (fun l -> l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
 
-                Expect.equal (rows |> Array.map (fun r -> r[0])) (Array.ofList Waal.Strategies.Registry.names) "one row per strategy"
+                Expect.equal
+                    (rows |> Array.map (fun r -> r[0]))
+                    (Array.ofList Waal.Strategies.Registry.names)
+                    "one row per strategy"
+
                 Expect.all rows (fun r -> r[4] = "40") "each picked 40 items"
                 let waalRow = rows |> Array.find (fun r -> r[0] = "waal")
                 Expect.equal waalRow[2] "1.0" "waal's ratio to itself"

@@ -61,6 +61,7 @@ let private experiments =
                 let dir = temp ()
                 Runner.run (small 1L) dir false Runner.quiet |> ok "run"
                 let lines = File.ReadAllLines(Path.Combine(dir, "rounds.csv"))
+
                 Expect.equal
                     lines[0]
                     "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds,train_iterations"
@@ -218,26 +219,42 @@ let private report =
 let private labels =
     testList
         "Report labels"
-        [ test "groups of one strategy are labelled by what differs; seeds alone make one group" {
-              let run strategy budget epochs seed : Report.Run =
-                  let d = Spec.defaults "fashion-mnist" fashion
+        [
+            test "groups of one strategy are labelled by what differs; seeds alone make one group" {
+                let run strategy budget epochs seed : Report.Run =
+                    let d = Spec.defaults "fashion-mnist" fashion
 
-                  { Folder = $"{strategy}-{seed}"
-                    Spec = { d with Strategy = strategy; Seed = seed; Train = { d.Train with Budget = budget; Epochs = epochs } }
-                    Rows = []
-                    Iterations = [] }
+                    {
+                        Folder = $"{strategy}-{seed}"
+                        Spec =
+                            { d with
+                                Strategy = strategy
+                                Seed = seed
+                                Train =
+                                    { d.Train with
+                                        Budget = budget
+                                        Epochs = epochs
+                                    }
+                            }
+                        Rows = []
+                        Iterations = []
+                    }
 
-              let groups =
-                  Report.group
-                      [ run "random" EpochsOverLabelled 10 1L
-                        run "random" EpochsOverLabelled 10 2L
-                        run "random" MatchWaal 2 1L
-                        run "waal" EpochsOverLabelled 2 1L ]
+                let groups =
+                    Report.group
+                        [
+                            run "random" EpochsOverLabelled 10 1L
+                            run "random" EpochsOverLabelled 10 2L
+                            run "random" MatchWaal 2 1L
+                            run "waal" EpochsOverLabelled 2 1L
+                        ]
 
-              Expect.equal
-                  (groups |> List.map (fun g -> g.Label, g.Runs.Length))
-                  [ "random (10 epochs)", 2; "random (match-waal x2)", 1; "waal", 1 ]
-                  "labels and sizes"
-          } ]
+                Expect.equal
+                    (groups |> List.map (fun g -> g.Label, g.Runs.Length))
+                    [ "random (10 epochs)", 2; "random (match-waal x2)", 1; "waal", 1 ]
+                    "labels and sizes"
+            }
+        ]
 
-let all = testList "Experiments" [ testSequenced experiments; testSequenced report; labels ]
+let all =
+    testList "Experiments" [ testSequenced experiments; testSequenced report; labels ]

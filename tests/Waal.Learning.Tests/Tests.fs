@@ -386,13 +386,19 @@ let private round =
 
                 let steps budget epochs trainer =
                     let setup: Training.Setup =
-                        { Device = torch.CPU
-                          Data = poolT
-                          Train = { spec.Train with Epochs = epochs; Budget = budget }
-                          Method = spec.Method
-                          Seed = 2L
-                          QueryBatch = 100
-                          Progress = ProgressSink.none }
+                        {
+                            Device = torch.CPU
+                            Data = poolT
+                            Train =
+                                { spec.Train with
+                                    Epochs = epochs
+                                    Budget = budget
+                                }
+                            Method = spec.Method
+                            Seed = 2L
+                            QueryBatch = 100
+                            Progress = ProgressSink.none
+                        }
 
                     match trainer setup 0 pool with
                     | Ok(nets: Nets.Networks, n) ->
@@ -400,7 +406,11 @@ let private round =
                         n
                     | Error e -> failtest (LearnError.message e)
 
-                Expect.equal (steps EpochsOverLabelled 10 Training.plain) (10L * 3L) "10 passes of ceil(130 / 64) = 3 batches"
+                Expect.equal
+                    (steps EpochsOverLabelled 10 Training.plain)
+                    (10L * 3L)
+                    "10 passes of ceil(130 / 64) = 3 batches"
+
                 let waal = steps EpochsOverLabelled 2 Training.waal
                 Expect.equal waal (2L * 14L) "WAAL: 2 epochs of ceil(870 / 64) = 14 batches"
                 Expect.equal (steps MatchWaal 2 Training.plain) waal "matched: the plain trainer takes WAAL's steps"
@@ -419,13 +429,19 @@ let private round =
                     |> Result.defaultWith (failwithf "%A")
 
                 let setup: Training.Setup =
-                    { Device = torch.CPU
-                      Data = poolT
-                      Train = { spec.Train with Epochs = 2 }
-                      Method = { spec.Method with Adversary = HDivergence; CriticOutput = LinearOutput }
-                      Seed = 4L
-                      QueryBatch = 100
-                      Progress = ProgressSink.none }
+                    {
+                        Device = torch.CPU
+                        Data = poolT
+                        Train = { spec.Train with Epochs = 2 }
+                        Method =
+                            { spec.Method with
+                                Adversary = HDivergence
+                                CriticOutput = LinearOutput
+                            }
+                        Seed = 4L
+                        QueryBatch = 100
+                        Progress = ProgressSink.none
+                    }
 
                 match Training.waal setup 0 pool with
                 | Error e -> failtest (LearnError.message e)

@@ -18,9 +18,11 @@ let private fashion =
 /// 600 real Fashion-MNIST images as the pool, and one network trained on 100 of them with WAAL's trainer
 /// (every strategy's query can run on it: it has features, classifier, embeddings and a critic).
 type private Fixture =
-    { Data: Dataset
-      Tensors: Tensors.DataTensors
-      Nets: Nets.Networks }
+    {
+        Data: Dataset
+        Tensors: Tensors.DataTensors
+        Nets: Nets.Networks
+    }
 
 let private size = 600
 
@@ -36,55 +38,79 @@ let private fixture =
          let spec = Spec.defaults "fashion-mnist" fashion
          let empty = Pool.create size 10 |> Result.defaultWith (failwithf "%A")
          let first = Pool.draw (Rng.key 1L 0 "initial") 100 empty
-         let pool = Pool.label 0 (first |> Array.map (fun i -> i, data.Labels[i])) empty |> Result.defaultWith (failwithf "%A")
+
+         let pool =
+             Pool.label 0 (first |> Array.map (fun i -> i, data.Labels[i])) empty
+             |> Result.defaultWith (failwithf "%A")
 
          let setup: Training.Setup =
-             { Device = torch.CPU
-               Data = tensors
-               Train = { spec.Train with Epochs = 1 }
-               Method = spec.Method
-               Seed = 1L
-               QueryBatch = 50
-               Progress = ProgressSink.none }
+             {
+                 Device = torch.CPU
+                 Data = tensors
+                 Train = { spec.Train with Epochs = 1 }
+                 Method = spec.Method
+                 Seed = 1L
+                 QueryBatch = 50
+                 Progress = ProgressSink.none
+             }
 
          match Training.waal setup 0 pool with
-         | Ok(nets, _) -> { Data = data; Tensors = tensors; Nets = nets }
+         | Ok(nets, _) ->
+             {
+                 Data = data
+                 Tensors = tensors
+                 Nets = nets
+             }
          | Error e -> failwith (LearnError.message e))
 
 let private context (seed: int64) (tensors: Tensors.DataTensors) =
-    { Spec = { Spec.defaults "fashion-mnist" fashion with Seed = seed; ScoreBatch = 250 }
-      Device = torch.CPU
-      Pool = tensors
-      Progress = ProgressSink.none }
+    {
+        Spec =
+            { Spec.defaults "fashion-mnist" fashion with
+                Seed = seed
+                ScoreBatch = 250
+            }
+        Device = torch.CPU
+        Pool = tensors
+        Progress = ProgressSink.none
+    }
 
 /// A pool state: some labelled items (1 .. size-1 of them, drawn with a seed), a round, k, and a seed.
 type private Case =
-    { Labelled: int
-      Draw: int
-      Round: int
-      K: int
-      Seed: int }
+    {
+        Labelled: int
+        Draw: int
+        Round: int
+        K: int
+        Seed: int
+    }
 
 let private cases =
     gen {
-        let! labelled = Gen.frequency [ 3, Gen.choose (1, 200); 1, Gen.choose (550, size - 1) ]
+        let! labelled =
+            Gen.frequency [ 3, Gen.choose (1, 200); 1, Gen.choose (550, size - 1) ]
+
         let! draw = Gen.choose (0, 10000)
         let! round = Gen.choose (0, 5)
         let! k = Gen.frequency [ 3, Gen.choose (1, 60); 1, Gen.choose (300, 700) ]
         let! seed = Gen.choose (1, 1000)
 
         return
-            { Labelled = labelled
-              Draw = draw
-              Round = round
-              K = k
-              Seed = seed }
+            {
+                Labelled = labelled
+                Draw = draw
+                Round = round
+                K = k
+                Seed = seed
+            }
     }
 
 let private poolOf (f: Fixture) (c: Case) =
     let empty = Pool.create size 10 |> Result.defaultWith (failwithf "%A")
     let picked = Pool.draw (Rng.key (int64 c.Draw) 0 "case") c.Labelled empty
-    Pool.label 0 (picked |> Array.map (fun i -> i, f.Data.Labels[i])) empty |> Result.defaultWith (failwithf "%A")
+
+    Pool.label 0 (picked |> Array.map (fun i -> i, f.Data.Labels[i])) empty
+    |> Result.defaultWith (failwithf "%A")
 
 let private query (s: Strategy) (ctx: Context) (nets: Nets.Networks) (pool: Pool) (c: Case) =
     match s.Query ctx nets pool c.Round c.K with
@@ -95,52 +121,68 @@ let private query (s: Strategy) (ctx: Context) (nets: Nets.Networks) (pool: Pool
 let private casesFor (s: Strategy) = if s.Name = "dfal" then 3 else 12
 
 let private suite (s: Strategy) =
-    let config = { FsCheckConfig.defaultConfig with maxTest = casesFor s }
-    let prop name check = testPropertyWithConfig config $"{s.Name}: {name}" (Prop.forAll (Arb.fromGen cases) check)
+    let config =
+        { FsCheckConfig.defaultConfig with
+            maxTest = casesFor s
+        }
+
+    let prop name check =
+        testPropertyWithConfig config $"{s.Name}: {name}" (Prop.forAll (Arb.fromGen cases) check)
 
     testList
         s.Name
-        [ prop "returns min(k, |U|) distinct unlabelled indices" (fun c ->
-              let f = fixture.Value
-              let pool = poolOf f c
-              let picked = query s (context (int64 c.Seed) f.Tensors) f.Nets pool c
-              picked.Length = min c.K pool.UnlabelledCount
-              && (Array.distinct picked).Length = picked.Length
-              && picked |> Array.forall (fun i -> i >= 0 && i < size && not (Pool.isLabelled pool i)))
+        [
+            prop "returns min(k, |U|) distinct unlabelled indices" (fun c ->
+                let f = fixture.Value
+                let pool = poolOf f c
+                let picked = query s (context (int64 c.Seed) f.Tensors) f.Nets pool c
 
-          prop "the same seed gives the same indices" (fun c ->
-              let f = fixture.Value
-              let pool = poolOf f c
-              let ctx = context (int64 c.Seed) f.Tensors
-              query s ctx f.Nets pool c = query s ctx f.Nets pool c)
+                picked.Length = min c.K pool.UnlabelledCount
+                && (Array.distinct picked).Length = picked.Length
+                && picked
+                   |> Array.forall (fun i -> i >= 0 && i < size && not (Pool.isLabelled pool i)))
 
-          if s.Deterministic then
-              prop "chooses the same items when the pool is stored in another order" (fun c ->
-                  let f = fixture.Value
-                  let pool = poolOf f c
-                  let perm = Rng.permutation (Rng.key (int64 c.Seed) 0 "order") size
-                  // Item j of the permuted pool is item perm[j] of the original.
-                  use idx = Tensors.indexTensor torch.CPU perm
+            prop "the same seed gives the same indices" (fun c ->
+                let f = fixture.Value
+                let pool = poolOf f c
+                let ctx = context (int64 c.Seed) f.Tensors
+                query s ctx f.Nets pool c = query s ctx f.Nets pool c)
 
-                  let permuted =
-                      { f.Tensors with
-                          Images = f.Tensors.Images.index_select (0L, idx)
-                          Labels = f.Tensors.Labels.index_select (0L, idx) }
+            if s.Deterministic then
+                prop "chooses the same items when the pool is stored in another order" (fun c ->
+                    let f = fixture.Value
+                    let pool = poolOf f c
+                    let perm = Rng.permutation (Rng.key (int64 c.Seed) 0 "order") size
+                    // Item j of the permuted pool is item perm[j] of the original.
+                    use idx = Tensors.indexTensor torch.CPU perm
 
-                  let inverse = Array.zeroCreate size
-                  perm |> Array.iteri (fun j i -> inverse[i] <- j)
+                    let permuted =
+                        { f.Tensors with
+                            Images = f.Tensors.Images.index_select (0L, idx)
+                            Labels = f.Tensors.Labels.index_select (0L, idx)
+                        }
 
-                  let permutedPool =
-                      Pool.create size 10
-                      |> Result.bind (
-                          Pool.label 0 (Pool.labelled pool |> Array.map (fun i -> inverse[i], f.Data.Labels[i])))
-                      |> Result.defaultWith (failwithf "%A")
+                    let inverse = Array.zeroCreate size
+                    perm |> Array.iteri (fun j i -> inverse[i] <- j)
 
-                  let direct = query s (context (int64 c.Seed) f.Tensors) f.Nets pool c |> set
-                  let viaPermuted = query s (context (int64 c.Seed) permuted) f.Nets permutedPool c |> Array.map (fun j -> perm[j]) |> set
-                  permuted.Images.Dispose()
-                  permuted.Labels.Dispose()
-                  direct = viaPermuted) ]
+                    let permutedPool =
+                        Pool.create size 10
+                        |> Result.bind (
+                            Pool.label 0 (Pool.labelled pool |> Array.map (fun i -> inverse[i], f.Data.Labels[i]))
+                        )
+                        |> Result.defaultWith (failwithf "%A")
+
+                    let direct = query s (context (int64 c.Seed) f.Tensors) f.Nets pool c |> set
+
+                    let viaPermuted =
+                        query s (context (int64 c.Seed) permuted) f.Nets permutedPool c
+                        |> Array.map (fun j -> perm[j])
+                        |> set
+
+                    permuted.Images.Dispose()
+                    permuted.Labels.Dispose()
+                    direct = viaPermuted)
+        ]
 
 /// Brute-force farthest-first: the full pairwise distance matrix, then k times the candidate whose nearest
 /// centre is farthest (ties to the lower index).
@@ -149,69 +191,120 @@ let private bruteForceFarthestFirst (e: Embeddings) (centres: int[]) (candidates
     let dist = Array2D.init n n (fun a b -> e.SquaredDistance(a, b))
     let chosen = ResizeArray<int>(centres)
 
-    [| for _ in 1 .. min k candidates.Length do
-           let pick =
-               candidates
-               |> Array.filter (fun c -> not (chosen.Contains c))
-               |> Array.maxBy (fun c ->
-                   let nearest = if chosen.Count = 0 then infinity else chosen |> Seq.map (fun x -> dist[c, x]) |> Seq.min
-                   nearest, -c)
+    [|
+        for _ in 1 .. min k candidates.Length do
+            let pick =
+                candidates
+                |> Array.filter (fun c -> not (chosen.Contains c))
+                |> Array.maxBy (fun c ->
+                    let nearest =
+                        if chosen.Count = 0 then
+                            infinity
+                        else
+                            chosen |> Seq.map (fun x -> dist[c, x]) |> Seq.min
 
-           chosen.Add pick
-           yield pick |]
+                    nearest, -c)
+
+            chosen.Add pick
+            yield pick
+    |]
 
 let private specific =
     testList
         "specific"
-        [ testPropertyWithConfig { FsCheckConfig.defaultConfig with maxTest = 8 } "kcenter equals brute-force farthest-first on small pools" (Prop.forAll (Arb.fromGen (Gen.zip3 (Gen.choose (20, 120)) (Gen.choose (1, 15)) (Gen.choose (0, 9999)))) (fun (n, k, seed) ->
-              let f = fixture.Value
-              let small = Dataset.take n f.Data
-              use tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist small
-              let empty = Pool.create n 10 |> Result.defaultWith (failwithf "%A")
-              let first = Pool.draw (Rng.key (int64 seed) 0 "kc") (max 1 (n / 5)) empty
-              let pool = Pool.label 0 (first |> Array.map (fun i -> i, small.Labels[i])) empty |> Result.defaultWith (failwithf "%A")
-              let ctx = context 1L tensors
-              let e = Scoring.embeddings f.Nets tensors (Array.init n id) 250 ProgressSink.none
-              let viaStrategy = KCenter.strategy.Query ctx f.Nets pool 0 k |> Result.defaultWith (fun e -> failwith (LearnError.message e))
-              viaStrategy = bruteForceFarthestFirst e (Pool.labelled pool) (Pool.unlabelled pool) k))
+        [
+            testPropertyWithConfig
+                { FsCheckConfig.defaultConfig with
+                    maxTest = 8
+                }
+                "kcenter equals brute-force farthest-first on small pools"
+                (Prop.forAll
+                    (Arb.fromGen (Gen.zip3 (Gen.choose (20, 120)) (Gen.choose (1, 15)) (Gen.choose (0, 9999))))
+                    (fun (n, k, seed) ->
+                        let f = fixture.Value
+                        let small = Dataset.take n f.Data
+                        use tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist small
+                        let empty = Pool.create n 10 |> Result.defaultWith (failwithf "%A")
+                        let first = Pool.draw (Rng.key (int64 seed) 0 "kc") (max 1 (n / 5)) empty
 
-          test "BALD's passes keep BatchNorm in eval mode: only dropout layers are stochastic, and running statistics never change" {
-              use _scope = torch.NewDisposeScope()
-              torch.random.manual_seed 3L |> ignore
-              use vgg = Nets.create torch.CPU 3 32 32 10 SigmoidOutput
-              let before = vgg.Features.state_dict () |> Seq.map (fun kv -> kv.Key, kv.Value.clone ()) |> Array.ofSeq
-              Scoring.dropoutOnly vgg
+                        let pool =
+                            Pool.label 0 (first |> Array.map (fun i -> i, small.Labels[i])) empty
+                            |> Result.defaultWith (failwithf "%A")
 
-              for m in vgg.Features.modules () do
-                  match m with
-                  | :? Modules.BatchNorm2d -> Expect.isFalse m.training "BatchNorm in eval mode"
-                  | _ -> ()
+                        let ctx = context 1L tensors
+                        let e = Scoring.embeddings f.Nets tensors (Array.init n id) 250 ProgressSink.none
 
-              let dropouts =
-                  [ vgg.Features :> torch.nn.Module; vgg.Classifier; vgg.Critic ]
-                  |> List.collect (fun m -> m.modules () |> Seq.filter (fun x -> x :? Modules.Dropout) |> List.ofSeq)
+                        let viaStrategy =
+                            KCenter.strategy.Query ctx f.Nets pool 0 k
+                            |> Result.defaultWith (fun e -> failwith (LearnError.message e))
 
-              Expect.isNonEmpty dropouts "the classifier has dropout"
-              Expect.all dropouts (fun d -> d.training) "dropout layers are stochastic"
-              use x = torch.randn ([| 8L; 3L; 32L; 32L |])
+                        viaStrategy = bruteForceFarthestFirst e (Pool.labelled pool) (Pool.unlabelled pool) k))
 
-              use _ = torch.no_grad ()
-              let a = (vgg.Classifier.forward (vgg.Features.forward x)).clone ()
-              let b = vgg.Classifier.forward (vgg.Features.forward x)
-              Expect.isFalse (a.allclose (b, 1e-5, 1e-8, false)) "two passes differ (dropout)"
+            test
+                "BALD's passes keep BatchNorm in eval mode: only dropout layers are stochastic, and running statistics never change" {
+                use _scope = torch.NewDisposeScope()
+                torch.random.manual_seed 3L |> ignore
+                use vgg = Nets.create torch.CPU 3 32 32 10 SigmoidOutput
 
-              for name, value in before do
-                  Expect.isTrue (value.equal(vgg.Features.state_dict().[name]).all().item<bool> ()) $"{name} unchanged (running statistics included)"
-          }
+                let before =
+                    vgg.Features.state_dict ()
+                    |> Seq.map (fun kv -> kv.Key, kv.Value.clone ())
+                    |> Array.ofSeq
 
-          test "every registered strategy has a distinct name, a description, and is found by name" {
-              Expect.equal (List.distinct Registry.names) Registry.names "distinct names"
-              Expect.containsAll Registry.names [ "random"; "least-confidence"; "margin"; "entropy"; "bald"; "kmeans"; "kcenter"; "badge"; "dfal"; "waal" ] "the baselines.md set and waal"
+                Scoring.dropoutOnly vgg
 
-              for s in Registry.all do
-                  Expect.isNotEmpty s.Description s.Name
-                  Expect.equal (Registry.tryFind (s.Name.ToUpperInvariant()) |> Option.map (fun f -> f.Name)) (Some s.Name) $"{s.Name} by name"
-          } ]
+                for m in vgg.Features.modules () do
+                    match m with
+                    | :? Modules.BatchNorm2d -> Expect.isFalse m.training "BatchNorm in eval mode"
+                    | _ -> ()
+
+                let dropouts =
+                    [ vgg.Features :> torch.nn.Module; vgg.Classifier; vgg.Critic ]
+                    |> List.collect (fun m -> m.modules () |> Seq.filter (fun x -> x :? Modules.Dropout) |> List.ofSeq)
+
+                Expect.isNonEmpty dropouts "the classifier has dropout"
+                Expect.all dropouts (fun d -> d.training) "dropout layers are stochastic"
+                use x = torch.randn ([| 8L; 3L; 32L; 32L |])
+
+                use _ = torch.no_grad ()
+                let a = (vgg.Classifier.forward (vgg.Features.forward x)).clone()
+                let b = vgg.Classifier.forward (vgg.Features.forward x)
+                Expect.isFalse (a.allclose (b, 1e-5, 1e-8, false)) "two passes differ (dropout)"
+
+                for name, value in before do
+                    Expect.isTrue
+                        (value.equal(vgg.Features.state_dict().[name]).all().item<bool>())
+                        $"{name} unchanged (running statistics included)"
+            }
+
+            test "every registered strategy has a distinct name, a description, and is found by name" {
+                Expect.equal (List.distinct Registry.names) Registry.names "distinct names"
+
+                Expect.containsAll
+                    Registry.names
+                    [
+                        "random"
+                        "least-confidence"
+                        "margin"
+                        "entropy"
+                        "bald"
+                        "kmeans"
+                        "kcenter"
+                        "badge"
+                        "dfal"
+                        "waal"
+                    ]
+                    "the baselines.md set and waal"
+
+                for s in Registry.all do
+                    Expect.isNotEmpty s.Description s.Name
+
+                    Expect.equal
+                        (Registry.tryFind (s.Name.ToUpperInvariant()) |> Option.map (fun f -> f.Name))
+                        (Some s.Name)
+                        $"{s.Name} by name"
+            }
+        ]
 
 let all =
     testSequenced (testList "Strategies" [ yield! Registry.all |> List.map suite; yield specific ])
