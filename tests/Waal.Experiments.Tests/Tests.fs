@@ -70,8 +70,9 @@ let private experiments =
                 // 1,500 pool images, 100 + 100 k labels, 1 epoch: WAAL takes ceil(max(|L|,|U|) / 64) steps.
                 Expect.equal
                     (lines[1..] |> Array.map (fun l -> l.Split(',')[6]))
-                    [| "22"; "21"; "20" |]
-                    "train_iterations"
+                    ([| 100; 200; 300 |]
+                     |> Array.map (fun l -> string (Pairing.batches (1500 - l) 64)))
+                    "train_iterations (22, 21, 19)"
 
                 Expect.equal
                     (lines[1..] |> Array.map (fun l -> l.Split(',')[0..1] |> String.concat ","))
