@@ -218,14 +218,17 @@ module Spec =
     let private scores = [ Combined; UncertaintyOnly; DiversityOnly ]
 
     /// Parses a name; the error lists the accepted ones.
-    let parseImbalance = parseWith imbalances imbalanceName
-    let parseGpSign = parseWith gpSigns gpSignName
-    let parseCritic = parseWith critics criticName
-    let parseDevice = parseWith devices deviceName
-    let parseBound = parseWith bounds boundName
-    let parseBudget = parseWith budgets budgetName
-    let parseAdversary = parseWith adversaries adversaryName
-    let parseScore = parseWith scores scoreName
+    let parseImbalance (text: string) = parseWith imbalances imbalanceName text
+    let parseGpSign (text: string) = parseWith gpSigns gpSignName text
+    let parseCritic (text: string) = parseWith critics criticName text
+    let parseDevice (text: string) = parseWith devices deviceName text
+    let parseBound (text: string) = parseWith bounds boundName text
+    let parseBudget (text: string) = parseWith budgets budgetName text
+
+    let parseAdversary (text: string) =
+        parseWith adversaries adversaryName text
+
+    let parseScore (text: string) = parseWith scores scoreName text
 
     /// Every problem with the values of a spec (empty when it is valid); dataset sizes are checked on load.
     let problems (s: ExperimentSpec) : SpecError list =

@@ -1,5 +1,7 @@
 namespace Waal.Learning
 
+open System
+
 open Waal.Core
 
 /// Why training or scoring failed.
@@ -40,4 +42,12 @@ module ProgressSink =
             Start = fun _ _ -> ()
             Advance = ignore
             Finish = ignore
+        }
+
+    /// A sink from .NET delegates (for the C# facade).
+    let ofDelegates (start: Action<string, int>) (advance: Action<int>) (finish: Action) =
+        {
+            Start = fun name total -> start.Invoke(name, total)
+            Advance = fun n -> advance.Invoke n
+            Finish = fun () -> finish.Invoke()
         }

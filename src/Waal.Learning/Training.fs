@@ -68,6 +68,13 @@ let augment (x: Tensor) =
 
     torch.stack (crops, 0L)
 
+/// The critic's output a method needs: the H-divergence discriminator gives a probability, whatever the critic
+/// option says.
+let criticOutput (m: MethodOptions) =
+    match m.Adversary with
+    | Wasserstein -> m.CriticOutput
+    | HDivergence -> SigmoidOutput
+
 let private finite (value: float32) = Single.IsFinite value
 
 /// WAAL's adversarial training of one round. Each epoch pairs max(|L|,|U|) items (Pairing.epoch); each batch
@@ -81,13 +88,9 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
     seedTorch s.Seed round
     let d = s.Data
 
-    // The H-divergence discriminator outputs a probability, whatever the critic option says.
-    let output =
-        match s.Method.Adversary with
-        | Wasserstein -> s.Method.CriticOutput
-        | HDivergence -> SigmoidOutput
+    let nets =
+        Nets.create s.Device d.Channels d.Height d.Width d.Classes (criticOutput s.Method)
 
-    let nets = Nets.create s.Device d.Channels d.Height d.Width d.Classes output
     let labelled = Pool.labelled pool
     let unlabelled = Pool.unlabelled pool
 
