@@ -7,7 +7,7 @@ bash build/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 passed=0; failed=0; skipped=0; status=0
 logs="$(mktemp -d)"
-for suite in Core Data Learning Strategies Experiments Cli Facade; do
+for suite in Core Data Learning Strategies Experiments Cli Facade Build; do
   dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
   echo "=== Waal.$suite.Tests"
   # Expecto writes terminal escapes even without colours: strip them so the log reads plainly.
