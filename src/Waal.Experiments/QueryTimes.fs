@@ -104,11 +104,8 @@ let run (spec: ExperimentSpec) (hooks: Runner.Hooks) : Result<Timing list, Runne
             | Ok device ->
                 Device.setThreads spec.Threads
 
-                let norm =
-                    Normalisation.forDataset spec.Dataset
-                    |> Option.defaultValue Normalisation.fashionMnist
 
-                use tensors = Tensors.ofDataset device norm data
+                use tensors = Tensors.ofNamed spec.Dataset device data
 
                 let empty =
                     Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")

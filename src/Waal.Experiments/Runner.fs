@@ -154,12 +154,9 @@ let private proceed
     | Ok device ->
         Device.setThreads spec.Threads
 
-        let norm =
-            Normalisation.forDataset spec.Dataset
-            |> Option.defaultValue Normalisation.fashionMnist
 
-        use poolT = Tensors.ofDataset device norm poolData
-        use testT = Tensors.ofDataset device norm testData
+        use poolT = Tensors.ofNamed spec.Dataset device poolData
+        use testT = Tensors.ofNamed spec.Dataset device testData
         let truth = testData.Labels
 
         let ctx =

@@ -76,11 +76,8 @@ let create (spec: ExperimentSpec) (poolData: Dataset) (test: Dataset option) (pr
         | Ok device ->
             Device.setThreads spec.Threads
 
-            let norm =
-                Normalisation.forDataset spec.Dataset
-                |> Option.defaultValue Normalisation.fashionMnist
 
-            let tensors = Tensors.ofDataset device norm poolData
+            let tensors = Tensors.ofNamed spec.Dataset device poolData
 
             Pool.create poolData.Count poolData.Classes
             |> Result.mapError LabelsRefused
@@ -96,7 +93,7 @@ let create (spec: ExperimentSpec) (poolData: Dataset) (test: Dataset option) (pr
                             Progress = progress
                         }
                     PoolData = poolData
-                    Test = test |> Option.map (fun t -> t, Tensors.ofDataset device norm t)
+                    Test = test |> Option.map (fun t -> t, Tensors.ofNamed spec.Dataset device t)
                     Pool = pool
                     Round = 0
                     Model = None

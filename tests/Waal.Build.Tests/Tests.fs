@@ -5,21 +5,9 @@ open System.Diagnostics
 open System.IO
 open Expecto
 
-let private fashion =
-    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-    |> Option.ofObj
-    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+let private fashion = Waal.Testing.Environment.fashion
 
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then
-            failwith "Waal.Functional.sln not found above the test assembly"
-        elif File.Exists(Path.Combine(dir.FullName, "Waal.Functional.sln")) then
-            dir.FullName
-        else
-            up dir.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
+let private repoRoot = Waal.Testing.Environment.repoRoot
 
 /// An experiments project anywhere on disk: it imports the targets and declares items.
 let private project (items: string list) =

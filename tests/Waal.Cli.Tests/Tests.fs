@@ -6,10 +6,7 @@ open System.IO
 open Expecto
 open Waal.Testing.Formats
 
-let private fashion =
-    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-    |> Option.ofObj
-    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+let private fashion = Waal.Testing.Environment.fashion
 
 /// Runs the CLI in this process; returns (exit code, stdout lines, stderr lines).
 let private waal (args: string list) =

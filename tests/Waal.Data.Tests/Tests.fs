@@ -394,10 +394,7 @@ let private mutationTests =
 
 // ---------- the real Fashion-MNIST files ----------
 
-let private fashionFolder =
-    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-    |> Option.ofObj
-    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+let private fashionFolder = Waal.Testing.Environment.fashion
 
 let private realTests =
     testSequenced

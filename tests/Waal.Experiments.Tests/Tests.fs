@@ -6,10 +6,7 @@ open Expecto
 open Waal.Core
 open Waal.Experiments
 
-let private fashion =
-    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-    |> Option.ofObj
-    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+let private fashion = Waal.Testing.Environment.fashion
 
 /// A small but real WAAL experiment: 1,500 pool images, 100 initial labels, 2 queries of 100, 1 epoch.
 let private small seed =

@@ -12,6 +12,7 @@ open Microsoft.FSharp.Core.Operators
 open Waal.Core
 open Waal.Data
 open Waal.Learning
+open Waal.Testing
 
 let smoke =
     test "a forward and backward pass runs on the CPU with the patched native library" {
@@ -30,16 +31,7 @@ let smoke =
     }
 
 /// The repository root: the folder above this assembly that holds the solution.
-let private repoRoot =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then
-            failwith "Waal.Functional.sln not found above the test assembly"
-        elif File.Exists(Path.Combine(dir.FullName, "Waal.Functional.sln")) then
-            dir.FullName
-        else
-            up dir.Parent
-
-    up (DirectoryInfo AppContext.BaseDirectory)
+let private repoRoot = Waal.Testing.Environment.repoRoot
 
 /// TorchSharp's own copy of the native library, in the NuGet package cache.
 let private cachedNative =
@@ -290,10 +282,7 @@ let private transport =
 
 // ---------- a real round on Fashion-MNIST ----------
 
-let private fashion =
-    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-    |> Option.ofObj
-    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+let private fashion = Waal.Testing.Environment.fashion
 
 let private data =
     lazy
@@ -350,12 +339,7 @@ let private round =
                         Progress = ProgressSink.none
                     }
 
-                let empty = Pool.create 3000 10 |> Result.defaultWith (failwithf "%A")
-                let initial = Pool.draw (Rng.key 3L 0 "initial") 300 empty
-
-                let pool =
-                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
-                    |> Result.defaultWith (failwithf "%A")
+                let pool = Pools.labelled poolData.Labels 10 300 3L
 
                 match Training.waal setup 0 pool with
                 | Error e -> failtest (LearnError.message e)
@@ -377,12 +361,7 @@ let private round =
                 let poolData = Dataset.take 1000 train
                 use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
                 let spec = Spec.defaults "fashion-mnist" fashion
-                let empty = Pool.create 1000 10 |> Result.defaultWith (failwithf "%A")
-                let initial = Pool.draw (Rng.key 2L 0 "initial") 130 empty
-
-                let pool =
-                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
-                    |> Result.defaultWith (failwithf "%A")
+                let pool = Pools.labelled poolData.Labels 10 130 2L
 
                 let steps budget epochs trainer =
                     let setup: Training.Setup =
@@ -421,12 +400,7 @@ let private round =
                 let poolData = Dataset.take 800 train
                 use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
                 let spec = Spec.defaults "fashion-mnist" fashion
-                let empty = Pool.create 800 10 |> Result.defaultWith (failwithf "%A")
-                let initial = Pool.draw (Rng.key 4L 0 "initial") 100 empty
-
-                let pool =
-                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
-                    |> Result.defaultWith (failwithf "%A")
+                let pool = Pools.labelled poolData.Labels 10 100 4L
 
                 let setup: Training.Setup =
                     {
@@ -458,12 +432,7 @@ let private round =
                 let poolData = Dataset.take 1000 train
                 use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
                 let spec = Spec.defaults "fashion-mnist" fashion
-                let empty = Pool.create 1000 10 |> Result.defaultWith (failwithf "%A")
-                let initial = Pool.draw (Rng.key 5L 0 "initial") 100 empty
-
-                let pool =
-                    Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
-                    |> Result.defaultWith (failwithf "%A")
+                let pool = Pools.labelled poolData.Labels 10 100 5L
 
                 let run seed =
                     let setup: Training.Setup =

@@ -8,12 +8,10 @@ open TorchSharp
 open Waal.Core
 open Waal.Data
 open Waal.Learning
+open Waal.Testing
 open Waal.Strategies
 
-let private fashion =
-    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-    |> Option.ofObj
-    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+let private fashion = Waal.Testing.Environment.fashion
 
 /// 600 real Fashion-MNIST images as the pool, and one network trained on 100 of them with WAAL's trainer
 /// (every strategy's query can run on it: it has features, classifier, embeddings and a critic).
@@ -36,12 +34,7 @@ let private fixture =
          let data = Dataset.take size train
          let tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist data
          let spec = Spec.defaults "fashion-mnist" fashion
-         let empty = Pool.create size 10 |> Result.defaultWith (failwithf "%A")
-         let first = Pool.draw (Rng.key 1L 0 "initial") 100 empty
-
-         let pool =
-             Pool.label 0 (first |> Array.map (fun i -> i, data.Labels[i])) empty
-             |> Result.defaultWith (failwithf "%A")
+         let pool = Pools.labelled data.Labels 10 100 1L
 
          let setup: Training.Setup =
              {
