@@ -312,6 +312,17 @@ module KMeansPlusPlus =
 /// assign-and-average; the batch is the pool point nearest each centroid, never the same point twice.
 [<RequireQualifiedAccess>]
 module KMeans =
+    /// Squared distance from row i to centroid j of a row-major centroid block.
+    let private toCentroid (points: Embeddings) (centroids: float[]) (i: int) (j: int) =
+        let d = points.Dim
+        let mutable s = 0.0
+
+        for x in 0 .. d - 1 do
+            let diff = float points.Values[i * d + x] - centroids[j * d + x]
+            s <- s + diff * diff
+
+        s
+
     /// Centroids (k x dim, row-major) after `iterations` Lloyd steps from k-means++ seeds drawn with `key`.
     /// An empty cluster keeps its previous centroid.
     let centroids (key: Rng.Key) (points: Embeddings) (k: int) (iterations: int) =
@@ -335,11 +346,7 @@ module KMeans =
                 let mutable bestD = Double.PositiveInfinity
 
                 for j in 0 .. k - 1 do
-                    let mutable s = 0.0
-
-                    for x in 0 .. d - 1 do
-                        let diff = float points.Values[i * d + x] - c[j * d + x]
-                        s <- s + diff * diff
+                    let s = toCentroid points c i j
 
                     if s < bestD then
                         bestD <- s
@@ -378,11 +385,7 @@ module KMeans =
 
                 for i in 0 .. n - 1 do
                     if not taken[i] then
-                        let mutable s = 0.0
-
-                        for x in 0 .. d - 1 do
-                            let diff = float points.Values[i * d + x] - centroids[j * d + x]
-                            s <- s + diff * diff
+                        let s = toCentroid points centroids i j
 
                         if s < bestD then
                             bestD <- s

@@ -68,6 +68,19 @@ let augment (x: Tensor) =
 
     torch.stack (crops, 0L)
 
+/// One SGD step of f and h on the cross-entropy of a labelled batch; returns the loss.
+let private crossEntropyStep (nets: Networks) (optF: optim.Optimizer) (optH: optim.Optimizer) (x: Tensor) (y: Tensor) =
+    optF.zero_grad ()
+    optH.zero_grad ()
+
+    let ce =
+        functional.cross_entropy (nets.Classifier.forward (nets.Features.forward x), y)
+
+    ce.backward ()
+    optF.step () |> ignore
+    optH.step () |> ignore
+    ce.item<float32>()
+
 /// The critic's output a method needs: the H-divergence discriminator gives a probability, whatever the critic
 /// option says.
 let criticOutput (m: MethodOptions) =
@@ -143,16 +156,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                 let xl = if augmenting then augment xl else xl
 
                 if ui.Length = 0 then
-                    optF.zero_grad ()
-                    optH.zero_grad ()
-
-                    let ce =
-                        functional.cross_entropy (nets.Classifier.forward (nets.Features.forward xl), yl)
-
-                    ce.backward ()
-                    optF.step () |> ignore
-                    optH.step () |> ignore
-                    let v = ce.item<float32>()
+                    let v = crossEntropyStep nets optF optH xl yl
 
                     if not (finite v) then
                         failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
@@ -266,19 +270,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
             let i = idx.narrow (0L, start, len)
             let x = d.Images.index_select (0L, i)
             let x = if augmenting then augment x else x
-            optF.zero_grad ()
-            optH.zero_grad ()
-
-            let ce =
-                functional.cross_entropy (
-                    nets.Classifier.forward (nets.Features.forward x),
-                    labels.index_select (0L, i)
-                )
-
-            ce.backward ()
-            optF.step () |> ignore
-            optH.step () |> ignore
-            let v = ce.item<float32>()
+            let v = crossEntropyStep nets optF optH x (labels.index_select (0L, i))
 
             if not (finite v) then
                 failure <- Some(Diverged(round, pass, b, "the cross-entropy", float v))

@@ -519,6 +519,45 @@ let private kmeanspp =
             }
         ]
 
+let private kmeans =
+    testList
+        "KMeans"
+        [
+            test "three separated clusters: one centroid near each mean, one distinct pick from each cluster" {
+                // Rows 0-3 near 0, rows 4-7 near 10, rows 8-11 near 20 (one dimension).
+                let values =
+                    [|
+                        0.0f
+                        0.5f
+                        -0.5f
+                        0.2f
+                        10.0f
+                        10.4f
+                        9.6f
+                        10.1f
+                        20.0f
+                        19.5f
+                        20.5f
+                        20.2f
+                    |]
+
+                let pts = { Dim = 1; Values = values }
+                let c = KMeans.centroids (Rng.key 1L 0 "kmeans") pts 3 10 |> Array.sort
+                Expect.floatClose { absolute = 0.01; relative = 0.0 } c[0] 0.05 "cluster near 0"
+                Expect.floatClose { absolute = 0.01; relative = 0.0 } c[1] 10.025 "cluster near 10"
+                Expect.floatClose { absolute = 0.01; relative = 0.0 } c[2] 20.05 "cluster near 20"
+                let picks = KMeans.nearestDistinct pts c
+                Expect.equal (picks |> Array.map (fun i -> i / 4) |> Array.sort) [| 0; 1; 2 |] "one per cluster"
+
+                Expect.equal
+                    (KMeans.nearestDistinct pts [| 0.0; 0.0; 0.0 |]).Length
+                    3
+                    "equal centroids still pick distinct rows"
+
+                Expect.equal (Array.distinct (KMeans.nearestDistinct pts [| 0.0; 0.0; 0.0 |])).Length 3 "distinct"
+            }
+        ]
+
 let private imbalance =
     testList
         "Imbalance"
@@ -819,6 +858,7 @@ let all =
             topk
             kcenter
             kmeanspp
+            kmeans
             imbalance
             wasserstein
             metrics
