@@ -125,6 +125,13 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
             (Ok [])
         |> Result.map List.rev
 
+/// Removes temporary files that a killed writer left behind (`*.tmp` in the folder and below it); the files
+/// they were meant to replace are intact, because a rename never happened.
+let removeStaleTemporaries (folder: string) =
+    if Directory.Exists folder then
+        for f in Directory.GetFiles(folder, "*.tmp", SearchOption.AllDirectories) do
+            File.Delete f
+
 /// progress.json: the label log and every completed round (with its queried indices and iteration count).
 let progressJson (progress: Progress) =
     use stream = new MemoryStream()

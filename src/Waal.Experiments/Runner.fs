@@ -252,6 +252,8 @@ let run (spec: ExperimentSpec) (folder: string) (force: bool) (hooks: Hooks) : R
                 if Directory.Exists layout.Checkpoint then
                     Directory.Delete(layout.Checkpoint, true)
 
+                Results.removeStaleTemporaries folder
+
                 Results.writeTextAtomic layout.Spec (Spec.toJson (versions ()) spec))
             |> Result.bind (fun () ->
                 hooks.Info $"pool: {poolData.Count} images, test: {test.Count} images, {poolData.Classes} classes"
@@ -305,6 +307,7 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
                     )
                 | Ok progress ->
                     hooks.Info $"resuming after {progress.Records.Length} completed round(s) of {spec.Rounds + 1}"
+                    Results.removeStaleTemporaries folder
 
                     catchIo folder (fun () -> Results.saveProgress layout progress)
                     |> Result.bind (fun () -> proceed layout spec strategy poolData test hooks progress))

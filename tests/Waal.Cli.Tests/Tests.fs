@@ -271,6 +271,51 @@ let private experiment =
                 Expect.equal waalRow[2] "1.0" "waal's ratio to itself"
             }
 
+            test "a diverging training is reported with its round and step, exit code 1, and no query is made" {
+                inTemp (fun dir ->
+                    for strategy in [ "waal"; "entropy" ] do
+                        let out = Path.Combine(dir, strategy)
+
+                        let exit, _, err =
+                            waal
+                                [
+                                    "run"
+                                    "--dataset"
+                                    $"fashion-mnist={fashion}"
+                                    "--strategy"
+                                    strategy
+                                    "--pool"
+                                    "500"
+                                    "--initial"
+                                    "50"
+                                    "--query"
+                                    "20"
+                                    "--rounds"
+                                    "1"
+                                    "--epochs"
+                                    "3"
+                                    "--lr"
+                                    "1e9"
+                                    "--threads"
+                                    "2"
+                                    "--out"
+                                    out
+                                ]
+
+                        Expect.equal exit 1 $"{strategy}: exit code 1 for a failure during the run"
+                        Expect.equal err.Length 1 $"{strategy}: one line: %A{err}"
+
+                        Expect.stringStarts
+                            err[0]
+                            "error EXP007: round 0: train: round 0, epoch "
+                            "the round and where"
+
+                        Expect.stringContains err[0] "training diverged" "what happened"
+                        Expect.equal (File.ReadAllLines(Path.Combine(out, "rounds.csv"))).Length 1 "no round completed"
+                        let log = File.ReadAllText(Path.Combine(out, "labels.json"))
+                        Expect.equal (log.Split("\"round\"").Length - 1) 1 "only the initial labels: no query was made")
+            }
+
             test "bad run parameters: one line with a stable code and exit code 2, nothing written" {
                 inTemp (fun dir ->
                     let out = Path.Combine(dir, "x")
@@ -299,4 +344,96 @@ let private experiment =
             }
         ]
 
-let all = testList "Cli" [ testSequenced inspect; testSequenced experiment ]
+/// Starts the built `waal` as a child process (to be killed).
+let private startWaal (args: string list) =
+    let info =
+        ProcessStartInfo("dotnet", RedirectStandardOutput = true, RedirectStandardError = true)
+
+    info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "waal.dll"))
+
+    for a in args do
+        info.ArgumentList.Add a
+
+    let p = Process.Start info
+    // Drain the pipes so the child never blocks on a full pipe.
+    p.OutputDataReceived.Add ignore
+    p.ErrorDataReceived.Add ignore
+    p.BeginOutputReadLine()
+    p.BeginErrorReadLine()
+    p
+
+let private crash =
+    testList
+        "crash safety"
+        [
+            test "SIGKILL at eight moments of a run, then resume, gives the uninterrupted accuracies and label log" {
+                inTemp (fun dir ->
+                    let args out =
+                        [
+                            "run"
+                            "--dataset"
+                            $"fashion-mnist={fashion}"
+                            "--pool"
+                            "1000"
+                            "--initial"
+                            "60"
+                            "--query"
+                            "40"
+                            "--rounds"
+                            "3"
+                            "--epochs"
+                            "2"
+                            "--seed"
+                            "5"
+                            "--threads"
+                            "2"
+                            "--out"
+                            out
+                        ]
+
+                    let columns (folder: string) =
+                        File.ReadAllLines(Path.Combine(folder, "rounds.csv"))
+                        |> Array.map (fun l -> let f = l.Split ',' in String.Join(",", [ f[0]; f[1]; f[2]; f[6] ]))
+
+                    let whole = Path.Combine(dir, "whole")
+                    let clock = Stopwatch.StartNew()
+                    let exit, _, err = waalProcess (args whole)
+                    let duration = clock.Elapsed.TotalMilliseconds
+                    Expect.equal exit 0 $"the uninterrupted run (stderr: {err})"
+                    let mutable killedMidway = 0
+
+                    for fraction in [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.75; 0.9 ] do
+                        let out = Path.Combine(dir, $"killed-{int (fraction * 100.0)}")
+                        use p = startWaal (args out)
+
+                        if not (p.WaitForExit(int (fraction * duration))) then
+                            p.Kill true // SIGKILL on Linux
+                            p.WaitForExit()
+                            killedMidway <- killedMidway + 1
+
+                        // Recover as a user would: resume, or start again when set-up never finished.
+                        let recovery =
+                            if File.Exists(Path.Combine(out, "progress.json")) then
+                                [ "resume"; out ]
+                            else
+                                args out @ [ "--force" ]
+
+                        let exit, _, err = waalProcess recovery
+                        Expect.equal exit 0 $"recovery after {fraction:P0} (stderr: {err})"
+                        Expect.equal (columns out) (columns whole) $"rounds.csv after a kill at {fraction:P0}"
+
+                        Expect.equal
+                            (File.ReadAllText(Path.Combine(out, "labels.json")))
+                            (File.ReadAllText(Path.Combine(whole, "labels.json")))
+                            $"label log after a kill at {fraction:P0}"
+
+                        Expect.isEmpty
+                            (Directory.GetFiles(out, "*.tmp", SearchOption.AllDirectories))
+                            "no temporary files left"
+
+                    Expect.isGreaterThanOrEqual killedMidway 6 "most kills landed before the run finished")
+            }
+        ]
+
+let all =
+    testList "Cli" [ testSequenced inspect; testSequenced experiment; testSequenced crash ]
