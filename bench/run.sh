@@ -41,6 +41,11 @@ awk -F, '
     worst = 0
     for (i = 1; i <= n; i++) {
       m = order[i]
+      if (!(m in theirs)) {   # ours-only rows (e.g. the scoring batch-size sweep)
+        printf "%-46s %12.1f %12s %8s\n", m, ours[m], "-", unit[m]
+        printf "%s,%s,,%s,\n", m, ours[m], unit[m] >> "bench/out/results.csv"
+        continue
+      }
       if (m == "peak_rss_mb") { r = ours[m] / theirs[m]; what = "memory" }
       else { r = theirs[m] / ours[m]; what = "time"; if (r > worst) worst = r }
       printf "%-46s %12.1f %12.1f %8s %8.2f %s\n", label[m], ours[m], theirs[m], unit[m], r, what

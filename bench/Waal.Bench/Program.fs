@@ -97,6 +97,13 @@ let main argv =
         (plainNets :> IDisposable).Dispose()
         row "plain_train_iterations_per_s" (float plainIterations / seconds) "it/s"
 
+        // The scoring batch size, measured rather than guessed (query pass over the 49,000 images).
+        for b in [ 125; 250; 500; 1000; 2000 ] do
+            let _, seconds =
+                timed (fun () -> Scoring.scores nets poolT unlabelled b ProgressSink.none)
+
+            row $"query_images_per_s_at_batch_{b}" (float unlabelled.Length / seconds) "img/s"
+
         // (e) peak resident memory of the whole process.
         row "peak_rss_mb" (peakRssMb ()) "MB"
         0
