@@ -9,12 +9,7 @@ open TorchSharp
 open Waal.Core
 open Waal.Data
 open Waal.Learning
-
-let private peakRssMb () =
-    File.ReadAllLines "/proc/self/status"
-    |> Array.tryFind (fun l -> l.StartsWith "VmHWM:")
-    |> Option.map (fun l -> float (l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0)
-    |> Option.defaultValue nan
+open Waal.Experiments
 
 let private row metric (value: float) unit =
     printfn "ours,%s,%.4f,%s" metric value unit
@@ -46,20 +41,22 @@ let main argv =
             Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty
             |> Result.defaultWith (failwithf "%A")
 
-        let setup budget : Training.Setup =
-            {
-                Device = torch.CPU
-                Data = poolT
-                Train =
-                    { spec.Train with
-                        Epochs = 1
-                        Budget = budget
-                    }
-                Method = spec.Method
-                Seed = 1L
-                QueryBatch = 1000
-                Progress = ProgressSink.none
-            }
+        let setup budget =
+            let train =
+                { spec.Train with
+                    Epochs = 1
+                    Budget = budget
+                }
+
+            Training.setupOf
+                torch.CPU
+                poolT
+                { spec with
+                    Train = train
+                    Seed = 1L
+                    Query = 1000
+                }
+                ProgressSink.none
 
         let timed f =
             let clock = Stopwatch.StartNew()
@@ -105,5 +102,11 @@ let main argv =
             row $"query_images_per_s_at_batch_{b}" (float unlabelled.Length / seconds) "img/s"
 
         // (e) peak resident memory of the whole process.
-        row "peak_rss_mb" (peakRssMb ()) "MB"
+        row
+            "peak_rss_mb"
+            (QueryTimes.processStatusKb "VmHWM"
+             |> Option.map (fun kb -> kb / 1024.0)
+             |> Option.defaultValue nan)
+            "MB"
+
         0

@@ -97,17 +97,6 @@ let openMaybeGzip (path: string) (f: Stream -> bool -> int64 option -> Result<'a
         else
             f raw false (Some raw.Length))
 
-/// Decompresses a zlib block (MAT's miCOMPRESSED), reading at most `limit` bytes of output.
-let inflateUpTo (path: string) (offset: int64) (compressed: ArraySegment<byte>) (limit: int64) =
-    try
-        use source =
-            new MemoryStream(compressed.Array, compressed.Offset, compressed.Count, false)
-
-        use z = new ZLibStream(source, CompressionMode.Decompress)
-        readUpTo path offset z limit
-    with :? InvalidDataException as e ->
-        Error(Malformed(path, offset, $"corrupt zlib data ({e.Message})"))
-
 /// A big-endian 32-bit unsigned integer.
 let bigEndianUInt32 (b: byte[]) (at: int) =
     (uint32 b[at] <<< 24)

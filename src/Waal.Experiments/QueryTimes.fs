@@ -20,7 +20,8 @@ type Timing =
         Picked: int
     }
 
-let private statusKb (field: string) =
+/// A field of /proc/self/status in kB (VmRSS, VmHWM), when the system has it.
+let processStatusKb (field: string) =
     try
         File.ReadAllLines "/proc/self/status"
         |> Array.tryFind (fun l -> l.StartsWith(field + ":"))
@@ -43,11 +44,11 @@ let measure (ctx: Context) (nets: Nets.Networks) (pool: Pool) (k: int) (strategi
             GC.Collect()
             GC.WaitForPendingFinalizers()
             let canPeak = resetPeak ()
-            let before = statusKb "VmRSS"
+            let before = processStatusKb "VmRSS"
             let clock = Stopwatch.StartNew()
             let picked = s.Query ctx nets pool 0 k
             let seconds = clock.Elapsed.TotalSeconds
-            let peak = statusKb "VmHWM"
+            let peak = processStatusKb "VmHWM"
 
             let extra =
                 match canPeak, before, peak with

@@ -26,6 +26,18 @@ type Setup =
         Progress: ProgressSink
     }
 
+/// The setup a spec describes: its training and method options, its seed and its query batch.
+let setupOf (device: Device) (data: DataTensors) (spec: ExperimentSpec) (progress: ProgressSink) =
+    {
+        Device = device
+        Data = data
+        Train = spec.Train
+        Method = spec.Method
+        Seed = spec.Seed
+        QueryBatch = spec.Query
+        Progress = progress
+    }
+
 /// Seeds libtorch's generator from the key (seed, round, purpose).
 let seedTorchFor (seed: int64) (round: int) (purpose: string) =
     torch.random.manual_seed (Rng.seedFor (Rng.key seed round purpose)) |> ignore

@@ -16,16 +16,7 @@ type Context =
     }
 
     /// The trainer setup for this context.
-    member c.Setup =
-        {
-            Training.Setup.Device = c.Device
-            Training.Setup.Data = c.Pool
-            Training.Setup.Train = c.Spec.Train
-            Training.Setup.Method = c.Spec.Method
-            Training.Setup.Seed = c.Spec.Seed
-            Training.Setup.QueryBatch = c.Spec.Query
-            Training.Setup.Progress = c.Progress
-        }
+    member c.Setup = Training.setupOf c.Device c.Pool c.Spec c.Progress
 
 /// A query strategy: how a round trains its networks and how it picks the next batch. Every strategy returns
 /// min(k, |U|) distinct unlabelled indices (the round checks it).

@@ -328,16 +328,16 @@ let private round =
 
                 let spec = Spec.defaults "fashion-mnist" fashion
 
-                let setup: Training.Setup =
-                    {
-                        Device = torch.CPU
-                        Data = poolT
-                        Train = { spec.Train with Epochs = 6 }
-                        Method = spec.Method
-                        Seed = 3L
-                        QueryBatch = 100
-                        Progress = ProgressSink.none
-                    }
+                let setup =
+                    Training.setupOf
+                        torch.CPU
+                        poolT
+                        { spec with
+                            Train = { spec.Train with Epochs = 6 }
+                            Seed = 3L
+                            Query = 100
+                        }
+                        ProgressSink.none
 
                 let pool = Pools.labelled poolData.Labels 10 300 3L
 
@@ -364,20 +364,22 @@ let private round =
                 let pool = Pools.labelled poolData.Labels 10 130 2L
 
                 let steps budget epochs trainer =
-                    let setup: Training.Setup =
-                        {
-                            Device = torch.CPU
-                            Data = poolT
-                            Train =
-                                { spec.Train with
-                                    Epochs = epochs
-                                    Budget = budget
-                                }
-                            Method = spec.Method
-                            Seed = 2L
-                            QueryBatch = 100
-                            Progress = ProgressSink.none
-                        }
+                    let setup =
+                        let train =
+                            { spec.Train with
+                                Epochs = epochs
+                                Budget = budget
+                            }
+
+                        Training.setupOf
+                            torch.CPU
+                            poolT
+                            { spec with
+                                Train = train
+                                Seed = 2L
+                                Query = 100
+                            }
+                            ProgressSink.none
 
                     match trainer setup 0 pool with
                     | Ok(nets: Nets.Networks, n) ->
@@ -402,20 +404,22 @@ let private round =
                 let spec = Spec.defaults "fashion-mnist" fashion
                 let pool = Pools.labelled poolData.Labels 10 100 4L
 
-                let setup: Training.Setup =
-                    {
-                        Device = torch.CPU
-                        Data = poolT
-                        Train = { spec.Train with Epochs = 2 }
-                        Method =
-                            { spec.Method with
-                                Adversary = HDivergence
-                                CriticOutput = LinearOutput
-                            }
-                        Seed = 4L
-                        QueryBatch = 100
-                        Progress = ProgressSink.none
-                    }
+                let setup =
+                    let method =
+                        { spec.Method with
+                            Adversary = HDivergence
+                            CriticOutput = LinearOutput
+                        }
+
+                    let spec =
+                        { spec with
+                            Train = { spec.Train with Epochs = 2 }
+                            Method = method
+                            Seed = 4L
+                            Query = 100
+                        }
+
+                    Training.setupOf torch.CPU poolT spec ProgressSink.none
 
                 match Training.waal setup 0 pool with
                 | Error e -> failtest (LearnError.message e)
@@ -435,16 +439,16 @@ let private round =
                 let pool = Pools.labelled poolData.Labels 10 100 5L
 
                 let run seed =
-                    let setup: Training.Setup =
-                        {
-                            Device = torch.CPU
-                            Data = poolT
-                            Train = { spec.Train with Epochs = 1 }
-                            Method = spec.Method
-                            Seed = seed
-                            QueryBatch = 100
-                            Progress = ProgressSink.none
-                        }
+                    let setup =
+                        Training.setupOf
+                            torch.CPU
+                            poolT
+                            { spec with
+                                Train = { spec.Train with Epochs = 1 }
+                                Seed = seed
+                                Query = 100
+                            }
+                            ProgressSink.none
 
                     match Training.waal setup 0 pool with
                     | Error e -> failtest (LearnError.message e)

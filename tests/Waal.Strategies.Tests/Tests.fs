@@ -36,16 +36,16 @@ let private fixture =
          let spec = Spec.defaults "fashion-mnist" fashion
          let pool = Pools.labelled data.Labels 10 100 1L
 
-         let setup: Training.Setup =
-             {
-                 Device = torch.CPU
-                 Data = tensors
-                 Train = { spec.Train with Epochs = 1 }
-                 Method = spec.Method
-                 Seed = 1L
-                 QueryBatch = 50
-                 Progress = ProgressSink.none
-             }
+         let setup =
+             Training.setupOf
+                 torch.CPU
+                 tensors
+                 { spec with
+                     Train = { spec.Train with Epochs = 1 }
+                     Seed = 1L
+                     Query = 50
+                 }
+                 ProgressSink.none
 
          match Training.waal setup 0 pool with
          | Ok(nets, _) ->
