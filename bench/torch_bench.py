@@ -23,6 +23,49 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
+def corners(x):
+    """The four corners of every 2 x 2 window (strided views): top-left, top-right, bottom-left, bottom-right."""
+    h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
+    x = x[:, :, :h, :w]
+    return x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2], x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+
+
+class MaxPool2x2(torch.autograd.Function):
+    """Mirror of Waal.Learning.Pooling: max_pool2d(x, 2)'s values and gradient from elementwise maxima of the
+    window corners; the backward routes each window's gradient to its first maximal corner (row-major)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        a, b, c, d = corners(x)
+        y = torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        a, b, c, _ = corners(x)
+
+        def take(corner, left):
+            mine = (left * corner.eq(y)).add(0.0)
+            return mine, left - mine
+
+        ga, left = take(a, g)
+        gb, left = take(b, left)
+        gc, gd = take(c, left)
+        gx = torch.zeros_like(x)
+        ta, tb, tc, td = corners(gx)
+        ta.copy_(ga); tb.copy_(gb); tc.copy_(gc); td.copy_(gd)
+        return gx
+
+
+def max_pool2(x):
+    if x.requires_grad and torch.is_grad_enabled():
+        return MaxPool2x2.apply(x)
+    a, b, c, d = corners(x)
+    return torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
+
+
 class Features(nn.Module):
     def __init__(self):
         super().__init__()
@@ -31,8 +74,8 @@ class Features(nn.Module):
         self.drop = nn.Dropout2d(0.5)
 
     def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.drop(self.conv2(x)), 2))
+        x = F.relu(max_pool2(self.conv1(x)))
+        x = F.relu(max_pool2(self.drop(self.conv2(x))))
         return x.flatten(1)
 
 
@@ -102,28 +145,31 @@ def main():
     perm = rng.permutation(len(unlabelled))
     li = torch.from_numpy(labelled[perm % len(labelled)])
     ui = torch.from_numpy(unlabelled[perm % len(unlabelled)])
+    # Batch b's labelled items followed by its unlabelled ones, so a batch's inputs are one index_select.
+    pairs = torch.from_numpy(np.concatenate(
+        [np.concatenate([li[b:b + batch].numpy(), ui[b:b + batch].numpy()]) for b in range(0, len(perm), batch)]))
     iterations = 0
     for b in range(0, len(perm), batch):
-        idx_l, idx_u = li[b:b + batch], ui[b:b + batch]
+        idx_l = li[b:b + batch]
         n = idx_l.shape[0]
-        xl, yl, xu = images.index_select(0, idx_l), labels.index_select(0, idx_l), images.index_select(0, idx_u)
+        yl = labels.index_select(0, idx_l)
+        x = images.index_select(0, pairs[2 * b: 2 * (b + n)])
         for p in g.parameters():
             p.requires_grad_(False)
         opt_f.zero_grad(); opt_h.zero_grad()
-        z = f(torch.cat([xl, xu], 0))
-        zl, zu = z[:n], z[n:]
-        ce = F.cross_entropy(h(zl), yl)
-        gz = g(torch.cat([zl, zu], 0))
+        z = f(x)
+        ce = F.cross_entropy(h(z[:n]), yl)
+        gz = g(z)
         loss_a = ce + alpha * (gz[n:].mean() - c * gz[:n].mean())
         loss_a.backward()
         opt_f.step(); opt_h.step()
         for p in g.parameters():
             p.requires_grad_(True)
         with torch.no_grad():
-            z2 = f(torch.cat([xl, xu], 0))
+            z2 = f(x)
         zl2, zu2 = z2[:n], z2[n:]
         opt_g.zero_grad()
-        gz2 = g(torch.cat([zl2, zu2], 0))
+        gz2 = g(z2)
         gap = gz2[n:].mean() - c * gz2[:n].mean()
         loss_b = -alpha * gap + (-1.0) * 2.0 * alpha * gradient_penalty(g, zu2, zl2)
         loss_b.backward()

@@ -16,6 +16,17 @@ let private row metric (value: float) unit =
 
 [<EntryPoint>]
 let main argv =
+    if argv.Length > 0 && argv[0] = "micro" then
+        torch.set_num_threads (if argv.Length > 1 then int argv[1] else 2)
+
+        match (if argv.Length > 2 then argv[2] else "") with
+        | "pools" -> Micro.pools ()
+        | "phases" -> Micro.phases ()
+        | "plain" -> Micro.plainPhases ()
+        | _ -> Micro.run ()
+
+        exit 0
+
     let folder =
         if argv.Length > 0 then
             argv[0]

@@ -20,8 +20,8 @@ type MnistFeatures() as this =
     do this.RegisterComponents()
 
     override _.forward(x: Tensor) =
-        let x = functional.relu (functional.max_pool2d (conv1.forward x, 2L))
-        let x = functional.relu (functional.max_pool2d (drop.forward (conv2.forward x), 2L))
+        let x = functional.relu (Pooling.maxPool2 (conv1.forward x))
+        let x = functional.relu (Pooling.maxPool2 (drop.forward (conv2.forward x)))
         x.flatten 1L
 
 /// f for 3 x 32 x 32 inputs: VGG16 with BatchNorm, each number a 3x3 conv (pad 1) + BN + ReLU, M a 2x2

@@ -154,6 +154,26 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
 
             use liT = indexTensor s.Device li
             use uiT = indexTensor s.Device ui
+            // Without BatchNorm or augmentation, each batch's inputs are gathered in one index_select: batch b's
+            // labelled items followed by its unlabelled ones, laid out per epoch so a batch is one narrow.
+            let fused = not nets.HasBatchNorm && not augmenting && ui.Length > 0
+
+            use pairsT =
+                if fused then
+                    let pairs = Array.zeroCreate (2 * li.Length)
+
+                    for b in 0 .. Pairing.batches li.Length s.Train.Batch - 1 do
+                        let start = b * s.Train.Batch
+                        let len = min s.Train.Batch (li.Length - start)
+
+                        for k in 0 .. len - 1 do
+                            pairs[2 * start + k] <- int64 li[start + k]
+                            pairs[2 * start + len + k] <- int64 ui[start + k]
+
+                    torch.tensor(pairs).``to`` s.Device
+                else
+                    null
+
             let total = Pairing.batches li.Length s.Train.Batch
             s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
             let mutable b = 0
@@ -164,32 +184,52 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                 let len = min (int64 s.Train.Batch) (int64 li.Length - start)
                 let idxL = liT.narrow (0L, start, len)
                 let yl = labels.index_select (0L, idxL)
-                let xl = d.Images.index_select (0L, idxL)
-                let xl = if augmenting then augment xl else xl
+
+                // The batch's inputs: labelled rows then unlabelled rows (one tensor when fused).
+                let inputs () =
+                    if fused then
+                        d.Images.index_select (0L, pairsT.narrow (0L, 2L * start, 2L * len))
+                    else
+                        let xl = d.Images.index_select (0L, idxL)
+                        let xu = d.Images.index_select (0L, uiT.narrow (0L, start, len))
+                        let xl = if augmenting then augment xl else xl
+                        let xu = if augmenting then augment xu else xu
+                        torch.cat ([| xl; xu |], 0L)
 
                 if ui.Length = 0 then
+                    let xl = d.Images.index_select (0L, idxL)
+                    let xl = if augmenting then augment xl else xl
                     let v = crossEntropyStep nets optF optH xl yl
 
                     if not (finite v) then
                         failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
                 else
-                    let xu = d.Images.index_select (0L, uiT.narrow (0L, start, len))
-                    let xu = if augmenting then augment xu else xu
+                    let x = inputs ()
 
-                    let features (on: Tensor) (un: Tensor) =
+                    // f over the labelled and unlabelled rows: one forward pass without BatchNorm, two with it
+                    // (batch statistics must not mix the sets). Returns all features, labelled rows first.
+                    let features () =
                         if nets.HasBatchNorm then
-                            nets.Features.forward on, nets.Features.forward un
+                            torch.cat (
+                                [|
+                                    nets.Features.forward (x.narrow (0L, 0L, len))
+                                    nets.Features.forward (x.narrow (0L, len, len))
+                                |],
+                                0L
+                            )
                         else
-                            let z = nets.Features.forward (torch.cat ([| on; un |], 0L))
-                            z.narrow (0L, 0L, len), z.narrow (0L, len, len)
+                            nets.Features.forward x
 
                     // Step A: f and h against the frozen critic.
                     requiresGrad nets.Critic false
                     optF.zero_grad ()
                     optH.zero_grad ()
-                    let zl, zu = features xl xu
-                    let ce = functional.cross_entropy (nets.Classifier.forward zl, yl)
-                    let gz = nets.Critic.forward (torch.cat ([| zl; zu |], 0L))
+                    let z = features ()
+
+                    let ce =
+                        functional.cross_entropy (nets.Classifier.forward (z.narrow (0L, 0L, len)), yl)
+
+                    let gz = nets.Critic.forward z
                     let gapA = adversaryGap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len))
                     let lossA = ce + gapA * alpha
                     lossA.backward ()
@@ -198,12 +238,14 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                     requiresGrad nets.Critic true
 
                     // Step B: the critic, on features recomputed after step A, without gradients into f.
-                    let zl2, zu2 =
+                    let z2 =
                         use _ = torch.no_grad ()
-                        features xl xu
+                        features ()
 
+                    let zl2 = z2.narrow (0L, 0L, len)
+                    let zu2 = z2.narrow (0L, len, len)
                     optG.zero_grad ()
-                    let gz2 = nets.Critic.forward (torch.cat ([| zl2; zu2 |], 0L))
+                    let gz2 = nets.Critic.forward z2
                     let gapB = adversaryGap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len))
 
                     let lossB =

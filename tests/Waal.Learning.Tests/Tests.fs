@@ -463,11 +463,63 @@ let private round =
             }
         ]
 
+/// max_pool2d's values and gradient, the reference for Pooling.maxPool2.
+let private referencePool (x: Tensor) (g: Tensor) =
+    let leaf = x.detach().requires_grad_ true
+    let y = nn.functional.max_pool2d (leaf, 2L)
+    y.backward ([| g |])
+    y.detach (), leaf.grad
+
+let private ourPool (x: Tensor) (g: Tensor) =
+    let leaf = x.detach().requires_grad_ true
+    let y = Pooling.maxPool2 leaf
+    y.backward ([| g |])
+    y.detach (), leaf.grad
+
+let private bitwiseEqual (a: Tensor) (b: Tensor) =
+    a.shape = b.shape
+    && (a.contiguous().data<float32>().ToArray()
+        |> Array.map BitConverter.SingleToInt32Bits)
+        =
+        (b.contiguous().data<float32>().ToArray()
+         |> Array.map BitConverter.SingleToInt32Bits)
+
+let private pooling =
+    testList
+        "Pooling"
+        [
+            testProperty
+                "2x2 max pooling equals max_pool2d bit for bit, values and gradient, ties and odd sizes included"
+            <| fun (seed: int) (levels: byte) (oddH: bool) (oddW: bool) ->
+                use _scope = torch.NewDisposeScope()
+                torch.random.manual_seed (int64 seed) |> ignore
+                let h = if oddH then 9L else 8L
+                let w = if oddW then 7L else 6L
+                // Few levels: many windows with tied maxima (as on Fashion-MNIST's constant background).
+                let k = int64 (levels % 4uy) + 1L
+                let x = torch.randint(0L, k, [| 3L; 2L; h; w |]).to_type(ScalarType.Float32)
+                let g = torch.randn ([| 3L; 2L; h / 2L; w / 2L |])
+                let y0, g0 = referencePool x g
+                let y1, g1 = ourPool x g
+                bitwiseEqual y0 y1 && bitwiseEqual g0 g1
+
+            test "without grad it is the forward alone, the same values as max_pool2d" {
+                use _scope = torch.NewDisposeScope()
+                torch.random.manual_seed 3L |> ignore
+                let x = torch.randn ([| 5L; 10L; 24L; 24L |])
+                use _ = torch.no_grad ()
+                let y = Pooling.maxPool2 x
+                Expect.isFalse y.requires_grad "no graph"
+                Expect.isTrue (bitwiseEqual y (nn.functional.max_pool2d (x, 2L))) "same values"
+            }
+        ]
+
 let all =
     testList
         "Learning"
         [
             testSequenced smoke
+            testSequenced pooling
             testSequenced nativeCompat
             testSequenced adversarial
             testSequenced transport
