@@ -120,7 +120,7 @@ type RunArgs =
             | Pool _ -> "use the first P training images as the pool (default: all)."
             | Threads _ -> "libtorch threads (default: libtorch's choice)."
             | Device _ -> "where to compute (default auto: CUDA when available)."
-            | Score_Batch _ -> "images per forward pass when scoring (default 500)."
+            | Score_Batch _ -> "images per forward pass when scoring (default 250, measured: bench/)."
             | Batch _ -> "batch size, per half for WAAL (default 64)."
             | Lr _ -> "SGD learning rate (default 0.01)."
             | Momentum _ -> "SGD momentum (default 0.5; CIFAR-10 0.3)."
@@ -162,7 +162,7 @@ type QueryTimesArgs =
             | Epochs _ -> "WAAL epochs for the one model (default 2)."
             | Seed _ -> "seed (default 1)."
             | Threads _ -> "libtorch threads (default: libtorch's choice)."
-            | Score_Batch _ -> "images per forward pass (default 500)."
+            | Score_Batch _ -> "images per forward pass (default 250)."
 
 /// `waal resume DIR`.
 type ResumeArgs =

@@ -121,7 +121,7 @@ module Spec =
             Pool = None
             Threads = 0
             Device = AutoDevice
-            ScoreBatch = 500
+            ScoreBatch = 250
             Train =
                 {
                     Epochs = 2

@@ -59,10 +59,13 @@ type VggFeatures() as this =
 /// h: Linear inputs->50, ReLU (the embedding), Dropout(0.5), Linear 50->classes (logits).
 type Classifier(inputs: int64, classes: int64) as this =
     inherit Module<Tensor, Tensor>("Classifier")
-    let fc1 = Linear(inputs, 50L)
+    let fc1 = Linear(inputs, Classifier.EmbeddingDim)
     let drop = Dropout(0.5)
-    let fc2 = Linear(50L, classes)
+    let fc2 = Linear(Classifier.EmbeddingDim, classes)
     do this.RegisterComponents()
+
+    /// The width of the embedding layer.
+    static member EmbeddingDim = 50L
 
     /// The 50-d embedding of features z.
     member _.Embed(z: Tensor) = functional.relu (fc1.forward z)

@@ -38,6 +38,10 @@ let dropoutOnly (nets: Networks) =
             | :? Modules.Dropout2d -> sub.train true
             | _ -> ()
 
+/// Runs `pass` over the images at `indices` (all images when None) in batches of `batch`. Each pass returns
+/// one tensor per output (rows = the batch's images); the rows are copied into CPU tensors allocated once for
+/// all images (`columns` values per row, of `dtype`), so no .NET array is made per batch. Without `grad` the
+/// passes run in inference mode (no autograd bookkeeping at all). Returns the filled outputs.
 let private batchedIn
     (mode: Networks -> unit)
     (grad: bool)
@@ -47,44 +51,65 @@ let private batchedIn
     (batch: int)
     (progress: ProgressSink)
     (what: string)
-    (pass: Tensor -> 'a)
+    (outputs: (int64 * ScalarType)[])
+    (pass: Tensor -> Tensor[])
     =
     let count = indices |> Option.map Array.length |> Option.defaultValue data.Count
     let total = (count + batch - 1) / batch
+
+    let results =
+        outputs
+        |> Array.map (fun (columns, dtype) -> torch.empty ([| int64 count; columns |], dtype = dtype, device = CPU))
+
     mode nets
-    use _ = if grad then torch.enable_grad () else torch.no_grad ()
+
+    use _ =
+        if grad then
+            torch.enable_grad true
+        else
+            torch.inference_mode true
+
     use idx = indices |> Option.map (indexTensor data.Images.device) |> Option.toObj
     progress.Start what total
 
-    let results =
-        [|
-            for b in 0 .. total - 1 do
-                use _scope = torch.NewDisposeScope()
-                let start = int64 (b * batch)
-                let len = min (int64 batch) (int64 count - start)
+    for b in 0 .. total - 1 do
+        use _scope = torch.NewDisposeScope()
+        let start = int64 (b * batch)
+        let len = min (int64 batch) (int64 count - start)
 
-                let x =
-                    if isNull idx then
-                        data.Images.narrow (0L, start, len)
-                    else
-                        data.Images.index_select (0L, idx.narrow (0L, start, len))
+        let x =
+            if isNull idx then
+                data.Images.narrow (0L, start, len)
+            else
+                data.Images.index_select (0L, idx.narrow (0L, start, len))
 
-                yield pass x
-                progress.Advance 1
-        |]
+        let parts = pass x
+
+        for k in 0 .. results.Length - 1 do
+            results[k].narrow(0L, start, len).copy_(parts[k].reshape(len, fst outputs[k]))
+            |> ignore
+
+        progress.Advance 1
 
     progress.Finish()
     results
 
-let private batched nets data indices batch progress what pass =
-    batchedIn (fun (n: Networks) -> n.Train false) false nets data indices batch progress what pass
+let private batched nets data indices batch progress what outputs pass =
+    batchedIn (fun (n: Networks) -> n.Train false) false nets data indices batch progress what outputs pass
+
+/// The values of a CPU tensor as a .NET array; disposes the tensor.
+let private floats (t: Tensor) =
+    use t = t
+    t.data<float32>().ToArray()
 
 /// The predicted class of every image of `data` (argmax of the logits).
 let predict (nets: Networks) (data: DataTensors) (batch: int) (progress: ProgressSink) =
-    batched nets data None batch progress "evaluate" (fun x ->
-        (nets.Classifier.forward (nets.Features.forward x)).argmax(1L).``to``(CPU).data<int64>().ToArray())
-    |> Array.concat
-    |> Array.map int
+    let out =
+        batched nets data None batch progress "evaluate" [| 1L, ScalarType.Int64 |] (fun x ->
+            [| (nets.Classifier.forward (nets.Features.forward x)).argmax(1L) |])
+
+    use predicted = out[0]
+    predicted.data<int64>().ToArray() |> Array.map int
 
 /// The hidden labels of `data` (for accuracy; never used for training or querying).
 let labels (data: DataTensors) =
@@ -92,38 +117,55 @@ let labels (data: DataTensors) =
 
 /// Log-probabilities and critic values of the images at `indices`, one forward of f, h and g.
 let scores (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
-    let parts =
-        batched nets data (Some indices) batch progress "query" (fun x ->
-            let z = nets.Features.forward x
-            let logp = functional.log_softmax (nets.Classifier.forward z, 1L)
-            logp.``to``(CPU).data<float32>().ToArray(), nets.Critic.forward(z).``to``(CPU).data<float32>().ToArray())
+    let classes = int64 data.Classes
+
+    let out =
+        batched
+            nets
+            data
+            (Some indices)
+            batch
+            progress
+            "query"
+            [| classes, ScalarType.Float32; 1L, ScalarType.Float32 |]
+            (fun x ->
+                let z = nets.Features.forward x
+
+                [|
+                    functional.log_softmax (nets.Classifier.forward z, 1L)
+                    nets.Critic.forward z
+                |])
 
     {
-        LogProbabilities = parts |> Array.collect fst
-        Critic = parts |> Array.collect snd
+        LogProbabilities = floats out[0]
+        Critic = floats out[1]
         Classes = data.Classes
     }
 
 /// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`.
 let probabilities (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
-    batched nets data (Some indices) batch progress "query" (fun x ->
-        functional.softmax(nets.Classifier.forward (nets.Features.forward x), 1L).``to``(CPU).data<float32>().ToArray())
-    |> Array.concat
+    let out =
+        batched nets data (Some indices) batch progress "query" [| int64 data.Classes, ScalarType.Float32 |] (fun x ->
+            [| functional.softmax (nets.Classifier.forward (nets.Features.forward x), 1L) |])
+
+    floats out[0]
 
 /// The 50-d embeddings h uses before its last dropout, of the images at `indices`, one row each.
 let embeddings (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
-    let values =
-        batched nets data (Some indices) batch progress "embed" (fun x ->
-            (nets.Classifier.Embed(nets.Features.forward x)).``to``(CPU).data<float32>().ToArray())
-        |> Array.concat
+    let out =
+        batched
+            nets
+            data
+            (Some indices)
+            batch
+            progress
+            "embed"
+            [| Classifier.EmbeddingDim, ScalarType.Float32 |]
+            (fun x -> [| nets.Classifier.Embed(nets.Features.forward x) |])
 
     {
-        Waal.Core.Embeddings.Dim =
-            (if indices.Length = 0 then
-                 50
-             else
-                 values.Length / indices.Length)
-        Waal.Core.Embeddings.Values = values
+        Waal.Core.Embeddings.Dim = int Classifier.EmbeddingDim
+        Waal.Core.Embeddings.Values = floats out[0]
     }
 
 /// T stochastic passes with only the dropout layers active: result[t] holds pass t's probabilities,
@@ -138,13 +180,20 @@ let monteCarlo
     =
     [|
         for t in 1..passes ->
-            batchedIn dropoutOnly false nets data (Some indices) batch progress $"dropout pass {t}/{passes}" (fun x ->
-                functional
-                    .softmax(nets.Classifier.forward (nets.Features.forward x), 1L)
-                    .``to``(CPU)
-                    .data<float32>()
-                    .ToArray())
-            |> Array.concat
+            let out =
+                batchedIn
+                    dropoutOnly
+                    false
+                    nets
+                    data
+                    (Some indices)
+                    batch
+                    progress
+                    $"dropout pass {t}/{passes}"
+                    [| int64 data.Classes, ScalarType.Float32 |]
+                    (fun x -> [| functional.softmax (nets.Classifier.forward (nets.Features.forward x), 1L) |])
+
+            floats out[0]
     |]
 
 /// DeepFool (Moosavi-Dezfooli et al.): for each image, repeat up to `maxSteps` times the linearised step to the
@@ -163,61 +212,77 @@ let deepFool
     =
     let classes = int64 data.Classes
 
-    batchedIn (fun (n: Networks) -> n.Train false) true nets data (Some indices) batch progress "deepfool" (fun x0 ->
-        let n = x0.shape[0]
-        let flat = x0.reshape (n, -1L)
-        let mutable total = torch.zeros_like flat
+    let out =
+        batchedIn
+            (fun (n: Networks) -> n.Train false)
+            true
+            nets
+            data
+            (Some indices)
+            batch
+            progress
+            "deepfool"
+            [| 1L, ScalarType.Float32 |]
+            (fun x0 ->
+                let n = x0.shape[0]
+                let flat = x0.reshape (n, -1L)
+                let mutable total = torch.zeros_like flat
 
-        let original =
-            (nets.Classifier.forward (nets.Features.forward x0)).argmax(1L).detach()
+                let original =
+                    (nets.Classifier.forward (nets.Features.forward x0)).argmax(1L).detach()
 
-        let mutable active = torch.ones (n, dtype = ScalarType.Bool)
-        let mutable step = 0
+                let mutable active = torch.ones (n, dtype = ScalarType.Bool)
+                let mutable step = 0
 
-        while step < maxSteps && active.any().item<bool>() do
-            // One scope per step: only the running perturbation and the active mask leave it.
-            use _step = torch.NewDisposeScope()
-            let x = (flat + total).detach().requires_grad_ true
-            let logits = nets.Classifier.forward (nets.Features.forward (x.reshape x0.shape))
-            let current = logits.argmax (1L)
-            active <- active.logical_and (current.eq original)
+                while step < maxSteps && active.any().item<bool>() do
+                    // One scope per step: only the running perturbation and the active mask leave it.
+                    use _step = torch.NewDisposeScope()
+                    let x = (flat + total).detach().requires_grad_ true
+                    let logits = nets.Classifier.forward (nets.Features.forward (x.reshape x0.shape))
+                    let current = logits.argmax (1L)
+                    active <- active.logical_and (current.eq original)
 
-            if active.any().item<bool>() then
-                let rows = torch.arange (n)
-                let fo = logits.index ([| rows; original |])
+                    if active.any().item<bool>() then
+                        let rows = torch.arange (n)
+                        let fo = logits.index ([| rows; original |])
 
-                let grads =
-                    [|
-                        for k in 0L .. classes - 1L ->
-                            (torch.autograd.grad ([| logits.select(1L, k).sum() |], [| x |], retain_graph = true)).[0]
-                    |]
+                        let grads =
+                            [|
+                                for k in 0L .. classes - 1L ->
+                                    (torch.autograd.grad (
+                                        [| logits.select(1L, k).sum() |],
+                                        [| x |],
+                                        retain_graph = true
+                                    )).[0]
+                            |]
 
-                let gOriginal = torch.stack(grads, 1L).index([| rows; original |])
-                let mutable best = torch.full (n, System.Double.PositiveInfinity)
-                let mutable bestStep = torch.zeros_like flat
+                        let gOriginal = torch.stack(grads, 1L).index([| rows; original |])
+                        let mutable best = torch.full (n, System.Double.PositiveInfinity)
+                        let mutable bestStep = torch.zeros_like flat
 
-                for k in 0L .. classes - 1L do
-                    let w = grads[int k] - gOriginal
-                    let f = logits.select (1L, k) - fo
-                    let wn = w.norm (1, false, 2.0f) + 1e-8
-                    let dist = f.abs().detach() / wn
-                    // The original class is no boundary: exclude it.
-                    let dist =
-                        dist.masked_fill (original.eq (torch.tensor k), System.Double.PositiveInfinity)
+                        for k in 0L .. classes - 1L do
+                            let w = grads[int k] - gOriginal
+                            let f = logits.select (1L, k) - fo
+                            let wn = w.norm (1, false, 2.0f) + 1e-8
+                            let dist = f.abs().detach() / wn
+                            // The original class is no boundary: exclude it.
+                            let dist =
+                                dist.masked_fill (original.eq (torch.tensor k), System.Double.PositiveInfinity)
 
-                    let closer = dist.lt best
-                    let r = ((f.abs().detach() + 1e-4) / (wn * wn)).unsqueeze(1L) * w.detach ()
-                    bestStep <- torch.where (closer.unsqueeze (1L), r, bestStep)
-                    best <- torch.where (closer, dist, best)
+                            let closer = dist.lt best
+                            let r = ((f.abs().detach() + 1e-4) / (wn * wn)).unsqueeze(1L) * w.detach ()
+                            bestStep <- torch.where (closer.unsqueeze (1L), r, bestStep)
+                            best <- torch.where (closer, dist, best)
 
-                total <-
-                    (total
-                     + torch.where (active.unsqueeze (1L), bestStep * 1.02, torch.zeros_like bestStep))
-                        .MoveToOuterDisposeScope()
+                        total <-
+                            (total
+                             + torch.where (active.unsqueeze (1L), bestStep * 1.02, torch.zeros_like bestStep))
+                                .MoveToOuterDisposeScope()
 
-            active <- active.MoveToOuterDisposeScope()
+                    active <- active.MoveToOuterDisposeScope()
 
-            step <- step + 1
+                    step <- step + 1
 
-        (total * total).sum(1L).``to``(CPU).data<float32>().ToArray())
-    |> Array.concat
+                [| (total * total).sum(1L) |])
+
+    floats out[0]

@@ -43,7 +43,7 @@ public sealed record LearnerOptions
     public int QueryBatch { get; init; } = 1000;
 
     /// <summary>Images per forward pass when scoring.</summary>
-    public int ScoreBatch { get; init; } = 500;
+    public int ScoreBatch { get; init; } = 250;
 }
 
 /// <summary>Progress of long work: the phase, steps done and steps in the phase.</summary>
