@@ -61,7 +61,7 @@ class MaxPool2x2(torch.autograd.Function):
 
 def max_pool2(x):
     if x.requires_grad and torch.is_grad_enabled():
-        return MaxPool2x2.apply(x)
+        return F.max_pool2d(x, 2) if x.numel() < 131072 else MaxPool2x2.apply(x)
     a, b, c, d = corners(x)
     return torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
 

@@ -241,6 +241,123 @@ let plainPhases () =
 
     printfn "%-12s %.3f ms" "total" (sum / 500.0)
 
+/// The forward and backward of the Fashion-MNIST net's layers at batch 64, with gradients, op by op.
+let layers () =
+    torch.random.manual_seed 1L |> ignore
+    let x = torch.randn (64L, 1L, 28L, 28L)
+    let c1 = nn.Conv2d(1L, 10L, 5L)
+    let c2 = nn.Conv2d(10L, 20L, 5L)
+    let d2 = nn.Dropout2d(0.5)
+    let a = c1.forward x
+    let pa = Waal.Learning.Pooling.maxPool2 a
+    let r = functional.relu pa
+    let b = c2.forward r
+    let db = d2.forward b
+    let pb = Waal.Learning.Pooling.maxPool2 db
+    printfn "conv1 fwd %.3f" (time (fun () -> c1.forward x |> ignore))
+    printfn "pool1 fwd (custom fn) %.3f" (time (fun () -> Waal.Learning.Pooling.maxPool2 a |> ignore))
+    printfn "pool1 fwd (max_pool2d) %.3f" (time (fun () -> functional.max_pool2d (a, 2L) |> ignore))
+    printfn "relu1 fwd %.3f" (time (fun () -> functional.relu pa |> ignore))
+    printfn "conv2 fwd %.3f" (time (fun () -> c2.forward r |> ignore))
+    printfn "dropout2d fwd %.3f" (time (fun () -> d2.forward b |> ignore))
+    printfn "pool2 fwd %.3f" (time (fun () -> Waal.Learning.Pooling.maxPool2 db |> ignore))
+
+    printfn
+        "whole forward %.3f"
+        (time (fun () ->
+            functional
+                .relu(
+                    Waal.Learning.Pooling.maxPool2 (
+                        d2.forward (c2.forward (functional.relu (Waal.Learning.Pooling.maxPool2 (c1.forward x))))
+                    )
+                )
+                .flatten(1L)
+            |> ignore))
+
+    let ga = torch.randn (64L, 10L, 24L, 24L)
+    let gb = torch.randn (64L, 20L, 8L, 8L)
+    let gpa = torch.randn (64L, 10L, 12L, 12L)
+    let gpb = torch.randn (64L, 20L, 4L, 4L)
+    printfn "conv1 fwd+bwd %.3f" (time (fun () -> (c1.forward x).backward([| ga |])))
+    let rl = r.detach().requires_grad_ true
+    printfn "conv2 fwd+bwd %.3f" (time (fun () -> (c2.forward rl).backward([| gb |])))
+    let al = a.detach().requires_grad_ true
+    printfn "pool1 fwd+bwd (custom) %.3f" (time (fun () -> (Waal.Learning.Pooling.maxPool2 al).backward([| gpa |])))
+    printfn "pool1 fwd+bwd (max_pool2d) %.3f" (time (fun () -> (functional.max_pool2d (al, 2L)).backward([| gpa |])))
+    let bl = db.detach().requires_grad_ true
+    printfn "pool2 fwd+bwd (custom) %.3f" (time (fun () -> (Waal.Learning.Pooling.maxPool2 bl).backward([| gpb |])))
+    printfn "pool2 fwd+bwd (max_pool2d) %.3f" (time (fun () -> (functional.max_pool2d (bl, 2L)).backward([| gpb |])))
+
+/// One prediction batch (250 images, inference mode) of a fresh net, op by op.
+let predictOps () =
+    torch.random.manual_seed 1L |> ignore
+    let nets = Waal.Learning.Nets.create torch.CPU 1 28 28 10 Waal.Core.SigmoidOutput
+    nets.Train false
+    let images = torch.randn (250L, 1L, 28L, 28L)
+    use _ = torch.inference_mode true
+    let c1 = nn.Conv2d(1L, 10L, 5L)
+    let c2 = nn.Conv2d(10L, 20L, 5L)
+    let a = c1.forward images
+    let pa = Waal.Learning.Pooling.maxPool2 a
+    let r = functional.relu pa
+    let b = c2.forward r
+    let pb = Waal.Learning.Pooling.maxPool2 b
+    let z = (functional.relu pb).flatten(1L)
+    let logits = nets.Classifier.forward z
+    printfn "conv1 %.3f" (time (fun () -> c1.forward images |> ignore))
+    printfn "pool1 %.3f" (time (fun () -> Waal.Learning.Pooling.maxPool2 a |> ignore))
+    printfn "relu1 %.3f" (time (fun () -> functional.relu pa |> ignore))
+    printfn "conv2 %.3f" (time (fun () -> c2.forward r |> ignore))
+    printfn "pool2 %.3f" (time (fun () -> Waal.Learning.Pooling.maxPool2 b |> ignore))
+    printfn "relu2+flatten %.3f" (time (fun () -> (functional.relu pb).flatten(1L) |> ignore))
+    printfn "classifier %.3f" (time (fun () -> nets.Classifier.forward z |> ignore))
+    printfn "argmax %.3f" (time (fun () -> logits.argmax (1L) |> ignore))
+    printfn "features %.3f" (time (fun () -> nets.Features.forward images |> ignore))
+    let d2 = nn.Dropout2d(0.5)
+    d2.eval ()
+    printfn "dropout2d eval %.3f" (time (fun () -> d2.forward b |> ignore))
+
+    printfn
+        "chain %.3f"
+        (time (fun () ->
+            (functional.relu (
+                Waal.Learning.Pooling.maxPool2 (
+                    c2.forward (functional.relu (Waal.Learning.Pooling.maxPool2 (c1.forward images)))
+                )
+            ))
+                .flatten(1L)
+            |> ignore))
+
+    printfn
+        "chain with dropout %.3f"
+        (time (fun () ->
+            (functional.relu (
+                Waal.Learning.Pooling.maxPool2 (
+                    d2.forward (c2.forward (functional.relu (Waal.Learning.Pooling.maxPool2 (c1.forward images))))
+                )
+            ))
+                .flatten(1L)
+            |> ignore))
+
+    printfn
+        "whole %.3f"
+        (time (fun () -> (nets.Classifier.forward (nets.Features.forward images)).argmax(1L) |> ignore))
+
+let poolSizes () =
+    for shape in
+        [
+            [| 64L; 20L; 8L; 8L |]
+            [| 128L; 20L; 8L; 8L |]
+            [| 32L; 10L; 24L; 24L |]
+            [| 64L; 10L; 24L; 24L |]
+            [| 128L; 10L; 24L; 24L |]
+        ] do
+        let a = torch.randn(shape).requires_grad_ true
+        let g = torch.randn ([| shape[0]; shape[1]; shape[2] / 2L; shape[3] / 2L |])
+        let ours = time (fun () -> (Waal.Learning.Pooling.maxPool2 a).backward([| g |]))
+        let theirs = time (fun () -> (functional.max_pool2d (a, 2L)).backward([| g |]))
+        printfn "%A (%d elements): custom %.3f max_pool2d %.3f" shape (shape |> Array.reduce (*)) ours theirs
+
 let pools () =
     (use _ = torch.no_grad ()
      let x = torch.randint(0L, 3L, [| 128L; 10L; 24L; 24L |]).to_type(ScalarType.Float32)

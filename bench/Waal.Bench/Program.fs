@@ -24,6 +24,9 @@ let main argv =
         | "pools" -> Micro.pools ()
         | "phases" -> Micro.phases ()
         | "plain" -> Micro.plainPhases ()
+        | "layers" -> Micro.layers ()
+        | "predict" -> Micro.predictOps ()
+        | "poolsizes" -> Micro.poolSizes ()
         | _ -> Micro.run ()
 
         exit 0

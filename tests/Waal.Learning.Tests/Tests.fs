@@ -472,7 +472,7 @@ let private referencePool (x: Tensor) (g: Tensor) =
 
 let private ourPool (x: Tensor) (g: Tensor) =
     let leaf = x.detach().requires_grad_ true
-    let y = Pooling.maxPool2 leaf
+    let y = Pooling.maxPool2Custom leaf
     y.backward ([| g |])
     y.detach (), leaf.grad
 
@@ -502,6 +502,21 @@ let private pooling =
                 let y0, g0 = referencePool x g
                 let y1, g1 = ourPool x g
                 bitwiseEqual y0 y1 && bitwiseEqual g0 g1
+
+            test "with gradients, large inputs (the custom function) and small ones (libtorch's) match max_pool2d" {
+                use _scope = torch.NewDisposeScope()
+                torch.random.manual_seed 4L |> ignore
+
+                for shape in [ [| 2L; 10L; 100L; 70L |]; [| 4L; 20L; 8L; 8L |] ] do
+                    let x = torch.randint(0L, 3L, shape).to_type(ScalarType.Float32)
+                    let g = torch.randn ([| shape[0]; shape[1]; shape[2] / 2L; shape[3] / 2L |])
+                    let y0, g0 = referencePool x g
+                    let leaf = x.detach().requires_grad_ true
+                    let y = Pooling.maxPool2 leaf
+                    y.backward ([| g |])
+                    Expect.isTrue (bitwiseEqual y0 (y.detach ())) $"values, {shape}"
+                    Expect.isTrue (bitwiseEqual g0 leaf.grad) $"gradient, {shape}"
+            }
 
             test "without grad it is the forward alone, the same values as max_pool2d" {
                 use _scope = torch.NewDisposeScope()
