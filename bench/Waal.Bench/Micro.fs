@@ -358,6 +358,60 @@ let poolSizes () =
         let theirs = time (fun () -> (functional.max_pool2d (a, 2L)).backward([| g |]))
         printfn "%A (%d elements): custom %.3f max_pool2d %.3f" shape (shape |> Array.reduce (*)) ours theirs
 
+let poolBackward () =
+    let x = torch.randn (128L, 10L, 24L, 24L)
+    let y = functional.max_pool2d (x, 2L)
+    let g = torch.randn (128L, 10L, 12L, 12L)
+
+    let corners (t: Tensor) =
+        let top = t.slice (2L, 0L, 24L, 2L)
+        let bottom = t.slice (2L, 1L, 24L, 2L)
+
+        top.slice (3L, 0L, 24L, 2L),
+        top.slice (3L, 1L, 24L, 2L),
+        bottom.slice (3L, 0L, 24L, 2L),
+        bottom.slice (3L, 1L, 24L, 2L)
+
+    let body () =
+        let a, b, c, _ = corners x
+
+        let take (corner: Tensor) (left: Tensor) =
+            let mine = (left * corner.eq y).add(Scalar.op_Implicit 0.0f)
+            mine, left - mine
+
+        let ga, left = take a g
+        let gb, left = take b left
+        let gc, gd = take c left
+        let gx = torch.zeros_like x
+        let ta, tb, tc, td = corners gx
+        ta.copy_ ga |> ignore
+        tb.copy_ gb |> ignore
+        tc.copy_ gc |> ignore
+        td.copy_ gd |> ignore
+
+    let a, _, _, _ = corners x
+    let on = a.eq y
+    printfn "body direct %.3f" (time body)
+    printfn "  eq strided %.3f" (time (fun () -> a.eq y |> ignore))
+    printfn "  mul bool %.3f" (time (fun () -> (g * on) |> ignore))
+    printfn "  add0 %.3f" (time (fun () -> g.add (Scalar.op_Implicit 0.0f) |> ignore))
+    printfn "  sub %.3f" (time (fun () -> (g - g) |> ignore))
+    printfn "  zeros_like %.3f" (time (fun () -> torch.zeros_like x |> ignore))
+    let gx = torch.zeros_like x
+    printfn "  copy strided %.3f" (time (fun () -> (let t, _, _, _ = corners gx in t.copy_ g |> ignore)))
+
+    let leafTime =
+        time (fun () ->
+            let l = x.detach().requires_grad_ true
+            (Waal.Learning.Pooling.maxPool2Custom l).backward([| g |]))
+
+    let fwdTime =
+        time (fun () ->
+            let l = x.detach().requires_grad_ true
+            Waal.Learning.Pooling.maxPool2Custom l |> ignore)
+
+    printfn "custom fwd %.3f fwd+bwd %.3f" fwdTime leafTime
+
 let pools () =
     (use _ = torch.no_grad ()
      let x = torch.randint(0L, 3L, [| 128L; 10L; 24L; 24L |]).to_type(ScalarType.Float32)

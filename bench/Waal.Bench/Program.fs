@@ -27,6 +27,7 @@ let main argv =
         | "layers" -> Micro.layers ()
         | "predict" -> Micro.predictOps ()
         | "poolsizes" -> Micro.poolSizes ()
+        | "poolbackward" -> Micro.poolBackward ()
         | _ -> Micro.run ()
 
         exit 0
