@@ -2,7 +2,8 @@
 # The side-by-side benchmark: the same Fashion-MNIST WAAL workload in our code (bench/Waal.Bench, the library's
 # own trainers and scoring) and in PyTorch (bench/torch_bench.py, mirroring it step for step), one after the
 # other on this machine, with the same threads. Prints a table of ours / theirs, writes bench/out/results.csv,
-# and ends with `worst time ratio ours/theirs: R` over rows a-d. A few minutes at most.
+# and ends with `worst time ratio ours/theirs: R` over rows a-d. Every time row is the best of three runs on
+# both sides. About three minutes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,7 +25,9 @@ mkdir -p bench/out
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), threads $threads"
 echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)'), TorchSharp 0.107.0 with libtorch 2.10.0"
 dotnet bench/Waal.Bench/bin/Release/net10.0/Waal.Bench.dll "$WAAL_FASHION_MNIST" "$threads" > bench/out/ours.csv
-"$py" bench/torch_bench.py "$WAAL_FASHION_MNIST" "$threads" > bench/out/theirs.csv
+# The same C heap settings as our side (Waal.Learning.Device.keepFreedMemory sets them with mallopt).
+MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456 \
+  "$py" bench/torch_bench.py "$WAAL_FASHION_MNIST" "$threads" > bench/out/theirs.csv
 
 # Rates: the time ratio ours/theirs is theirs' rate over ours (below 1: we are faster). Memory: ours over theirs.
 awk -F, '

@@ -133,50 +133,57 @@ def main():
     def row(metric, value, unit):
         print(f"theirs,{metric},{value:.4f},{unit}", flush=True)
 
-    f, h, g = Features(), Classifier(), Critic()
-    opt_f = torch.optim.SGD(f.parameters(), lr=0.01, momentum=0.5)
-    opt_h = torch.optim.SGD(h.parameters(), lr=0.01, momentum=0.5)
-    opt_g = torch.optim.SGD(g.parameters(), lr=0.01, momentum=0.5)
     alpha, c, batch = 2e-3, len(labelled) / len(unlabelled), 64
 
-    # (a) one WAAL epoch: max(|L|,|U|) = 49,000 pairs, 766 batches of 64 + 64.
-    start = time.perf_counter()
-    f.train(); h.train(); g.train()
-    perm = rng.permutation(len(unlabelled))
-    li = torch.from_numpy(labelled[perm % len(labelled)])
-    ui = torch.from_numpy(unlabelled[perm % len(unlabelled)])
-    # Batch b's labelled items followed by its unlabelled ones, so a batch's inputs are one index_select.
-    pairs = torch.from_numpy(np.concatenate(
-        [np.concatenate([li[b:b + batch].numpy(), ui[b:b + batch].numpy()]) for b in range(0, len(perm), batch)]))
-    iterations = 0
-    for b in range(0, len(perm), batch):
-        idx_l = li[b:b + batch]
-        n = idx_l.shape[0]
-        yl = labels.index_select(0, idx_l)
-        x = images.index_select(0, pairs[2 * b: 2 * (b + n)])
-        for p in g.parameters():
-            p.requires_grad_(False)
-        opt_f.zero_grad(); opt_h.zero_grad()
-        z = f(x)
-        ce = F.cross_entropy(h(z[:n]), yl)
-        gz = g(z)
-        loss_a = ce + alpha * (gz[n:].mean() - c * gz[:n].mean())
-        loss_a.backward()
-        opt_f.step(); opt_h.step()
-        for p in g.parameters():
-            p.requires_grad_(True)
-        with torch.no_grad():
-            z2 = f(x)
-        zl2, zu2 = z2[:n], z2[n:]
-        opt_g.zero_grad()
-        gz2 = g(z2)
-        gap = gz2[n:].mean() - c * gz2[:n].mean()
-        loss_b = -alpha * gap + (-1.0) * 2.0 * alpha * gradient_penalty(g, zu2, zl2)
-        loss_b.backward()
-        opt_g.step()
-        loss_a.item(); loss_b.item()
-        iterations += 1
-    row("waal_train_iterations_per_s", iterations / (time.perf_counter() - start), "it/s")
+    # (a) one WAAL epoch: max(|L|,|U|) = 49,000 pairs, 766 batches of 64 + 64, fresh networks each time; the
+    # training rows are the best of three runs, as on our side.
+    def waal_epoch():
+        f, h, g = Features(), Classifier(), Critic()
+        opt_f = torch.optim.SGD(f.parameters(), lr=0.01, momentum=0.5)
+        opt_h = torch.optim.SGD(h.parameters(), lr=0.01, momentum=0.5)
+        opt_g = torch.optim.SGD(g.parameters(), lr=0.01, momentum=0.5)
+        start = time.perf_counter()
+        f.train(); h.train(); g.train()
+        perm = rng.permutation(len(unlabelled))
+        li = torch.from_numpy(labelled[perm % len(labelled)])
+        ui = torch.from_numpy(unlabelled[perm % len(unlabelled)])
+        # Batch b's labelled items followed by its unlabelled ones, so a batch's inputs are one index_select.
+        pairs = torch.from_numpy(np.concatenate(
+            [np.concatenate([li[b:b + batch].numpy(), ui[b:b + batch].numpy()]) for b in range(0, len(perm), batch)]))
+        iterations = 0
+        for b in range(0, len(perm), batch):
+            idx_l = li[b:b + batch]
+            n = idx_l.shape[0]
+            yl = labels.index_select(0, idx_l)
+            x = images.index_select(0, pairs[2 * b: 2 * (b + n)])
+            for p in g.parameters():
+                p.requires_grad_(False)
+            opt_f.zero_grad(); opt_h.zero_grad()
+            z = f(x)
+            ce = F.cross_entropy(h(z[:n]), yl)
+            gz = g(z)
+            loss_a = ce + alpha * (gz[n:].mean() - c * gz[:n].mean())
+            loss_a.backward()
+            opt_f.step(); opt_h.step()
+            for p in g.parameters():
+                p.requires_grad_(True)
+            with torch.no_grad():
+                z2 = f(x)
+            zl2, zu2 = z2[:n], z2[n:]
+            opt_g.zero_grad()
+            gz2 = g(z2)
+            gap = gz2[n:].mean() - c * gz2[:n].mean()
+            loss_b = -alpha * gap + (-1.0) * 2.0 * alpha * gradient_penalty(g, zu2, zl2)
+            loss_b.backward()
+            opt_g.step()
+            loss_a.item(); loss_b.item()
+            iterations += 1
+        return iterations, time.perf_counter() - start, (f, h, g)
+
+    runs = [waal_epoch() for _ in range(3)]
+    iterations = runs[0][0]
+    row("waal_train_iterations_per_s", iterations / min(r[1] for r in runs), "it/s")
+    f, h, g = runs[-1][2]
 
     # Scoring rows: the library's default batch (250, chosen by the sweep in Waal.Bench), inference mode, each
     # batch's rows copied into outputs allocated once, arrays made at the end; the best of three passes.
@@ -218,26 +225,30 @@ def main():
 
     row("test_prediction_images_per_s", test.shape[0] / best3(predict), "img/s")
 
-    # (d) plain cross-entropy: 766 steps over the labelled set, batch 64, reshuffled every pass.
-    f2, h2 = Features(), Classifier()
-    o_f = torch.optim.SGD(f2.parameters(), lr=0.01, momentum=0.5)
-    o_h = torch.optim.SGD(h2.parameters(), lr=0.01, momentum=0.5)
-    f2.train(); h2.train()
-    start = time.perf_counter()
-    steps = 0
-    while steps < iterations:
-        order = torch.from_numpy(labelled[rng.permutation(len(labelled))])
-        for b in range(0, len(order), batch):
-            if steps >= iterations:
-                break
-            i = order[b:b + batch]
-            o_f.zero_grad(); o_h.zero_grad()
-            loss = F.cross_entropy(h2(f2(images.index_select(0, i))), labels.index_select(0, i))
-            loss.backward()
-            o_f.step(); o_h.step()
-            loss.item()
-            steps += 1
-    row("plain_train_iterations_per_s", steps / (time.perf_counter() - start), "it/s")
+    # (d) plain cross-entropy: 766 steps over the labelled set, batch 64, reshuffled every pass; best of three.
+    def plain_run():
+        f2, h2 = Features(), Classifier()
+        o_f = torch.optim.SGD(f2.parameters(), lr=0.01, momentum=0.5)
+        o_h = torch.optim.SGD(h2.parameters(), lr=0.01, momentum=0.5)
+        f2.train(); h2.train()
+        start = time.perf_counter()
+        steps = 0
+        while steps < iterations:
+            order = torch.from_numpy(labelled[rng.permutation(len(labelled))])
+            for b in range(0, len(order), batch):
+                if steps >= iterations:
+                    break
+                i = order[b:b + batch]
+                o_f.zero_grad(); o_h.zero_grad()
+                loss = F.cross_entropy(h2(f2(images.index_select(0, i))), labels.index_select(0, i))
+                loss.backward()
+                o_f.step(); o_h.step()
+                loss.item()
+                steps += 1
+        return steps, time.perf_counter() - start
+
+    plain = [plain_run() for _ in range(3)]
+    row("plain_train_iterations_per_s", plain[0][0] / min(r[1] for r in plain), "it/s")
 
     # (e) peak resident memory of the whole process.
     row("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "MB")

@@ -187,7 +187,7 @@ let phases () =
     printfn "%-12s %.3f ms" "total" (sum / 200.0)
 
 /// Where one plain cross-entropy step (64 images) spends its time.
-let plainPhases () =
+let plainPhases (variant: string) =
     torch.random.manual_seed 1L |> ignore
     let nets = Waal.Learning.Nets.create torch.CPU 1 28 28 10 Waal.Core.SigmoidOutput
     let images = torch.randn (2000L, 1L, 28L, 28L)
@@ -226,13 +226,25 @@ let plainPhases () =
         lap 2
         let ce = functional.cross_entropy (nets.Classifier.forward z, y)
         lap 3
-        ce.backward ()
+
+        if variant <> "nobackward" then
+            ce.backward ()
+
         lap 4
-        optF.step () |> ignore
-        optH.step () |> ignore
+
+        if variant = "" then
+            optF.step () |> ignore
+            optH.step () |> ignore
+
         lap 5
         ce.item<float32>() |> ignore
         lap 6
+
+    let x = images.narrow (0L, 0L, 64L)
+    printfn "standalone f fwd (same net, grad) %.3f" (time (fun () -> nets.Features.forward x |> ignore))
+
+    (use _ = torch.no_grad ()
+     printfn "standalone f fwd (no grad) %.3f" (time (fun () -> nets.Features.forward x |> ignore)))
 
     let sum = Array.sum totals
 
@@ -411,6 +423,58 @@ let poolBackward () =
             Waal.Learning.Pooling.maxPool2Custom l |> ignore)
 
     printfn "custom fwd %.3f fwd+bwd %.3f" fwdTime leafTime
+
+/// conv2 (10 -> 20 channels, 5 x 5, on 12 x 12) as libtorch's convolution and as unfold + matmul, forward and
+/// forward + backward.
+let convForms () =
+    torch.random.manual_seed 1L |> ignore
+    let c2 = nn.Conv2d(10L, 20L, 5L)
+    let w = c2.weight
+    let bias = c2.bias
+
+    let unfolded (x: Tensor) =
+        let n = x.shape[0]
+        let cols = functional.unfold (x, 5L)
+        (w.view(20L, 250L).matmul(cols) + bias.view (1L, 20L, 1L)).view(n, 20L, 8L, 8L)
+
+    for n in [ 64L; 128L; 250L ] do
+        let x = torch.randn (n, 10L, 12L, 12L)
+        let g = torch.randn (n, 20L, 8L, 8L)
+
+        let same =
+            use _ = torch.no_grad ()
+            (c2.forward x - unfolded x).abs().max().item<float32>()
+
+        let fwdConv =
+            use _ = torch.no_grad ()
+            time (fun () -> c2.forward x |> ignore)
+
+        let fwdUnfold =
+            use _ = torch.no_grad ()
+            time (fun () -> unfolded x |> ignore)
+
+        let xl = x.detach().requires_grad_ true
+        let fbConv = time (fun () -> (c2.forward xl).backward([| g |]))
+        let fbUnfold = time (fun () -> (unfolded xl).backward([| g |]))
+
+        printfn
+            "%d: conv fwd %.3f fwd+bwd %.3f | unfold+matmul fwd %.3f fwd+bwd %.3f | max diff %g"
+            n
+            fwdConv
+            fbConv
+            fwdUnfold
+            fbUnfold
+            same
+
+        let xc = channelsLast(x).detach().requires_grad_ true
+        let gc = channelsLast g
+        let fbCl = time (fun () -> (c2.forward xc).backward([| gc |]))
+
+        let fwdCl =
+            use _ = torch.no_grad ()
+            time (fun () -> c2.forward xc |> ignore)
+
+        printfn "%d: channels-last conv fwd %.3f fwd+bwd %.3f" n fwdCl fbCl
 
 let pools () =
     (use _ = torch.no_grad ()

@@ -115,7 +115,7 @@ let run (spec: ExperimentSpec) (hooks: Runner.Hooks) : Result<Timing list, Runne
             match Device.resolve spec.Device with
             | Error d -> Error(Runner.DeviceFailed d)
             | Ok device ->
-                Device.setThreads spec.Threads
+                Device.configure spec.Threads
 
 
                 use tensors = Tensors.ofNamed spec.Dataset device data

@@ -152,7 +152,7 @@ let private proceed
     match Device.resolve spec.Device with
     | Error detail -> Error(DeviceFailed detail)
     | Ok device ->
-        Device.setThreads spec.Threads
+        Device.configure spec.Threads
 
 
         use poolT = Tensors.ofNamed spec.Dataset device poolData

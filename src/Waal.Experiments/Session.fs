@@ -74,7 +74,7 @@ let create (spec: ExperimentSpec) (poolData: Dataset) (test: Dataset option) (pr
         match Device.resolve spec.Device with
         | Error d -> Error(NoDevice d)
         | Ok device ->
-            Device.setThreads spec.Threads
+            Device.configure spec.Threads
 
 
             let tensors = Tensors.ofNamed spec.Dataset device poolData

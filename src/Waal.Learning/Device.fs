@@ -20,3 +20,27 @@ let resolve (choice: DeviceChoice) : Result<torch.Device, string> =
 let setThreads (threads: int) =
     if threads > 0 then
         torch.set_num_threads threads
+
+[<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mallopt")>]
+extern int private mallopt(int param, int value)
+
+/// glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD.
+let private trimThreshold, mmapThreshold = -1, -3
+
+/// Keeps freed native memory in the C heap for reuse instead of returning it to the system and faulting the
+/// same pages in again on the next batch (libtorch allocates every CPU tensor with malloc). Measured on the plain
+/// trainer (`Waal.Bench micro 2 plain`, 520 steps): 183,000 minor page faults without, 46,000 with, the step
+/// about 8-10 % faster, peak RSS unchanged. Blocks up to 32 MB come from the heap (glibc's largest mmap
+/// threshold), and up to 256 MB of free heap is kept. A no-op where the C library has no mallopt (musl, macOS,
+/// Windows). Returns whether both settings were taken.
+let keepFreedMemory () =
+    try
+        mallopt (mmapThreshold, 32 * 1024 * 1024) = 1
+        && mallopt (trimThreshold, 256 * 1024 * 1024) = 1
+    with _ ->
+        false
+
+/// The process settings a run uses: libtorch's threads and the C heap's reuse of freed memory.
+let configure (threads: int) =
+    setThreads threads
+    keepFreedMemory () |> ignore
