@@ -30,7 +30,7 @@ let private trimThreshold, mmapThreshold = -1, -3
 /// Keeps freed native memory in the C heap for reuse instead of returning it to the system and faulting the
 /// same pages in again on the next batch (libtorch allocates every CPU tensor with malloc). Measured on the plain
 /// trainer (`Waal.Bench micro 2 plain`, 520 steps): 183,000 minor page faults without, 46,000 with, the step
-/// about 8-10 % faster, peak RSS unchanged. Blocks up to 32 MB come from the heap (glibc's largest mmap
+/// about 7-11 % faster, peak RSS unchanged. Blocks up to 32 MB come from the heap (glibc's largest mmap
 /// threshold), and up to 256 MB of free heap is kept. A no-op where the C library has no mallopt (musl, macOS,
 /// Windows). Returns whether both settings were taken.
 let keepFreedMemory () =
