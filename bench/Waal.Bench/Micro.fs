@@ -476,6 +476,69 @@ let convForms () =
 
         printfn "%d: channels-last conv fwd %.3f fwd+bwd %.3f" n fwdCl fbCl
 
+/// Prediction over 10,000 images: one thread of batches with 2 OpenMP threads per op, against two threads of
+/// batches with one OpenMP thread each.
+let batchThreads () =
+    torch.random.manual_seed 1L |> ignore
+    let nets = Waal.Learning.Nets.create torch.CPU 1 28 28 10 Waal.Core.SigmoidOutput
+    nets.Train false
+    let images = torch.randn (10000L, 1L, 28L, 28L)
+    let batch = 250L
+    let count = 40
+
+    let one (out: Tensor) (b: int) =
+        use _d = torch.NewDisposeScope()
+        let x = images.narrow (0L, int64 b * batch, batch)
+
+        out.narrow(0L, int64 b * batch, batch).copy_((nets.Classifier.forward (nets.Features.forward x)).argmax(1L))
+        |> ignore
+
+    let sequential () =
+        let out = torch.empty ([| 10000L |], dtype = ScalarType.Int64)
+        use _ = torch.inference_mode true
+
+        for b in 0 .. count - 1 do
+            one out b
+
+        out
+
+    let concurrent () =
+        let out = torch.empty ([| 10000L |], dtype = ScalarType.Int64)
+
+        let worker (w: int) =
+            System.Threading.Thread(fun () ->
+                torch.set_num_threads 1
+                use _ = torch.inference_mode true
+
+                for b in w..2 .. count - 1 do
+                    one out b)
+
+        let threads = [| worker 0; worker 1 |]
+
+        for t in threads do
+            t.Start()
+
+        for t in threads do
+            t.Join()
+
+        out
+
+    let a = sequential ()
+    let b = concurrent ()
+    printfn "identical %b" (a.eq(b).all().item<bool>())
+
+    for _ in 1..3 do
+        let c1 = Stopwatch.StartNew()
+        sequential () |> ignore
+        let s1 = c1.Elapsed.TotalMilliseconds
+        let c2 = Stopwatch.StartNew()
+        concurrent () |> ignore
+
+        printfn
+            "sequential (2 OMP threads) %.1f ms, 2 batch threads x 1 OMP thread %.1f ms"
+            s1
+            c2.Elapsed.TotalMilliseconds
+
 let pools () =
     (use _ = torch.no_grad ()
      let x = torch.randint(0L, 3L, [| 128L; 10L; 24L; 24L |]).to_type(ScalarType.Float32)

@@ -29,6 +29,7 @@ let main argv =
         | "poolsizes" -> Micro.poolSizes ()
         | "poolbackward" -> Micro.poolBackward ()
         | "convforms" -> Micro.convForms ()
+        | "batchthreads" -> Micro.batchThreads ()
         | _ -> Micro.run ()
 
         exit 0

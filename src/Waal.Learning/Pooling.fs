@@ -78,11 +78,13 @@ let maxPool2Custom (x: Tensor) = MaxPool2x2.apply (x)
 /// 164k 0.41 against 0.36). Both give the same values and gradient.
 let smallPool = 131072L
 
-/// max_pool2d(x, 2) for N x C x H x W input: the plain forward without gradients (no_grad and inference
-/// scoring, step B's recomputed features); with gradients, the custom function, or libtorch's max_pool2d for
-/// small inputs.
+/// max_pool2d(x, 2) for N x C x H x W input. On the CPU: the plain forward without gradients (no_grad and
+/// inference scoring, step B's recomputed features); with gradients, the custom function, or libtorch's
+/// max_pool2d for small inputs. Elsewhere (CUDA, not measured here) libtorch's own kernel.
 let maxPool2 (x: Tensor) =
-    if not (x.requires_grad && torch.is_grad_enabled ()) then
+    if x.device_type <> DeviceType.CPU then
+        nn.functional.max_pool2d (x, 2L)
+    elif not (x.requires_grad && torch.is_grad_enabled ()) then
         forwardValues x
     elif x.numel () < smallPool then
         nn.functional.max_pool2d (x, 2L)
