@@ -3,7 +3,7 @@
 # own trainers and scoring) and in PyTorch (bench/torch_bench.py, mirroring it step for step), one after the
 # other on this machine, with the same threads. Prints a table of ours / theirs, writes bench/out/results.csv,
 # and ends with `worst time ratio ours/theirs: R` over rows a-d. Every time row is the best of three runs on
-# both sides. About three minutes.
+# both sides. Two to three minutes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
