@@ -144,7 +144,7 @@ let main argv =
             "MB"
 
         // The scoring batch size, measured rather than guessed (the default is the spec's ScoreBatch).
-        for b in [ 125; 250; 500; 1000; 2000 ] do
+        for b in [ 64; 125; 250; 500; 1000; 2000 ] do
             let seconds =
                 best3 (fun () -> Scoring.scores nets poolT unlabelled b ProgressSink.none)
 
