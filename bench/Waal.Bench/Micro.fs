@@ -45,8 +45,8 @@ let private poolTwo (c: Tensor) =
 
 let private poolRef (c: Tensor) = functional.max_pool2d (c, 2L)
 
-/// Where one WAAL iteration (64 + 64 images) spends its time, phase by phase, over 200 iterations.
-let phases () =
+/// A fresh Fashion-MNIST net (seed 1), 2,000 random images with labels, and SGD as the trainers set it up.
+let private trainingFixture () =
     torch.random.manual_seed 1L |> ignore
     let nets = Waal.Learning.Nets.create torch.CPU 1 28 28 10 Waal.Core.SigmoidOutput
     let images = torch.randn (2000L, 1L, 28L, 28L)
@@ -54,6 +54,32 @@ let phases () =
 
     let sgd (m: Module) =
         torch.optim.SGD(m.parameters (), 0.01, 0.5)
+
+    nets, images, labels, sgd
+
+/// Wall-clock totals per phase over the iterations after a warm-up: `Lap(it, k)` ends phase k of iteration it.
+type private Laps(names: string[], warmup: int) =
+    let totals = Array.zeroCreate names.Length
+    let clock = Stopwatch()
+
+    member _.Start() = clock.Restart()
+
+    member _.Lap(iteration: int, k: int) =
+        if iteration >= warmup then
+            totals[k] <- totals[k] + clock.Elapsed.TotalMilliseconds
+
+        clock.Restart()
+
+    /// Prints each phase's mean over `timed` iterations, and the total.
+    member _.Print(timed: int) =
+        for k in 0 .. names.Length - 1 do
+            printfn "%-12s %.3f ms" names[k] (totals[k] / float timed)
+
+        printfn "%-12s %.3f ms" "total" (Array.sum totals / float timed)
+
+/// Where one WAAL iteration (64 + 64 images) spends its time, phase by phase, over 200 iterations.
+let phases () =
+    let nets, images, labels, sgd = trainingFixture ()
 
     let optF, optH, optG = sgd nets.Features, sgd nets.Classifier, sgd nets.Critic
 
@@ -71,20 +97,14 @@ let phases () =
             "item"
         |]
 
-    let totals = Array.zeroCreate names.Length
-    let clock = Stopwatch()
+    let laps = Laps(names, 20)
     nets.Train true
 
     for it in 0..219 do
         use _d = torch.NewDisposeScope()
 
-        let lap k =
-            if it >= 20 then
-                totals[k] <- totals[k] + clock.Elapsed.TotalMilliseconds
-
-            clock.Restart()
-
-        clock.Restart()
+        let lap k = laps.Lap(it, k)
+        laps.Start()
         let idx = torch.randint (0L, 2000L, [| 128L |])
         let x = images.index_select (0L, idx)
         let yl = labels.index_select (0L, idx.narrow (0L, 0L, 64L))
@@ -179,42 +199,25 @@ let phases () =
     printfn "pool1 fwd+bwd %.3f" (time (fun () -> (Waal.Learning.Pooling.maxPool2 a).backward([| gp |])))
     printfn "relu fwd+bwd %.3f" (time (fun () -> (functional.relu a).backward([| g1 |])))
 
-    let sum = Array.sum totals
-
-    for k in 0 .. names.Length - 1 do
-        printfn "%-12s %.3f ms" names[k] (totals[k] / 200.0)
-
-    printfn "%-12s %.3f ms" "total" (sum / 200.0)
+    laps.Print 200
 
 /// Where one plain cross-entropy step (64 images) spends its time.
 let plainPhases (variant: string) =
-    torch.random.manual_seed 1L |> ignore
-    let nets = Waal.Learning.Nets.create torch.CPU 1 28 28 10 Waal.Core.SigmoidOutput
-    let images = torch.randn (2000L, 1L, 28L, 28L)
-    let labels = torch.randint (0L, 10L, [| 2000L |])
-
-    let sgd (m: Module) =
-        torch.optim.SGD(m.parameters (), 0.01, 0.5)
+    let nets, images, labels, sgd = trainingFixture ()
 
     let optF, optH = sgd nets.Features, sgd nets.Classifier
 
     let names =
         [| "gather"; "zero_grad"; "f fwd"; "h + CE"; "backward"; "steps"; "item" |]
 
-    let totals = Array.zeroCreate names.Length
-    let clock = Stopwatch()
+    let laps = Laps(names, 20)
     nets.Train true
 
     for it in 0..519 do
         use _d = torch.NewDisposeScope()
 
-        let lap k =
-            if it >= 20 then
-                totals[k] <- totals[k] + clock.Elapsed.TotalMilliseconds
-
-            clock.Restart()
-
-        clock.Restart()
+        let lap k = laps.Lap(it, k)
+        laps.Start()
         let idx = torch.randint (0L, 2000L, [| 64L |])
         let x = images.index_select (0L, idx)
         let y = labels.index_select (0L, idx)
@@ -246,12 +249,7 @@ let plainPhases (variant: string) =
     (use _ = torch.no_grad ()
      printfn "standalone f fwd (no grad) %.3f" (time (fun () -> nets.Features.forward x |> ignore)))
 
-    let sum = Array.sum totals
-
-    for k in 0 .. names.Length - 1 do
-        printfn "%-12s %.3f ms" names[k] (totals[k] / 500.0)
-
-    printfn "%-12s %.3f ms" "total" (sum / 500.0)
+    laps.Print 500
 
 /// The forward and backward of the Fashion-MNIST net's layers at batch 64, with gradients, op by op.
 let layers () =
@@ -384,26 +382,9 @@ let poolBackward () =
         bottom.slice (3L, 0L, 24L, 2L),
         bottom.slice (3L, 1L, 24L, 2L)
 
-    let body () =
-        let a, b, c, _ = corners x
-
-        let take (corner: Tensor) (left: Tensor) =
-            let mine = (left * corner.eq y).add(Scalar.op_Implicit 0.0f)
-            mine, left - mine
-
-        let ga, left = take a g
-        let gb, left = take b left
-        let gc, gd = take c left
-        let gx = torch.zeros_like x
-        let ta, tb, tc, td = corners gx
-        ta.copy_ ga |> ignore
-        tb.copy_ gb |> ignore
-        tc.copy_ gc |> ignore
-        td.copy_ gd |> ignore
-
     let a, _, _, _ = corners x
     let on = a.eq y
-    printfn "body direct %.3f" (time body)
+    printfn "body direct %.3f" (time (fun () -> Waal.Learning.Pooling.routeGradient x y g |> ignore))
     printfn "  eq strided %.3f" (time (fun () -> a.eq y |> ignore))
     printfn "  mul bool %.3f" (time (fun () -> (g * on) |> ignore))
     printfn "  add0 %.3f" (time (fun () -> g.add (Scalar.op_Implicit 0.0f) |> ignore))

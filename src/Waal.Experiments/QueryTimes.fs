@@ -37,24 +37,13 @@ let private resetPeak () =
     with _ ->
         false
 
-[<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")>]
-extern int private mallocTrim(unativeint pad)
-
-/// Returns the C heap's free memory to the system (glibc), so that memory freed by earlier work and kept by the
-/// allocator does not hide what a query allocates.
-let private trimHeap () =
-    try
-        mallocTrim 0un |> ignore
-    with _ ->
-        ()
-
 /// Times every strategy's query (k items) on the same trained networks and pool.
 let measure (ctx: Context) (nets: Nets.Networks) (pool: Pool) (k: int) (strategies: Strategy list) =
     [
         for s in strategies ->
             GC.Collect()
             GC.WaitForPendingFinalizers()
-            trimHeap ()
+            Device.trimHeap ()
             let canPeak = resetPeak ()
             let before = processStatusKb "VmRSS"
             let clock = Stopwatch.StartNew()

@@ -40,6 +40,18 @@ let keepFreedMemory () =
     with _ ->
         false
 
+[<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")>]
+extern int private mallocTrim(unativeint pad)
+
+/// Returns the C heap's free memory to the system (glibc), so that memory freed by earlier work and kept by the
+/// allocator does not hide what the next piece of work allocates (query-times measures peaks this way). A no-op
+/// where the C library has no malloc_trim.
+let trimHeap () =
+    try
+        mallocTrim 0un |> ignore
+    with _ ->
+        ()
+
 /// The process settings a run uses: libtorch's threads and the C heap's reuse of freed memory.
 let configure (threads: int) =
     setThreads threads

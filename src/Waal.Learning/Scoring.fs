@@ -142,13 +142,26 @@ let scores (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (p
         Classes = data.Classes
     }
 
-/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`.
-let probabilities (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`, in the given mode.
+let private softmaxIn mode (nets: Networks) (data: DataTensors) (indices: int[]) batch progress what =
     let out =
-        batched nets data (Some indices) batch progress "query" [| int64 data.Classes, ScalarType.Float32 |] (fun x ->
-            [| functional.softmax (nets.Classifier.forward (nets.Features.forward x), 1L) |])
+        batchedIn
+            mode
+            false
+            nets
+            data
+            (Some indices)
+            batch
+            progress
+            what
+            [| int64 data.Classes, ScalarType.Float32 |]
+            (fun x -> [| functional.softmax (nets.Classifier.forward (nets.Features.forward x), 1L) |])
 
     floats out[0]
+
+/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`.
+let probabilities (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+    softmaxIn (fun (n: Networks) -> n.Train false) nets data indices batch progress "query"
 
 /// The 50-d embeddings h uses before its last dropout, of the images at `indices`, one row each.
 let embeddings (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
@@ -179,21 +192,7 @@ let monteCarlo
     (progress: ProgressSink)
     =
     [|
-        for t in 1..passes ->
-            let out =
-                batchedIn
-                    dropoutOnly
-                    false
-                    nets
-                    data
-                    (Some indices)
-                    batch
-                    progress
-                    $"dropout pass {t}/{passes}"
-                    [| int64 data.Classes, ScalarType.Float32 |]
-                    (fun x -> [| functional.softmax (nets.Classifier.forward (nets.Features.forward x), 1L) |])
-
-            floats out[0]
+        for t in 1..passes -> softmaxIn dropoutOnly nets data indices batch progress $"dropout pass {t}/{passes}"
     |]
 
 /// DeepFool (Moosavi-Dezfooli et al.): for each image, repeat up to `maxSteps` times the linearised step to the
