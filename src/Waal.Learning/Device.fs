@@ -16,6 +16,41 @@ let resolve (choice: DeviceChoice) : Result<torch.Device, string> =
             Error
                 "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; see README, 'Device')"
 
+[<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")>]
+extern int private setenv(string name, string value, int overwrite)
+
+/// True on a processor whose oneDNN vector kernels were measured to go wrong with more than one thread: an AMD
+/// family 26 (Zen 5) whose virtual machine hides the cache topology (/sys/devices/system/cpu/cpu0/cache is
+/// missing), as on this project's CI machines. There, with oneDNN's AVX2 or AVX-512 kernels and two threads,
+/// WAAL's training produced a NaN loss at a different step in most runs; with its SSE4.1 kernels, none in 12
+/// runs and every run bit-identical (docs/platform.md).
+let oneDnnNeedsBaseline () =
+    try
+        let info = System.IO.File.ReadAllText "/proc/cpuinfo"
+
+        info.Contains "AuthenticAMD"
+        && info.Contains "cpu family\t: 26"
+        && not (System.IO.Directory.Exists "/sys/devices/system/cpu/cpu0/cache")
+    with _ ->
+        false
+
+let private guarded =
+    lazy
+        (if
+            oneDnnNeedsBaseline ()
+            && isNull (System.Environment.GetEnvironmentVariable "ONEDNN_MAX_CPU_ISA")
+            && isNull (System.Environment.GetEnvironmentVariable "DNNL_MAX_CPU_ISA")
+         then
+             try
+                 setenv ("ONEDNN_MAX_CPU_ISA", "SSE41", 0) |> ignore
+             with _ ->
+                 ())
+
+/// Limits oneDNN to its SSE4.1 kernels on the processors of `oneDnnNeedsBaseline` (unless the environment sets
+/// ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA). oneDNN reads the variable at its first convolution, so this runs
+/// before any network is built; build/env.sh exports the same for every process the scripts start.
+let guardCpu () = guarded.Force()
+
 /// Sets libtorch's intra-op thread count (0 keeps libtorch's default of one per core).
 let setThreads (threads: int) =
     if threads > 0 then
@@ -54,5 +89,6 @@ let trimHeap () =
 
 /// The process settings a run uses: libtorch's threads and the C heap's reuse of freed memory.
 let configure (threads: int) =
+    guardCpu ()
     setThreads threads
     keepFreedMemory () |> ignore

@@ -118,6 +118,7 @@ type Networks =
 /// Fresh networks for images of `channels` x `height` x `width` (1x28x28: the small net; 3x32x32: VGG16-BN),
 /// initialised from libtorch's generator (seed it first), moved to the device.
 let create (device: Device) (channels: int) (height: int) (width: int) (classes: int) (critic: CriticOutput) =
+    Device.guardCpu ()
     let features, size, bn =
         match channels, height, width with
         | 1, 28, 28 -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
