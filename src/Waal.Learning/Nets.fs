@@ -1,4 +1,4 @@
-/// WAAL's three networks (waal.md): the feature extractor f, the classifier h (whose 50-d ReLU layer is the
+/// WAAL's three networks (docs/method.md): the feature extractor f, the classifier h (whose 50-d ReLU layer is the
 /// embedding), and the critic g. Default PyTorch (kaiming-uniform) initialisation everywhere.
 module Waal.Learning.Nets
 
@@ -119,6 +119,13 @@ type Networks =
 /// initialised from libtorch's generator (seed it first), moved to the device.
 let create (device: Device) (channels: int) (height: int) (width: int) (classes: int) (critic: CriticOutput) =
     Device.guardCpu ()
+    // Building the layers leaves temporary tensor handles (TorchSharp's initialisers return new handles onto the
+    // weights) that keep every weight alive until the .NET finaliser runs, even after the networks are disposed:
+    // measured, 56 MB per VGG network with no collection in between. Built inside a dispose scope, the handles go
+    // when the scope ends; the parameters and buffers move out of it (Experiments suite: "native memory stays
+    // flat").
+    use _scope = torch.NewDisposeScope()
+
     let features, size, bn =
         match channels, height, width with
         | 1, 28, 28 -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
@@ -133,6 +140,13 @@ let create (device: Device) (channels: int) (height: int) (width: int) (classes:
     features.``to`` device |> ignore
     h.``to`` device |> ignore
     g.``to`` device |> ignore
+
+    for m in [ features; h :> Module<Tensor, Tensor>; g ] do
+        for p in m.parameters () do
+            p.MoveToOuterDisposeScope() |> ignore
+
+        for b in m.buffers () do
+            b.MoveToOuterDisposeScope() |> ignore
 
     {
         Features = features

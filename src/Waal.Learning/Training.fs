@@ -115,167 +115,172 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
 
     let nets =
         Nets.create s.Device d.Channels d.Height d.Width d.Classes (criticOutput s.Method)
+    // A cancelled or failed training (an exception from the progress sink, a native error) must not leave
+    // the networks to the finaliser: they are disposed on every path but success.
+    try
+        let labelled = Pool.labelled pool
+        let unlabelled = Pool.unlabelled pool
 
-    let labelled = Pool.labelled pool
-    let unlabelled = Pool.unlabelled pool
+        let c =
+            Imbalance.value s.Method.Imbalance labelled.Length (max 1 unlabelled.Length) s.QueryBatch
 
-    let c =
-        Imbalance.value s.Method.Imbalance labelled.Length (max 1 unlabelled.Length) s.QueryBatch
+        let alpha = s.Method.Alpha
 
-    let alpha = s.Method.Alpha
+        // What the adversary maximises and f minimises: the critic gap (Wasserstein), or, for the paper's
+        // H-divergence ablation, the discriminator's log-likelihood of "unlabelled" on zu and "labelled" on zl
+        // (binary cross-entropy, no penalty; the labelled term weighted by c as in the gap).
+        let adversaryGap (onUnlabelled: Tensor) (onLabelled: Tensor) =
+            match s.Method.Adversary with
+            | Wasserstein -> Adversarial.gap onUnlabelled onLabelled c
+            | HDivergence ->
+                let clip (t: Tensor) =
+                    t.clamp (Scalar.op_Implicit 1e-6, Scalar.op_Implicit (1.0 - 1e-6))
 
-    // What the adversary maximises and f minimises: the critic gap (Wasserstein), or, for the paper's
-    // H-divergence ablation, the discriminator's log-likelihood of "unlabelled" on zu and "labelled" on zl
-    // (binary cross-entropy, no penalty; the labelled term weighted by c as in the gap).
-    let adversaryGap (onUnlabelled: Tensor) (onLabelled: Tensor) =
-        match s.Method.Adversary with
-        | Wasserstein -> Adversarial.gap onUnlabelled onLabelled c
-        | HDivergence ->
-            let clip (t: Tensor) =
-                t.clamp (Scalar.op_Implicit 1e-6, Scalar.op_Implicit (1.0 - 1e-6))
+                let logU: Tensor = (clip onUnlabelled).log()
+                let logL: Tensor = (torch.ones_like onLabelled - clip onLabelled).log()
+                logU.mean () + logL.mean () * c
 
-            let logU: Tensor = (clip onUnlabelled).log()
-            let logL: Tensor = (torch.ones_like onLabelled - clip onLabelled).log()
-            logU.mean () + logL.mean () * c
+        use labels = labelTensor s.Device pool
+        use optF = sgd nets.Features s.Train
+        use optH = sgd nets.Classifier s.Train
+        use optG = sgd nets.Critic s.Train
+        let augmenting = s.Method.Augment && d.Channels = 3
+        let mutable failure = None
+        let mutable iterations = 0L
+        nets.Train true
 
-    use labels = labelTensor s.Device pool
-    use optF = sgd nets.Features s.Train
-    use optH = sgd nets.Classifier s.Train
-    use optG = sgd nets.Critic s.Train
-    let augmenting = s.Method.Augment && d.Channels = 3
-    let mutable failure = None
-    let mutable iterations = 0L
-    nets.Train true
+        for epoch in 0 .. s.Train.Epochs - 1 do
+            if failure.IsNone then
+                let li, ui =
+                    Pairing.epoch (Rng.key s.Seed round $"pairs-{epoch}") labelled unlabelled
 
-    for epoch in 0 .. s.Train.Epochs - 1 do
-        if failure.IsNone then
-            let li, ui =
-                Pairing.epoch (Rng.key s.Seed round $"pairs-{epoch}") labelled unlabelled
+                use liT = indexTensor s.Device li
+                use uiT = indexTensor s.Device ui
+                // Without BatchNorm or augmentation, each batch's inputs are gathered in one index_select: batch b's
+                // labelled items followed by its unlabelled ones, laid out per epoch so a batch is one narrow.
+                let fused = not nets.HasBatchNorm && not augmenting && ui.Length > 0
 
-            use liT = indexTensor s.Device li
-            use uiT = indexTensor s.Device ui
-            // Without BatchNorm or augmentation, each batch's inputs are gathered in one index_select: batch b's
-            // labelled items followed by its unlabelled ones, laid out per epoch so a batch is one narrow.
-            let fused = not nets.HasBatchNorm && not augmenting && ui.Length > 0
-
-            use pairsT =
-                if fused then
-                    let pairs = Array.zeroCreate (2 * li.Length)
-
-                    for b in 0 .. Pairing.batches li.Length s.Train.Batch - 1 do
-                        let start = b * s.Train.Batch
-                        let len = min s.Train.Batch (li.Length - start)
-
-                        for k in 0 .. len - 1 do
-                            pairs[2 * start + k] <- int64 li[start + k]
-                            pairs[2 * start + len + k] <- int64 ui[start + k]
-
-                    torch.tensor(pairs).``to`` s.Device
-                else
-                    null
-
-            let total = Pairing.batches li.Length s.Train.Batch
-            s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
-            let mutable b = 0
-
-            while failure.IsNone && b < total do
-                use _scope = torch.NewDisposeScope()
-                let start = int64 (b * s.Train.Batch)
-                let len = min (int64 s.Train.Batch) (int64 li.Length - start)
-                let idxL = liT.narrow (0L, start, len)
-                let yl = labels.index_select (0L, idxL)
-
-                // The batch's inputs: labelled rows then unlabelled rows (one tensor when fused).
-                let inputs () =
+                use pairsT =
                     if fused then
-                        d.Images.index_select (0L, pairsT.narrow (0L, 2L * start, 2L * len))
+                        let pairs = Array.zeroCreate (2 * li.Length)
+
+                        for b in 0 .. Pairing.batches li.Length s.Train.Batch - 1 do
+                            let start = b * s.Train.Batch
+                            let len = min s.Train.Batch (li.Length - start)
+
+                            for k in 0 .. len - 1 do
+                                pairs[2 * start + k] <- int64 li[start + k]
+                                pairs[2 * start + len + k] <- int64 ui[start + k]
+
+                        torch.tensor(pairs).``to`` s.Device
                     else
-                        let xl = d.Images.index_select (0L, idxL)
-                        let xu = d.Images.index_select (0L, uiT.narrow (0L, start, len))
-                        let xl = if augmenting then augment xl else xl
-                        let xu = if augmenting then augment xu else xu
-                        torch.cat ([| xl; xu |], 0L)
+                        null
 
-                if ui.Length = 0 then
-                    let xl = d.Images.index_select (0L, idxL)
-                    let xl = if augmenting then augment xl else xl
-                    let v = crossEntropyStep nets optF optH xl yl
+                let total = Pairing.batches li.Length s.Train.Batch
+                s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
+                let mutable b = 0
 
-                    if not (finite v) then
-                        failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
-                else
-                    let x = inputs ()
+                while failure.IsNone && b < total do
+                    use _scope = torch.NewDisposeScope()
+                    let start = int64 (b * s.Train.Batch)
+                    let len = min (int64 s.Train.Batch) (int64 li.Length - start)
+                    let idxL = liT.narrow (0L, start, len)
+                    let yl = labels.index_select (0L, idxL)
 
-                    // f over the labelled and unlabelled rows: one forward pass without BatchNorm, two with it
-                    // (batch statistics must not mix the sets). Returns all features, labelled rows first.
-                    let features () =
-                        if nets.HasBatchNorm then
-                            torch.cat (
-                                [|
-                                    nets.Features.forward (x.narrow (0L, 0L, len))
-                                    nets.Features.forward (x.narrow (0L, len, len))
-                                |],
-                                0L
-                            )
+                    // The batch's inputs: labelled rows then unlabelled rows (one tensor when fused).
+                    let inputs () =
+                        if fused then
+                            d.Images.index_select (0L, pairsT.narrow (0L, 2L * start, 2L * len))
                         else
-                            nets.Features.forward x
+                            let xl = d.Images.index_select (0L, idxL)
+                            let xu = d.Images.index_select (0L, uiT.narrow (0L, start, len))
+                            let xl = if augmenting then augment xl else xl
+                            let xu = if augmenting then augment xu else xu
+                            torch.cat ([| xl; xu |], 0L)
 
-                    // Step A: f and h against the frozen critic.
-                    requiresGrad nets.Critic false
-                    optF.zero_grad ()
-                    optH.zero_grad ()
-                    let z = features ()
+                    if ui.Length = 0 then
+                        let xl = d.Images.index_select (0L, idxL)
+                        let xl = if augmenting then augment xl else xl
+                        let v = crossEntropyStep nets optF optH xl yl
 
-                    let ce =
-                        functional.cross_entropy (nets.Classifier.forward (z.narrow (0L, 0L, len)), yl)
+                        if not (finite v) then
+                            failure <- Some(Diverged(round, epoch, b, "the cross-entropy", float v))
+                    else
+                        let x = inputs ()
 
-                    let gz = nets.Critic.forward z
-                    let gapA = adversaryGap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len))
-                    let lossA = ce + gapA * alpha
-                    lossA.backward ()
-                    optF.step () |> ignore
-                    optH.step () |> ignore
-                    requiresGrad nets.Critic true
+                        // f over the labelled and unlabelled rows: one forward pass without BatchNorm, two with it
+                        // (batch statistics must not mix the sets). Returns all features, labelled rows first.
+                        let features () =
+                            if nets.HasBatchNorm then
+                                torch.cat (
+                                    [|
+                                        nets.Features.forward (x.narrow (0L, 0L, len))
+                                        nets.Features.forward (x.narrow (0L, len, len))
+                                    |],
+                                    0L
+                                )
+                            else
+                                nets.Features.forward x
 
-                    // Step B: the critic, on features recomputed after step A, without gradients into f.
-                    let z2 =
-                        use _ = torch.no_grad ()
-                        features ()
+                        // Step A: f and h against the frozen critic.
+                        requiresGrad nets.Critic false
+                        optF.zero_grad ()
+                        optH.zero_grad ()
+                        let z = features ()
 
-                    let zl2 = z2.narrow (0L, 0L, len)
-                    let zu2 = z2.narrow (0L, len, len)
-                    optG.zero_grad ()
-                    let gz2 = nets.Critic.forward z2
-                    let gapB = adversaryGap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len))
+                        let ce =
+                            functional.cross_entropy (nets.Classifier.forward (z.narrow (0L, 0L, len)), yl)
 
-                    let lossB =
-                        match s.Method.Adversary with
-                        | Wasserstein ->
-                            let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
-                            Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
-                        | HDivergence -> gapB * -alpha
+                        let gz = nets.Critic.forward z
+                        let gapA = adversaryGap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len))
+                        let lossA = ce + gapA * alpha
+                        lossA.backward ()
+                        optF.step () |> ignore
+                        optH.step () |> ignore
+                        requiresGrad nets.Critic true
 
-                    lossB.backward ()
-                    optG.step () |> ignore
-                    let a = lossA.item<float32>()
-                    let bv = lossB.item<float32>()
+                        // Step B: the critic, on features recomputed after step A, without gradients into f.
+                        let z2 =
+                            use _ = torch.no_grad ()
+                            features ()
 
-                    if not (finite a) then
-                        failure <- Some(Diverged(round, epoch, b, "the loss of step A (f, h)", float a))
-                    elif not (finite bv) then
-                        failure <- Some(Diverged(round, epoch, b, "the loss of step B (critic)", float bv))
+                        let zl2 = z2.narrow (0L, 0L, len)
+                        let zu2 = z2.narrow (0L, len, len)
+                        optG.zero_grad ()
+                        let gz2 = nets.Critic.forward z2
+                        let gapB = adversaryGap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len))
 
-                iterations <- iterations + 1L
-                b <- b + 1
-                s.Progress.Advance 1
+                        let lossB =
+                            match s.Method.Adversary with
+                            | Wasserstein ->
+                                let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
+                                Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
+                            | HDivergence -> gapB * -alpha
 
-            s.Progress.Finish()
+                        lossB.backward ()
+                        optG.step () |> ignore
+                        let a = lossA.item<float32>()
+                        let bv = lossB.item<float32>()
 
-    match failure with
-    | Some e ->
+                        if not (finite a) then
+                            failure <- Some(Diverged(round, epoch, b, "the loss of step A (f, h)", float a))
+                        elif not (finite bv) then
+                            failure <- Some(Diverged(round, epoch, b, "the loss of step B (critic)", float bv))
+
+                    iterations <- iterations + 1L
+                    b <- b + 1
+                    s.Progress.Advance 1
+
+                s.Progress.Finish()
+
+        match failure with
+        | Some e ->
+            (nets :> IDisposable).Dispose()
+            Error e
+        | None -> Ok(nets, iterations)
+    with _ ->
         (nets :> IDisposable).Dispose()
-        Error e
-    | None -> Ok(nets, iterations)
+        reraise ()
 
 /// Plain cross-entropy training of f and h on the labelled set (the baselines' trainer): shuffled passes over L
 /// in batches of `Batch`, for `Epochs` passes (the reference budget) or, with the MatchWaal budget, for as many
@@ -286,59 +291,64 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
 
     let nets =
         Nets.create s.Device d.Channels d.Height d.Width d.Classes s.Method.CriticOutput
+    // A cancelled or failed training (an exception from the progress sink, a native error) must not leave
+    // the networks to the finaliser: they are disposed on every path but success.
+    try
+        let labelled = Pool.labelled pool
+        use labels = labelTensor s.Device pool
+        use optF = sgd nets.Features s.Train
+        use optH = sgd nets.Classifier s.Train
+        let augmenting = s.Method.Augment && d.Channels = 3
+        let mutable failure = None
+        let mutable iterations = 0L
+        nets.Train true
 
-    let labelled = Pool.labelled pool
-    use labels = labelTensor s.Device pool
-    use optF = sgd nets.Features s.Train
-    use optH = sgd nets.Classifier s.Train
-    let augmenting = s.Method.Augment && d.Channels = 3
-    let mutable failure = None
-    let mutable iterations = 0L
-    nets.Train true
+        // The budget: Epochs passes over L (the reference), or as many steps as WAAL takes in this round.
+        let perPass = Pairing.batches labelled.Length s.Train.Batch
 
-    // The budget: Epochs passes over L (the reference), or as many steps as WAAL takes in this round.
-    let perPass = Pairing.batches labelled.Length s.Train.Batch
+        let budget =
+            match s.Train.Budget with
+            | EpochsOverLabelled -> s.Train.Epochs * perPass
+            | MatchWaal ->
+                s.Train.Epochs
+                * Pairing.batches (max labelled.Length (pool.Size - labelled.Length)) s.Train.Batch
 
-    let budget =
-        match s.Train.Budget with
-        | EpochsOverLabelled -> s.Train.Epochs * perPass
-        | MatchWaal ->
-            s.Train.Epochs
-            * Pairing.batches (max labelled.Length (pool.Size - labelled.Length)) s.Train.Batch
+        s.Progress.Start $"round {round} training ({budget} steps)" budget
+        let mutable pass = 0
 
-    s.Progress.Start $"round {round} training ({budget} steps)" budget
-    let mutable pass = 0
+        while failure.IsNone && int iterations < budget do
+            let order =
+                Rng.permutation (Rng.key s.Seed round $"plain-{pass}") labelled.Length
+                |> Array.map (fun i -> labelled[i])
 
-    while failure.IsNone && int iterations < budget do
-        let order =
-            Rng.permutation (Rng.key s.Seed round $"plain-{pass}") labelled.Length
-            |> Array.map (fun i -> labelled[i])
+            use idx = indexTensor s.Device order
+            let mutable b = 0
 
-        use idx = indexTensor s.Device order
-        let mutable b = 0
+            while failure.IsNone && b < perPass && int iterations < budget do
+                use _scope = torch.NewDisposeScope()
+                let start = int64 (b * s.Train.Batch)
+                let len = min (int64 s.Train.Batch) (int64 order.Length - start)
+                let i = idx.narrow (0L, start, len)
+                let x = d.Images.index_select (0L, i)
+                let x = if augmenting then augment x else x
+                let v = crossEntropyStep nets optF optH x (labels.index_select (0L, i))
 
-        while failure.IsNone && b < perPass && int iterations < budget do
-            use _scope = torch.NewDisposeScope()
-            let start = int64 (b * s.Train.Batch)
-            let len = min (int64 s.Train.Batch) (int64 order.Length - start)
-            let i = idx.narrow (0L, start, len)
-            let x = d.Images.index_select (0L, i)
-            let x = if augmenting then augment x else x
-            let v = crossEntropyStep nets optF optH x (labels.index_select (0L, i))
+                if not (finite v) then
+                    failure <- Some(Diverged(round, pass, b, "the cross-entropy", float v))
 
-            if not (finite v) then
-                failure <- Some(Diverged(round, pass, b, "the cross-entropy", float v))
+                iterations <- iterations + 1L
+                b <- b + 1
+                s.Progress.Advance 1
 
-            iterations <- iterations + 1L
-            b <- b + 1
-            s.Progress.Advance 1
+            pass <- pass + 1
 
-        pass <- pass + 1
+        s.Progress.Finish()
 
-    s.Progress.Finish()
-
-    match failure with
-    | Some e ->
+        match failure with
+        | Some e ->
+            (nets :> IDisposable).Dispose()
+            Error e
+        | None -> Ok(nets, iterations)
+    with _ ->
         (nets :> IDisposable).Dispose()
-        Error e
-    | None -> Ok(nets, iterations)
+        reraise ()
