@@ -23,3 +23,5 @@ fi
 
 dotnet restore Waal.Functional.sln -v quiet >/dev/null
 dotnet build Waal.Functional.sln -c Release --no-restore -v quiet -nologo -clp:NoSummary -warnaserror
+# The experiments targets rebuild the runner when a source is newer than this stamp: the build above is it.
+touch src/Waal.Cli/bin/Release/net10.0/.waal-tools-built

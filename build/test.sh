@@ -24,6 +24,17 @@ for suite in Core Data Learning Strategies Experiments Cli Facade Build; do
   [ "$rc" -eq 0 ] || status=1
 done
 rm -rf "$logs"
+
+# Formatting is part of the suite: Fantomas (the local tool, settings in .editorconfig) must find nothing to change.
+echo "=== Formatting (dotnet fantomas --check src tests bench)"
+if dotnet fantomas --check src tests bench; then
+  echo "formatting: every F# file as Fantomas writes it"
+  passed=$((passed + 1))
+else
+  echo "formatting: the files above need 'dotnet fantomas src tests bench'"
+  failed=$((failed + 1)); status=1
+fi
+
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -51,9 +51,20 @@ let main argv =
         2
     | Ok(train, test) ->
         let poolData = Dataset.take 50000 train
-        use poolT = Tensors.ofNamed "fashion-mnist" torch.CPU poolData
-        use testT = Tensors.ofNamed "fashion-mnist" torch.CPU test
-        let spec = Spec.defaults "fashion-mnist" folder
+        let entry = Datasets.find "fashion-mnist" |> Result.defaultWith failwith
+        use poolT = Tensors.ofEntry entry torch.CPU poolData
+        use testT = Tensors.ofEntry entry torch.CPU test
+        let config = Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith
+
+        let config =
+            { config with
+                Settings =
+                    { config.Settings with
+                        DataDir = folder
+                    }
+            }
+
+        let spec = config.Spec
         let empty = Pool.create poolData.Count 10 |> Result.defaultWith (failwithf "%A")
         let initial = Pool.draw (Rng.key 1L 0 "initial") 1000 empty
 
@@ -114,7 +125,7 @@ let main argv =
             [ for _ in 1..3 -> snd (timed f) ] |> List.min
 
         let unlabelled = Pool.unlabelled pool
-        let scoreBatch = spec.ScoreBatch
+        let scoreBatch = config.Settings.ScoreBatch
 
         // (b) the WAAL query's scoring of the 49,000 unlabelled images (f, h, g, log-softmax).
         let seconds =
@@ -158,6 +169,7 @@ let main argv =
         let ctx: Waal.Strategies.Context =
             {
                 Spec = { spec with Seed = 1L; Query = 1000 }
+                Settings = config.Settings
                 Device = torch.CPU
                 Pool = poolT
                 Progress = ProgressSink.none
@@ -190,12 +202,18 @@ let main argv =
             }
 
         let rounds =
-            { spec with
-                Seed = 1L
-                Pool = Some 20000
-                Rounds = 5
-                Train = { spec.Train with Epochs = 1 }
-                Threads = threads
+            {
+                Spec =
+                    { spec with
+                        Seed = 1L
+                        Pool = Some 20000
+                        Rounds = 5
+                        Train = { spec.Train with Epochs = 1 }
+                    }
+                Settings =
+                    { config.Settings with
+                        Threads = threads
+                    }
             }
 
         match Runner.run rounds folder true hooks with

@@ -1,39 +1,61 @@
+using System.Collections;
+using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Waal.Core;
 
 namespace Waal.Build.Tasks;
 
-/// <summary>How an <c>Experiment</c> item's metadata becomes <c>waal run</c> options.</summary>
+/// <summary>How an <c>Experiment</c> item's metadata become <c>waal run</c> options: every metadata name is an
+/// option of the option table (Waal.Core.Options) in PascalCase, e.g. <c>GpWeight="1"</c> is
+/// <c>--gp-weight 1</c>. Nothing here lists options: a new option in the table is a new metadata.</summary>
 public static class ExperimentOptions
 {
-    /// <summary>Metadata name and option, in the order they are written.</summary>
-    public static readonly IReadOnlyList<(string Metadata, string Option)> Known = new[]
-    {
-        ("Dataset", "--dataset"), ("Strategy", "--strategy"), ("Seed", "--seed"), ("Initial", "--initial"),
-        ("Query", "--query"), ("Rounds", "--rounds"), ("Epochs", "--epochs"), ("Pool", "--pool"),
-        ("Threads", "--threads"), ("Device", "--device"), ("ScoreBatch", "--score-batch"), ("TrainBudget", "--train-budget"),
-        ("Batch", "--batch"), ("Lr", "--lr"), ("Momentum", "--momentum"), ("Alpha", "--alpha"),
-        ("Selection", "--selection"), ("Imbalance", "--imbalance"), ("GpSign", "--gp-sign"), ("GpWeight", "--gp-weight"),
-        ("Critic", "--critic"), ("Bound", "--bound"), ("Adversary", "--adversary"), ("WaalScore", "--waal-score"),
-    };
+    private static readonly Regex SafeName = new("^[A-Za-z0-9][A-Za-z0-9._-]*$", RegexOptions.Compiled);
 
-    /// <summary>The options of an item: each known, non-empty metadata as an option and its value, and
-    /// <c>--augment</c> when Augment is true.</summary>
+    /// <summary>The metadata names the table accepts, in table order.</summary>
+    public static IReadOnlyList<string> Known => Options.all.Select(o => o.Metadata).ToList();
+
+    /// <summary>Why an experiment name cannot be a folder under the results folder, or null when it can: letters,
+    /// digits, '.', '_' and '-', starting with a letter or digit (no path separators, no '..').</summary>
+    public static string? NameProblem(string name) =>
+        SafeName.IsMatch(name) && !name.Contains("..")
+            ? null
+            : $"Experiment '{name}': the name is a folder under the results folder, so it may hold only letters, digits, '.', '_' and '-', starting with a letter or digit";
+
+    /// <summary>The unknown custom metadata of an item, each with the nearest known name.</summary>
+    public static IReadOnlyList<(string Name, string Nearest)> Unknown(ITaskItem item) =>
+        CustomMetadata(item)
+            .Where(m => Options.tryFindMetadata(m.Key) == null)
+            .Select(m => (m.Key, Options.nearest(Known, m.Key)))
+            .ToList();
+
+    /// <summary>The options of an item: every non-empty metadata as <c>--name value</c>, in table order.</summary>
     public static IReadOnlyList<string> Of(ITaskItem item)
     {
+        var given = CustomMetadata(item).ToDictionary(m => m.Key, m => m.Value, StringComparer.OrdinalIgnoreCase);
         var options = new List<string>();
-        foreach (var (metadata, option) in Known)
+        foreach (var o in Options.all)
         {
-            var value = item.GetMetadata(metadata);
-            if (!string.IsNullOrWhiteSpace(value)) { options.Add(option); options.Add(value.Trim()); }
+            if (given.TryGetValue(o.Metadata, out var value) && !string.IsNullOrWhiteSpace(value))
+            {
+                options.Add("--" + o.Name);
+                options.Add(value.Trim());
+            }
         }
-        if (string.Equals(item.GetMetadata("Augment"), "true", StringComparison.OrdinalIgnoreCase)) options.Add("--augment");
         return options;
+    }
+
+    private static IEnumerable<KeyValuePair<string, string>> CustomMetadata(ITaskItem item)
+    {
+        foreach (DictionaryEntry e in item.CloneCustomMetadata())
+            yield return new KeyValuePair<string, string>((string)e.Key, (string?)e.Value ?? "");
     }
 }
 
-/// <summary>Writes RESULTS/NAME/experiment.args (the options, one per line) for each experiment, touching the
-/// file only when its content changes: the timestamp the incremental build compares.</summary>
+/// <summary>Checks each experiment (a safe name, known metadata) and writes RESULTS/NAME/experiment.args (the
+/// options, one per line), touching the file only when its content changes: the timestamp the incremental
+/// build compares.</summary>
 public sealed class WriteExperimentArgs : Microsoft.Build.Utilities.Task
 {
     /// <summary>The <c>Experiment</c> items.</summary>
@@ -45,6 +67,17 @@ public sealed class WriteExperimentArgs : Microsoft.Build.Utilities.Task
     /// <inheritdoc />
     public override bool Execute()
     {
+        foreach (var item in Experiments)
+        {
+            if (ExperimentOptions.NameProblem(item.ItemSpec) is { } problem)
+                Log.LogError(null, "WAALB004", null, BuildEngine.ProjectFileOfTaskNode, 0, 0, 0, 0, "{0}", problem);
+            foreach (var (name, nearest) in ExperimentOptions.Unknown(item))
+                Log.LogError(null, "WAALB003", null, BuildEngine.ProjectFileOfTaskNode, 0, 0, 0, 0,
+                    "Experiment '{0}': unknown metadata '{1}'; did you mean '{2}'? (known: {3})",
+                    item.ItemSpec, name, nearest, string.Join(", ", ExperimentOptions.Known));
+        }
+        if (Log.HasLoggedErrors) return false;
+
         foreach (var item in Experiments)
         {
             var folder = Path.Combine(ResultsDirectory, item.ItemSpec);

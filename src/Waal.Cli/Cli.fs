@@ -52,6 +52,11 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
     with
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         out.WriteLine e.Message
+
+        if argv.Length > 0 && argv[0] = "run" then
+            out.WriteLine()
+            Experiment.optionsUsage () |> List.iter out.WriteLine
+
         0
     | :? ArguParseException as e ->
         // One line: Argu's first line names the problem (the usage that follows is for --help).
@@ -71,3 +76,12 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
 
         err.WriteLine $"error CLI001: command line: {problem} (see '{command} --help')"
         2
+    | :? System.OperationCanceledException ->
+        err.WriteLine "error CLI003: waal: cancelled"
+        1
+    | e ->
+        // Whatever escapes the typed errors is still one line, never a stack trace.
+        let where = if argv.Length > 0 then $"waal {argv[0]}" else "waal"
+        let message = (e.Message.Split('\n')[0]).Trim()
+        err.WriteLine $"error CLI002: {where}: {e.GetType().Name}: {message}"
+        1

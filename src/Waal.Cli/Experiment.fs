@@ -7,138 +7,27 @@ open Argu
 open Spectre.Console
 open Waal.Cli.Args
 open Waal.Core
+open Waal.Data
 open Waal.Experiments
 open Waal.Learning
 
-/// The folder a dataset name means when none is given.
-let defaultFolder (dataset: string) =
-    match dataset with
-    | "fashion-mnist" ->
-        Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
-        |> Option.ofObj
-        |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
-        |> Some
-    | _ -> None
+/// The configuration a command line's options describe (see Datasets.ofCommandLine).
+let configOf (tokens: string list) = Datasets.ofCommandLine tokens
 
-/// The dataset name and folder of a `--dataset name[=DIR]` value, or the error line.
-let dataset (text: string) : Result<string * string, string> =
-    let name, folder =
-        match text.IndexOf '=' with
-        | -1 -> text, defaultFolder text
-        | i -> text[.. i - 1], Some text[i + 1 ..]
+/// The usage lines of the option table, for `waal run --help`.
+let optionsUsage () =
+    let profile =
+        (Datasets.find "fashion-mnist" |> Result.map (fun e -> e.Profile))
+        |> Result.defaultWith failwith
 
-    match folder with
-    | _ when not (List.contains name Spec.datasets) ->
-        let known = String.Join(", ", Spec.datasets)
-        Error $"error EXP001: --dataset: unknown dataset '{name}'; expected one of {known}"
-    | None -> Error $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR"
-    | Some folder -> Ok(name, folder)
-
-/// The spec a `waal run` command line describes, or the line of the first problem.
-let spec (args: ParseResults<RunArgs>) : Result<ExperimentSpec, string> =
-    match dataset (args.GetResult RunArgs.Dataset) with
-    | Error line -> Error line
-    | Ok(name, folder) ->
-        let strategy = args.TryGetResult RunArgs.Strategy |> Option.defaultValue "waal"
-        let reference = Spec.defaults name folder
-
-        // The baselines default to their own reference training (baselines.md), WAAL to the CPU protocol's.
-        let d =
-            if strategy = "waal" then
-                reference
-            else
-                { reference with
-                    Train = Spec.baselineTrain name reference.Train
-                }
-
-        let budget =
-            args.TryGetResult RunArgs.Train_Budget
-            |> Option.map (function
-                | BudgetArg.Epochs -> EpochsOverLabelled
-                | BudgetArg.Match_Waal -> MatchWaal)
-
-        let adversary =
-            args.TryGetResult RunArgs.Adversary
-            |> Option.map (function
-                | AdversaryArg.Wasserstein -> Wasserstein
-                | AdversaryArg.H_Divergence -> HDivergence)
-
-        let waalScore =
-            args.TryGetResult RunArgs.Waal_Score
-            |> Option.map (function
-                | ScoreArg.Combined -> Combined
-                | ScoreArg.Uncertainty -> UncertaintyOnly
-                | ScoreArg.Diversity -> DiversityOnly)
-
-        let imbalance =
-            args.TryGetResult RunArgs.Imbalance
-            |> Option.map (function
-                | ImbalanceArg.Reference -> Imbalance.Reference
-                | ImbalanceArg.Paper -> Imbalance.Paper
-                | ImbalanceArg.One -> Imbalance.One)
-
-        let gpSign =
-            args.TryGetResult RunArgs.Gp_Sign
-            |> Option.map (function
-                | GpSignArg.Reference -> ReferenceSign
-                | GpSignArg.Wgan_Gp -> WganGpSign)
-
-        let critic =
-            args.TryGetResult RunArgs.Critic
-            |> Option.map (function
-                | Sigmoid -> SigmoidOutput
-                | Linear -> LinearOutput)
-
-        let device =
-            args.TryGetResult RunArgs.Device
-            |> Option.map (function
-                | Auto -> AutoDevice
-                | Cpu -> CpuDevice
-                | Cuda -> CudaDevice)
-
-        let bound =
-            args.TryGetResult RunArgs.Bound
-            |> Option.map (function
-                | Mixed -> Uncertainty.Mixed
-                | L1 -> Uncertainty.L1
-                | L2 -> Uncertainty.L2
-                | Worst_Case -> Uncertainty.WorstCase)
-
-        let s =
-            { d with
-                Strategy = strategy
-                Initial = args.TryGetResult RunArgs.Initial |> Option.defaultValue d.Initial
-                Query = args.TryGetResult RunArgs.Query |> Option.defaultValue d.Query
-                Rounds = args.TryGetResult RunArgs.Rounds |> Option.defaultValue d.Rounds
-                Seed = args.TryGetResult RunArgs.Seed |> Option.defaultValue d.Seed
-                Pool = args.TryGetResult RunArgs.Pool |> Option.orElse d.Pool
-                Threads = args.TryGetResult RunArgs.Threads |> Option.defaultValue d.Threads
-                Device = device |> Option.defaultValue d.Device
-                ScoreBatch = args.TryGetResult RunArgs.Score_Batch |> Option.defaultValue d.ScoreBatch
-                Train =
-                    {
-                        Epochs = args.TryGetResult RunArgs.Epochs |> Option.defaultValue d.Train.Epochs
-                        Batch = args.TryGetResult RunArgs.Batch |> Option.defaultValue d.Train.Batch
-                        LearningRate = args.TryGetResult RunArgs.Lr |> Option.defaultValue d.Train.LearningRate
-                        Momentum = args.TryGetResult RunArgs.Momentum |> Option.defaultValue d.Train.Momentum
-                        Budget = budget |> Option.defaultValue d.Train.Budget
-                    }
-                Method =
-                    {
-                        Alpha = args.TryGetResult RunArgs.Alpha |> Option.defaultValue d.Method.Alpha
-                        Selection = args.TryGetResult RunArgs.Selection |> Option.defaultValue d.Method.Selection
-                        Imbalance = imbalance |> Option.defaultValue d.Method.Imbalance
-                        GpSign = gpSign |> Option.defaultValue d.Method.GpSign
-                        GpWeight = args.TryGetResult RunArgs.Gp_Weight |> Option.defaultValue d.Method.GpWeight
-                        CriticOutput = critic |> Option.defaultValue d.Method.CriticOutput
-                        Bound = bound |> Option.defaultValue d.Method.Bound
-                        Augment = args.Contains RunArgs.Augment
-                        Adversary = adversary |> Option.defaultValue d.Method.Adversary
-                        Score = waalScore |> Option.defaultValue d.Method.Score
-                    }
-            }
-
-        Ok s
+    [
+        "EXPERIMENT OPTIONS (defaults for fashion-mnist and waal; every one is also a spec.json field and an"
+        "MSBuild Experiment metadata in PascalCase):"
+        for o in Options.all do
+            let d = o.Default profile "waal"
+            let shown = if d = "" then "" else $" (default {d})"
+            $"    --{o.Name} <{o.Expected}>: {o.Help}{shown}"
+    ]
 
 let private roundLine (r: RoundRecord) =
     $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s"
@@ -215,7 +104,7 @@ let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result:
 
 /// `waal run`.
 let run (out: TextWriter) (err: TextWriter) (args: ParseResults<RunArgs>) =
-    match spec args with
+    match configOf (args.GetResults RunArgs.Option_Text) with
     | Error line ->
         err.WriteLine line
         2
@@ -245,27 +134,27 @@ let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) 
 
 /// `waal query-times`.
 let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTimesArgs>) =
-    match dataset (args.GetResult QueryTimesArgs.Dataset) with
+    let given =
+        [
+            "--dataset", Some(args.GetResult QueryTimesArgs.Dataset)
+            "--pool", Some(string (args.TryGetResult QueryTimesArgs.Pool |> Option.defaultValue 50000))
+            "--initial", args.TryGetResult QueryTimesArgs.Initial |> Option.map string
+            "--query", args.TryGetResult QueryTimesArgs.Query |> Option.map string
+            "--seed", args.TryGetResult QueryTimesArgs.Seed |> Option.map string
+            "--threads", args.TryGetResult QueryTimesArgs.Threads |> Option.map string
+            "--score-batch", args.TryGetResult QueryTimesArgs.Score_Batch |> Option.map string
+            "--epochs", args.TryGetResult QueryTimesArgs.Epochs |> Option.map string
+        ]
+        |> List.collect (fun (name, value) ->
+            match value with
+            | Some v -> [ name; v ]
+            | None -> [])
+
+    match configOf given with
     | Error line ->
         err.WriteLine line
         2
-    | Ok(name, folder) ->
-        let d = Spec.defaults name folder
-
-        let spec =
-            { d with
-                Pool = Some(args.TryGetResult QueryTimesArgs.Pool |> Option.defaultValue 50000)
-                Initial = args.TryGetResult QueryTimesArgs.Initial |> Option.defaultValue d.Initial
-                Query = args.TryGetResult QueryTimesArgs.Query |> Option.defaultValue d.Query
-                Seed = args.TryGetResult QueryTimesArgs.Seed |> Option.defaultValue d.Seed
-                Threads = args.TryGetResult QueryTimesArgs.Threads |> Option.defaultValue d.Threads
-                ScoreBatch = args.TryGetResult QueryTimesArgs.Score_Batch |> Option.defaultValue d.ScoreBatch
-                Train =
-                    { d.Train with
-                        Epochs = args.TryGetResult QueryTimesArgs.Epochs |> Option.defaultValue d.Train.Epochs
-                    }
-            }
-
+    | Ok spec ->
         let mutable timings = []
 
         let result =

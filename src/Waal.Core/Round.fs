@@ -16,23 +16,39 @@ type RoundRecord =
         Queried: int[]
     }
 
-/// An experiment's progress: the pool and every completed round, oldest first.
+/// A batch a round proposed, waiting for its labels: the round's record is complete except that the batch
+/// has not been labelled yet. It is part of the persisted state, so a process that dies while a person labels
+/// restarts with the same batch.
+type PendingBatch =
+    {
+        /// The record of the round that proposed it (its `Queried` are the batch, in query order).
+        Record: RoundRecord
+    }
+
+    /// The pool indices waiting for labels, in query order.
+    member p.Indices = p.Record.Queried
+
+/// An experiment's progress: the pool, every completed round (oldest first), and the batch waiting for labels.
 type Progress =
     {
         Pool: Pool
         Records: RoundRecord list
+        Pending: PendingBatch option
     }
 
-/// The effects a round needs, passed in as values: nothing in the loop reads a global.
+    /// The round the next proposal belongs to (the pending batch's round while one waits).
+    member p.Round = p.Records.Length
+
+/// The effects a round needs, passed in as values: nothing in a round reads a global.
 type Learner<'model, 'error> =
     {
         /// Trains a fresh model on the labelled part of the pool in the given round; returns it and its step count.
         Train: Pool -> int -> Result<'model * int64, 'error>
-        /// Test accuracy of a model.
+        /// Test accuracy of a model (NaN when there is no test data).
         Evaluate: 'model -> Result<float, 'error>
         /// Up to k unlabelled indices to label next, chosen in the given round.
         Query: 'model -> Pool -> int -> int -> Result<int[], 'error>
-        /// Frees what the model holds (native memory), once the round is done with it.
+        /// Frees what the model holds (native memory).
         Release: 'model -> unit
     }
 
@@ -42,10 +58,15 @@ type RoundError<'error> =
     | LearnerFailed of round: int * stage: string * error: 'error
     /// A query that broke the contract (duplicates, labelled or unknown indices, wrong count).
     | InvalidQuery of round: int * detail: string
-    /// The oracle's labels were refused by the pool.
+    /// The labels given were refused: not exactly the pending batch, or refused by the pool.
     | LabelsRefused of round: int * error: PoolError
+    /// `accept` without a pending batch, or `propose` while one waits.
+    | OutOfTurn of round: int * detail: string
 
-/// The round as a pure transition over `Progress`, given the learner, the oracle and the clock as values.
+/// The round as two pure halves over `Progress`: `propose` (train, evaluate, query, check the query) leaves a
+/// pending batch; `accept` takes labels for exactly that batch and completes the round. Whatever produces the
+/// labels in between (the dataset's hidden labels, a C# IOracle, a person at a web page hours later in another
+/// process) is outside the transition.
 module Round =
     /// Checks a query against the contract: min(k, |U|) distinct unlabelled indices.
     let checkQuery (pool: Pool) (k: int) (picked: int[]) =
@@ -64,93 +85,112 @@ module Round =
             | Some i -> Error $"index {i} is already labelled"
             | None -> Ok picked
 
-    /// Runs the next round: train on the labelled set, evaluate, and (unless it is the last round) query k
-    /// items, label them through the oracle and add them to the pool. The clock returns seconds.
-    let step
+    /// True when rounds 0 .. lastRound are all complete.
+    let isFinished (lastRound: int) (progress: Progress) =
+        progress.Pending.IsNone && progress.Records.Length > lastRound
+
+    /// Trains on the labelled set, evaluates, and (unless it is the last round or nothing is unlabelled) queries
+    /// k items. Returns the next progress and the trained model, which the caller owns (to checkpoint, keep or
+    /// release); on an error the model is released here. With a non-empty query the progress holds it as the
+    /// pending batch; otherwise the round is complete. The clock returns seconds.
+    let propose
         (learner: Learner<'model, 'error>)
-        (oracle: int[] -> int[])
         (clock: unit -> float)
         (k: int)
         (lastRound: int)
         (progress: Progress)
-        : Result<Progress * RoundRecord, RoundError<'error>> =
-        let round = progress.Records.Length
+        : Result<Progress * 'model, RoundError<'error>> =
+        let round = progress.Round
         let pool = progress.Pool
-        let t0 = clock ()
 
-        match learner.Train pool round with
-        | Error e -> Error(LearnerFailed(round, "train", e))
-        | Ok(model, iterations) ->
-            try
-                let t1 = clock ()
+        if progress.Pending.IsSome then
+            Error(OutOfTurn(round, "a batch is waiting for labels: accept it first"))
+        elif round > lastRound then
+            Error(OutOfTurn(round, $"every round 0..{lastRound} is complete"))
+        else
+            let t0 = clock ()
 
-                match learner.Evaluate model with
-                | Error e -> Error(LearnerFailed(round, "evaluate", e))
-                | Ok accuracy ->
-                    let t2 = clock ()
+            match learner.Train pool round with
+            | Error e -> Error(LearnerFailed(round, "train", e))
+            | Ok(model, iterations) ->
+                let result =
+                    try
+                        let t1 = clock ()
 
-                    let queried =
-                        if round >= lastRound || pool.UnlabelledCount = 0 then
-                            Ok [||]
-                        else
-                            learner.Query model pool round k
-                            |> Result.mapError (fun e -> LearnerFailed(round, "query", e))
-                            |> Result.bind (fun picked ->
-                                checkQuery pool k picked |> Result.mapError (fun d -> InvalidQuery(round, d)))
+                        match learner.Evaluate model with
+                        | Error e -> Error(LearnerFailed(round, "evaluate", e))
+                        | Ok accuracy ->
+                            let t2 = clock ()
 
-                    let t3 = clock ()
+                            let queried =
+                                if round >= lastRound || pool.UnlabelledCount = 0 then
+                                    Ok [||]
+                                else
+                                    learner.Query model pool round k
+                                    |> Result.mapError (fun e -> LearnerFailed(round, "query", e))
+                                    |> Result.bind (fun picked ->
+                                        checkQuery pool k picked |> Result.mapError (fun d -> InvalidQuery(round, d)))
 
-                    queried
-                    |> Result.bind (fun picked ->
-                        let next =
-                            if picked.Length = 0 then
-                                Ok pool
-                            else
-                                Pool.label (round + 1) (Array.zip picked (oracle picked)) pool
-                                |> Result.mapError (fun e -> LabelsRefused(round, e))
+                            let t3 = clock ()
 
-                        next
-                        |> Result.map (fun nextPool ->
-                            let record =
-                                {
-                                    Round = round
-                                    Labelled = pool.LabelledCount
-                                    TestAccuracy = accuracy
-                                    TrainSeconds = t1 - t0
-                                    QuerySeconds = t3 - t2
-                                    EvalSeconds = t2 - t1
-                                    TrainIterations = iterations
-                                    Queried = picked
-                                }
+                            queried
+                            |> Result.map (fun picked ->
+                                let record =
+                                    {
+                                        Round = round
+                                        Labelled = pool.LabelledCount
+                                        TestAccuracy = accuracy
+                                        TrainSeconds = t1 - t0
+                                        QuerySeconds = t3 - t2
+                                        EvalSeconds = t2 - t1
+                                        TrainIterations = iterations
+                                        Queried = picked
+                                    }
 
-                            {
-                                Pool = nextPool
-                                Records = progress.Records @ [ record ]
-                            },
-                            record))
-            finally
-                learner.Release model
+                                if picked.Length = 0 then
+                                    { progress with
+                                        Records = progress.Records @ [ record ]
+                                    }
+                                else
+                                    { progress with
+                                        Pending = Some { Record = record }
+                                    })
+                    with e ->
+                        learner.Release model
+                        raise e
 
-    /// Runs rounds until rounds 0 .. lastRound are complete, calling `saved` after each one (to persist it);
-    /// stops at the first error (of a round or of `saved`), returning it with the progress made so far.
-    let run
-        (learner: Learner<'model, 'error>)
-        (oracle: int[] -> int[])
-        (clock: unit -> float)
-        (k: int)
-        (lastRound: int)
-        (saved: Progress -> RoundRecord -> Result<unit, RoundError<'error>>)
-        (start: Progress)
-        : Progress * Result<unit, RoundError<'error>> =
-        let rec go progress =
-            if progress.Records.Length > lastRound then
-                progress, Ok()
-            else
-                match
-                    step learner oracle clock k lastRound progress
-                    |> Result.bind (fun (p, r) -> saved p r |> Result.map (fun () -> p))
-                with
-                | Ok next -> go next
-                | Error e -> progress, Error e
+                match result with
+                | Ok next -> Ok(next, model)
+                | Error e ->
+                    learner.Release model
+                    Error e
 
-        go start
+    /// Labels the pending batch and completes its round: `labels` must give one label to every pending index
+    /// and to nothing else (in any order). Refused, with the progress unchanged, otherwise.
+    let accept (labels: (int * int)[]) (progress: Progress) : Result<Progress * RoundRecord, RoundError<'error>> =
+        let round = progress.Round
+
+        match progress.Pending with
+        | None -> Error(OutOfTurn(round, "no batch is waiting for labels"))
+        | Some pending ->
+            let expected = Set.ofArray pending.Indices
+            let given = labels |> Array.map fst
+
+            match given |> Array.tryFind (fun i -> not (expected.Contains i)) with
+            | Some i -> Error(LabelsRefused(round, MalformedLog("labels", $"index {i} is not in the pending batch")))
+            | None when given.Length < expected.Count ->
+                let missing = Set.difference expected (Set.ofArray given) |> Seq.head
+
+                Error(
+                    LabelsRefused(round, MalformedLog("labels", $"index {missing} of the pending batch has no label"))
+                )
+            | None ->
+                Pool.label (round + 1) labels progress.Pool
+                |> Result.mapError (fun e -> LabelsRefused(round, e))
+                |> Result.map (fun pool ->
+                    {
+                        Pool = pool
+                        Records = progress.Records @ [ pending.Record ]
+                        Pending = None
+                    },
+                    pending.Record)

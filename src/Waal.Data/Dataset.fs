@@ -177,7 +177,7 @@ module Dataset =
 /// Per-channel mean and standard deviation (of pixel/255) used to normalise a dataset's images.
 type Normalisation = { Mean: float[]; Std: float[] }
 
-/// The reference normalisation constants (waal.md).
+/// The reference normalisation constants (docs/method.md).
 module Normalisation =
     /// Fashion-MNIST: the reference reuses MNIST's 0.1307 / 0.3081.
     let fashionMnist =
@@ -199,11 +199,3 @@ module Normalisation =
             Mean = [| 0.4914; 0.4822; 0.4465 |]
             Std = [| 0.2470; 0.2435; 0.2616 |]
         }
-
-    /// The constants for a dataset name, if it is one the runner knows.
-    let forDataset (name: string) =
-        match name with
-        | "fashion-mnist" -> Some fashionMnist
-        | "svhn" -> Some svhn
-        | "cifar10" -> Some cifar10
-        | _ -> None

@@ -92,22 +92,24 @@ let table (timings: Timing list) =
 
 /// Loads the data of a spec, labels its initial set, trains one WAAL model (round 0) and times every
 /// registered strategy's query of `spec.Query` items on it.
-let run (spec: ExperimentSpec) (hooks: Runner.Hooks) : Result<Timing list, Runner.RunError> =
-    match Spec.validate spec with
-    | Error errors -> Error(Runner.SpecInvalid errors)
-    | Ok spec ->
-        match Runner.loadSplits spec.Dataset spec.DataDir with
+let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Runner.RunError> =
+    match Options.validate config, Datasets.find config.Spec.Dataset with
+    | Error errors, _ -> Error(Runner.SpecInvalid errors)
+    | _, Error m -> Error(Runner.SpecInvalid [ { Field = "dataset"; Message = m } ])
+    | Ok config, Ok entry ->
+        let spec = config.Spec
+
+        match entry.Load config.Settings.DataDir with
         | Error e -> Error(Runner.DataFailed e)
         | Ok(train, _) ->
             let data = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
 
-            match Device.resolve spec.Device with
+            match Device.resolve config.Settings.Device with
             | Error d -> Error(Runner.DeviceFailed d)
             | Ok device ->
-                Device.configure spec.Threads
+                Device.configure config.Settings.Threads
 
-
-                use tensors = Tensors.ofNamed spec.Dataset device data
+                use tensors = Tensors.ofEntry entry device data
 
                 let empty =
                     Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")
@@ -121,6 +123,7 @@ let run (spec: ExperimentSpec) (hooks: Runner.Hooks) : Result<Timing list, Runne
                 let ctx =
                     {
                         Spec = spec
+                        Settings = config.Settings
                         Device = device
                         Pool = tensors
                         Progress = hooks.Progress

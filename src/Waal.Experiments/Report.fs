@@ -8,6 +8,7 @@ open System.Globalization
 open System.IO
 open System.Text
 open Waal.Core
+open Waal.Data
 
 /// One run read back from its folder.
 type Run =
@@ -36,9 +37,11 @@ let readRun (folder: string) : Result<Run, string> =
     elif not (File.Exists layout.Rounds) then
         Error $"{layout.Rounds}: missing"
     else
-        match Spec.ofJson (File.ReadAllText layout.Spec) with
+        match Datasets.readSpec (File.ReadAllText layout.Spec) with
         | Error errors -> Error $"{layout.Spec}: {errors.Head.Field}: {errors.Head.Message}"
-        | Ok spec ->
+        | Ok config ->
+            let spec = config.Spec
+
             Results.readRoundsCsv layout.Rounds
             |> Result.map (fun rows ->
                 let iterations =
@@ -57,32 +60,23 @@ let readRun (folder: string) : Result<Run, string> =
 let group (runs: Run list) : Group list =
     let groups =
         runs
-        |> List.groupBy (fun (r: Run) -> Spec.toJson [] (Spec.identity r.Spec))
+        |> List.groupBy (fun (r: Run) -> Options.withoutSeed r.Spec)
         |> List.map (fun (_, rs: Run list) -> (List.head rs).Spec, List.sortBy (fun (r: Run) -> r.Spec.Seed) rs)
 
-    // The settings that tell groups of one strategy apart, as they read on the command line.
+    // The options that tell groups of one strategy apart, as they read on the command line (from the option
+    // table; epochs and the budget read as one).
     let settings (s: ExperimentSpec) =
-        [
-            "budget",
-            (match s.Train.Budget with
-             | EpochsOverLabelled -> $"{s.Train.Epochs} epochs"
-             | MatchWaal -> $"match-waal x{s.Train.Epochs}")
-            "pool", string s.Pool
-            "initial", string s.Initial
-            "query", string s.Query
-            "batch", string s.Train.Batch
-            "lr", string s.Train.LearningRate
-            "momentum", string s.Train.Momentum
-            "alpha", string s.Method.Alpha
-            "selection", string s.Method.Selection
-            "imbalance", Spec.imbalanceName s.Method.Imbalance
-            "gp-sign", Spec.gpSignName s.Method.GpSign
-            "gp-weight", string s.Method.GpWeight
-            "critic", Spec.criticName s.Method.CriticOutput
-            "bound", Spec.boundName s.Method.Bound
-            "augment", string s.Method.Augment
-            "adversary", Spec.adversaryName s.Method.Adversary
-            "waal-score", Spec.scoreName s.Method.Score
+        ("budget",
+         (match s.Train.Budget with
+          | EpochsOverLabelled -> $"{s.Train.Epochs} epochs"
+          | MatchWaal -> $"match-waal x{s.Train.Epochs}"))
+        :: [
+            for o in Options.all do
+                if
+                    o.Scope = Identity
+                    && not (List.contains o.Name [ "dataset"; "strategy"; "seed"; "rounds"; "epochs"; "train-budget" ])
+                then
+                    o.Name, Options.specValue o.Name s
         ]
 
     groups
@@ -230,7 +224,7 @@ let markdown (groups: Group list) =
         let pool = s.Pool |> Option.map string |> Option.defaultValue "all"
 
         line
-            $"""- **{g.Label}**: {s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum}; alpha {m.Alpha}, selection {m.Selection}, imbalance {Spec.imbalanceName m.Imbalance}, GP sign {Spec.gpSignName m.GpSign} weight {m.GpWeight}, critic {Spec.criticName m.CriticOutput}, bound {Spec.boundName m.Bound}, augmentation {m.Augment}; seeds {String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))}."""
+            $"""- **{g.Label}**: {s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum}; alpha {m.Alpha}, selection {m.Selection}, imbalance {Options.specValue "imbalance" s}, GP sign {Options.specValue "gp-sign" s} weight {m.GpWeight}, critic {Options.specValue "critic" s}, bound {Options.specValue "bound" s}, augmentation {m.Augment}; seeds {String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))}."""
 
     sb.ToString()
 

@@ -23,6 +23,8 @@ type Layout =
     member l.Labels = Path.Combine(l.Folder, "labels.json")
     member l.Progress = Path.Combine(l.Folder, "progress.json")
     member l.Checkpoint = Path.Combine(l.Folder, "checkpoint")
+    /// Held (an exclusive lock) by the one process writing the folder.
+    member l.Lock = Path.Combine(l.Folder, ".lock")
 
 /// The six fixed columns of rounds.csv, in order.
 let fixedColumns =
@@ -138,10 +140,8 @@ let progressJson (progress: Progress) =
 
     do
         use w = new Utf8JsonWriter(stream)
-        w.WriteStartObject()
-        w.WriteStartArray "records"
 
-        for r in progress.Records do
+        let record (r: RoundRecord) =
             w.WriteStartObject()
             w.WriteNumber("round", r.Round)
             w.WriteNumber("labelled", r.Labelled)
@@ -158,33 +158,103 @@ let progressJson (progress: Progress) =
             w.WriteEndArray()
             w.WriteEndObject()
 
+        w.WriteStartObject()
+        w.WriteStartArray "records"
+
+        for r in progress.Records do
+            record r
+
         w.WriteEndArray()
+        w.WritePropertyName "pending"
+
+        match progress.Pending with
+        | Some p -> record p.Record
+        | None -> w.WriteNullValue()
+
         w.WritePropertyName "labelLog"
         w.WriteRawValue(LabelLogJson.toBytes (Pool.log progress.Pool))
         w.WriteEndObject()
 
     stream.ToArray()
 
-/// Reads progress.json back into the pool (replayed from its label log) and the records.
+/// Checks what progress.json says against its own label log: round r's record counts the labels given before
+/// it and its queried indices are exactly the batch labelled after it; a pending batch holds distinct
+/// unlabelled indices of the pool. The first disagreement, or None.
+let private contradiction (progress: Progress) =
+    let log = Pool.log progress.Pool
+    let batches = log.Batches |> List.toArray
+
+    let labelledBefore (round: int) =
+        batches
+        |> Array.filter (fun b -> b.Round <= round)
+        |> Array.sumBy (fun b -> b.Items.Length)
+
+    let recordProblem =
+        progress.Records
+        |> List.tryPick (fun r ->
+            let after =
+                batches
+                |> Array.tryFind (fun b -> b.Round = r.Round + 1)
+                |> Option.map (fun b -> b.Items |> Array.map fst)
+                |> Option.defaultValue [||]
+
+            if r.Labelled <> labelledBefore r.Round then
+                Some
+                    $"records[{r.Round}].labelled: {r.Labelled}, but the label log gives {labelledBefore r.Round} labels before round {r.Round}"
+            elif r.Queried <> after then
+                Some $"records[{r.Round}].queried: not the batch the label log labelled after round {r.Round}"
+            else
+                None)
+
+    match recordProblem, progress.Pending with
+    | Some p, _ -> Some p
+    | None, Some pending ->
+        let r = pending.Record
+
+        if r.Round <> progress.Records.Length then
+            Some $"pending.round: expected {progress.Records.Length}, found {r.Round}"
+        elif r.Labelled <> progress.Pool.LabelledCount then
+            Some $"pending.labelled: expected {progress.Pool.LabelledCount}, found {r.Labelled}"
+        else
+            match Round.checkQuery progress.Pool r.Queried.Length r.Queried with
+            | Error detail when r.Queried.Length > 0 -> Some $"pending.queried: {detail}"
+            | Error _ -> Some "pending.queried: empty"
+            | Ok _ -> None
+    | None, None ->
+        let later = batches |> Array.filter (fun b -> b.Round > progress.Records.Length)
+
+        if later.Length > 0 then
+            Some
+                $"labelLog: a batch of round {later[0].Round} lies beyond the {progress.Records.Length} completed round(s)"
+        else
+            None
+
+/// Reads progress.json back into the pool (replayed from its label log), the records and the pending batch;
+/// every field read back is checked against the label log.
 let readProgress (path: string) : Result<Progress, string> =
     try
         use doc = JsonDocument.Parse(File.ReadAllBytes path)
         let root = doc.RootElement
 
-        let records =
-            [
-                for r in root.GetProperty("records").EnumerateArray() ->
-                    {
-                        Round = r.GetProperty("round").GetInt32()
-                        Labelled = r.GetProperty("labelled").GetInt32()
-                        TestAccuracy = r.GetProperty("testAccuracy").GetDouble()
-                        TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
-                        QuerySeconds = r.GetProperty("querySeconds").GetDouble()
-                        EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
-                        TrainIterations = r.GetProperty("trainIterations").GetInt64()
-                        Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
-                    }
-            ]
+        let record (r: JsonElement) =
+            {
+                Round = r.GetProperty("round").GetInt32()
+                Labelled = r.GetProperty("labelled").GetInt32()
+                TestAccuracy = r.GetProperty("testAccuracy").GetDouble()
+                TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
+                QuerySeconds = r.GetProperty("querySeconds").GetDouble()
+                EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
+                TrainIterations = r.GetProperty("trainIterations").GetInt64()
+                Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
+            }
+
+        let records = [ for r in root.GetProperty("records").EnumerateArray() -> record r ]
+
+        // Files written before the pending batch was persisted have no "pending" field.
+        let pending =
+            match root.TryGetProperty "pending" with
+            | true, p when p.ValueKind <> JsonValueKind.Null -> Some { Record = record p }
+            | _ -> None
 
         let logBytes = Encoding.UTF8.GetBytes(root.GetProperty("labelLog").GetRawText())
 
@@ -193,7 +263,16 @@ let readProgress (path: string) : Result<Progress, string> =
         |> Result.mapError (fun e -> $"{path}: {Errors.poolMessage e}")
         |> Result.bind (fun pool ->
             if records |> List.mapi (fun i r -> r.Round = i) |> List.forall id then
-                Ok { Pool = pool; Records = records }
+                let progress =
+                    {
+                        Pool = pool
+                        Records = records
+                        Pending = pending
+                    }
+
+                match contradiction progress with
+                | Some detail -> Error $"{path}: {detail}"
+                | None -> Ok progress
             else
                 Error $"{path}: records: expected rounds 0, 1, 2, ... in order")
     with
@@ -207,3 +286,31 @@ let saveProgress (layout: Layout) (progress: Progress) =
     writeAtomic layout.Progress (progressJson progress)
     writeAtomic layout.Labels (LabelLogJson.toBytes (Pool.log progress.Pool))
     writeTextAtomic layout.Rounds (roundsCsv progress.Records)
+
+/// The exclusive hold of one process on a results folder: released when disposed, or by the kernel when the
+/// process dies (an advisory lock on RESULTS/.lock), so a killed run never leaves the folder locked.
+type FolderLock(stream: FileStream) =
+    interface IDisposable with
+        member _.Dispose() = stream.Dispose()
+
+/// Takes the folder's lock (creating the folder), or says which process holds it.
+let lockFolder (layout: Layout) : Result<FolderLock, string> =
+    Directory.CreateDirectory layout.Folder |> ignore
+
+    try
+        // FileShare.None takes an exclusive flock on Unix: a second process cannot open the file this way.
+        let stream =
+            new FileStream(layout.Lock, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
+
+        // The holder's process id, for the message a second writer gets (the locked file itself is unreadable).
+        writeTextAtomic (layout.Lock + ".pid") (string Environment.ProcessId)
+        Ok(new FolderLock(stream))
+    with :? IOException ->
+        let holder =
+            try
+                let pid = File.ReadAllText(layout.Lock + ".pid").Trim()
+                $"process {pid}"
+            with _ ->
+                "another process"
+
+        Error $"is in use by {holder} (a run or resume writing this folder); wait for it to finish or stop it"

@@ -1,5 +1,6 @@
-/// The active-learning loop with its effects at the edge: load the data, fold `Round.step` over the pool, and
-/// persist every completed round before the next one starts, so a run can be resumed from its folder.
+/// The active-learning loop with its effects at the edge: load the data, alternate `Round.propose` and
+/// `Round.accept` (the dataset's hidden labels are the oracle), and persist the state after each half, so a run
+/// can be resumed from its folder, a pending batch included. Persistence happens here and only here.
 module Waal.Experiments.Runner
 
 open System
@@ -31,6 +32,8 @@ type RunError =
     | RoundFailed of RoundError<LearnError>
     /// Writing results failed.
     | WriteFailed of path: string * detail: string
+    /// Another process is writing the folder.
+    | FolderBusy of folder: string * detail: string
 
 /// Codes and one-line messages.
 module RunError =
@@ -46,6 +49,7 @@ module RunError =
         | DeviceFailed _ -> "EXP006"
         | RoundFailed _ -> "EXP007"
         | WriteFailed _ -> "EXP008"
+        | FolderBusy _ -> "EXP009"
 
     /// `error CODE: where: message`.
     let line (e: RunError) =
@@ -73,7 +77,9 @@ module RunError =
             | RoundFailed(LearnerFailed(round, stage, err)) -> $"round {round}", $"{stage}: {LearnError.message err}"
             | RoundFailed(InvalidQuery(round, detail)) -> $"round {round}", $"query: {detail}"
             | RoundFailed(LabelsRefused(round, err)) -> $"round {round}", $"labels: {Errors.poolMessage err}"
+            | RoundFailed(OutOfTurn(round, detail)) -> $"round {round}", detail
             | WriteFailed(path, detail) -> path, detail
+            | FolderBusy(folder, detail) -> folder, detail
 
         $"error {code e}: {where}: {message}"
 
@@ -106,20 +112,6 @@ let versions () =
         ".NET", Environment.Version.ToString()
     ]
 
-/// Loads a dataset's training and test splits from its folder.
-let loadSplits (dataset: string) (folder: string) : Result<Dataset * Dataset, DataError> =
-    match dataset with
-    | "fashion-mnist" -> Load.fashionMnist folder
-    | "cifar10" ->
-        Cifar10.readTrain folder
-        |> Result.bind (fun tr -> Cifar10.readTest folder |> Result.map (fun te -> tr, te))
-    | "svhn" ->
-        SvhnMat.read (Path.Combine(folder, "train_32x32.mat"))
-        |> Result.bind (fun tr ->
-            SvhnMat.read (Path.Combine(folder, "test_32x32.mat"))
-            |> Result.map (fun te -> tr, te))
-    | other -> Error(Unsupported(folder, "dataset", $"unknown dataset '{other}'"))
-
 let private catchIo (path: string) (f: unit -> 'a) =
     try
         Ok(f ())
@@ -139,29 +131,34 @@ let private saveCheckpoint (layout: Results.Layout) (round: int) (nets: Nets.Net
         if Path.GetFileName old <> name then
             Directory.Delete(old, true)
 
-/// Runs the rounds that remain, persisting each; data and spec are already checked.
-let private proceed
-    (layout: Results.Layout)
-    (spec: ExperimentSpec)
-    (strategy: Strategy)
-    (poolData: Dataset)
-    (testData: Dataset)
-    (hooks: Hooks)
-    (start: Progress)
-    =
-    match Device.resolve spec.Device with
+/// What a checked configuration runs on.
+type private Prepared =
+    {
+        Config: Configuration
+        Entry: Datasets.Entry
+        Strategy: Strategy
+        PoolData: Dataset
+        TestData: Dataset
+    }
+
+/// Runs the rounds that remain, persisting the state after every half-round; data and spec are already checked.
+let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start: Progress) =
+    let spec = p.Config.Spec
+    let settings = p.Config.Settings
+
+    match Device.resolve settings.Device with
     | Error detail -> Error(DeviceFailed detail)
     | Ok device ->
-        Device.configure spec.Threads
+        Device.configure settings.Threads
 
-
-        use poolT = Tensors.ofNamed spec.Dataset device poolData
-        use testT = Tensors.ofNamed spec.Dataset device testData
-        let truth = testData.Labels
+        use poolT = Tensors.ofEntry p.Entry device p.PoolData
+        use testT = Tensors.ofEntry p.Entry device p.TestData
+        let truth = p.TestData.Labels
 
         let ctx =
             {
                 Spec = spec
+                Settings = settings
                 Device = device
                 Pool = poolT
                 Progress = hooks.Progress
@@ -169,45 +166,70 @@ let private proceed
 
         let learner: Learner<Nets.Networks, LearnError> =
             {
-                Train =
-                    fun pool round ->
-                        strategy.Train ctx pool round
-                        |> Result.map (fun (nets, iterations) ->
-                            saveCheckpoint layout round nets
-                            nets, iterations)
+                Train = p.Strategy.Train ctx
                 Evaluate =
                     fun nets ->
-                        let predicted = Scoring.predict nets testT spec.ScoreBatch hooks.Progress
+                        let predicted = Scoring.predict nets testT settings.ScoreBatch hooks.Progress
                         Ok(Metrics.accuracy predicted truth)
-                Query = strategy.Query ctx
+                Query = p.Strategy.Query ctx
                 Release = fun nets -> (nets :> IDisposable).Dispose()
             }
 
         // The oracle: the dataset's hidden labels of the pool items.
         let oracle (indices: int[]) =
-            indices |> Array.map (fun i -> poolData.Labels[i])
+            indices |> Array.map (fun i -> i, p.PoolData.Labels[i])
 
         let clock = Stopwatch.StartNew()
+        let seconds () = clock.Elapsed.TotalSeconds
 
-        let saved progress record =
-            Results.saveProgress layout progress
-            hooks.AfterRound record
-            Ok()
+        let save progress =
+            catchIo layout.Progress (fun () -> Results.saveProgress layout progress)
 
-        let _, result =
-            Round.run learner oracle (fun () -> clock.Elapsed.TotalSeconds) spec.Query spec.Rounds saved start
+        let rec loop (progress: Progress) =
+            if Round.isFinished spec.Rounds progress then
+                Ok()
+            else
+                match progress.Pending with
+                | Some pending ->
+                    Round.accept (oracle pending.Indices) progress
+                    |> Result.mapError RoundFailed
+                    |> Result.bind (fun (next, record) ->
+                        save next
+                        |> Result.bind (fun () ->
+                            hooks.AfterRound record
+                            loop next))
+                | None ->
+                    Round.propose learner seconds spec.Query spec.Rounds progress
+                    |> Result.mapError RoundFailed
+                    |> Result.bind (fun (next, nets) ->
+                        let saved =
+                            try
+                                catchIo layout.Checkpoint (fun () -> saveCheckpoint layout progress.Round nets)
+                            finally
+                                learner.Release nets
 
-        result |> Result.mapError RoundFailed
+                        saved
+                        |> Result.bind (fun () -> save next)
+                        |> Result.bind (fun () ->
+                            if next.Pending.IsNone then
+                                hooks.AfterRound(List.last next.Records)
 
-/// Loads the data a spec names and checks the spec fits it (pool size, initial labels).
-let private prepare (spec: ExperimentSpec) =
-    match Spec.validate spec with
+                            loop next))
+
+        loop start
+
+/// Loads the data a configuration names and checks the spec fits it (pool size, initial labels).
+let private prepare (config: Configuration) =
+    match Options.validate config with
     | Error errors -> Error(SpecInvalid errors)
-    | Ok spec ->
-        match Registry.tryFind spec.Strategy with
-        | None -> Error(UnknownStrategy spec.Strategy)
-        | Some strategy ->
-            match loadSplits spec.Dataset spec.DataDir with
+    | Ok config ->
+        let spec = config.Spec
+
+        match Registry.tryFind spec.Strategy, Datasets.find spec.Dataset with
+        | None, _ -> Error(UnknownStrategy spec.Strategy)
+        | _, Error message -> Error(SpecInvalid [ { Field = "dataset"; Message = message } ])
+        | Some strategy, Ok entry ->
+            match entry.Load config.Settings.DataDir with
             | Error e -> Error(DataFailed e)
             | Ok(train, test) ->
                 match spec.Pool with
@@ -229,12 +251,36 @@ let private prepare (spec: ExperimentSpec) =
                             )
                         )
                     else
-                        Ok(spec, strategy, poolData, test)
+                        Ok
+                            {
+                                Config = config
+                                Entry = entry
+                                Strategy = strategy
+                                PoolData = poolData
+                                TestData = test
+                            }
+
+/// Holds the folder's lock for the work, or says who does (nothing is written then).
+let private locked (folder: string) (work: unit -> Result<unit, RunError>) =
+    let layout = { Results.Layout.Folder = folder }
+
+    match
+        (try
+            Results.lockFolder layout |> Result.mapError (fun d -> FolderBusy(folder, d))
+         with
+         | :? IOException as e -> Error(WriteFailed(folder, e.Message))
+         | :? UnauthorizedAccessException as e -> Error(WriteFailed(folder, e.Message)))
+    with
+    | Error e -> Error e
+    | Ok hold ->
+        use _ = hold
+        work ()
 
 /// Starts an experiment in `folder`: writes spec.json, draws and labels the initial set (round 0's labels,
 /// from the key (seed, 0, "initial")), and runs every round. A folder that already holds an experiment is
-/// refused unless `force`, which removes that experiment's files (and nothing else) first.
-let run (spec: ExperimentSpec) (folder: string) (force: bool) (hooks: Hooks) : Result<unit, RunError> =
+/// refused unless `force`, which removes that experiment's files (and nothing else) first. One process at a
+/// time writes a folder.
+let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : Result<unit, RunError> =
     let layout = { Results.Layout.Folder = folder }
 
     if File.Exists folder then
@@ -242,38 +288,47 @@ let run (spec: ExperimentSpec) (folder: string) (force: bool) (hooks: Hooks) : R
     elif File.Exists layout.Spec && not force then
         Error(OutputExists folder)
     else
-        prepare spec
-        |> Result.bind (fun (spec, strategy, poolData, test) ->
-            catchIo folder (fun () ->
-                for f in [ layout.Spec; layout.Rounds; layout.Labels; layout.Progress ] do
-                    if File.Exists f then
-                        File.Delete f
+        prepare config
+        |> Result.bind (fun p ->
+            locked folder (fun () ->
+                catchIo folder (fun () ->
+                    for f in [ layout.Spec; layout.Rounds; layout.Labels; layout.Progress ] do
+                        if File.Exists f then
+                            File.Delete f
 
-                if Directory.Exists layout.Checkpoint then
-                    Directory.Delete(layout.Checkpoint, true)
+                    if Directory.Exists layout.Checkpoint then
+                        Directory.Delete(layout.Checkpoint, true)
 
-                Results.removeStaleTemporaries folder
+                    Results.removeStaleTemporaries folder
 
-                Results.writeTextAtomic layout.Spec (Spec.toJson (versions ()) spec))
-            |> Result.bind (fun () ->
-                hooks.Info $"pool: {poolData.Count} images, test: {test.Count} images, {poolData.Classes} classes"
+                    Results.writeTextAtomic layout.Spec (SpecJson.toJson (versions ()) p.Config))
+                |> Result.bind (fun () ->
+                    hooks.Info
+                        $"pool: {p.PoolData.Count} images, test: {p.TestData.Count} images, {p.PoolData.Classes} classes"
 
-                let empty =
-                    Pool.create poolData.Count poolData.Classes
-                    |> Result.defaultWith (failwithf "%A")
+                    let empty =
+                        Pool.create p.PoolData.Count p.PoolData.Classes
+                        |> Result.defaultWith (failwithf "%A")
 
-                let initial = Pool.draw (Rng.key spec.Seed 0 "initial") spec.Initial empty
+                    let spec = p.Config.Spec
+                    let initial = Pool.draw (Rng.key spec.Seed 0 "initial") spec.Initial empty
 
-                match Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty with
-                | Error e -> Error(RoundFailed(LabelsRefused(0, e)))
-                | Ok pool ->
-                    let start = { Pool = pool; Records = [] }
+                    match Pool.label 0 (initial |> Array.map (fun i -> i, p.PoolData.Labels[i])) empty with
+                    | Error e -> Error(RoundFailed(LabelsRefused(0, e)))
+                    | Ok pool ->
+                        let start =
+                            {
+                                Pool = pool
+                                Records = []
+                                Pending = None
+                            }
 
-                    catchIo folder (fun () -> Results.saveProgress layout start)
-                    |> Result.bind (fun () -> proceed layout spec strategy poolData test hooks start)))
+                        catchIo folder (fun () -> Results.saveProgress layout start)
+                        |> Result.bind (fun () -> proceed layout p hooks start))))
 
-/// Continues the experiment in `folder` from its last completed round. With the same threads on the CPU, the
-/// result equals an uninterrupted run's: every round's randomness is keyed by (seed, round, purpose).
+/// Continues the experiment in `folder` from its persisted state: a batch that was waiting for labels is
+/// labelled as it was proposed (not proposed again). With the same threads on the CPU, the result equals an
+/// uninterrupted run's: every round's randomness is keyed by (seed, round, purpose).
 let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
     let layout = { Results.Layout.Folder = folder }
 
@@ -289,25 +344,33 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
             )
         )
     else
-        match Spec.ofJson (File.ReadAllText layout.Spec) with
+        match Datasets.readSpec (File.ReadAllText layout.Spec) with
         | Error errors ->
             let e = List.head errors
             Error(NotAnExperiment(layout.Spec, $"{e.Field}: {e.Message}"))
-        | Ok spec ->
-            prepare spec
-            |> Result.bind (fun (spec, strategy, poolData, test) ->
-                match Results.readProgress layout.Progress with
-                | Error detail -> Error(NotAnExperiment(layout.Progress, detail))
-                | Ok progress when progress.Pool.Size <> poolData.Count ->
-                    Error(
-                        NotAnExperiment(
-                            layout.Progress,
-                            $"its pool has {progress.Pool.Size} items, the spec's data {poolData.Count}"
+        | Ok config ->
+            prepare config
+            |> Result.bind (fun p ->
+                locked folder (fun () ->
+                    match Results.readProgress layout.Progress with
+                    | Error detail -> Error(NotAnExperiment(layout.Progress, detail))
+                    | Ok progress when progress.Pool.Size <> p.PoolData.Count ->
+                        Error(
+                            NotAnExperiment(
+                                layout.Progress,
+                                $"its pool has {progress.Pool.Size} items, the spec's data {p.PoolData.Count}"
+                            )
                         )
-                    )
-                | Ok progress ->
-                    hooks.Info $"resuming after {progress.Records.Length} completed round(s) of {spec.Rounds + 1}"
-                    Results.removeStaleTemporaries folder
+                    | Ok progress ->
+                        let waiting =
+                            match progress.Pending with
+                            | Some b -> $", a batch of {b.Indices.Length} waiting for labels"
+                            | None -> ""
 
-                    catchIo folder (fun () -> Results.saveProgress layout progress)
-                    |> Result.bind (fun () -> proceed layout spec strategy poolData test hooks progress))
+                        hooks.Info
+                            $"resuming after {progress.Records.Length} completed round(s) of {p.Config.Spec.Rounds + 1}{waiting}"
+
+                        Results.removeStaleTemporaries folder
+
+                        catchIo folder (fun () -> Results.saveProgress layout progress)
+                        |> Result.bind (fun () -> proceed layout p hooks progress)))

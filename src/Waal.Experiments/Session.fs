@@ -1,6 +1,7 @@
-/// An interactive active-learning session, for callers that label themselves (a person, a file, a service):
-/// the pool state moves by the core's pure transitions, and the session holds the networks of the last
-/// training beside it. The C# facade is a thin translation of this module.
+/// An interactive active-learning session, for callers that label themselves (a person, a file, a service, a
+/// web page hours later): the same two round halves as the runner (`Round.propose`, `Round.accept`) over a
+/// state that the session persists in the runner's format, with the networks of the last training beside it.
+/// The C# facade is a thin translation of this module.
 module Waal.Experiments.Session
 
 open System
@@ -10,26 +11,6 @@ open Waal.Core
 open Waal.Data
 open Waal.Learning
 open Waal.Strategies
-
-/// What a session works on and with. `Test` (with its hidden labels) is optional: without it, no evaluation.
-type Session =
-    {
-        Spec: ExperimentSpec
-        Strategy: Strategy
-        Context: Context
-        PoolData: Dataset
-        Test: (Dataset * Tensors.DataTensors) option
-        Pool: Pool
-        /// Completed trainings (the round the next training belongs to).
-        Round: int
-        Model: Nets.Networks option
-    }
-
-    interface IDisposable with
-        member s.Dispose() =
-            s.Model |> Option.iter (fun m -> (m :> IDisposable).Dispose())
-            (s.Context.Pool :> IDisposable).Dispose()
-            s.Test |> Option.iter (fun (_, t) -> (t :> IDisposable).Dispose())
 
 /// Why a session call failed.
 type SessionError =
@@ -41,6 +22,8 @@ type SessionError =
     | NotTrained of operation: string
     | NoTestData
     | SessionFile of path: string * detail: string
+    /// A call that does not fit the round's state (labels with no pending batch, a proposal while one waits).
+    | OutOfTurn of detail: string
 
 /// One line per error.
 let message (e: SessionError) =
@@ -52,9 +35,10 @@ let message (e: SessionError) =
     | NoDevice detail -> detail
     | LabelsRefused e -> Errors.poolMessage e
     | LearnFailed e -> LearnError.message e
-    | NotTrained op -> $"{op} needs a trained model: train first"
+    | NotTrained op -> $"{op} needs a trained model: propose a batch first"
     | NoTestData -> "no test data was given, so there is nothing to evaluate on"
     | SessionFile(path, detail) -> $"{path}: {detail}"
+    | OutOfTurn detail -> detail
 
 /// A progress sink that stops the work between steps when the token is cancelled.
 let cancellable (token: CancellationToken) (sink: ProgressSink) =
@@ -65,107 +49,217 @@ let cancellable (token: CancellationToken) (sink: ProgressSink) =
                 sink.Advance n
     }
 
-/// Opens a session over a pool (and optional test set) with an empty label state.
-let create (spec: ExperimentSpec) (poolData: Dataset) (test: Dataset option) (progress: ProgressSink) =
-    match Spec.validate spec, Registry.tryFind spec.Strategy with
-    | Error errors, _ -> Error(SpecProblem errors)
-    | _, None -> Error(NoSuchStrategy spec.Strategy)
-    | Ok spec, Some strategy ->
-        match Device.resolve spec.Device with
-        | Error d -> Error(NoDevice d)
-        | Ok device ->
-            Device.configure spec.Threads
+let private roundError (e: RoundError<LearnError>) =
+    match e with
+    | LearnerFailed(_, _, err) -> LearnFailed err
+    | InvalidQuery(round, detail) -> LearnFailed(BadInput $"round {round}: query: {detail}")
+    | RoundError.LabelsRefused(_, err) -> LabelsRefused err
+    | RoundError.OutOfTurn(_, detail) -> OutOfTurn detail
 
+/// A session: it owns the pool's (and test set's) tensors and the networks of the last training, and frees
+/// them when disposed. Not thread-safe: one call at a time (the facade serialises them).
+[<Sealed>]
+type Session
+    private
+    (
+        config: Configuration,
+        entry: Datasets.Entry,
+        strategy: Strategy,
+        device: TorchSharp.torch.Device,
+        poolTensors: Tensors.DataTensors,
+        test: (Dataset * Tensors.DataTensors) option,
+        progress: Progress,
+        progressSink: ProgressSink
+    ) =
+    let mutable state = progress
+    let mutable model: Nets.Networks option = None
+    let mutable disposed = false
 
-            let tensors = Tensors.ofNamed spec.Dataset device poolData
-
-            Pool.create poolData.Count poolData.Classes
-            |> Result.mapError LabelsRefused
-            |> Result.map (fun pool ->
-                {
-                    Spec = spec
-                    Strategy = strategy
-                    Context =
-                        {
-                            Spec = spec
-                            Device = device
-                            Pool = tensors
-                            Progress = progress
-                        }
-                    PoolData = poolData
-                    Test = test |> Option.map (fun t -> t, Tensors.ofNamed spec.Dataset device t)
-                    Pool = pool
-                    Round = 0
-                    Model = None
-                })
-
-/// `count` unlabelled indices drawn at random from the key (seed, round, "initial"): an initial batch to label.
-let drawInitial (count: int) (s: Session) =
-    Pool.draw (Rng.key s.Spec.Seed s.Round "initial") count s.Pool
-
-/// Adds labels; refused (the session unchanged) if any index or label is invalid.
-let label (items: (int * int)[]) (s: Session) =
-    Pool.label s.Round items s.Pool
-    |> Result.mapError LabelsRefused
-    |> Result.map (fun pool -> { s with Pool = pool })
-
-/// Trains fresh networks with the strategy's trainer on the labelled items; the previous ones are released.
-/// Returns the session one round further and the number of training steps.
-let train (token: CancellationToken) (s: Session) =
-    let ctx =
-        { s.Context with
-            Progress = cancellable token s.Context.Progress
+    let context (token: CancellationToken) =
+        {
+            Spec = config.Spec
+            Settings = config.Settings
+            Device = device
+            Pool = poolTensors
+            Progress = cancellable token progressSink
         }
 
-    s.Strategy.Train ctx s.Pool s.Round
-    |> Result.mapError LearnFailed
-    |> Result.map (fun (nets, steps) ->
-        s.Model |> Option.iter (fun m -> (m :> IDisposable).Dispose())
+    let learner (token: CancellationToken) : Learner<Nets.Networks, LearnError> =
+        let ctx = context token
 
-        { s with
-            Model = Some nets
-            Round = s.Round + 1
-        },
-        steps)
+        {
+            Train = strategy.Train ctx
+            Evaluate =
+                fun nets ->
+                    match test with
+                    | None -> Ok nan
+                    | Some(data, tensors) ->
+                        let predicted = Scoring.predict nets tensors config.Settings.ScoreBatch ctx.Progress
+                        Ok(Metrics.accuracy predicted data.Labels)
+            Query = strategy.Query ctx
+            Release = fun nets -> (nets :> IDisposable).Dispose()
+        }
 
-/// The strategy's next `count` unlabelled indices, from the last trained networks.
-let query (token: CancellationToken) (count: int) (s: Session) =
-    match s.Model with
-    | None -> Error(NotTrained "a query")
-    | Some nets ->
-        let ctx =
-            { s.Context with
-                Progress = cancellable token s.Context.Progress
-            }
+    let replaceModel (next: Nets.Networks option) =
+        model |> Option.iter (fun m -> (m :> IDisposable).Dispose())
+        model <- next
 
-        s.Strategy.Query ctx nets s.Pool (s.Round - 1) count
-        |> Result.mapError LearnFailed
+    let checkLive () =
+        if disposed then
+            raise (ObjectDisposedException "Session")
 
-/// Test accuracy of the last trained networks.
-let evaluate (s: Session) =
-    match s.Model, s.Test with
-    | None, _ -> Error(NotTrained "evaluation")
-    | _, None -> Error NoTestData
-    | Some nets, Some(test, tensors) ->
-        let predicted = Scoring.predict nets tensors s.Spec.ScoreBatch s.Context.Progress
-        Ok(Metrics.accuracy predicted test.Labels)
+    /// Opens a session over a pool (and optional test set) in a given state.
+    static member internal Open(config: Configuration, poolData: Dataset, test: Dataset option, state: Progress, sink) =
+        match Options.validate config with
+        | Error errors -> Error(SpecProblem errors)
+        | Ok config ->
+            match Registry.tryFind config.Spec.Strategy, Datasets.find config.Spec.Dataset with
+            | None, _ -> Error(NoSuchStrategy config.Spec.Strategy)
+            | _, Error m -> Error(SpecProblem [ { Field = "dataset"; Message = m } ])
+            | Some strategy, Ok entry ->
+                match Device.resolve config.Settings.Device with
+                | Error d -> Error(NoDevice d)
+                | Ok device ->
+                    Device.configure config.Settings.Threads
+                    let poolT = Tensors.ofEntry entry device poolData
 
-/// Saves the session into a folder: spec.json, labels.json (the label log), session.json (the round), and the
-/// weights of the last trained networks; every file atomically.
-let save (folder: string) (s: Session) =
-    try
-        let layout = { Results.Layout.Folder = folder }
-        Results.writeTextAtomic layout.Spec (Spec.toJson (Runner.versions ()) s.Spec)
-        Results.writeAtomic layout.Labels (LabelLogJson.toBytes (Pool.log s.Pool))
-        Results.writeTextAtomic (Path.Combine(folder, "session.json")) $"{{\"round\": {s.Round}}}"
-        s.Model |> Option.iter (Checkpoint.save layout.Checkpoint)
-        Ok()
-    with
-    | :? IOException as e -> Error(SessionFile(folder, e.Message))
-    | :? UnauthorizedAccessException as e -> Error(SessionFile(folder, e.Message))
+                    let testT =
+                        try
+                            test |> Option.map (fun t -> t, Tensors.ofEntry entry device t)
+                        with _ ->
+                            (poolT :> IDisposable).Dispose()
+                            reraise ()
 
-/// Reopens a saved session over the same pool (and optional test set): the label log is replayed, the
-/// networks of the last training are loaded.
+                    Ok(new Session(config, entry, strategy, device, poolT, testT, state, sink))
+
+    /// The configuration it runs with.
+    member _.Config = config
+    /// The state: the pool, every completed round and the batch waiting for labels.
+    member _.Progress = state
+    /// The label state of the pool.
+    member _.Pool = state.Pool
+    /// The round the next proposal belongs to (the pending batch's while one waits).
+    member _.Round = state.Round
+    /// The batch waiting for labels.
+    member _.Pending = state.Pending
+    /// The networks of the last training.
+    member _.Model = model
+    /// True when test data was given.
+    member _.HasTest = test.IsSome
+
+    /// Adds labels outside a round (the initial set, or extra labels between rounds); refused, the session
+    /// unchanged, when a batch waits for labels or any index or label is invalid.
+    member _.Label(items: (int * int)[]) =
+        checkLive ()
+
+        match state.Pending with
+        | Some p ->
+            Error(
+                OutOfTurn
+                    $"a batch of {p.Indices.Length} proposed in round {state.Round} is waiting for labels: accept it first"
+            )
+        | None ->
+            Pool.label state.Round items state.Pool
+            |> Result.mapError LabelsRefused
+            |> Result.map (fun pool -> state <- { state with Pool = pool })
+
+    /// `count` unlabelled indices drawn at random from the key (seed, round, "initial"): an initial batch to label.
+    member _.DrawInitial(count: int) =
+        checkLive ()
+        Pool.draw (Rng.key config.Spec.Seed state.Round "initial") count state.Pool
+
+    /// The first half of a round: trains fresh networks on the labelled items, evaluates them (when test data
+    /// was given) and queries `count` items, which then wait for labels. The previous networks are released;
+    /// a cancelled or failed training leaves the state and the previous model as they were.
+    member _.Propose(token: CancellationToken, count: int) =
+        checkLive ()
+        let clock = Diagnostics.Stopwatch.StartNew()
+
+        Round.propose (learner token) (fun () -> clock.Elapsed.TotalSeconds) count Int32.MaxValue state
+        |> Result.mapError roundError
+        |> Result.map (fun (next, nets) ->
+            replaceModel (Some nets)
+            state <- next
+            next)
+
+    /// The second half: labels for exactly the pending batch (one per index, in any order) complete the round.
+    member _.Accept(labels: (int * int)[]) =
+        checkLive ()
+
+        Round.accept labels state
+        |> Result.mapError roundError
+        |> Result.map (fun (next, record) ->
+            state <- next
+            record)
+
+    /// Test accuracy of the last trained networks.
+    member _.Evaluate() =
+        checkLive ()
+
+        match model, test with
+        | None, _ -> Error(NotTrained "evaluation")
+        | _, None -> Error NoTestData
+        | Some nets, Some(data, tensors) ->
+            let predicted = Scoring.predict nets tensors config.Settings.ScoreBatch progressSink
+            Ok(Metrics.accuracy predicted data.Labels)
+
+    /// Saves the session into a folder in the runner's format: spec.json, progress.json (with the pending
+    /// batch), labels.json and rounds.csv, and the last networks' weights; every file atomically.
+    member _.Save(folder: string) =
+        checkLive ()
+
+        try
+            let layout = { Results.Layout.Folder = folder }
+            Results.writeTextAtomic layout.Spec (SpecJson.toJson (Runner.versions ()) config)
+            Results.saveProgress layout state
+            model |> Option.iter (Checkpoint.save layout.Checkpoint)
+            Ok()
+        with
+        | :? IOException as e -> Error(SessionFile(folder, e.Message))
+        | :? UnauthorizedAccessException as e -> Error(SessionFile(folder, e.Message))
+
+    /// Loads saved networks into this session (after `Open` from a saved folder).
+    member internal _.LoadModel(folder: string) =
+        let d = poolTensors
+
+        let nets =
+            Nets.create device d.Channels d.Height d.Width d.Classes (Training.criticOutput config.Spec.Method)
+
+        try
+            Checkpoint.load folder nets
+        with _ ->
+            (nets :> IDisposable).Dispose()
+            reraise ()
+
+        replaceModel (Some nets)
+
+    interface IDisposable with
+        member _.Dispose() =
+            if not disposed then
+                disposed <- true
+                replaceModel None
+                (poolTensors :> IDisposable).Dispose()
+                test |> Option.iter (fun (_, t) -> (t :> IDisposable).Dispose())
+
+/// Opens a session over a pool (and optional test set) with nothing labelled.
+let create (config: Configuration) (poolData: Dataset) (test: Dataset option) (progress: ProgressSink) =
+    Pool.create poolData.Count poolData.Classes
+    |> Result.mapError LabelsRefused
+    |> Result.bind (fun pool ->
+        Session.Open(
+            config,
+            poolData,
+            test,
+            {
+                Pool = pool
+                Records = []
+                Pending = None
+            },
+            progress
+        ))
+
+/// Reopens a saved session over the same pool (and optional test set): the state (the pending batch included)
+/// is read back and checked, the networks of the last training are loaded.
 let load (folder: string) (poolData: Dataset) (test: Dataset option) (progress: ProgressSink) =
     let layout = { Results.Layout.Folder = folder }
 
@@ -177,53 +271,31 @@ let load (folder: string) (poolData: Dataset) (test: Dataset option) (progress: 
 
     read layout.Spec
     |> Result.bind (fun text ->
-        Spec.ofJson text
+        Datasets.readSpec text
         |> Result.mapError (fun e -> SessionFile(layout.Spec, message (SpecProblem e))))
-    |> Result.bind (fun spec ->
-        read layout.Labels
-        |> Result.bind (fun text ->
-            LabelLogJson.ofString text
-            |> Result.bind Pool.ofLog
-            |> Result.mapError (fun e -> SessionFile(layout.Labels, Errors.poolMessage e)))
-        |> Result.bind (fun pool ->
-            if pool.Size <> poolData.Count then
-                Error(
-                    SessionFile(
-                        layout.Labels,
-                        $"the saved pool has {pool.Size} items, the data given {poolData.Count}"
+    |> Result.bind (fun config ->
+        if not (File.Exists layout.Progress) then
+            Error(SessionFile(layout.Progress, "missing"))
+        else
+            Results.readProgress layout.Progress
+            |> Result.mapError (fun detail -> SessionFile(layout.Progress, detail))
+            |> Result.bind (fun state ->
+                if state.Pool.Size <> poolData.Count then
+                    Error(
+                        SessionFile(
+                            layout.Progress,
+                            $"the saved pool has {state.Pool.Size} items, the data given {poolData.Count}"
+                        )
                     )
-                )
-            else
-                read (Path.Combine(folder, "session.json"))
-                |> Result.bind (fun text ->
-                    try
-                        use doc = Text.Json.JsonDocument.Parse text
-                        Ok(doc.RootElement.GetProperty("round").GetInt32())
-                    with e ->
-                        Error(SessionFile(Path.Combine(folder, "session.json"), e.Message)))
-                |> Result.bind (fun round ->
-                    create spec poolData test progress
-                    |> Result.map (fun s ->
-                        let model =
-                            if Directory.Exists layout.Checkpoint then
-                                let d = poolData
-
-                                let nets =
-                                    Nets.create
-                                        s.Context.Device
-                                        d.Channels
-                                        d.Height
-                                        d.Width
-                                        d.Classes
-                                        (Training.criticOutput spec.Method)
-
-                                Checkpoint.load layout.Checkpoint nets
-                                Some nets
-                            else
-                                None
-
-                        { s with
-                            Pool = pool
-                            Round = round
-                            Model = model
-                        }))))
+                else
+                    Session.Open(config, poolData, test, state, progress)
+                    |> Result.bind (fun s ->
+                        if Directory.Exists layout.Checkpoint then
+                            try
+                                s.LoadModel layout.Checkpoint
+                                Ok s
+                            with e ->
+                                (s :> IDisposable).Dispose()
+                                Error(SessionFile(layout.Checkpoint, e.Message))
+                        else
+                            Ok s)))

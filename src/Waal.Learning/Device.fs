@@ -37,9 +37,9 @@ let oneDnnNeedsBaseline () =
 let private guarded =
     lazy
         (if
-            oneDnnNeedsBaseline ()
-            && isNull (System.Environment.GetEnvironmentVariable "ONEDNN_MAX_CPU_ISA")
-            && isNull (System.Environment.GetEnvironmentVariable "DNNL_MAX_CPU_ISA")
+             oneDnnNeedsBaseline ()
+             && isNull (System.Environment.GetEnvironmentVariable "ONEDNN_MAX_CPU_ISA")
+             && isNull (System.Environment.GetEnvironmentVariable "DNNL_MAX_CPU_ISA")
          then
              try
                  setenv ("ONEDNN_MAX_CPU_ISA", "SSE41", 0) |> ignore

@@ -53,12 +53,8 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : DataTensors 
         Classes = d.Classes
     }
 
-/// Converts a dataset with the reference normalisation of the named dataset (fashion-mnist, svhn, cifar10; the
-/// spec validates the name).
-let ofNamed (dataset: string) (device: Device) (d: Dataset) =
-    match Normalisation.forDataset dataset with
-    | Some norm -> ofDataset device norm d
-    | None -> invalidArg (nameof dataset) $"no normalisation for dataset '{dataset}'"
+/// Converts a dataset with the normalisation of its registry entry.
+let ofEntry (entry: Datasets.Entry) (device: Device) (d: Dataset) = ofDataset device entry.Normalisation d
 
 /// An int64 index tensor on the device.
 let indexTensor (device: Device) (indices: int[]) =

@@ -1,34 +1,48 @@
 // Three rounds of active learning from C#: a pool of Fashion-MNIST images, a console oracle that shows the
 // indices to label and reads the answers from standard input, and the test accuracy after each round.
-// Run: dotnet run --project src/Waal.Sample -c Release -- [FOLDER] [--auto]
-// With --auto the oracle answers itself from the dataset's hidden labels (what the tests do).
+// Run: dotnet run --project src/Waal.Sample -c Release -- [FOLDER] [--auto] [--session DIR]
+// With --auto the oracle answers itself from the dataset's hidden labels (what the tests do). With --session DIR
+// the session is saved after every step, so labelling can stop at any moment (even killed mid-batch) and continue
+// later from DIR with the same batch waiting.
 using Waal;
 
-var folder = args.FirstOrDefault(a => !a.StartsWith("--"))
+var folder = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] != "--session")).FirstOrDefault()
     ?? Environment.GetEnvironmentVariable("WAAL_FASHION_MNIST")
     ?? "/usr/share/datasets/fashion-mnist";
 var auto = args.Contains("--auto");
+var sessionAt = Array.IndexOf(args, "--session");
+var session = sessionAt >= 0 && sessionAt + 1 < args.Length ? args[sessionAt + 1] : null;
 
 try
 {
     var pool = LearnerData.FashionMnist(folder, train: true, take: 2000);
     var test = LearnerData.FashionMnist(folder, train: false, take: 2000);
-    var options = new LearnerOptions { Strategy = "waal", Epochs = 5, Seed = 1, Threads = 2, QueryBatch = 100 };
-    using var learner = ActiveLearner.Create(pool, options, test);
+    var options = new LearnerOptions { Strategy = Strategy.Waal, Epochs = 5, Seed = 1, Threads = 2, QueryBatch = 100 };
+    IOracle oracle = new ConsoleOracle(auto ? pool.Labels : null);
+    var resuming = session is not null && File.Exists(Path.Combine(session, "progress.json"));
+    using var learner = resuming ? await ActiveLearner.LoadAsync(session!, pool, test) : ActiveLearner.Create(pool, options, test);
+    async Task Save() { if (session is not null) await learner.SaveAsync(session); }
 
     // The initial labels come from the same oracle as every later batch.
-    IOracle oracle = new ConsoleOracle(auto ? pool.Labels : null);
-    var first = learner.DrawInitial(200);
-    learner.AddLabels(first, await oracle.LabelAsync(first, CancellationToken.None));
+    if (learner.Labelled.Count == 0)
+    {
+        var first = learner.DrawInitial(200);
+        learner.AddLabels(first, await oracle.LabelAsync(first, CancellationToken.None));
+        await Save();
+    }
 
     var progress = new Progress<RoundProgress>(p =>
     {
         if (p.Done == p.Total) Console.Error.WriteLine($"  {p.Phase}: {p.Total} steps");
     });
 
-    for (var round = 0; round < 3; round++)
+    while (learner.Round < 3)
     {
-        var result = await learner.RunRoundAsync(oracle, 100, progress);
+        // One round in two halves: a batch waits for its labels, saved, for as long as the person takes.
+        var pending = learner.Pending ?? await learner.ProposeAsync(100, progress);
+        await Save();
+        var result = learner.Accept(await oracle.LabelAsync(pending.Indices, CancellationToken.None));
+        await Save();
         Console.WriteLine($"round {result.Round}: {result.Labelled} labels, test accuracy {result.TestAccuracy:P2}, {result.Steps} steps, queried {result.Queried.Count}");
     }
 
@@ -47,7 +61,7 @@ sealed class ConsoleOracle(IReadOnlyList<int>? hidden) : IOracle
 {
     public Task<IReadOnlyList<int>> LabelAsync(IReadOnlyList<int> indices, CancellationToken cancellationToken)
     {
-        Console.WriteLine($"label {indices.Count} images (indices {string.Join(" ", indices.Take(8))}{(indices.Count > 8 ? " ..." : "")}):");
+        Console.WriteLine($"label {indices.Count} images (indices {string.Join(" ", indices)}):");
         var line = hidden is null ? Console.ReadLine() ?? "" : string.Join(" ", indices.Select(i => hidden[i]));
         if (hidden is not null) Console.WriteLine($"> {line[..Math.Min(line.Length, 40)]}{(line.Length > 40 ? " ..." : "")}");
         var labels = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();

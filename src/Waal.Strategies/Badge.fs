@@ -11,9 +11,10 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
     let c = ctx.Pool.Classes
 
     let p =
-        Scoring.probabilities nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+        Scoring.probabilities nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
 
-    let e = Scoring.embeddings nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+    let e =
+        Scoring.embeddings nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
 
     // a_i = p_i - onehot(argmax p_i), the gradient of the loss at the predicted label w.r.t. the logits.
     let a =

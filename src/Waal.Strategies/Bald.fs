@@ -14,7 +14,7 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
     Training.seedTorchFor ctx.Spec.Seed round "bald"
 
     let runs =
-        Scoring.monteCarlo nets ctx.Pool unlabelled Passes ctx.Spec.ScoreBatch ctx.Progress
+        Scoring.monteCarlo nets ctx.Pool unlabelled Passes ctx.Settings.ScoreBatch ctx.Progress
 
     let c = ctx.Pool.Classes
 

@@ -7,7 +7,7 @@ open Waal.Learning
 
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (_: int) (k: int) =
     let all = Array.init pool.Size id
-    let e = Scoring.embeddings nets ctx.Pool all ctx.Spec.ScoreBatch ctx.Progress
+    let e = Scoring.embeddings nets ctx.Pool all ctx.Settings.ScoreBatch ctx.Progress
     Ok(KCenter.greedy e (Pool.labelled pool) (Pool.unlabelled pool) k)
 
 /// The strategy.

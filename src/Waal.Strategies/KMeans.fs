@@ -11,7 +11,9 @@ let Iterations = 10
 
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
-    let e = Scoring.embeddings nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+
+    let e =
+        Scoring.embeddings nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
 
     let centroids =
         KMeans.centroids (Rng.key ctx.Spec.Seed round "kmeans") e k Iterations

@@ -6,10 +6,12 @@ open Waal.Learning
 open Waal.Learning.Nets
 open Waal.Learning.Tensors
 
-/// What a strategy works with: the spec, the device, the pool's images as tensors, and a progress sink.
+/// What a strategy works with: the spec, the run settings, the device, the pool's images as tensors, and a
+/// progress sink.
 type Context =
     {
         Spec: ExperimentSpec
+        Settings: RunSettings
         Device: torch.Device
         Pool: DataTensors
         Progress: ProgressSink
@@ -43,7 +45,7 @@ module Strategy =
         let unlabelled = Pool.unlabelled pool
 
         let p =
-            Scoring.probabilities nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+            Scoring.probabilities nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
 
         let c = ctx.Pool.Classes
 

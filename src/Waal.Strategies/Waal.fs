@@ -10,7 +10,7 @@ open Waal.Learning
 /// The WAAL scores of the unlabelled pool, in the order of `unlabelled`: u (the chosen bound of -log p), the
 /// critic value d, and the ranking score (smallest first): u - selection x d, or u, or -d.
 let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
-    let s = Scoring.scores nets ctx.Pool unlabelled ctx.Spec.ScoreBatch ctx.Progress
+    let s = Scoring.scores nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
     let m = ctx.Spec.Method
 
     let u =

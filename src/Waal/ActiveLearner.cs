@@ -1,128 +1,185 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text;
 using Microsoft.FSharp.Core;
-using Waal.Core;
-using Session = Waal.Experiments.Session;
+using SessionModule = Waal.Experiments.Session;
 
 namespace Waal;
 
-/// <summary>Active learning over your own pool: draw or give initial labels, train, ask which items to label
-/// next, feed the labels back (from a person, a file, a service), and repeat. Every long operation is
-/// asynchronous, reports progress and can be cancelled. Not thread-safe for concurrent calls: one operation at
-/// a time (concurrent calls wait for each other).</summary>
+/// <summary>Active learning over your own pool, one round in two halves: <see cref="ProposeAsync"/> trains a
+/// model, evaluates it and picks a batch to label; <see cref="Accept"/> takes the labels for exactly that batch.
+/// Between them the batch waits, for a second or a day: <see cref="SaveAsync"/> keeps it, and
+/// <see cref="LoadAsync"/> brings the same batch back. Every long operation is asynchronous, reports progress
+/// and can be cancelled. One operation at a time: concurrent calls wait for each other.</summary>
 public sealed class ActiveLearner : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private Session.Session _session;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly SessionModule.Session _session;
     private IProgress<RoundProgress>? _progress;
     private string _phase = "";
     private int _done;
     private int _total;
+    private int _disposed;
 
-    private ActiveLearner(Func<Learning.ProgressSink, Session.Session> open) =>
-        _session = open(Learning.ProgressSinkModule.ofDelegates(Start, Advance, Finish));
+    private ActiveLearner(Func<Learning.ProgressSink, FSharpResult<SessionModule.Session, SessionModule.SessionError>> open) =>
+        _session = Errors.Unwrap(open(Learning.ProgressSinkModule.ofDelegates(Start, Advance, Finish)));
 
     /// <summary>Opens a learner over a pool of images (labels unknown to it), with optional test data for
-    /// <see cref="EvaluateAsync"/>. Throws <see cref="WaalException"/> on bad options.</summary>
+    /// evaluation. Throws <see cref="WaalException"/> (SESSION001) naming the option on bad options.</summary>
     public static ActiveLearner Create(LearnerData pool, LearnerOptions? options = null, LearnerData? test = null)
     {
-        var spec = ToSpec(options ?? new LearnerOptions());
-        return new ActiveLearner(sink => Errors.Unwrap(Session.create(spec, pool.Dataset, Some(test), sink)));
+        ArgumentNullException.ThrowIfNull(pool);
+        var config = OptionTable.ToConfiguration(options ?? new LearnerOptions());
+        return new ActiveLearner(sink => SessionModule.create(config, pool.Dataset, Some(test), sink));
     }
 
-    /// <summary>Reopens a session saved by <see cref="SaveAsync"/> over the same pool (and optional test data).</summary>
-    public static Task<ActiveLearner> LoadAsync(string folder, LearnerData pool, LearnerData? test = null, CancellationToken cancellationToken = default) =>
-        Task.Run(() => new ActiveLearner(sink => Errors.Unwrap(Session.load(folder, pool.Dataset, Some(test), sink))), cancellationToken);
+    /// <summary>Reopens a session saved by <see cref="SaveAsync"/> over the same pool (and optional test data),
+    /// with its labels, its model and the batch that was waiting for labels.</summary>
+    public static Task<ActiveLearner> LoadAsync(string folder, LearnerData pool, LearnerData? test = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        ArgumentNullException.ThrowIfNull(pool);
+        return Task.Run(() => new ActiveLearner(sink => SessionModule.load(folder, pool.Dataset, Some(test), sink)), cancellationToken);
+    }
 
     /// <summary>The number of items in the pool.</summary>
-    public int PoolSize => _session.Pool.Size;
+    public int PoolSize => Live.Pool.Size;
 
-    /// <summary>Trainings done so far (the round the next training belongs to).</summary>
-    public int Round => _session.Round;
+    /// <summary>The round the next proposal belongs to (the pending batch's round while one waits).</summary>
+    public int Round => Live.Round;
 
-    /// <summary>True once a model has been trained (queries and evaluation need one).</summary>
-    public bool IsTrained => FSharpOption<Learning.Nets.Networks>.get_IsSome(_session.Model);
+    /// <summary>True once a model has been trained (evaluation needs one).</summary>
+    public bool IsTrained => FSharpOption<Learning.Nets.Networks>.get_IsSome(Live.Model);
 
     /// <summary>The labelled indices, ascending.</summary>
-    public IReadOnlyList<int> Labelled => PoolModule.labelled(_session.Pool);
+    public IReadOnlyList<int> Labelled => Core.PoolModule.labelled(Live.Pool);
 
     /// <summary>The unlabelled indices, ascending.</summary>
-    public IReadOnlyList<int> Unlabelled => PoolModule.unlabelled(_session.Pool);
+    public IReadOnlyList<int> Unlabelled => Core.PoolModule.unlabelled(Live.Pool);
+
+    /// <summary>The batch waiting for labels, or null.</summary>
+    public PendingBatch? Pending => ToPending(Live.Pending);
 
     /// <summary>The label of an item, or null while it has none.</summary>
     public int? LabelOf(int index)
     {
-        var l = PoolModule.labelOf(_session.Pool, index);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, PoolSize);
+        var l = Core.PoolModule.labelOf(Live.Pool, index);
         return FSharpOption<int>.get_IsSome(l) ? l.Value : null;
     }
 
     /// <summary>Draws <paramref name="count"/> random unlabelled indices from the seeded stream: an initial batch
     /// to label. Nothing is labelled until <see cref="AddLabels"/>.</summary>
-    public IReadOnlyList<int> DrawInitial(int count) => Session.drawInitial(count, _session);
-
-    /// <summary>Adds labels; throws <see cref="WaalException"/> (SESSION004) and changes nothing when an index is
-    /// out of range, already labelled or repeated, or a label is out of range.</summary>
-    public void AddLabels(IReadOnlyList<int> indices, IReadOnlyList<int> labels)
+    public IReadOnlyList<int> DrawInitial(int count)
     {
-        if (indices.Count != labels.Count)
-            throw new WaalException("SESSION004", $"{indices.Count} indices but {labels.Count} labels; expected one label per index");
-        var items = indices.Select((index, i) => Tuple.Create(index, labels[i])).ToArray();
-        _gate.Wait();
-        try { _session = Errors.Unwrap(Session.label(items, _session)); }
-        finally { _gate.Release(); }
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return Locked(() => Live.DrawInitial(count));
     }
 
-    /// <summary>Trains fresh networks on the labelled items with the strategy's trainer.</summary>
-    public Task<TrainingResult> TrainAsync(IProgress<RoundProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        Locked(progress, cancellationToken, () =>
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var labelled = _session.Pool.LabelledCount;
-            var round = _session.Round;
-            var (next, steps) = Errors.Unwrap(Session.train(cancellationToken, _session));
-            _session = next;
-            return new TrainingResult(round, labelled, steps, clock.Elapsed);
-        });
+    /// <summary>Adds labels outside a round (the initial set, or extra labels between rounds); throws
+    /// <see cref="WaalException"/> and changes nothing when an index is out of range, already labelled or
+    /// repeated, a label is out of range (SESSION004), or a batch is waiting for labels (SESSION009).</summary>
+    public void AddLabels(IReadOnlyList<int> indices, IReadOnlyList<int> labels)
+    {
+        var items = Pairs(indices, labels);
+        Locked(() => Errors.Unwrap(Live.Label(items)));
+    }
 
-    /// <summary>The next <paramref name="count"/> unlabelled indices to label, chosen by the strategy with the
-    /// last trained model (min(count, unlabelled) distinct indices).</summary>
-    public Task<IReadOnlyList<int>> QueryAsync(int count, IProgress<RoundProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        Locked<IReadOnlyList<int>>(progress, cancellationToken, () => Errors.Unwrap(Session.query(cancellationToken, count, _session)));
+    /// <summary>The first half of a round: trains fresh networks on the labelled items with the strategy's
+    /// trainer, evaluates them (when test data was given) and picks the next <paramref name="count"/> unlabelled
+    /// items, which then wait for <see cref="Accept"/>. A cancelled proposal changes nothing.</summary>
+    public Task<PendingBatch> ProposeAsync(int count, IProgress<RoundProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        return LockedAsync(progress, cancellationToken, token =>
+        {
+            var next = Errors.Unwrap(Live.Propose(token, count));
+            return ToPending(next.Pending) ?? throw new WaalException("SESSION009", "nothing is left to label: every item of the pool has a label");
+        });
+    }
+
+    /// <summary>The second half of a round: labels for the pending batch, one per index in the order of
+    /// <see cref="PendingBatch.Indices"/>. Throws <see cref="WaalException"/> and changes nothing when no batch
+    /// waits (SESSION009), the count differs or a label is out of range (SESSION004).</summary>
+    public RoundResult Accept(IReadOnlyList<int> labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        return Locked(() =>
+        {
+            var pending = ToPending(Live.Pending) ?? throw new WaalException("SESSION009", "no batch is waiting for labels: propose one first");
+            var items = Pairs(pending.Indices, labels);
+            var record = Errors.Unwrap(Live.Accept(items));
+            return new RoundResult(record.Round, record.Labelled, Accuracy(record.TestAccuracy), record.Queried, record.TrainIterations);
+        });
+    }
 
     /// <summary>Accuracy of the last trained model on the test data given at creation.</summary>
     public Task<double> EvaluateAsync(IProgress<RoundProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        Locked(progress, cancellationToken, () => Errors.Unwrap(Session.evaluate(_session)));
+        LockedAsync(progress, cancellationToken, _ => Errors.Unwrap(Live.Evaluate()));
 
-    /// <summary>One round: train, evaluate (when test data was given), query <paramref name="count"/> items, ask
-    /// the oracle for their labels and add them.</summary>
+    /// <summary>One whole round: <see cref="ProposeAsync"/>, the oracle's labels for the batch, <see cref="Accept"/>.</summary>
     public async Task<RoundResult> RunRoundAsync(IOracle oracle, int count, IProgress<RoundProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var round = Round;
-        var labelled = _session.Pool.LabelledCount;
-        var trained = await TrainAsync(progress, cancellationToken).ConfigureAwait(false);
-        double? accuracy = FSharpOption<Tuple<Data.Dataset, Learning.Tensors.DataTensors>>.get_IsSome(_session.Test)
-            ? await EvaluateAsync(progress, cancellationToken).ConfigureAwait(false)
-            : null;
-        var picked = await QueryAsync(count, progress, cancellationToken).ConfigureAwait(false);
-        var labels = await oracle.LabelAsync(picked, cancellationToken).ConfigureAwait(false);
-        AddLabels(picked, labels);
-        return new RoundResult(round, labelled, accuracy, picked, trained.Steps);
+        ArgumentNullException.ThrowIfNull(oracle);
+        var pending = Pending ?? await ProposeAsync(count, progress, cancellationToken).ConfigureAwait(false);
+        var labels = await oracle.LabelAsync(pending.Indices, cancellationToken).ConfigureAwait(false);
+        return Accept(labels);
     }
 
-    /// <summary>Saves the session (options, label log, round, the last model's weights) into a folder, each file
-    /// written atomically, so work can stop and continue another day with <see cref="LoadAsync"/>.</summary>
-    public Task SaveAsync(string folder, CancellationToken cancellationToken = default) =>
-        Locked<bool>(null, cancellationToken, () => { Errors.Unwrap(Session.save(folder, _session)); return true; });
+    /// <summary>Saves the session (options, the state with its pending batch, the last model's weights) into a
+    /// folder, each file written atomically, so work can stop and continue another day with
+    /// <see cref="LoadAsync"/>.</summary>
+    public Task SaveAsync(string folder, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        return LockedAsync<bool>(null, cancellationToken, _ => { Errors.Unwrap(Live.Save(folder)); return true; });
+    }
 
-    /// <summary>Releases the networks and the tensors.</summary>
-    public void Dispose() => ((IDisposable)_session).Dispose();
+    /// <summary>Releases the networks and the tensors. Safe while a call runs: that call is cancelled (a
+    /// proposal stops at its next step) and the memory is released when it has returned. Later calls throw
+    /// <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        _disposing.Cancel();
+        _gate.Wait();
+        try { ((IDisposable)_session).Dispose(); }
+        finally { _gate.Release(); }
+    }
 
-    private Task<T> Locked<T>(IProgress<RoundProgress>? progress, CancellationToken cancellationToken, Func<T> work) =>
-        Task.Run(async () =>
+    private SessionModule.Session Live
+    {
+        get
         {
-            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+            return _session;
+        }
+    }
+
+    private T Locked<T>(Func<T> work)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        _gate.Wait();
+        try { return work(); }
+        finally { _gate.Release(); }
+    }
+
+    private void Locked(Action work) => Locked(() => { work(); return true; });
+
+    private Task<T> LockedAsync<T>(IProgress<RoundProgress>? progress, CancellationToken cancellationToken, Func<CancellationToken, T> work)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        return Task.Run(async () =>
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+            await _gate.WaitAsync(linked.Token).ConfigureAwait(false);
             try
             {
+                ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
                 _progress = progress;
-                return work();
+                return work(linked.Token);
             }
             finally
             {
@@ -130,6 +187,23 @@ public sealed class ActiveLearner : IDisposable
                 _gate.Release();
             }
         }, cancellationToken);
+    }
+
+    private static Tuple<int, int>[] Pairs(IReadOnlyList<int> indices, IReadOnlyList<int> labels)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (indices.Count != labels.Count)
+            throw new WaalException("SESSION004", $"{indices.Count} indices but {labels.Count} labels; expected one label per index");
+        return indices.Select((index, i) => Tuple.Create(index, labels[i])).ToArray();
+    }
+
+    private static double? Accuracy(double a) => double.IsNaN(a) ? null : a;
+
+    private static PendingBatch? ToPending(FSharpOption<Core.PendingBatch> pending) =>
+        FSharpOption<Core.PendingBatch>.get_IsSome(pending)
+            ? new PendingBatch(pending.Value.Record.Round, pending.Value.Record.Labelled, Accuracy(pending.Value.Record.TestAccuracy), pending.Value.Indices, pending.Value.Record.TrainIterations)
+            : null;
 
     private void Start(string phase, int total)
     {
@@ -150,19 +224,55 @@ public sealed class ActiveLearner : IDisposable
 
     private static FSharpOption<Data.Dataset> Some(LearnerData? data) =>
         data is null ? FSharpOption<Data.Dataset>.None : FSharpOption<Data.Dataset>.Some(data.Dataset);
+}
 
-    private static ExperimentSpec ToSpec(LearnerOptions o)
+/// <summary>The option table seen from C#: each table option that names a <see cref="LearnerOptions"/>
+/// property is set from it when it is not null; everything else keeps the table's default.</summary>
+internal static class OptionTable
+{
+    /// <summary>The table's options the facade exposes, with their properties.</summary>
+    public static IEnumerable<(Core.OptionDef Option, PropertyInfo Property)> Exposed() =>
+        Core.Options.all
+            .Where(o => FSharpOption<string>.get_IsSome(o.Facade))
+            .Select(o => (o, typeof(LearnerOptions).GetProperty(o.Facade.Value)
+                             ?? throw new InvalidOperationException($"LearnerOptions has no property {o.Facade.Value} for option {o.Name}")));
+
+    /// <summary>An enum member's name in the table: PascalCase to kebab-case (MatchWaal: match-waal).</summary>
+    public static string Kebab(string pascal)
     {
-        var d = Spec.defaults(o.Dataset, "");
-        var device = Spec.parseDevice(o.Device);
-        var budget = Spec.parseBudget(o.TrainBudget);
-        if (FSharpOption<DeviceChoice>.get_IsNone(device))
-            throw new WaalException("SESSION001", $"Device: '{o.Device}' is not one of auto, cpu, cuda");
-        if (FSharpOption<TrainBudget>.get_IsNone(budget))
-            throw new WaalException("SESSION001", $"TrainBudget: '{o.TrainBudget}' is not one of epochs, match-waal");
-        var train = new TrainOptions(o.Epochs, o.BatchSize, o.LearningRate, o.Momentum, budget.Value);
-        var m = d.Method;
-        var method = new MethodOptions(o.Alpha, o.Selection, m.Imbalance, m.GpSign, m.GpWeight, m.CriticOutput, m.Bound, m.Augment, m.Adversary, m.Score);
-        return new ExperimentSpec(o.Dataset, d.DataDir, o.Strategy, d.Initial, o.QueryBatch, d.Rounds, o.Seed, d.Pool, o.Threads, device.Value, o.ScoreBatch, train, method);
+        var b = new StringBuilder();
+        for (var i = 0; i < pascal.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(pascal[i])) b.Append('-');
+            b.Append(char.ToLowerInvariant(pascal[i]));
+        }
+        return b.ToString();
+    }
+
+    /// <summary>A property value as the table's canonical text.</summary>
+    public static string Text(object value) => value switch
+    {
+        Enum e => Kebab(e.ToString()),
+        bool b => b ? "true" : "false",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    public static Core.Configuration ToConfiguration(LearnerOptions o)
+    {
+        var dataset = o.Dataset is { } d ? Kebab(d.ToString()) : "fashion-mnist";
+        var strategy = o.Strategy is { } s ? Kebab(s.ToString()) : "waal";
+        var defaults = Data.Datasets.defaults(dataset, strategy);
+        if (defaults.IsError) throw new WaalException("SESSION001", $"LearnerOptions.Dataset: {defaults.ErrorValue}");
+        var config = defaults.ResultValue;
+        foreach (var (option, property) in Exposed())
+        {
+            if (property.GetValue(o) is not { } value) continue;
+            var next = Core.Options.set(option.Name, Text(value), config);
+            if (next.IsError) throw new WaalException("SESSION001", $"LearnerOptions.{property.Name}: {next.ErrorValue.Message}");
+            config = next.ResultValue;
+        }
+        return config;
     }
 }

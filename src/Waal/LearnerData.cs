@@ -54,6 +54,7 @@ internal static class Errors
             Experiments.Session.SessionError.Tags.LearnFailed => "SESSION005",
             Experiments.Session.SessionError.Tags.NotTrained => "SESSION006",
             Experiments.Session.SessionError.Tags.NoTestData => "SESSION007",
+            Experiments.Session.SessionError.Tags.OutOfTurn => "SESSION009",
             _ => "SESSION008",
         }, Experiments.Session.message(e));
 

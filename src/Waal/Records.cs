@@ -1,49 +1,75 @@
 namespace Waal;
 
-/// <summary>Options of an <see cref="ActiveLearner"/>; every property defaults to the reference value.</summary>
+/// <summary>Options of an <see cref="ActiveLearner"/>. Every property left null takes the option table's default
+/// for the dataset and the strategy (the same default as the command line, spec.json and MSBuild).</summary>
 public sealed record LearnerOptions
 {
-    /// <summary>The query strategy: waal, random, least-confidence, margin, entropy, bald, kmeans, kcenter, badge or dfal.</summary>
-    public string Strategy { get; init; } = "waal";
+    /// <summary>The query strategy (default waal).</summary>
+    public Strategy? Strategy { get; init; }
 
-    /// <summary>The dataset kind, which picks the network and the normalisation: fashion-mnist, cifar10 or svhn.</summary>
-    public string Dataset { get; init; } = "fashion-mnist";
+    /// <summary>The dataset kind, which picks the network and the normalisation (default fashion-mnist).</summary>
+    public DatasetKind? Dataset { get; init; }
 
-    /// <summary>Epochs per training (WAAL: passes over max(|L|,|U|) pairs; baselines: passes over the labelled set).</summary>
-    public int Epochs { get; init; } = 2;
+    /// <summary>Epochs per training (WAAL: passes over max(|L|,|U|) pairs, default 2; baselines: passes over the
+    /// labelled set, default their reference 10, or 20 for SVHN and CIFAR-10).</summary>
+    public int? Epochs { get; init; }
 
     /// <summary>The seed of every random stream (initial draw, shuffles, network initialisation, dropout).</summary>
-    public long Seed { get; init; } = 1;
+    public long? Seed { get; init; }
 
-    /// <summary>Where to compute: auto (CUDA when available), cpu or cuda.</summary>
-    public string Device { get; init; } = "auto";
+    /// <summary>Where to compute (default auto: CUDA when available).</summary>
+    public ComputeDevice? Device { get; init; }
 
     /// <summary>libtorch threads; 0 keeps libtorch's default.</summary>
-    public int Threads { get; init; }
+    public int? Threads { get; init; }
 
-    /// <summary>Batch size (per half for WAAL).</summary>
-    public int BatchSize { get; init; } = 64;
+    /// <summary>Batch size (per half for WAAL; default 64).</summary>
+    public int? BatchSize { get; init; }
 
-    /// <summary>SGD learning rate.</summary>
-    public double LearningRate { get; init; } = 0.01;
+    /// <summary>SGD learning rate (default 0.01; CIFAR-10's baselines 0.05).</summary>
+    public double? LearningRate { get; init; }
 
-    /// <summary>SGD momentum.</summary>
-    public double Momentum { get; init; } = 0.5;
+    /// <summary>SGD momentum (default 0.5; CIFAR-10 0.3).</summary>
+    public double? Momentum { get; init; }
 
-    /// <summary>WAAL: the weight of the adversarial terms.</summary>
-    public double Alpha { get; init; } = 2e-3;
+    /// <summary>Baselines' training budget (default epochs).</summary>
+    public TrainBudget? TrainBudget { get; init; }
 
-    /// <summary>WAAL: the weight of the critic in the query score u - selection x critic.</summary>
-    public double Selection { get; init; } = 10;
+    /// <summary>WAAL: the weight of the adversarial terms (default 2e-3).</summary>
+    public double? Alpha { get; init; }
 
-    /// <summary>Baselines' training budget: epochs (passes over the labelled set) or match-waal.</summary>
-    public string TrainBudget { get; init; } = "epochs";
+    /// <summary>WAAL: the weight of the critic in the query score u - selection x critic (default 10).</summary>
+    public double? Selection { get; init; }
 
-    /// <summary>The query batch size the imbalance coefficient assumes.</summary>
-    public int QueryBatch { get; init; } = 1000;
+    /// <summary>WAAL: the imbalance coefficient (default reference).</summary>
+    public ImbalanceCoefficient? Imbalance { get; init; }
 
-    /// <summary>Images per forward pass when scoring.</summary>
-    public int ScoreBatch { get; init; } = 250;
+    /// <summary>WAAL: the gradient-penalty sign (default reference).</summary>
+    public GpSign? GpSign { get; init; }
+
+    /// <summary>WAAL: the gradient-penalty weight (default 2).</summary>
+    public double? GpWeight { get; init; }
+
+    /// <summary>WAAL: the critic's last activation (default sigmoid).</summary>
+    public CriticActivation? Critic { get; init; }
+
+    /// <summary>WAAL: the uncertainty bound (default mixed).</summary>
+    public UncertaintyBound? Bound { get; init; }
+
+    /// <summary>Random crop + flip for 3x32x32 data (default off).</summary>
+    public bool? Augment { get; init; }
+
+    /// <summary>WAAL: the adversary (default wasserstein).</summary>
+    public AdversaryKind? Adversary { get; init; }
+
+    /// <summary>WAAL: the query ranking (default combined).</summary>
+    public WaalScore? WaalScore { get; init; }
+
+    /// <summary>The query batch size the imbalance coefficient assumes (default 1000).</summary>
+    public int? QueryBatch { get; init; }
+
+    /// <summary>Images per forward pass when scoring (default 250).</summary>
+    public int? ScoreBatch { get; init; }
 }
 
 /// <summary>Progress of long work: the phase, steps done and steps in the phase.</summary>
@@ -52,14 +78,16 @@ public sealed record LearnerOptions
 /// <param name="Total">Steps in the phase.</param>
 public sealed record RoundProgress(string Phase, int Done, int Total);
 
-/// <summary>What a training produced.</summary>
-/// <param name="Round">The round this training belongs to (0 for the first).</param>
-/// <param name="Labelled">Labelled items it trained on.</param>
-/// <param name="Steps">Optimiser steps taken.</param>
-/// <param name="Duration">Wall time.</param>
-public sealed record TrainingResult(int Round, int Labelled, long Steps, TimeSpan Duration);
+/// <summary>A batch proposed by <see cref="ActiveLearner.ProposeAsync"/>, waiting for its labels (it survives
+/// <see cref="ActiveLearner.SaveAsync"/> and a restart).</summary>
+/// <param name="Round">The round that proposed it.</param>
+/// <param name="Labelled">Labelled items the round's model was trained on.</param>
+/// <param name="TestAccuracy">The round model's accuracy on the test data, when test data was given.</param>
+/// <param name="Indices">The pool indices to label, in query order.</param>
+/// <param name="Steps">Optimiser steps of the round's training.</param>
+public sealed record PendingBatch(int Round, int Labelled, double? TestAccuracy, IReadOnlyList<int> Indices, long Steps);
 
-/// <summary>One round of <see cref="ActiveLearner.RunRoundAsync"/>.</summary>
+/// <summary>One completed round (<see cref="ActiveLearner.Accept"/>, <see cref="ActiveLearner.RunRoundAsync"/>).</summary>
 /// <param name="Round">The round.</param>
 /// <param name="Labelled">Labelled items the model was trained on.</param>
 /// <param name="TestAccuracy">Accuracy on the test data, when test data was given.</param>

@@ -93,7 +93,7 @@ let private targets =
 
                     Expect.stringContains
                         log
-                        "error EXP001: --query: expected a query batch of at least 1, found 0"
+                        "error EXP001: --query: expected an integer >= 1, found 0"
                         "code and message"
 
                     Expect.equal (stamp (Path.Combine(results, "w", "rounds.csv"))) w0 "the other experiment untouched"
@@ -106,6 +106,186 @@ let private targets =
                 finally
                     Directory.Delete(dir, true)
             }
+
+            test "unknown metadata and unsafe names fail the build with WAALB codes before anything runs" {
+                let dir =
+                    Path.Combine(Path.GetTempPath(), "waal-build-" + Guid.NewGuid().ToString "N")
+
+                Directory.CreateDirectory dir |> ignore
+
+                try
+                    let proj = Path.Combine(dir, "typo.proj")
+                    let results = Path.Combine(dir, "results")
+
+                    let typo =
+                        $"<Experiment Include=\"t\" Dataset=\"fashion-mnist={fashion}\" Seeds=\"2\" Initial=\"40\" Query=\"20\" Rounds=\"0\" Epochs=\"1\" Pool=\"300\" GpWieght=\"1\" />"
+
+                    File.WriteAllText(proj, project [ typo ])
+                    let code, log = msbuild proj "RunExperiments"
+                    Expect.notEqual code 0 "the build fails"
+
+                    Expect.stringContains
+                        log
+                        "error WAALB003: Experiment 't': unknown metadata 'Seeds'; did you mean 'Seed'?"
+                        "Seeds"
+
+                    Expect.stringContains log "unknown metadata 'GpWieght'; did you mean 'GpWeight'?" "GpWieght"
+                    Expect.isFalse (Directory.Exists(Path.Combine(results, "t"))) "nothing ran, nothing written"
+
+                    let escape =
+                        $"<Experiment Include=\"../escape\" Dataset=\"fashion-mnist={fashion}\" Initial=\"40\" Query=\"20\" Rounds=\"0\" Epochs=\"1\" Pool=\"300\" />"
+
+                    File.WriteAllText(proj, project [ escape ])
+                    let code, log = msbuild proj "RunExperiments"
+                    Expect.notEqual code 0 "the build fails"
+                    Expect.stringContains log "error WAALB004: Experiment '../escape'" "the unsafe name"
+                    Expect.isFalse (Directory.Exists(Path.Combine(dir, "escape"))) "nothing written beside the project"
+                finally
+                    Directory.Delete(dir, true)
+            }
         ]
 
-let all = testSequenced targets
+/// The option table seen from every front end (the CLI's text through the same parser the runner uses).
+/// A value of an option other than the given one, valid for it.
+let private otherValue (o: Waal.Core.OptionDef) (current: string) =
+    match o.Kind with
+    | Waal.Core.Choice names -> names |> List.find (fun n -> n <> current)
+    | Waal.Core.Flag -> if current = "true" then "false" else "true"
+    | Waal.Core.Text when o.Name = "dataset" -> "cifar10"
+    | Waal.Core.Text when o.Name = "strategy" -> "entropy"
+    | Waal.Core.Text -> current + "-elsewhere"
+    | Waal.Core.IntegerOrAll -> if current = "all" then "1234" else "all"
+    | Waal.Core.Integer -> string (int64 current + 3L)
+    | Waal.Core.Number -> Waal.Core.Options.formatNumber (float current * 0.5 + 0.125)
+
+/// The C# property value for an option's text (enums by their kebab-case name).
+let private facadeValue (prop: Reflection.PropertyInfo) (text: string) : obj =
+    let t =
+        Nullable.GetUnderlyingType prop.PropertyType
+        |> Option.ofObj
+        |> Option.defaultValue prop.PropertyType
+
+    if t.IsEnum then
+        Enum.GetValues t
+        |> Seq.cast<obj>
+        |> Seq.find (fun v -> Waal.OptionTable.Kebab(string v) = text)
+    else
+        Convert.ChangeType(text, t, Globalization.CultureInfo.InvariantCulture)
+
+let private cliConfig (args: string list) =
+    match Waal.Data.Datasets.ofCommandLine args with
+    | Ok c -> c
+    | Error line -> failtestf "%A: %s" args line
+
+let private options =
+    testList
+        "options"
+        [
+            test
+                "every option round-trips through CLI text, spec.json, MSBuild metadata and C# options, with one default" {
+                let profileDefaults =
+                    Waal.Data.Datasets.defaults "fashion-mnist" "waal"
+                    |> Result.defaultWith failwith
+
+                let d = cliConfig [ "--dataset"; "fashion-mnist" ]
+                Expect.equal d profileDefaults "CLI defaults = the table's"
+
+                let fromCSharp (o: Waal.LearnerOptions) =
+                    let c = Waal.OptionTable.ToConfiguration o
+
+                    { c with
+                        Settings =
+                            { c.Settings with
+                                DataDir = d.Settings.DataDir
+                            }
+                    }
+
+                Expect.equal (fromCSharp (Waal.LearnerOptions())) d "C# defaults = the table's"
+
+                for o in Waal.Core.Options.all do
+                    let v = otherValue o (o.Get d)
+
+                    let args =
+                        match o.Name with
+                        | "dataset" -> [ "--dataset"; v; "--data-dir"; d.Settings.DataDir ]
+                        | _ -> [ "--dataset"; "fashion-mnist"; $"--{o.Name}"; v ]
+
+                    // CLI text.
+                    let c = cliConfig args
+                    Expect.equal (o.Get c) v $"{o.Name}: CLI sets it"
+
+                    let others =
+                        Waal.Data.Datasets.defaults c.Spec.Dataset c.Spec.Strategy
+                        |> Result.defaultWith failwith
+
+                    for other in Waal.Core.Options.all do
+                        if other.Name <> o.Name && other.Name <> "data-dir" then
+                            Expect.equal (other.Get c) (other.Get others) $"{o.Name}: {other.Name} keeps its default"
+
+                    // spec.json.
+                    Expect.equal
+                        (Waal.Data.Datasets.readSpec (Waal.Core.SpecJson.toJson [] c))
+                        (Ok c)
+                        $"{o.Name}: spec.json round trip"
+
+                    // MSBuild metadata (PascalCase names) through the task's map to the runner's command line.
+                    let metadata = Collections.Generic.Dictionary<string, string>()
+
+                    for i in 0..2 .. args.Length - 1 do
+                        let name = args[i].Substring 2
+                        metadata[(Waal.Core.Options.tryFind name |> Option.get).Metadata] <- args[i + 1]
+
+                    let item = Microsoft.Build.Utilities.TaskItem("x", metadata)
+                    Expect.isEmpty (Waal.Build.Tasks.ExperimentOptions.Unknown item) $"{o.Name}: metadata known"
+                    let tokens = Waal.Build.Tasks.ExperimentOptions.Of item |> List.ofSeq
+                    Expect.equal (cliConfig tokens) c $"{o.Name}: MSBuild metadata give the same configuration"
+
+                    // C# options, where the facade exposes the option.
+                    match o.Facade with
+                    | None -> ()
+                    | Some name ->
+                        let prop = typeof<Waal.LearnerOptions>.GetProperty name
+                        let opts = Waal.LearnerOptions()
+                        prop.SetValue(opts, facadeValue prop v)
+                        let fromC = fromCSharp opts
+                        Expect.equal fromC.Spec c.Spec $"{o.Name}: C# LearnerOptions.{name} gives the same spec"
+                        Expect.equal fromC.Settings c.Settings $"{o.Name}: and the same settings"
+            }
+
+            test "the C# choices are exactly the table's choices and the registries' names" {
+                for o in Waal.Core.Options.all do
+                    match o.Kind, o.Facade with
+                    | Waal.Core.Choice names, Some name ->
+                        let prop = typeof<Waal.LearnerOptions>.GetProperty name
+                        let t = Nullable.GetUnderlyingType prop.PropertyType
+
+                        Expect.equal
+                            (Enum.GetNames t |> Array.map Waal.OptionTable.Kebab |> List.ofArray)
+                            names
+                            $"{name}: one member per choice, in order"
+                    | _ -> ()
+
+                let kebabs (t: Type) =
+                    Enum.GetNames t |> Array.map Waal.OptionTable.Kebab |> List.ofArray
+
+                Expect.equal (kebabs typeof<Waal.Strategy>) Waal.Strategies.Registry.names "strategies"
+                Expect.equal (kebabs typeof<Waal.DatasetKind>) Waal.Data.Datasets.names "datasets"
+
+                for s in Waal.Strategies.Registry.names do
+                    let opts =
+                        Waal.LearnerOptions(
+                            Strategy =
+                                Nullable(
+                                    unbox<Waal.Strategy>(
+                                        facadeValue (typeof<Waal.LearnerOptions>.GetProperty "Strategy") s
+                                    )
+                                )
+                        )
+
+                    let c = cliConfig [ "--dataset"; "fashion-mnist"; "--strategy"; s ]
+                    Expect.equal (Waal.OptionTable.ToConfiguration opts).Spec c.Spec $"{s}: C# and CLI defaults agree"
+            }
+
+        ]
+
+let all = testList "Build" [ testSequenced targets; options ]

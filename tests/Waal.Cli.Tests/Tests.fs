@@ -12,7 +12,7 @@ let private fashion = Waal.Testing.Environment.fashion
 let private waal (args: string list) =
     use out = new StringWriter()
     use err = new StringWriter()
-    let code = Waal.Cli.Cli.run out err (Array.ofList args)
+    let code = Waal.Cli.Cli.run out err (Array.ofList args: string[])
 
     let lines (w: StringWriter) =
         w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -435,5 +435,100 @@ let private crash =
             }
         ]
 
+let private options =
+    testList
+        "options"
+        [
+            test "waal run --help lists every option of the table; an unknown option names the nearest" {
+                let exit, lines, _ = waal [ "run"; "--help" ]
+                Expect.equal exit 0 "help exits 0"
+
+                for o in Waal.Core.Options.all do
+                    Expect.isTrue
+                        (lines |> Array.exists (fun l -> l.TrimStart().StartsWith $"--{o.Name} "))
+                        $"--{o.Name} listed"
+
+                let exit, _, err =
+                    waal [ "run"; "--dataset"; "fashion-mnist"; "--gp-wieght"; "1"; "--out"; "x" ]
+
+                Expect.equal exit 2 "exit code 2"
+                Expect.stringContains err[0] "did you mean '--gp-weight'" "the nearest name"
+            }
+        ]
+
+let private writers =
+    testList
+        "one writer per folder"
+        [
+            test "a second run or a resume into a folder being written is refused with EXP009 and disturbs nothing" {
+                inTemp (fun dir ->
+                    let out = Path.Combine(dir, "run")
+
+                    let args =
+                        [
+                            "run"
+                            "--dataset"
+                            $"fashion-mnist={fashion}"
+                            "--pool"
+                            "2000"
+                            "--initial"
+                            "100"
+                            "--query"
+                            "100"
+                            "--rounds"
+                            "2"
+                            "--epochs"
+                            "2"
+                            "--threads"
+                            "2"
+                            "--out"
+                            out
+                            "--force"
+                        ]
+
+                    use first = startWaal args
+                    let clock = Stopwatch.StartNew()
+
+                    while not (File.Exists(Path.Combine(out, "progress.json")))
+                          && clock.Elapsed.TotalSeconds < 60.0 do
+                        Threading.Thread.Sleep 50
+
+                    Expect.isFalse first.HasExited "the first run is still writing"
+                    let exit, _, err = waalProcess args
+                    Expect.equal exit 2 $"the second writer's exit code (stderr: {err})"
+
+                    Expect.stringStarts
+                        err
+                        $"error EXP009: {out}: is in use by process {first.Id}"
+                        "code, folder, holder"
+
+                    Expect.isFalse (err.Contains "   at ") "no stack trace"
+                    let exit, _, err = waalProcess [ "resume"; out ]
+                    Expect.equal exit 2 "resume beside a live run"
+                    Expect.stringStarts err "error EXP009: " "the same code"
+                    first.WaitForExit()
+                    Expect.equal first.ExitCode 0 "the first run completed"
+                    let whole = Path.Combine(dir, "whole")
+
+                    let exit, _, _ =
+                        waalProcess (args |> List.map (fun a -> if a = out then whole else a))
+
+                    Expect.equal exit 0 "an undisturbed run"
+
+                    Expect.equal
+                        (File.ReadAllText(Path.Combine(out, "labels.json")))
+                        (File.ReadAllText(Path.Combine(whole, "labels.json")))
+                        "the first run's results are those of an undisturbed run")
+            }
+        ]
+
 let all =
-    testList "Cli" [ testSequenced inspect; testSequenced experiment; testSequenced crash ]
+    testList
+        "Cli"
+        [
+            testSequenced inspect
+            options
+            testSequenced experiment
+            testSequenced crash
+            testSequenced writers
+        ]

@@ -700,61 +700,142 @@ let private pairing =
             }
         ]
 
+/// The dataset facts the option defaults read (the Data layer's registry has the real ones).
+let private fashion =
+    {
+        Name = "fashion-mnist"
+        Momentum = 0.5
+        BaselineEpochs = 10
+        BaselineLearningRate = 0.01
+    }
+
+let private cifar =
+    {
+        Name = "cifar10"
+        Momentum = 0.3
+        BaselineEpochs = 20
+        BaselineLearningRate = 0.05
+    }
+
+let private profileOf name =
+    match name with
+    | "fashion-mnist" -> Ok fashion
+    | "cifar10" -> Ok cifar
+    | other -> Error $"unknown dataset '{other}'"
+
+/// A value of an option other than its default, valid for it.
+let private otherValue (o: OptionDef) (current: string) =
+    match o.Kind with
+    | Choice names -> names |> List.find (fun n -> n <> current)
+    | Flag -> if current = "true" then "false" else "true"
+    | Text when o.Name = "dataset" -> "cifar10"
+    | Text -> current + "x"
+    | IntegerOrAll -> if current = "all" then "1234" else "all"
+    | Integer -> string (int64 current + 3L)
+    | Number -> Options.formatNumber (float current * 0.5 + 0.125)
+
 let private spec =
-    let d = Spec.defaults "fashion-mnist" "/data"
+    let d = Options.defaults fashion "waal"
 
     testList
-        "Spec"
+        "Options"
         [
-            test "spec.json round-trips every field, and versions are not part of the spec" {
-                let s =
-                    { d with
-                        Pool = Some 50000
-                        Seed = 9L
-                        Method =
-                            { d.Method with
-                                GpSign = WganGpSign
-                                Imbalance = Imbalance.Paper
-                                CriticOutput = LinearOutput
-                                Bound = Uncertainty.WorstCase
-                                Augment = true
-                            }
-                    }
+            test "every option's default reads back, and setting its text again changes nothing" {
+                for o in Options.all do
+                    Expect.equal (o.Get d) (o.Default fashion "waal") $"{o.Name}: the default"
+                    Expect.equal (o.Set (o.Get d) d) (Ok d) $"{o.Name}: Set (Get c) c = c"
+            }
 
-                Expect.equal (Spec.ofJson (Spec.toJson [ "waal", "0.1.0" ] s)) (Ok s) "round trip"
-                Expect.equal (Spec.ofJson (Spec.toJson [] d)) (Ok d) "defaults, pool = all"
+            test "every option takes another valid value and refuses garbage, naming itself" {
+                for o in Options.all do
+                    let v = otherValue o (o.Get d)
+
+                    match Options.set o.Name v d with
+                    | Ok c -> Expect.equal (Options.get o.Name c) v $"{o.Name}: the new value reads back"
+                    | Error e -> failtestf "%s: refused %s: %s" o.Name v e.Message
+
+                    if o.Kind <> Text then
+                        match Options.set o.Name "garbage!" d with
+                        | Error e -> Expect.equal e.Field o.Name $"{o.Name}: the error names the option"
+                        | Ok _ -> failtestf "%s accepted garbage" o.Name
+            }
+
+            test "names: JSON camelCase and MSBuild PascalCase, all distinct; unknown names get the nearest" {
+                let gp = Options.tryFind "gp-weight" |> Option.get
+                Expect.equal (gp.JsonName, gp.Metadata) ("gpWeight", "GpWeight") "derived names"
+                let names = Options.all |> List.map (fun o -> o.Name)
+                Expect.equal (List.distinct names) names "distinct"
+
+                match Options.set "gp-wieght" "1" d with
+                | Error e -> Expect.stringContains e.Message "gp-weight" "the nearest name"
+                | Ok _ -> failtest "an unknown option was accepted"
+
+                Expect.isTrue (Options.tryFindMetadata "seeds").IsNone "Seeds is not Seed"
+                Expect.equal (Options.nearest (Options.all |> List.map (fun o -> o.Metadata)) "Seeds") "Seed" "nearest"
+            }
+
+            test "spec.json round-trips every field, and versions are not part of the configuration" {
+                let c =
+                    Options.all
+                    |> List.fold (fun c o -> o.Set (otherValue o (o.Get d)) c |> Result.defaultWith failwith) d
+
+                Expect.notEqual c d "every field changed"
+                Expect.equal (SpecJson.ofJson profileOf (SpecJson.toJson [ "waal", "0.1.0" ] c)) (Ok c) "round trip"
+                Expect.equal (SpecJson.ofJson profileOf (SpecJson.toJson [] d)) (Ok d) "defaults, pool = all"
             }
 
             test
                 "the reference defaults: SGD 0.01 / 0.5 (CIFAR-10 0.3), batch 64, alpha 2e-3, selection 10, GP weight 2" {
-                Expect.equal (d.Train.LearningRate, d.Train.Momentum, d.Train.Batch) (0.01, 0.5, 64) "optimiser"
-                Expect.equal (Spec.defaults "cifar10" "").Train.Momentum 0.3 "CIFAR-10 momentum"
-                Expect.equal (d.Method.Alpha, d.Method.Selection, d.Method.GpWeight) (2e-3, 10.0, 2.0) "method"
+                let s = d.Spec
+                Expect.equal (s.Train.LearningRate, s.Train.Momentum, s.Train.Batch) (0.01, 0.5, 64) "optimiser"
+                Expect.equal (Options.defaults cifar "waal").Spec.Train.Momentum 0.3 "CIFAR-10 momentum"
 
                 Expect.equal
-                    (d.Method.Imbalance, d.Method.GpSign, d.Method.CriticOutput, d.Method.Augment)
+                    (Options.defaults cifar "random").Spec.Train.Momentum
+                    0.3
+                    "CIFAR-10 momentum, baselines too"
+
+                Expect.equal (s.Method.Alpha, s.Method.Selection, s.Method.GpWeight) (2e-3, 10.0, 2.0) "method"
+
+                Expect.equal
+                    (s.Method.Imbalance, s.Method.GpSign, s.Method.CriticOutput, s.Method.Augment)
                     (Imbalance.Reference, ReferenceSign, SigmoidOutput, false)
                     "reference choices"
+
+                let baseline = (Options.defaults fashion "entropy").Spec.Train
+                Expect.equal (s.Train.Epochs, baseline.Epochs) (2, 10) "waal 2 epochs, baselines their reference 10"
+                Expect.equal (Options.defaults cifar "random").Spec.Train.LearningRate 0.05 "CIFAR-10 baselines' lr"
             }
 
             test "a spec edited into nonsense names every bad field" {
                 let text =
-                    (Spec.toJson [] d)
+                    (SpecJson.toJson [] d)
                         .Replace("\"gpSign\": \"reference\"", "\"gpSign\": \"sideways\"")
                         .Replace("\"epochs\": 2", "\"epochs\": \"two\"")
+                        .Replace("\"seed\": 1", "\"seeds\": 1")
 
-                match Spec.ofJson text with
+                match SpecJson.ofJson profileOf text with
                 | Error errors ->
                     let fields = errors |> List.map (fun e -> e.Field) |> set
-                    Expect.equal fields (set [ "gpSign"; "epochs" ]) $"unreadable fields named: %A{errors}"
+
+                    Expect.equal
+                        fields
+                        (set [ "gpSign"; "epochs"; "seeds"; "seed" ])
+                        $"unreadable fields named: %A{errors}"
                 | Ok _ -> failtest "accepted nonsense"
 
-                match Spec.ofJson ((Spec.toJson [] d).Replace("\"query\": 1000", "\"query\": -3")) with
+                match
+                    SpecJson.ofJson profileOf ((SpecJson.toJson [] d).Replace("\"query\": 1000", "\"query\": -3"))
+                with
                 | Error [ e ] -> Expect.equal e.Field "query" "the out-of-range field"
                 | other -> failtestf "expected one error for query, found %A" other
 
-                Expect.isError (Spec.ofJson "not json") "not JSON"
-                Expect.isError (Spec.ofJson "{}") "empty object"
+                Expect.isError (SpecJson.ofJson profileOf "not json") "not JSON"
+                Expect.isError (SpecJson.ofJson profileOf "{}") "empty object"
+
+                match SpecJson.ofJson profileOf ((SpecJson.toJson [] d).Replace("fashion-mnist", "mnist-ish")) with
+                | Error [ e ] -> Expect.equal e.Field "dataset" "an unknown dataset"
+                | other -> failtestf "expected one error for dataset, found %A" other
             }
         ]
 
@@ -766,6 +847,27 @@ let private counting: Learner<int, string> =
         Evaluate = fun round -> Ok(0.5 + 0.1 * float round)
         Query = fun _ pool _ k -> Ok(Pool.unlabelled pool |> Array.truncate k)
         Release = ignore
+    }
+
+/// Runs propose and accept (labels from `label`) until rounds 0 .. lastRound are complete.
+let private runAll learner label clock k lastRound start =
+    let rec go progress =
+        if Round.isFinished lastRound progress then
+            Ok progress
+        else
+            match progress.Pending with
+            | Some p ->
+                Round.accept (p.Indices |> Array.map (fun i -> i, label i)) progress
+                |> Result.bind (fun (next, _) -> go next)
+            | None -> Round.propose learner clock k lastRound progress |> Result.bind (fst >> go)
+
+    go start
+
+let private startOf pool =
+    {
+        Pool = pool
+        Records = []
+        Pending = None
     }
 
 let private rounds =
@@ -783,64 +885,90 @@ let private rounds =
                         t <- t + 1.0
                         t
 
-                    let final, result =
-                        Round.run
-                            counting
-                            (Array.map (fun i -> i % 3))
-                            clock
-                            k
-                            r
-                            (fun _ _ -> Ok())
-                            { Pool = pool; Records = [] }
+                    match runAll counting (fun i -> i % 3) clock k r (startOf pool) with
+                    | Error _ -> false
+                    | Ok final ->
+                        final.Records.Length = r + 1
+                        && final.Pending.IsNone
+                        && final.Records |> List.forall (fun x -> x.Labelled = min size (1 + x.Round * k))
+                        && final.Pool.LabelledCount = min size (1 + r * k)
+                        && (List.last final.Records).Queried.Length = 0
+                        && final.Records
+                           |> List.forall (fun x -> x.TrainSeconds = 1.0 && x.EvalSeconds = 1.0))
 
-                    result = Ok()
-                    && final.Records.Length = r + 1
-                    && final.Records |> List.forall (fun x -> x.Labelled = min size (1 + x.Round * k))
-                    && final.Pool.LabelledCount = min size (1 + r * k)
-                    && (List.last final.Records).Queried.Length = 0
-                    && final.Records
-                       |> List.forall (fun x -> x.TrainSeconds = 1.0 && x.EvalSeconds = 1.0))
+            test "propose leaves the batch pending; accept takes labels for exactly that batch, in any order" {
+                let pool = Pool.create 10 3 |> ok |> Pool.label 0 [| (0, 1) |] |> ok
+                let start = startOf pool
 
-            test "a query that repeats an index or picks a labelled one stops the run with the round named" {
+                let proposed, model =
+                    Round.propose counting (fun () -> 0.0) 3 5 start
+                    |> Result.defaultWith (failwithf "%A")
+
+                Expect.equal model 0 "the caller gets the model"
+                Expect.equal proposed.Records [] "the round is not complete yet"
+                Expect.equal proposed.Pool pool "nothing labelled yet"
+                let pending = proposed.Pending |> Option.get
+                Expect.equal pending.Indices [| 1; 2; 3 |] "the query, in query order"
+                Expect.equal proposed.Round 0 "still round 0"
+
+                match Round.propose counting (fun () -> 0.0) 3 5 proposed with
+                | Error(OutOfTurn(0, _)) -> ()
+                | other -> failtestf "a second proposal while one waits: %A" other
+
+                let refused labels =
+                    match Round.accept labels proposed with
+                    | Error(LabelsRefused(0, _)) -> ()
+                    | other -> failtestf "expected LabelsRefused for %A, found %A" labels other
+
+                refused [| (1, 0); (2, 0) |]
+                refused [| (1, 0); (2, 0); (3, 0); (4, 0) |]
+                refused [| (1, 0); (2, 0); (9, 0) |]
+                refused [| (1, 0); (2, 0); (3, 7) |]
+
+                match Round.accept [| (3, 2); (1, 0); (2, 1) |] proposed with
+                | Ok(next, record) ->
+                    Expect.equal next.Pending None "nothing pending"
+                    Expect.equal next.Records [ record ] "round 0 complete"
+                    Expect.equal (Pool.labelOf next.Pool 3) (Some 2) "labels applied"
+                    Expect.equal (Pool.log next.Pool).Batches.[1].Round 1 "labelled as round 1's batch"
+                | Error e -> failtestf "refused the right labels: %A" e
+
+                match Round.accept [| (1, 0) |] start with
+                | Error(OutOfTurn(0, _)) -> ()
+                | other -> failtestf "accept with nothing pending: %A" other
+            }
+
+            test "a query that repeats an index or picks a labelled one fails with the round named; nothing changes" {
                 let pool = Pool.create 10 2 |> ok |> Pool.label 0 [| (0, 1) |] |> ok
+                let mutable released = 0
 
                 let bad picks =
                     { counting with
                         Query = fun _ _ _ _ -> Ok picks
+                        Release = fun _ -> released <- released + 1
                     }
 
-                let start = { Pool = pool; Records = [] }
+                let start = startOf pool
 
-                match Round.step (bad [| 1; 1 |]) (Array.map (fun _ -> 0)) (fun () -> 0.0) 2 3 start with
+                match Round.propose (bad [| 1; 1 |]) (fun () -> 0.0) 2 3 start with
                 | Error(InvalidQuery(0, detail)) -> Expect.stringContains detail "twice" "duplicate"
                 | other -> failtestf "expected InvalidQuery, found %A" other
 
-                match Round.step (bad [| 0; 2 |]) (Array.map (fun _ -> 0)) (fun () -> 0.0) 2 3 start with
+                match Round.propose (bad [| 0; 2 |]) (fun () -> 0.0) 2 3 start with
                 | Error(InvalidQuery(0, detail)) -> Expect.stringContains detail "already labelled" "labelled"
                 | other -> failtestf "expected InvalidQuery, found %A" other
 
-                let mutable saves = 0
+                Expect.equal released 2 "a failed round releases its model"
 
                 let failing =
                     { counting with
                         Evaluate = fun _ -> Error "no test set"
                     }
 
-                let final, result =
-                    Round.run
-                        failing
-                        (Array.map (fun _ -> 0))
-                        (fun () -> 0.0)
-                        2
-                        3
-                        (fun _ _ ->
-                            saves <- saves + 1
-                            Ok())
-                        start
-
-                Expect.equal result (Error(LearnerFailed(0, "evaluate", "no test set"))) "the stage and round"
-                Expect.equal final start "no progress"
-                Expect.equal saves 0 "nothing saved"
+                Expect.equal
+                    (Round.propose failing (fun () -> 0.0) 2 3 start)
+                    (Error(LearnerFailed(0, "evaluate", "no test set")))
+                    "the stage and round"
             }
         ]
 

@@ -4,24 +4,38 @@ open System
 open System.IO
 open Expecto
 open Waal.Core
+open Waal.Data
+open Waal.Learning
 open Waal.Experiments
 
 let private fashion = Waal.Testing.Environment.fashion
 
-/// A small but real WAAL experiment: 1,500 pool images, 100 initial labels, 2 queries of 100, 1 epoch.
-let private small seed =
-    { Spec.defaults "fashion-mnist" fashion with
-        Pool = Some 1500
-        Initial = 100
-        Query = 100
-        Rounds = 2
-        Seed = seed
-        Threads = 2
-        Train =
-            { (Spec.defaults "fashion-mnist" fashion).Train with
-                Epochs = 1
+let private reference =
+    let c = Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith
+
+    { c with
+        Settings =
+            { c.Settings with
+                DataDir = fashion
+                Threads = 2
             }
     }
+
+/// A configuration with its spec changed.
+let private withSpec (f: ExperimentSpec -> ExperimentSpec) (c: Configuration) = { c with Spec = f c.Spec }
+
+/// A small but real WAAL experiment: 1,500 pool images, 100 initial labels, 2 queries of 100, 1 epoch.
+let private small seed =
+    reference
+    |> withSpec (fun s ->
+        { s with
+            Pool = Some 1500
+            Initial = 100
+            Query = 100
+            Rounds = 2
+            Seed = seed
+            Train = { s.Train with Epochs = 1 }
+        })
 
 let private temp () =
     let dir =
@@ -49,6 +63,28 @@ let private queried (folder: string) =
     | Error e -> failtest e
 
 exception private InjectedCrash of int
+
+/// glibc's heap statistics (all arenas).
+[<Struct; Runtime.InteropServices.StructLayout(Runtime.InteropServices.LayoutKind.Sequential)>]
+type private MallInfo2 =
+    val Arena: unativeint
+    val Ordblks: unativeint
+    val Smblks: unativeint
+    val Hblks: unativeint
+    val Hblkhd: unativeint
+    val Usmblks: unativeint
+    val Fsmblks: unativeint
+    val Uordblks: unativeint
+    val Fordblks: unativeint
+    val Keepcost: unativeint
+
+[<Runtime.InteropServices.DllImport("libc")>]
+extern MallInfo2 private mallinfo2()
+
+/// Native memory in use (allocated and not freed) in MB: what a leak grows, whatever the allocator keeps.
+let private nativeInUseMb () =
+    let m = mallinfo2 ()
+    float (uint64 m.Uordblks + uint64 m.Hblkhd) / 1048576.0
 
 let private experiments =
     testList
@@ -90,8 +126,8 @@ let private experiments =
 
                 Expect.isTrue (File.Exists(Path.Combine(dir, "checkpoint", "round-002", "critic.dat"))) "critic weights"
                 Expect.isEmpty (Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories)) "no temporary files left"
-                let spec = Spec.ofJson (File.ReadAllText(Path.Combine(dir, "spec.json")))
-                Expect.equal spec (Ok(small 1L)) "spec.json reads back as the spec"
+                let spec = Datasets.readSpec (File.ReadAllText(Path.Combine(dir, "spec.json")))
+                Expect.equal spec (Ok(small 1L)) "spec.json reads back as the configuration"
                 Directory.Delete(dir, true)
             }
 
@@ -142,7 +178,7 @@ let private experiments =
 
             test "a folder that holds an experiment is refused unless forced; bad specs and folders are typed errors" {
                 let dir = temp ()
-                let tiny = { small 1L with Rounds = 0 }
+                let tiny = small 1L |> withSpec (fun s -> { s with Rounds = 0 })
                 Runner.run tiny dir false Runner.quiet |> ok "first"
                 let before = File.ReadAllText(Path.Combine(dir, "rounds.csv"))
 
@@ -152,22 +188,232 @@ let private experiments =
                 | other -> failtestf "expected OutputExists, found %A" other
 
                 Expect.equal (File.ReadAllText(Path.Combine(dir, "rounds.csv"))) before "the refused run wrote nothing"
-                Runner.run { tiny with Seed = 2L } dir true Runner.quiet |> ok "forced"
+
+                Runner.run (tiny |> withSpec (fun s -> { s with Seed = 2L })) dir true Runner.quiet
+                |> ok "forced"
 
                 let expectCode code result =
                     match result with
                     | Error e -> Expect.stringStarts (Runner.RunError.line e) $"error {code}: " (Runner.RunError.line e)
                     | Ok() -> failtestf "expected %s" code
 
-                expectCode "EXP001" (Runner.run { tiny with Query = 0 } (temp ()) false Runner.quiet)
-                expectCode "EXP002" (Runner.run { tiny with Strategy = "oracle" } (temp ()) false Runner.quiet)
-                expectCode "EXP003" (Runner.run { tiny with Pool = Some 70000 } (temp ()) false Runner.quiet)
-                expectCode "EXP003" (Runner.run { tiny with Initial = 2000 } (temp ()) false Runner.quiet)
-                expectCode "DATA001" (Runner.run { tiny with DataDir = "/nonexistent" } (temp ()) false Runner.quiet)
+                let runWith f =
+                    Runner.run (tiny |> withSpec f) (temp ()) false Runner.quiet
+
+                expectCode "EXP001" (runWith (fun s -> { s with Query = 0 }))
+                expectCode "EXP002" (runWith (fun s -> { s with Strategy = "oracle" }))
+                expectCode "EXP003" (runWith (fun s -> { s with Pool = Some 70000 }))
+                expectCode "EXP003" (runWith (fun s -> { s with Initial = 2000 }))
+
+                expectCode
+                    "DATA001"
+                    (Runner.run
+                        { tiny with
+                            Settings =
+                                { tiny.Settings with
+                                    DataDir = "/nonexistent"
+                                }
+                        }
+                        (temp ())
+                        false
+                        Runner.quiet)
+
                 expectCode "EXP005" (Runner.resume (temp ()) Runner.quiet)
                 File.WriteAllText(Path.Combine(dir, "spec.json"), """{"dataset": 42}""")
                 expectCode "EXP005" (Runner.resume dir Runner.quiet)
                 Directory.Delete(dir, true)
+            }
+        ]
+
+let private persistence =
+    testList
+        "Persistence"
+        [
+            test
+                "a run resumed from a batch that waited for labels gives the uninterrupted result, without proposing it again" {
+                let whole, waiting = temp (), temp ()
+                Runner.run (small 5L) whole false Runner.quiet |> ok "uninterrupted"
+
+                let progress =
+                    Results.readProgress (Path.Combine(whole, "progress.json"))
+                    |> Result.defaultWith failtest
+
+                // The state right after round 0's proposal: the initial labels, and round 0's batch pending.
+                let initial = (Pool.log progress.Pool).Batches.Head
+
+                let pool =
+                    Pool.create progress.Pool.Size progress.Pool.Classes
+                    |> Result.bind (Pool.label 0 initial.Items)
+                    |> Result.defaultWith (failwithf "%A")
+
+                let pending =
+                    {
+                        Pool = pool
+                        Records = []
+                        Pending = Some { Record = progress.Records.Head }
+                    }
+
+                File.Copy(Path.Combine(whole, "spec.json"), Path.Combine(waiting, "spec.json"))
+                Results.saveProgress { Folder = waiting } pending
+                let mutable trainings = 0
+
+                let counting =
+                    { Runner.quiet with
+                        Progress =
+                            { ProgressSink.none with
+                                Start =
+                                    fun phase _ ->
+                                        if phase.StartsWith "round" && phase.EndsWith "epoch 1/1" then
+                                            trainings <- trainings + 1
+                            }
+                    }
+
+                Runner.resume waiting counting |> ok "resume"
+                Expect.equal trainings 2 "rounds 1 and 2 trained; round 0's batch was not proposed again"
+                Expect.equal (accuracyColumns waiting) (accuracyColumns whole) "accuracy columns"
+                Expect.equal (queried waiting) (queried whole) "queried indices"
+                Expect.equal (labelLog waiting) (labelLog whole) "label log"
+
+                for d in [ whole; waiting ] do
+                    Directory.Delete(d, true)
+            }
+
+            test "progress.json fields that contradict the label log are refused by resume, naming the field" {
+                let dir = temp ()
+
+                Runner.run (small 3L |> withSpec (fun s -> { s with Rounds = 1 })) dir false Runner.quiet
+                |> ok "run"
+
+                let path = Path.Combine(dir, "progress.json")
+                let good = File.ReadAllText path
+                let first = (queried dir).Head[0]
+
+                let refused (edit: string -> string) (field: string) =
+                    File.WriteAllText(path, edit good)
+
+                    match Runner.resume dir Runner.quiet with
+                    | Error(Runner.NotAnExperiment(p, detail) as e) ->
+                        Expect.equal p path "the file is named"
+                        Expect.stringContains detail field $"the field is named: {Runner.RunError.line e}"
+                    | other -> failtestf "expected EXP005 for %s, found %A" field other
+
+                refused (fun t -> t.Replace($"\"queried\":[{first},", "\"queried\":[999999,")) "records[0].queried"
+                refused (fun t -> t.Replace("\"labelled\":100", "\"labelled\":7")) "records[0].labelled"
+
+                refused
+                    (fun t ->
+                        t.Replace(
+                            "\"pending\":null",
+                            $"\"pending\":{{\"round\":2,\"labelled\":200,\"testAccuracy\":0.5,\"trainSeconds\":1,\"querySeconds\":1,\"evalSeconds\":1,\"trainIterations\":5,\"queried\":[{first}]}}"
+                        ))
+                    "pending.queried"
+
+                File.WriteAllText(path, good)
+                Runner.resume dir Runner.quiet |> ok "the untouched file resumes"
+                Directory.Delete(dir, true)
+            }
+
+            test "a folder held by another writer is refused with EXP009 naming the holder, and nothing is written" {
+                let dir = temp ()
+                let layout: Results.Layout = { Folder = dir }
+                use hold = Results.lockFolder layout |> Result.defaultWith failtest
+                let before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories) |> Array.sort
+
+                match Runner.run (small 1L) dir true Runner.quiet with
+                | Error(Runner.FolderBusy _ as e) ->
+                    Expect.stringStarts (Runner.RunError.line e) "error EXP009: " "code"
+                    Expect.stringContains (Runner.RunError.line e) $"process {Environment.ProcessId}" "the holder"
+                | other -> failtestf "expected FolderBusy, found %A" other
+
+                Expect.equal
+                    (Directory.GetFiles(dir, "*", SearchOption.AllDirectories) |> Array.sort)
+                    before
+                    "nothing written"
+
+                (hold :> IDisposable).Dispose()
+
+                Runner.run (small 1L |> withSpec (fun s -> { s with Rounds = 0 })) dir true Runner.quiet
+                |> ok "free again"
+
+                Directory.Delete(dir, true)
+            }
+
+            test "native memory stays flat over 20 cancelled trainings of a large network" {
+                // CIFAR-sized images take the VGG network (about 15 M parameters): a training left to the finaliser
+                // on each cancellation would keep its weights, gradients and momentum, over 100 MB each time.
+                let rng = Random 5
+                let images = Array.zeroCreate<byte>(300 * 3 * 32 * 32)
+                rng.NextBytes images
+                let labels = Array.init 300 (fun i -> i % 10)
+
+                let data =
+                    Dataset.create "synthetic" images labels 3 32 32 10
+                    |> Result.defaultWith (failwithf "%A")
+
+                let config =
+                    Datasets.defaults "cifar10" "random"
+                    |> Result.defaultWith failwith
+                    |> fun c ->
+                        { c with
+                            Spec =
+                                { c.Spec with
+                                    Train = { c.Spec.Train with Batch = 2 }
+                                }
+                            Settings = { c.Settings with Threads = 2 }
+                        }
+
+                use cts0 = new Threading.CancellationTokenSource()
+                let mutable token = cts0.Token
+                let mutable cancel = ignore
+
+                let sink =
+                    { ProgressSink.none with
+                        Advance = fun _ -> cancel ()
+                    }
+
+                use session =
+                    Session.create config data None sink
+                    |> Result.defaultWith (Session.message >> failtest)
+
+                session.Label(Array.init 100 (fun i -> i, labels[i]))
+                |> Result.defaultWith (Session.message >> failtest)
+
+                let cancelledTraining () =
+                    use cts = new Threading.CancellationTokenSource()
+                    cancel <- fun () -> cts.Cancel()
+
+                    Expect.throwsT<OperationCanceledException>
+                        (fun () -> session.Propose(cts.Token, 10) |> ignore)
+                        "cancelled"
+
+                let rss () = nativeInUseMb ()
+
+                for _ in 1..3 do
+                    cancelledTraining ()
+
+                // No .NET collection during the measured trainings: networks left to the finaliser would stay.
+                GC.Collect()
+                GC.WaitForPendingFinalizers()
+                let before = rss ()
+                Expect.isTrue (GC.TryStartNoGCRegion(200L * 1024L * 1024L)) "a region without collections"
+
+                for _ in 1..20 do
+                    cancelledTraining ()
+
+                let collected = Runtime.GCSettings.LatencyMode <> Runtime.GCLatencyMode.NoGCRegion
+
+                let growth = rss () - before
+
+                if not collected then
+                    GC.EndNoGCRegion()
+
+                Expect.isFalse
+                    collected
+                    "the trainings allocated less than 200 MB of managed memory (no collection ran)"
+
+                Expect.isLessThan growth 50.0 $"native memory in use grew {growth:F0} MB over 20 cancelled trainings"
+                Expect.isTrue session.Model.IsNone "no half-trained model is kept"
+                Expect.equal session.Progress.Records [] "the state is unchanged"
             }
         ]
 
@@ -177,7 +423,10 @@ let private report =
         [
             test "two seeds make one group with mean +- std; report.md and a PNG learning curve are written" {
                 let a, b, out = temp (), temp (), temp ()
-                let tiny seed = { small seed with Rounds = 1 }
+
+                let tiny seed =
+                    small seed |> withSpec (fun s -> { s with Rounds = 1 })
+
                 Runner.run (tiny 1L) a false Runner.quiet |> ok "seed 1"
                 Runner.run (tiny 2L) b false Runner.quiet |> ok "seed 2"
 
@@ -220,7 +469,7 @@ let private labels =
         [
             test "groups of one strategy are labelled by what differs; seeds alone make one group" {
                 let run strategy budget epochs seed : Report.Run =
-                    let d = Spec.defaults "fashion-mnist" fashion
+                    let d = reference.Spec
 
                     {
                         Folder = $"{strategy}-{seed}"
@@ -255,4 +504,11 @@ let private labels =
         ]
 
 let all =
-    testList "Experiments" [ testSequenced experiments; testSequenced report; labels ]
+    testList
+        "Experiments"
+        [
+            testSequenced experiments
+            testSequenced persistence
+            testSequenced report
+            labels
+        ]

@@ -11,6 +11,7 @@ var fashion = Environment.GetEnvironmentVariable("WAAL_FASHION_MNIST") ?? "/usr/
 var pool = LearnerData.FashionMnist(fashion, train: true, take: 1200);
 var test = LearnerData.FashionMnist(fashion, train: false, take: 1000);
 var options = new LearnerOptions { Epochs = 1, Seed = 3, Threads = 2, QueryBatch = 50 };
+var sampleDll = Path.Combine(AppContext.BaseDirectory, "Waal.Sample.dll");
 
 void Check(bool condition, string what)
 {
@@ -45,7 +46,27 @@ var tests = Runner.TestList("Facade", new[]
         Check(reports.Any(r => r.Phase.Contains("epoch")) && reports.Any(r => r.Phase == "query"), "progress for training and the query");
     }),
 
-    Runner.TestCase("bad labels are refused with a code and change nothing; queries need a model", async () =>
+    Runner.TestCase("propose leaves a batch pending; accept takes labels for exactly that batch", async () =>
+    {
+        using var learner = ActiveLearner.Create(pool, options with { Strategy = Strategy.Entropy, Epochs = 2 }, test);
+        var first = learner.DrawInitial(100);
+        learner.AddLabels(first, first.Select(i => pool.Labels[i]).ToList());
+        var pending = await learner.ProposeAsync(30);
+        Check(learner.Pending == pending && pending.Indices.Count == 30 && pending.Round == 0 && pending.Labelled == 100, $"pending: {pending}");
+        Check(pending.TestAccuracy is > 0.0 and <= 1.0, "the round's accuracy comes with the batch");
+        Check(learner.Labelled.Count == 100, "nothing labelled yet");
+        Expect(() => learner.AddLabels(new[] { pending.Indices[0] }, new[] { 0 }), "SESSION009");
+        await ExpectAsync(() => learner.ProposeAsync(10), "SESSION009");
+        Expect(() => learner.Accept(new[] { 1, 2 }), "SESSION004");
+        Expect(() => learner.Accept(pending.Indices.Select(_ => 10).ToList()), "SESSION004");
+        Check(learner.Pending == pending && learner.Labelled.Count == 100, "refused labels change nothing");
+        var result = learner.Accept(pending.Indices.Select(i => pool.Labels[i]).ToList());
+        Check(result.Round == 0 && result.Queried.SequenceEqual(pending.Indices) && learner.Pending is null, "round 0 complete");
+        Check(learner.Labelled.Count == 130 && learner.Round == 1, "labels added, round 1 next");
+        Expect(() => learner.Accept(new[] { 1 }), "SESSION009");
+    }),
+
+    Runner.TestCase("bad labels and bad arguments are refused with a code and change nothing", async () =>
     {
         using var learner = ActiveLearner.Create(pool, options);
         learner.AddLabels(new[] { 1, 2 }, new[] { 3, 4 });
@@ -54,10 +75,34 @@ var tests = Runner.TestList("Facade", new[]
         Expect(() => learner.AddLabels(new[] { 7 }, new[] { 10 }), "SESSION004");
         Expect(() => learner.AddLabels(new[] { 1200 }, new[] { 1 }), "SESSION004");
         Check(learner.Labelled.SequenceEqual(new[] { 1, 2 }), "nothing changed");
-        await ExpectAsync(() => learner.QueryAsync(10), "SESSION006");
         await ExpectAsync(() => learner.EvaluateAsync(), "SESSION006");
-        Expect(() => ActiveLearner.Create(pool, options with { Strategy = "telepathy" }), "SESSION002");
+        Throws<ArgumentNullException>(() => learner.AddLabels(null!, new[] { 1 }));
+        Throws<ArgumentOutOfRangeException>(() => learner.ProposeAsync(0));
+        Throws<ArgumentOutOfRangeException>(() => learner.DrawInitial(-1));
+        Throws<ArgumentOutOfRangeException>(() => learner.LabelOf(1200));
+        Throws<ArgumentNullException>(() => ActiveLearner.Create(null!));
         Expect(() => ActiveLearner.Create(pool, options with { Epochs = 0 }), "SESSION001");
+        Expect(() => ActiveLearner.Create(pool, options with { Momentum = 1.5 }), "SESSION001");
+        Expect(() => ActiveLearner.Create(pool, options with { Strategy = (Strategy)99 }), "SESSION002");
+    }),
+
+    Runner.TestCase("after Dispose every call throws ObjectDisposedException; Dispose during a proposal cancels it", async () =>
+    {
+        var learner = ActiveLearner.Create(pool, options with { Epochs = 50 });
+        var first = learner.DrawInitial(100);
+        learner.AddLabels(first, first.Select(i => pool.Labels[i]).ToList());
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = learner.ProposeAsync(10, new SyncProgress(p => { if (p.Done >= 2) started.TrySetResult(); }));
+        await started.Task;
+        var clock = Stopwatch.StartNew();
+        learner.Dispose();
+        Check(clock.Elapsed < TimeSpan.FromSeconds(20), $"Dispose waited for the proposal to stop ({clock.Elapsed})");
+        try { await running; throw new Exception("the proposal was not cancelled"); }
+        catch (OperationCanceledException) { }
+        Throws<ObjectDisposedException>(() => learner.DrawInitial(1));
+        Throws<ObjectDisposedException>(() => _ = learner.Labelled);
+        Throws<ObjectDisposedException>(() => learner.ProposeAsync(1));
+        learner.Dispose();
     }),
 
     Runner.TestCase("cancellation stops training between steps", async () =>
@@ -70,15 +115,15 @@ var tests = Runner.TestList("Facade", new[]
         var clock = Stopwatch.StartNew();
         try
         {
-            await learner.TrainAsync(progress, cts.Token);
+            await learner.ProposeAsync(10, progress, cts.Token);
             throw new Exception("training was not cancelled");
         }
         catch (OperationCanceledException) { }
         Check(clock.Elapsed < TimeSpan.FromSeconds(20), $"stopped early ({clock.Elapsed})");
-        Check(!learner.IsTrained, "no half-trained model is kept");
+        Check(!learner.IsTrained && learner.Pending is null, "no half-trained model is kept, nothing pending");
     }),
 
-    Runner.TestCase("a saved session continues another day: same labels, same model, same next batch", async () =>
+    Runner.TestCase("a saved session continues another day: same labels, same model, the same pending batch", async () =>
     {
         var folder = Path.Combine(Path.GetTempPath(), "waal-facade-" + Guid.NewGuid().ToString("N"));
         try
@@ -86,15 +131,63 @@ var tests = Runner.TestList("Facade", new[]
             using var learner = ActiveLearner.Create(pool, options, test);
             var first = learner.DrawInitial(100);
             learner.AddLabels(first, first.Select(i => pool.Labels[i]).ToList());
-            await learner.TrainAsync();
+            var pending = await learner.ProposeAsync(40);
             var accuracy = await learner.EvaluateAsync();
-            var next = await learner.QueryAsync(40);
             await learner.SaveAsync(folder);
 
             using var again = await ActiveLearner.LoadAsync(folder, pool, test);
-            Check(again.Labelled.SequenceEqual(learner.Labelled) && again.Round == 1, "labels and round restored");
+            Check(again.Labelled.SequenceEqual(learner.Labelled) && again.Round == 0, "labels and round restored");
             Check(await again.EvaluateAsync() == accuracy, "the same weights");
-            Check((await again.QueryAsync(40)).SequenceEqual(next), "the same next batch");
+            Check(again.Pending is { } p && p.Indices.SequenceEqual(pending.Indices) && p.TestAccuracy == pending.TestAccuracy, "the same pending batch");
+            var a = learner.Accept(pending.Indices.Select(i => pool.Labels[i]).ToList());
+            var b = again.Accept(pending.Indices.Select(i => pool.Labels[i]).ToList());
+            Check(a == b || (a.Round == b.Round && a.Queried.SequenceEqual(b.Queried)), "the same round completes");
+        }
+        finally
+        {
+            if (Directory.Exists(folder)) Directory.Delete(folder, true);
+        }
+    }),
+
+    Runner.TestCase("the console sample killed while a person labels restarts with the same batch and every label kept", async () =>
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "waal-sample-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // A person at the console: the initial labels typed, then the process killed while round 0's batch waits.
+            var info = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { sampleDll, fashion, "--session", folder }) info.ArgumentList.Add(a);
+            using (var person = Process.Start(info)!)
+            {
+                var prompt = await ReadUntil(person.StandardOutput, l => l.StartsWith("label 200 images"));
+                var initial = Indices(prompt);
+                var all = LearnerData.FashionMnist(fashion, train: true, take: 2000);
+                await person.StandardInput.WriteLineAsync(string.Join(" ", initial.Select(i => all.Labels[i])));
+                await person.StandardInput.FlushAsync();
+                var waiting = Indices(await ReadUntil(person.StandardOutput, l => l.StartsWith("label 100 images")));
+                person.Kill(entireProcessTree: true);
+                await person.WaitForExitAsync();
+
+                var small = LearnerData.FashionMnist(fashion, train: true, take: 2000);
+                using (var saved = await ActiveLearner.LoadAsync(folder, small))
+                {
+                    Check(saved.Labelled.Count == 200 && saved.Labelled.All(i => saved.LabelOf(i) == small.Labels[i]), "the typed labels were kept");
+                    Check(saved.Pending is { } p && p.Indices.SequenceEqual(waiting), "the waiting batch was kept");
+                }
+
+                // Restarted: the same batch comes back first (not proposed again), and the run completes.
+                var again = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in new[] { sampleDll, fashion, "--session", folder, "--auto" }) again.ArgumentList.Add(a);
+                using var resumed = Process.Start(again)!;
+                var stdout = resumed.StandardOutput.ReadToEndAsync();
+                var stderr = resumed.StandardError.ReadToEndAsync();
+                await resumed.WaitForExitAsync();
+                var lines = (await stdout).Split('\n');
+                Check(resumed.ExitCode == 0, $"exit code {resumed.ExitCode}: {await stderr}");
+                var firstPrompt = lines.First(l => l.StartsWith("label "));
+                Check(Indices(firstPrompt).SequenceEqual(waiting), $"the same batch first, found: {firstPrompt}");
+                Check(lines.Any(l => l.StartsWith("labelled now: 500 of 2000")), "200 + 3 x 100 labels");
+            }
         }
         finally
         {
@@ -104,7 +197,7 @@ var tests = Runner.TestList("Facade", new[]
 
     Runner.TestCase("the console sample runs three rounds with its oracle fed from the hidden labels", () =>
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Waal.Sample.dll");
+        var dll = sampleDll;
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(dll);
         info.ArgumentList.Add(fashion);
@@ -130,6 +223,28 @@ static void Expect(Action act, string code)
     try { act(); }
     catch (WaalException e) when (e.Code == code) { return; }
     throw new Exception($"expected WaalException {code}");
+}
+
+static void Throws<T>(Action act) where T : Exception
+{
+    try { act(); }
+    catch (T) { return; }
+    throw new Exception($"expected {typeof(T).Name}");
+}
+
+static async Task<string> ReadUntil(StreamReader reader, Func<string, bool> wanted)
+{
+    using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+    while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        if (wanted(line)) return line;
+    throw new Exception("the process ended before the expected line");
+}
+
+static int[] Indices(string prompt)
+{
+    // "label N images (indices a b c ...):"
+    var inside = prompt[(prompt.IndexOf("indices ", StringComparison.Ordinal) + 8)..prompt.LastIndexOf(')')];
+    return inside.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
 }
 
 static async Task ExpectAsync(Func<Task> act, string code)

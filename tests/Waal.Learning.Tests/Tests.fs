@@ -326,7 +326,8 @@ let private round =
                 use testT =
                     Tensors.ofDataset torch.CPU Normalisation.fashionMnist (Dataset.take 2000 test)
 
-                let spec = Spec.defaults "fashion-mnist" fashion
+                let spec =
+                    (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
 
                 let setup =
                     Training.setupOf
@@ -360,7 +361,10 @@ let private round =
                 let train, _ = data.Value
                 let poolData = Dataset.take 1000 train
                 use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-                let spec = Spec.defaults "fashion-mnist" fashion
+
+                let spec =
+                    (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+
                 let pool = Pools.labelled poolData.Labels 10 130 2L
 
                 let steps budget epochs trainer =
@@ -401,7 +405,10 @@ let private round =
                 let train, _ = data.Value
                 let poolData = Dataset.take 800 train
                 use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-                let spec = Spec.defaults "fashion-mnist" fashion
+
+                let spec =
+                    (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+
                 let pool = Pools.labelled poolData.Labels 10 100 4L
 
                 let setup =
@@ -435,7 +442,10 @@ let private round =
                 let train, _ = data.Value
                 let poolData = Dataset.take 1000 train
                 use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-                let spec = Spec.defaults "fashion-mnist" fashion
+
+                let spec =
+                    (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+
                 let pool = Pools.labelled poolData.Labels 10 100 5L
 
                 let run seed =

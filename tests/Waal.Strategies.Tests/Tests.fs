@@ -33,7 +33,10 @@ let private fixture =
 
          let data = Dataset.take size train
          let tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist data
-         let spec = Spec.defaults "fashion-mnist" fashion
+
+         let spec =
+             (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+
          let pool = Pools.labelled data.Labels 10 100 1L
 
          let setup =
@@ -59,10 +62,10 @@ let private fixture =
 let private context (seed: int64) (tensors: Tensors.DataTensors) =
     {
         Spec =
-            { Spec.defaults "fashion-mnist" fashion with
+            { (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec with
                 Seed = seed
-                ScoreBatch = 250
             }
+        Settings = Options.defaultSettings
         Device = torch.CPU
         Pool = tensors
         Progress = ProgressSink.none
@@ -287,7 +290,7 @@ let private specific =
                         "dfal"
                         "waal"
                     ]
-                    "the baselines.md set and waal"
+                    "the baselines of docs/method.md and waal"
 
                 for s in Registry.all do
                     Expect.isNotEmpty s.Description s.Name

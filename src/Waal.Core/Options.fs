@@ -1,0 +1,638 @@
+namespace Waal.Core
+
+open System
+open System.Globalization
+
+/// Whether an option is part of what an experiment computes.
+type OptionScope =
+    /// Changes the result: part of the spec (the experiment's identity).
+    | Identity
+    /// Never changes a result (where the data is, threads, device, scoring batch): part of the run settings.
+    | Setting
+
+/// How an option's value is written and read.
+type OptionKind =
+    /// A whole number (JSON number).
+    | Integer
+    /// A real number (JSON number).
+    | Number
+    /// One of fixed names (JSON string).
+    | Choice of names: string list
+    /// On or off (JSON true/false; on the command line the flag alone means on).
+    | Flag
+    /// Free text (JSON string).
+    | Text
+    /// A whole number or "all" (JSON number or null).
+    | IntegerOrAll
+
+/// One option: its name in every front end, its type, its default and how it reads and writes a configuration.
+/// Every value travels as canonical text (invariant culture, round-trip exact), so one parser serves the command
+/// line, spec.json, MSBuild metadata and the C# facade.
+type OptionDef =
+    {
+        /// The command line's name without dashes, e.g. "gp-weight"; spec.json uses it in camelCase (gpWeight),
+        /// MSBuild metadata in PascalCase (GpWeight).
+        Name: string
+        Scope: OptionScope
+        Kind: OptionKind
+        /// The accepted values in words (shown in help and errors), e.g. "a number >= 0".
+        Expected: string
+        Help: string
+        /// The C# facade's property for it (LearnerOptions), when the facade exposes it.
+        Facade: string option
+        /// False for options added after the first spec.json format: a file without them means the default.
+        Required: bool
+        /// The default for a dataset and a strategy, as canonical text.
+        Default: DatasetProfile -> string -> string
+        /// The configuration's value, as canonical text.
+        Get: Configuration -> string
+        /// Sets the value from text; an error says what was expected and what was found.
+        Set: string -> Configuration -> Result<Configuration, string>
+    }
+
+    /// The key in spec.json: the name in camelCase.
+    member o.JsonName =
+        let parts = o.Name.Split '-'
+
+        parts[0]
+        + String.Join("", parts[1..] |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..]))
+
+    /// The MSBuild metadata name: the name in PascalCase.
+    member o.Metadata =
+        o.Name.Split '-'
+        |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
+        |> String.concat ""
+
+/// The one table of options, and everything derived from it: defaults, validation, parsing by name.
+[<RequireQualifiedAccess>]
+module Options =
+    let private invariant = CultureInfo.InvariantCulture
+
+    /// A number as canonical text (shortest round-trip form).
+    let formatNumber (x: float) = x.ToString("R", invariant)
+
+    let private parseInt (text: string) =
+        match Int64.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, invariant) with
+        | true, v -> Some v
+        | _ -> None
+
+    let private parseNumber (text: string) =
+        match Double.TryParse(text.Trim(), NumberStyles.Float, invariant) with
+        | true, v -> Some v
+        | _ -> None
+
+    let private integer name scope (lo: int64) (hi: int64) expected help facade dflt (get: Configuration -> int64) set =
+        {
+            Name = name
+            Scope = scope
+            Kind = Integer
+            Expected = expected
+            Help = help
+            Facade = facade
+            Required = true
+            Default = dflt
+            Get = fun c -> string (get c)
+            Set =
+                fun text c ->
+                    match parseInt text with
+                    | Some v when v >= lo && v <= hi -> Ok(set v c)
+                    | Some v -> Error $"expected {expected}, found {v}"
+                    | None -> Error $"expected {expected}, found '{text}'"
+        }
+
+    let private number name (ok: float -> bool) expected help facade dflt (get: Configuration -> float) set =
+        {
+            Name = name
+            Scope = Identity
+            Kind = Number
+            Expected = expected
+            Help = help
+            Facade = facade
+            Required = true
+            Default = dflt
+            Get = fun c -> formatNumber (get c)
+            Set =
+                fun text c ->
+                    match parseNumber text with
+                    | Some v when ok v -> Ok(set v c)
+                    | Some v -> Error $"expected {expected}, found {formatNumber v}"
+                    | None -> Error $"expected {expected}, found '{text}'"
+        }
+
+    let private choice name scope (values: ('a * string) list) help facade (dflt: 'a) (get: Configuration -> 'a) set =
+        let names = values |> List.map snd
+
+        let nameOf v =
+            values |> List.find (fun (x, _) -> x = v) |> snd
+
+        let expected = "one of " + String.Join(", ", names)
+
+        {
+            Name = name
+            Scope = scope
+            Kind = Choice names
+            Expected = expected
+            Help = help
+            Facade = facade
+            Required = true
+            Default = fun _ _ -> nameOf dflt
+            Get = fun c -> nameOf (get c)
+            Set =
+                fun text c ->
+                    match values |> List.tryFind (fun (_, n) -> n = text.Trim().ToLowerInvariant()) with
+                    | Some(v, _) -> Ok(set v c)
+                    | None -> Error $"expected {expected}, found '{text}'"
+        }
+
+    let private text name scope (allowEmpty: bool) expected help facade dflt (get: Configuration -> string) set =
+        {
+            Name = name
+            Scope = scope
+            Kind = Text
+            Expected = expected
+            Help = help
+            Facade = facade
+            Required = true
+            Default = dflt
+            Get = get
+            Set =
+                fun value c ->
+                    if String.IsNullOrWhiteSpace value && not allowEmpty then
+                        Error $"expected {expected}, found nothing"
+                    else
+                        Ok(set (value.Trim()) c)
+        }
+
+    let private later (o: OptionDef) = { o with Required = false }
+
+    let private isWaal (strategy: string) =
+        String.Equals(strategy, "waal", StringComparison.OrdinalIgnoreCase)
+
+    let private spec (f: ExperimentSpec -> ExperimentSpec) (c: Configuration) = { c with Spec = f c.Spec }
+
+    let private settings (f: RunSettings -> RunSettings) (c: Configuration) = { c with Settings = f c.Settings }
+
+    let private train (f: TrainOptions -> TrainOptions) =
+        spec (fun s -> { s with Train = f s.Train })
+
+    let private methodOf (f: MethodOptions -> MethodOptions) =
+        spec (fun s -> { s with Method = f s.Method })
+
+    let private always (v: string) =
+        fun (_: DatasetProfile) (_: string) -> v
+
+    let private maxInt = int64 Int32.MaxValue
+
+    /// Every option, in the order front ends list them. Adding an option is adding one entry here (and its
+    /// field in the spec types); the command line, spec.json, MSBuild metadata and the C# facade follow.
+    let all: OptionDef list =
+        [
+            text
+                "dataset"
+                Identity
+                false
+                "a dataset name"
+                "the dataset (its registry entry picks the reader, normalisation and network)."
+                (Some "Dataset")
+                (fun p _ -> p.Name)
+                (fun c -> c.Spec.Dataset)
+                (fun v ->
+                    spec (fun s ->
+                        { s with
+                            Dataset = v.ToLowerInvariant()
+                        }))
+            text
+                "data-dir"
+                Setting
+                true
+                "a folder"
+                "the folder of the dataset's files (fashion-mnist: $WAAL_FASHION_MNIST or Debian's folder)."
+                None
+                (always "")
+                (fun c -> c.Settings.DataDir)
+                (fun v -> settings (fun s -> { s with DataDir = v }))
+            text
+                "strategy"
+                Identity
+                false
+                "a strategy name"
+                "the query strategy (waal or a baseline; see the README's table)."
+                (Some "Strategy")
+                (always "waal")
+                (fun c -> c.Spec.Strategy)
+                (fun v ->
+                    spec (fun s ->
+                        { s with
+                            Strategy = v.ToLowerInvariant()
+                        }))
+            integer
+                "initial"
+                Identity
+                1L
+                maxInt
+                "an integer >= 1"
+                "initial random labels."
+                None
+                (always "1000")
+                (fun c -> int64 c.Spec.Initial)
+                (fun v -> spec (fun s -> { s with Initial = int v }))
+            integer
+                "query"
+                Identity
+                1L
+                maxInt
+                "an integer >= 1"
+                "labels per query (the imbalance coefficient assumes it too)."
+                (Some "QueryBatch")
+                (always "1000")
+                (fun c -> int64 c.Spec.Query)
+                (fun v -> spec (fun s -> { s with Query = int v }))
+            integer
+                "rounds"
+                Identity
+                0L
+                maxInt
+                "an integer >= 0"
+                "query rounds; rounds 0..R are evaluated."
+                None
+                (always "5")
+                (fun c -> int64 c.Spec.Rounds)
+                (fun v -> spec (fun s -> { s with Rounds = int v }))
+            integer
+                "seed"
+                Identity
+                Int64.MinValue
+                Int64.MaxValue
+                "a 64-bit integer"
+                "the seed of every random stream (initial draw, shuffles, initialisation, dropout)."
+                (Some "Seed")
+                (always "1")
+                (fun c -> c.Spec.Seed)
+                (fun v -> spec (fun s -> { s with Seed = v }))
+            {
+                Name = "pool"
+                Scope = Identity
+                Kind = IntegerOrAll
+                Expected = "an integer >= 1 or all"
+                Help = "the first P training images form the pool."
+                Facade = None
+                Required = true
+                Default = always "all"
+                Get =
+                    fun c ->
+                        match c.Spec.Pool with
+                        | Some p -> string p
+                        | None -> "all"
+                Set =
+                    fun value c ->
+                        if value.Trim().ToLowerInvariant() = "all" then
+                            Ok(spec (fun s -> { s with Pool = None }) c)
+                        else
+                            match parseInt value with
+                            | Some v when v >= 1L && v <= maxInt -> Ok(spec (fun s -> { s with Pool = Some(int v) }) c)
+                            | Some v -> Error $"expected an integer >= 1 or all, found {v}"
+                            | None -> Error $"expected an integer >= 1 or all, found '{value}'"
+            }
+            integer
+                "threads"
+                Setting
+                0L
+                1024L
+                "an integer in 0..1024 (0: libtorch's default)"
+                "libtorch threads (0: libtorch's choice)."
+                (Some "Threads")
+                (always "0")
+                (fun c -> int64 c.Settings.Threads)
+                (fun v -> settings (fun s -> { s with Threads = int v }))
+            choice
+                "device"
+                Setting
+                [ AutoDevice, "auto"; CpuDevice, "cpu"; CudaDevice, "cuda" ]
+                "where to compute (auto: CUDA when available)."
+                (Some "Device")
+                AutoDevice
+                (fun c -> c.Settings.Device)
+                (fun v -> settings (fun s -> { s with Device = v }))
+            integer
+                "score-batch"
+                Setting
+                1L
+                maxInt
+                "an integer >= 1"
+                "images per forward pass when scoring (250: measured, see docs/performance.md)."
+                (Some "ScoreBatch")
+                (always "250")
+                (fun c -> int64 c.Settings.ScoreBatch)
+                (fun v -> settings (fun s -> { s with ScoreBatch = int v }))
+            integer
+                "epochs"
+                Identity
+                1L
+                maxInt
+                "an integer >= 1"
+                "epochs per round (waal: 2; baselines: their reference, 10 for Fashion-MNIST, else 20)."
+                (Some "Epochs")
+                (fun p strategy -> if isWaal strategy then "2" else string p.BaselineEpochs)
+                (fun c -> int64 c.Spec.Train.Epochs)
+                (fun v -> train (fun t -> { t with Epochs = int v }))
+            integer
+                "batch"
+                Identity
+                1L
+                maxInt
+                "an integer >= 1"
+                "batch size, per half for WAAL."
+                (Some "BatchSize")
+                (always "64")
+                (fun c -> int64 c.Spec.Train.Batch)
+                (fun v -> train (fun t -> { t with Batch = int v }))
+            number
+                "lr"
+                (fun v -> v > 0.0 && Double.IsFinite v)
+                "a number > 0"
+                "SGD learning rate (0.01; CIFAR-10's baselines 0.05)."
+                (Some "LearningRate")
+                (fun p strategy -> formatNumber (if isWaal strategy then 0.01 else p.BaselineLearningRate))
+                (fun c -> c.Spec.Train.LearningRate)
+                (fun v -> train (fun t -> { t with LearningRate = v }))
+            number
+                "momentum"
+                (fun v -> v >= 0.0 && v < 1.0)
+                "a number in [0, 1)"
+                "SGD momentum (0.5; CIFAR-10 0.3)."
+                (Some "Momentum")
+                (fun p _ -> formatNumber p.Momentum)
+                (fun c -> c.Spec.Train.Momentum)
+                (fun v -> train (fun t -> { t with Momentum = v }))
+            later (
+                choice
+                    "train-budget"
+                    Identity
+                    [ EpochsOverLabelled, "epochs"; MatchWaal, "match-waal" ]
+                    "baselines' training: epochs (E passes over L) or match-waal (as many steps as WAAL with E epochs)."
+                    (Some "TrainBudget")
+                    EpochsOverLabelled
+                    (fun c -> c.Spec.Train.Budget)
+                    (fun v -> train (fun t -> { t with Budget = v }))
+            )
+            number
+                "alpha"
+                (fun v -> v >= 0.0 && Double.IsFinite v)
+                "a number >= 0"
+                "weight of the adversarial terms."
+                (Some "Alpha")
+                (always "0.002")
+                (fun c -> c.Spec.Method.Alpha)
+                (fun v -> methodOf (fun m -> { m with Alpha = v }))
+            number
+                "selection"
+                Double.IsFinite
+                "a finite number"
+                "weight of the critic in the query score u - selection x critic."
+                (Some "Selection")
+                (always "10")
+                (fun c -> c.Spec.Method.Selection)
+                (fun v -> methodOf (fun m -> { m with Selection = v }))
+            choice
+                "imbalance"
+                Identity
+                [
+                    Imbalance.Reference, "reference"
+                    Imbalance.Paper, "paper"
+                    Imbalance.One, "one"
+                ]
+                "the coefficient c: reference |L|/|U|, the paper's C0, or one."
+                (Some "Imbalance")
+                Imbalance.Reference
+                (fun c -> c.Spec.Method.Imbalance)
+                (fun v -> methodOf (fun m -> { m with Imbalance = v }))
+            choice
+                "gp-sign"
+                Identity
+                [ ReferenceSign, "reference"; WganGpSign, "wgan-gp" ]
+                "gradient-penalty sign in the critic step (reference: -1; wgan-gp: +1)."
+                (Some "GpSign")
+                ReferenceSign
+                (fun c -> c.Spec.Method.GpSign)
+                (fun v -> methodOf (fun m -> { m with GpSign = v }))
+            number
+                "gp-weight"
+                (fun v -> v >= 0.0 && Double.IsFinite v)
+                "a number >= 0"
+                "gradient-penalty weight."
+                (Some "GpWeight")
+                (always "2")
+                (fun c -> c.Spec.Method.GpWeight)
+                (fun v -> methodOf (fun m -> { m with GpWeight = v }))
+            choice
+                "critic"
+                Identity
+                [ SigmoidOutput, "sigmoid"; LinearOutput, "linear" ]
+                "the critic's last activation."
+                (Some "Critic")
+                SigmoidOutput
+                (fun c -> c.Spec.Method.CriticOutput)
+                (fun v -> methodOf (fun m -> { m with CriticOutput = v }))
+            choice
+                "bound"
+                Identity
+                [
+                    Uncertainty.Mixed, "mixed"
+                    Uncertainty.L1, "l1"
+                    Uncertainty.L2, "l2"
+                    Uncertainty.WorstCase, "worst-case"
+                ]
+                "the uncertainty bound (mixed: 0.5 L1 + 0.5 L2)."
+                (Some "Bound")
+                Uncertainty.Mixed
+                (fun c -> c.Spec.Method.Bound)
+                (fun v -> methodOf (fun m -> { m with Bound = v }))
+            {
+                Name = "augment"
+                Scope = Identity
+                Kind = Flag
+                Expected = "true or false"
+                Help = "random crop + flip for 3x32x32 data (off, as in the paper)."
+                Facade = Some "Augment"
+                Required = true
+                Default = always "false"
+                Get = fun c -> if c.Spec.Method.Augment then "true" else "false"
+                Set =
+                    fun value c ->
+                        match value.Trim().ToLowerInvariant() with
+                        | "true" -> Ok(methodOf (fun m -> { m with Augment = true }) c)
+                        | "false" -> Ok(methodOf (fun m -> { m with Augment = false }) c)
+                        | _ -> Error $"expected true or false, found '{value}'"
+            }
+            later (
+                choice
+                    "adversary"
+                    Identity
+                    [ Wasserstein, "wasserstein"; HDivergence, "h-divergence" ]
+                    "WAAL's adversary: the Wasserstein critic, or the paper's H-divergence ablation."
+                    (Some "Adversary")
+                    Wasserstein
+                    (fun c -> c.Spec.Method.Adversary)
+                    (fun v -> methodOf (fun m -> { m with Adversary = v }))
+            )
+            later (
+                choice
+                    "waal-score"
+                    Identity
+                    [
+                        Combined, "combined"
+                        UncertaintyOnly, "uncertainty"
+                        DiversityOnly, "diversity"
+                    ]
+                    "WAAL's query ranking: combined (u - selection x critic), or the ablations."
+                    (Some "WaalScore")
+                    Combined
+                    (fun c -> c.Spec.Method.Score)
+                    (fun v -> methodOf (fun m -> { m with Score = v }))
+            )
+        ]
+
+    /// The option of that command-line name (case-insensitive).
+    let tryFind (name: string) =
+        all
+        |> List.tryFind (fun o -> String.Equals(o.Name, name, StringComparison.OrdinalIgnoreCase))
+
+    /// The option of that MSBuild metadata name (case-insensitive, as MSBuild metadata are).
+    let tryFindMetadata (name: string) =
+        all
+        |> List.tryFind (fun o -> String.Equals(o.Metadata, name, StringComparison.OrdinalIgnoreCase))
+
+    /// The edit distance between two names (case-insensitive), for "did you mean" hints.
+    let distance (a: string) (b: string) =
+        let a, b = a.ToLowerInvariant(), b.ToLowerInvariant()
+
+        let d =
+            Array2D.init (a.Length + 1) (b.Length + 1) (fun i j ->
+                if i = 0 then j
+                elif j = 0 then i
+                else 0)
+
+        for i in 1 .. a.Length do
+            for j in 1 .. b.Length do
+                let cost = if a[i - 1] = b[j - 1] then 0 else 1
+                d[i, j] <- min (min (d[i - 1, j] + 1) (d[i, j - 1] + 1)) (d[i - 1, j - 1] + cost)
+
+        d[a.Length, b.Length]
+
+    /// The known name nearest to an unknown one.
+    let nearest (known: string seq) (name: string) =
+        known |> Seq.minBy (fun k -> distance k name)
+
+    // A configuration every field of which is overwritten by `defaults`: a seed to fold the table over.
+    let private blank =
+        {
+            Spec =
+                {
+                    Dataset = ""
+                    Strategy = ""
+                    Initial = 0
+                    Query = 0
+                    Rounds = 0
+                    Seed = 0L
+                    Pool = None
+                    Train =
+                        {
+                            Epochs = 0
+                            Batch = 0
+                            LearningRate = 0.0
+                            Momentum = 0.0
+                            Budget = EpochsOverLabelled
+                        }
+                    Method =
+                        {
+                            Alpha = 0.0
+                            Selection = 0.0
+                            Imbalance = Imbalance.Reference
+                            GpSign = ReferenceSign
+                            GpWeight = 0.0
+                            CriticOutput = SigmoidOutput
+                            Bound = Uncertainty.Mixed
+                            Augment = false
+                            Adversary = Wasserstein
+                            Score = Combined
+                        }
+                }
+            Settings =
+                {
+                    DataDir = ""
+                    Threads = 0
+                    Device = AutoDevice
+                    ScoreBatch = 0
+                }
+        }
+
+    /// The reference configuration for a dataset and a strategy: every option at its table default.
+    let defaults (profile: DatasetProfile) (strategy: string) : Configuration =
+        all
+        |> List.fold
+            (fun c o ->
+                match o.Set (o.Default profile strategy) c with
+                | Ok c -> c
+                | Error e -> failwith $"the option table's default for {o.Name} is invalid: {e}")
+            blank
+
+    /// Sets one option by name; unknown names and bad values are errors naming the option.
+    let set (name: string) (value: string) (c: Configuration) : Result<Configuration, SpecError> =
+        match tryFind name with
+        | None ->
+            let near = nearest (all |> List.map (fun o -> o.Name)) name
+
+            Error
+                {
+                    Field = name
+                    Message = $"unknown option '{name}'; did you mean '{near}'?"
+                }
+        | Some o -> o.Set value c |> Result.mapError (fun m -> { Field = o.Name; Message = m })
+
+    /// The value of one option by name, as canonical text.
+    let get (name: string) (c: Configuration) =
+        match tryFind name with
+        | Some o -> o.Get c
+        | None -> invalidArg (nameof name) $"unknown option '{name}'"
+
+    /// The settings of a configuration built from a spec alone (e.g. read for a report): the table defaults.
+    let defaultSettings =
+        {
+            DataDir = ""
+            Threads = 0
+            Device = AutoDevice
+            ScoreBatch = 250
+        }
+
+    /// The value of a spec's option by name, as canonical text.
+    let specValue (name: string) (s: ExperimentSpec) =
+        get name { Spec = s; Settings = defaultSettings }
+
+    /// Every problem with a configuration's values (empty when valid): each option's value must read back.
+    let problems (c: Configuration) : SpecError list =
+        [
+            for o in all do
+                match o.Set (o.Get c) c with
+                | Ok _ -> ()
+                | Error m -> { Field = o.Name; Message = m }
+        ]
+
+    /// The configuration, or every problem with it.
+    let validate (c: Configuration) =
+        match problems c with
+        | [] -> Ok c
+        | errors -> Error errors
+
+    /// The spec with its seed blanked, for grouping runs that differ only in their seed.
+    let withoutSeed (s: ExperimentSpec) = { s with Seed = 0L }
+
+    /// The options whose values differ from the defaults of the configuration's dataset and strategy, as
+    /// (name, text) pairs in table order: a configuration written out with only what it changes.
+    let changed (profile: DatasetProfile) (c: Configuration) =
+        let d = defaults profile c.Spec.Strategy
+
+        [
+            for o in all do
+                if o.Get c <> o.Get d then
+                    o.Name, o.Get c
+        ]

@@ -1,0 +1,141 @@
+/// spec.json: a configuration (the spec and its run settings) as one flat JSON object, written and read through
+/// the option table, so a new option needs no code here.
+[<RequireQualifiedAccess>]
+module Waal.Core.SpecJson
+
+open System
+open System.IO
+open System.Text
+open System.Text.Json
+
+/// The configuration as indented JSON, with the versions of the software that ran it (not part of its identity).
+let toJson (versions: (string * string) list) (c: Configuration) =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
+        w.WriteStartObject()
+
+        for o in Options.all do
+            let value = o.Get c
+
+            match o.Kind with
+            | Integer -> w.WriteNumber(o.JsonName, Int64.Parse value)
+            | Number -> w.WriteNumber(o.JsonName, Double.Parse(value, Globalization.CultureInfo.InvariantCulture))
+            | Flag -> w.WriteBoolean(o.JsonName, (value = "true"))
+            | IntegerOrAll when value = "all" -> w.WriteNull o.JsonName
+            | IntegerOrAll -> w.WriteNumber(o.JsonName, Int64.Parse value)
+            | Choice _
+            | Text -> w.WriteString(o.JsonName, value)
+
+        w.WriteStartObject "versions"
+
+        for name, version in versions do
+            w.WriteString(name, version)
+
+        w.WriteEndObject()
+        w.WriteEndObject()
+
+    Encoding.UTF8.GetString(stream.ToArray())
+
+// The canonical text of a JSON value for an option of that kind, or what was expected.
+let private textOf (o: OptionDef) (e: JsonElement) =
+    match o.Kind, e.ValueKind with
+    | (Integer | Number | IntegerOrAll), JsonValueKind.Number -> Some(e.GetRawText())
+    | IntegerOrAll, JsonValueKind.Null -> Some "all"
+    | Flag, JsonValueKind.True -> Some "true"
+    | Flag, JsonValueKind.False -> Some "false"
+    | (Choice _ | Text), JsonValueKind.String -> Some(e.GetString())
+    | _ -> None
+
+/// Reads spec.json; every unreadable or out-of-range field is reported by its JSON name. `profileOf` finds the
+/// dataset's profile (the defaults of fields a file written by an older version lacks).
+let ofJson
+    (profileOf: string -> Result<DatasetProfile, string>)
+    (text: string)
+    : Result<Configuration, SpecError list> =
+    let parsed =
+        try
+            Ok(JsonDocument.Parse text)
+        with :? JsonException as e ->
+            Error
+                [
+                    {
+                        Field = "document"
+                        Message = $"not valid JSON ({e.Message})"
+                    }
+                ]
+
+    parsed
+    |> Result.bind (fun doc ->
+        use doc = doc
+        let root = doc.RootElement
+
+        let str (name: string) =
+            match root.TryGetProperty name with
+            | true, e when e.ValueKind = JsonValueKind.String -> Ok(e.GetString())
+            | true, e ->
+                Error
+                    {
+                        Field = name
+                        Message = $"expected a string, found {e.GetRawText()}"
+                    }
+            | _ -> Error { Field = name; Message = "missing" }
+
+        if root.ValueKind <> JsonValueKind.Object then
+            Error
+                [
+                    {
+                        Field = "document"
+                        Message = $"expected an object, found {root.ValueKind}"
+                    }
+                ]
+        else
+            match str "dataset", str "strategy" with
+            | Error e, _
+            | _, Error e -> Error [ e ]
+            | Ok dataset, Ok strategy ->
+                match profileOf dataset with
+                | Error m -> Error [ { Field = "dataset"; Message = m } ]
+                | Ok profile ->
+                    let known = Options.all |> List.map (fun o -> o.JsonName) |> Set.ofList
+
+                    let unknown =
+                        [
+                            for p in root.EnumerateObject() do
+                                if p.Name <> "versions" && not (known.Contains p.Name) then
+                                    {
+                                        Field = p.Name
+                                        Message = $"unknown field; did you mean '{Options.nearest known p.Name}'?"
+                                    }
+                        ]
+
+                    let folder (c, errors) (o: OptionDef) =
+                        match root.TryGetProperty o.JsonName with
+                        | true, e ->
+                            match textOf o e with
+                            | None ->
+                                c,
+                                {
+                                    Field = o.JsonName
+                                    Message = $"expected {o.Expected}, found {e.GetRawText()}"
+                                }
+                                :: errors
+                            | Some t ->
+                                match o.Set t c with
+                                | Ok c -> c, errors
+                                | Error m -> c, { Field = o.JsonName; Message = m } :: errors
+                        | _ when not o.Required -> c, errors
+                        | _ ->
+                            c,
+                            {
+                                Field = o.JsonName
+                                Message = "missing"
+                            }
+                            :: errors
+
+                    let c, errors = List.fold folder (Options.defaults profile strategy, []) Options.all
+
+                    match unknown @ List.rev errors with
+                    | [] -> Ok c
+                    | errors -> Error errors)

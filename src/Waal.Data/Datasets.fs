@@ -1,0 +1,185 @@
+/// The dataset registry: each entry names a dataset and gives its reader, its normalisation, its default folder
+/// and the facts its option defaults depend on. A new dataset joins by being listed here; nothing else matches
+/// dataset names.
+module Waal.Data.Datasets
+
+open System
+open System.IO
+open Waal.Core
+
+/// One registered dataset.
+type Entry =
+    {
+        /// The name and the defaults the option table reads.
+        Profile: DatasetProfile
+        /// What the folder must hold, in words (for help and errors).
+        Files: string
+        /// The folder used when none is given, if there is a standard one.
+        DefaultFolder: unit -> string option
+        /// Reads the training and test splits from the folder.
+        Load: string -> Result<Dataset * Dataset, DataError>
+        /// The per-channel constants the images are normalised with.
+        Normalisation: Normalisation
+    }
+
+    /// The registered name.
+    member e.Name = e.Profile.Name
+
+let private both (train: string -> Result<Dataset, DataError>) (test: string -> Result<Dataset, DataError>) =
+    fun folder ->
+        train folder
+        |> Result.bind (fun tr -> test folder |> Result.map (fun te -> tr, te))
+
+/// Every registered dataset.
+let all: Entry list =
+    [
+        {
+            Profile =
+                {
+                    Name = "fashion-mnist"
+                    Momentum = 0.5
+                    BaselineEpochs = 10
+                    BaselineLearningRate = 0.01
+                }
+            Files = "the four official IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte, gzip or raw)"
+            DefaultFolder =
+                fun () ->
+                    Environment.GetEnvironmentVariable "WAAL_FASHION_MNIST"
+                    |> Option.ofObj
+                    |> Option.filter (fun s -> s <> "")
+                    |> Option.defaultValue "/usr/share/datasets/fashion-mnist"
+                    |> Some
+            Load = Load.fashionMnist
+            Normalisation = Normalisation.fashionMnist
+        }
+        {
+            Profile =
+                {
+                    Name = "cifar10"
+                    Momentum = 0.3
+                    BaselineEpochs = 20
+                    BaselineLearningRate = 0.05
+                }
+            Files = "the binary version's data_batch_1..5.bin and test_batch.bin"
+            DefaultFolder = fun () -> None
+            Load = both Cifar10.readTrain Cifar10.readTest
+            Normalisation = Normalisation.cifar10
+        }
+        {
+            Profile =
+                {
+                    Name = "svhn"
+                    Momentum = 0.5
+                    BaselineEpochs = 20
+                    BaselineLearningRate = 0.01
+                }
+            Files = "train_32x32.mat and test_32x32.mat"
+            DefaultFolder = fun () -> None
+            Load =
+                both (fun f -> SvhnMat.read (Path.Combine(f, "train_32x32.mat"))) (fun f ->
+                    SvhnMat.read (Path.Combine(f, "test_32x32.mat")))
+            Normalisation = Normalisation.svhn
+        }
+    ]
+
+/// The registered names, in registration order.
+let names = all |> List.map (fun e -> e.Name)
+
+/// The entry of that name (case-insensitive).
+let tryFind (name: string) =
+    all
+    |> List.tryFind (fun e -> String.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase))
+
+/// The entry of that name, or a message listing the known ones.
+let find (name: string) : Result<Entry, string> =
+    match tryFind name with
+    | Some e -> Ok e
+    | None -> Error $"""unknown dataset '{name}'; expected one of {String.Join(", ", names)}"""
+
+/// The option-default profile of that dataset (what spec.json's reader and every front end need).
+let profileOf (name: string) =
+    find name |> Result.map (fun e -> e.Profile)
+
+/// The reference configuration of a dataset and a strategy, with the dataset's default folder.
+let defaults (name: string) (strategy: string) =
+    find name
+    |> Result.map (fun e ->
+        let c = Options.defaults e.Profile strategy
+
+        { c with
+            Settings =
+                { c.Settings with
+                    DataDir = e.DefaultFolder() |> Option.defaultValue ""
+                }
+        })
+
+/// Reads spec.json with the registry's profiles.
+let readSpec (text: string) = SpecJson.ofJson profileOf text
+
+/// The options of a command line, in order: `--name value` pairs (a flag may stand alone, meaning true).
+let private pairs (tokens: string list) : Result<(OptionDef * string) list, string> =
+    let rec go acc tokens =
+        match tokens with
+        | [] -> Ok(List.rev acc)
+        | (token: string) :: rest when token.StartsWith "--" ->
+            let name = token.Substring 2
+
+            match Options.tryFind name with
+            | None ->
+                let near = Options.nearest (Options.all |> List.map (fun o -> o.Name)) name
+
+                Error
+                    $"error CLI001: command line: unknown option '--{name}'; did you mean '--{near}'? (see 'waal run --help')"
+            | Some o when o.Kind = Flag ->
+                match rest with
+                | v :: more when v = "true" || v = "false" -> go ((o, v) :: acc) more
+                | _ -> go ((o, "true") :: acc) rest
+            | Some o ->
+                match rest with
+                | v :: more -> go ((o, v) :: acc) more
+                | [] -> Error $"error CLI001: command line: --{o.Name} needs a value: {o.Expected}"
+        | token :: _ -> Error $"error CLI001: command line: unexpected '{token}'; expected --OPTION VALUE"
+
+    go [] tokens
+
+/// The configuration that command-line options describe (`waal run`, and MSBuild metadata through it): the table defaults of its dataset and strategy, then
+/// each option in order. `--dataset NAME=DIR` is short for `--dataset NAME --data-dir DIR`; without a folder,
+/// the dataset's standard one (fashion-mnist: $WAAL_FASHION_MNIST or Debian's).
+let ofCommandLine (tokens: string list) : Result<Configuration, string> =
+    pairs tokens
+    |> Result.bind (fun given ->
+        let expanded =
+            given
+            |> List.collect (fun (o, v) ->
+                match o.Name, v.IndexOf '=' with
+                | "dataset", i when i >= 0 ->
+                    [ o, v[.. i - 1]; Options.tryFind "data-dir" |> Option.get, v[i + 1 ..] ]
+                | _ -> [ o, v ])
+
+        let last name =
+            expanded
+            |> List.filter (fun (o, _) -> o.Name = name)
+            |> List.tryLast
+            |> Option.map snd
+
+        match last "dataset" with
+        | None -> Error $"""error EXP001: --dataset: missing; expected one of {String.Join(", ", names)}"""
+        | Some name ->
+            match defaults name (last "strategy" |> Option.defaultValue "waal") with
+            | Error m -> Error $"error EXP001: --dataset: {m}"
+            | Ok d ->
+                let folded =
+                    expanded
+                    |> List.fold
+                        (fun acc (o, v) ->
+                            acc
+                            |> Result.bind (fun c ->
+                                o.Set v c |> Result.mapError (fun m -> $"error EXP001: --{o.Name}: {m}")))
+                        (Ok d)
+
+                folded
+                |> Result.bind (fun c ->
+                    if c.Settings.DataDir = "" then
+                        Error $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR"
+                    else
+                        Ok c))

@@ -1,0 +1,122 @@
+namespace Waal;
+
+// The typed choices of LearnerOptions. Member names are the option table's names in PascalCase; the facade turns
+// them back into kebab-case (OptionTable.Kebab), and a test checks every member against the table and registries.
+
+/// <summary>The query strategies; each member is the registry's name in kebab-case (LeastConfidence: least-confidence).</summary>
+public enum Strategy
+{
+    /// <summary>Uniform without replacement.</summary>
+    Random,
+    /// <summary>Smallest top probability.</summary>
+    LeastConfidence,
+    /// <summary>Smallest gap between the two top probabilities.</summary>
+    Margin,
+    /// <summary>Largest predictive entropy.</summary>
+    Entropy,
+    /// <summary>Largest mutual information over MC-dropout passes.</summary>
+    Bald,
+    /// <summary>The pool points nearest k-means centroids of the embeddings.</summary>
+    Kmeans,
+    /// <summary>Greedy farthest-first on the embeddings.</summary>
+    Kcenter,
+    /// <summary>k-means++ seeds on gradient embeddings.</summary>
+    Badge,
+    /// <summary>Smallest DeepFool perturbation.</summary>
+    Dfal,
+    /// <summary>WAAL: smallest uncertainty minus selection x critic, with WAAL's adversarial trainer.</summary>
+    Waal,
+}
+
+/// <summary>The dataset kinds: each picks the network and the normalisation.</summary>
+public enum DatasetKind
+{
+    /// <summary>Fashion-MNIST (1x28x28).</summary>
+    FashionMnist,
+    /// <summary>CIFAR-10 (3x32x32).</summary>
+    Cifar10,
+    /// <summary>SVHN (3x32x32).</summary>
+    Svhn,
+}
+
+/// <summary>Where the networks compute.</summary>
+public enum ComputeDevice
+{
+    /// <summary>CUDA when libtorch sees a GPU, else the CPU.</summary>
+    Auto,
+    /// <summary>The CPU.</summary>
+    Cpu,
+    /// <summary>A CUDA GPU.</summary>
+    Cuda,
+}
+
+/// <summary>How long a baseline trains in a round.</summary>
+public enum TrainBudget
+{
+    /// <summary>Epochs passes over the labelled set (the baselines' reference).</summary>
+    Epochs,
+    /// <summary>As many steps as WAAL takes in that round.</summary>
+    MatchWaal,
+}
+
+/// <summary>WAAL's imbalance coefficient c.</summary>
+public enum ImbalanceCoefficient
+{
+    /// <summary>|L|/|U|, as the reference code.</summary>
+    Reference,
+    /// <summary>The paper's C0.</summary>
+    Paper,
+    /// <summary>1.</summary>
+    One,
+}
+
+/// <summary>The sign of the gradient penalty in the critic step.</summary>
+public enum GpSign
+{
+    /// <summary>-1, as the reference code.</summary>
+    Reference,
+    /// <summary>+1, as WGAN-GP.</summary>
+    WganGp,
+}
+
+/// <summary>The critic's last activation.</summary>
+public enum CriticActivation
+{
+    /// <summary>A sigmoid, as the reference.</summary>
+    Sigmoid,
+    /// <summary>The raw linear output.</summary>
+    Linear,
+}
+
+/// <summary>WAAL's uncertainty bound on -log p.</summary>
+public enum UncertaintyBound
+{
+    /// <summary>0.5 L1 + 0.5 L2 (the reference).</summary>
+    Mixed,
+    /// <summary>The L1 norm.</summary>
+    L1,
+    /// <summary>The L2 norm.</summary>
+    L2,
+    /// <summary>The largest entry.</summary>
+    WorstCase,
+}
+
+/// <summary>WAAL's adversary.</summary>
+public enum AdversaryKind
+{
+    /// <summary>The Wasserstein critic with the gradient penalty (the method).</summary>
+    Wasserstein,
+    /// <summary>The paper's H-divergence ablation (a BCE discriminator).</summary>
+    HDivergence,
+}
+
+/// <summary>What WAAL's query ranks by.</summary>
+public enum WaalScore
+{
+    /// <summary>u - selection x critic (the method).</summary>
+    Combined,
+    /// <summary>u alone.</summary>
+    Uncertainty,
+    /// <summary>The critic term alone.</summary>
+    Diversity,
+}
