@@ -66,7 +66,7 @@ let main argv =
 
         let spec = config.Spec
         let empty = Pool.create poolData.Count 10 |> Result.defaultWith (failwithf "%A")
-        let initial = Pool.draw (Rng.key 1L 0 "initial") 1000 empty
+        let initial = Pool.draw (Rng.key 1L 0 Rng.InitialDraw) 1000 empty
 
         let pool =
             Pool.label 0 (initial |> Array.map (fun i -> i, poolData.Labels[i])) empty

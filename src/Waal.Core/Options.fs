@@ -365,6 +365,17 @@ module Options =
                 (fun c -> c.Spec.Train.Momentum)
                 (fun v -> train (fun t -> { t with Momentum = v }))
             later (
+                number
+                    "weight-decay"
+                    (fun v -> v >= 0.0 && Double.IsFinite v)
+                    "a number >= 0"
+                    "SGD's L2 weight decay on every network (0: none, as the reference)."
+                    (Some "WeightDecay")
+                    (always "0")
+                    (fun c -> c.Spec.Train.WeightDecay)
+                    (fun v -> train (fun t -> { t with WeightDecay = v }))
+            )
+            later (
                 choice
                     "train-budget"
                     Identity
@@ -541,6 +552,7 @@ module Options =
                             Batch = 0
                             LearningRate = 0.0
                             Momentum = 0.0
+                            WeightDecay = 0.0
                             Budget = EpochsOverLabelled
                         }
                     Method =

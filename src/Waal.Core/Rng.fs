@@ -2,16 +2,51 @@
 /// on its own, without replaying what came before it. Functions here are pure functions of the key.
 module Waal.Core.Rng
 
+/// What a stream is for. Each purpose has a stable name, hashed into the stream's origin, so a purpose's
+/// stream never changes when other purposes are added.
+type Purpose =
+    /// The initial labelled set (and a session's random initial batch).
+    | InitialDraw
+    /// The random strategy's batch.
+    | RandomQuery
+    /// k-means's initial centroids.
+    | KMeansSeeds
+    /// BADGE's k-means++ seeds.
+    | BadgeSeeds
+    /// libtorch's generator for a round's training: initialisation, dropout, the penalty's t, augmentation.
+    | TorchTraining
+    /// libtorch's generator for BALD's MC-dropout passes.
+    | BaldDropout
+    /// WAAL's pairing of labelled and unlabelled items in one epoch.
+    | EpochPairs of epoch: int
+    /// The plain trainer's shuffle of the labelled set in one pass.
+    | PlainShuffle of pass: int
+    /// Any other use (tests, tools), by name; a name equal to another purpose's gives that purpose's stream.
+    | Named of string
+
+    /// The stable name hashed into the stream's origin.
+    member p.Name =
+        match p with
+        | InitialDraw -> "initial"
+        | RandomQuery -> "random"
+        | KMeansSeeds -> "kmeans"
+        | BadgeSeeds -> "badge"
+        | TorchTraining -> "torch"
+        | BaldDropout -> "bald"
+        | EpochPairs epoch -> $"pairs-{epoch}"
+        | PlainShuffle pass -> $"plain-{pass}"
+        | Named name -> name
+
 /// What a stream is for, and for which round of which seeded experiment.
 type Key =
     {
         Seed: int64
         Round: int
-        Purpose: string
+        Purpose: Purpose
     }
 
-/// A key for the given seed, round and purpose (e.g. "initial", "shuffle", "gp-mix").
-let key seed round purpose =
+/// A key for the given seed, round and purpose.
+let key seed round (purpose: Purpose) =
     {
         Seed = seed
         Round = round
@@ -38,7 +73,7 @@ let origin (k: Key) =
     mix (
         mix (uint64 k.Seed)
         + 0x9e3779b97f4a7c15UL * uint64 (uint32 k.Round)
-        + mix (hashPurpose k.Purpose)
+        + mix (hashPurpose k.Purpose.Name)
     )
 
 /// A SplitMix64 generator started at a key's origin. It is mutable, so it is created, used and dropped inside

@@ -51,6 +51,8 @@ type TrainOptions =
         Batch: int
         LearningRate: float
         Momentum: float
+        /// SGD's L2 weight decay (0: none, as the reference).
+        WeightDecay: float
         /// For the plain trainer only; WAAL always trains Epochs x max(|L|,|U|) pairs.
         Budget: TrainBudget
     }

@@ -114,7 +114,7 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Runn
                 let empty =
                     Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")
 
-                let initial = Pool.draw (Rng.key spec.Seed 0 "initial") spec.Initial empty
+                let initial = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
 
                 let pool =
                     Pool.label 0 (initial |> Array.map (fun i -> i, data.Labels[i])) empty

@@ -311,7 +311,7 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
                         |> Result.defaultWith (failwithf "%A")
 
                     let spec = p.Config.Spec
-                    let initial = Pool.draw (Rng.key spec.Seed 0 "initial") spec.Initial empty
+                    let initial = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
 
                     match Pool.label 0 (initial |> Array.map (fun i -> i, p.PoolData.Labels[i])) empty with
                     | Error e -> Error(RoundFailed(LabelsRefused(0, e)))

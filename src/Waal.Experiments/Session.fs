@@ -66,8 +66,8 @@ type Session
         entry: Datasets.Entry,
         strategy: Strategy,
         device: TorchSharp.torch.Device,
-        poolTensors: Tensors.DataTensors,
-        test: (Dataset * Tensors.DataTensors) option,
+        poolTensors: Tensors.ImageTensors,
+        test: (Dataset * Tensors.ImageTensors) option,
         progress: Progress,
         progressSink: ProgressSink
     ) =
@@ -166,7 +166,7 @@ type Session
     /// `count` unlabelled indices drawn at random from the key (seed, round, "initial"): an initial batch to label.
     member _.DrawInitial(count: int) =
         checkLive ()
-        Pool.draw (Rng.key config.Spec.Seed state.Round "initial") count state.Pool
+        Pool.draw (Rng.key config.Spec.Seed state.Round Rng.InitialDraw) count state.Pool
 
     /// The first half of a round: trains fresh networks on the labelled items, evaluates them (when test data
     /// was given) and queries `count` items, which then wait for labels. The previous networks are released;

@@ -46,7 +46,7 @@ let private batchedIn
     (mode: Networks -> unit)
     (grad: bool)
     (nets: Networks)
-    (data: DataTensors)
+    (data: ImageTensors)
     (indices: int[] option)
     (batch: int)
     (progress: ProgressSink)
@@ -103,7 +103,7 @@ let private floats (t: Tensor) =
     t.data<float32>().ToArray()
 
 /// The predicted class of every image of `data` (argmax of the logits).
-let predict (nets: Networks) (data: DataTensors) (batch: int) (progress: ProgressSink) =
+let predict (nets: Networks) (data: ImageTensors) (batch: int) (progress: ProgressSink) =
     let out =
         batched nets data None batch progress "evaluate" [| 1L, ScalarType.Int64 |] (fun x ->
             [| (nets.Classifier.forward (nets.Features.forward x)).argmax(1L) |])
@@ -111,12 +111,8 @@ let predict (nets: Networks) (data: DataTensors) (batch: int) (progress: Progres
     use predicted = out[0]
     predicted.data<int64>().ToArray() |> Array.map int
 
-/// The hidden labels of `data` (for accuracy; never used for training or querying).
-let labels (data: DataTensors) =
-    data.Labels.``to``(CPU).data<int64>().ToArray() |> Array.map int
-
 /// Log-probabilities and critic values of the images at `indices`, one forward of f, h and g.
-let scores (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+let scores (nets: Networks) (data: ImageTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
     let classes = int64 data.Classes
 
     let out =
@@ -143,7 +139,7 @@ let scores (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (p
     }
 
 /// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`, in the given mode.
-let private softmaxIn mode (nets: Networks) (data: DataTensors) (indices: int[]) batch progress what =
+let private softmaxIn mode (nets: Networks) (data: ImageTensors) (indices: int[]) batch progress what =
     let out =
         batchedIn
             mode
@@ -160,11 +156,11 @@ let private softmaxIn mode (nets: Networks) (data: DataTensors) (indices: int[])
     floats out[0]
 
 /// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`.
-let probabilities (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+let probabilities (nets: Networks) (data: ImageTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
     softmaxIn (fun (n: Networks) -> n.Train false) nets data indices batch progress "query"
 
 /// The 50-d embeddings h uses before its last dropout, of the images at `indices`, one row each.
-let embeddings (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
+let embeddings (nets: Networks) (data: ImageTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
     let out =
         batched
             nets
@@ -185,7 +181,7 @@ let embeddings (nets: Networks) (data: DataTensors) (indices: int[]) (batch: int
 /// row-major (`Classes` per row), of the images at `indices`. Seed libtorch first for repeatable masks.
 let monteCarlo
     (nets: Networks)
-    (data: DataTensors)
+    (data: ImageTensors)
     (indices: int[])
     (passes: int)
     (batch: int)
@@ -203,7 +199,7 @@ let monteCarlo
 /// images: each step takes one backward pass per class.
 let deepFool
     (nets: Networks)
-    (data: DataTensors)
+    (data: ImageTensors)
     (indices: int[])
     (maxSteps: int)
     (batch: int)

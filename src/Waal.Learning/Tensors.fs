@@ -8,11 +8,12 @@ open type TorchSharp.torch
 open Microsoft.FSharp.Core.Operators
 open Waal.Data
 
-/// Images as one float32 N x C x H x W tensor (normalised, on the device) and the hidden labels as int64.
-type DataTensors =
+/// Images as one float32 N x C x H x W tensor (normalised, on the device). No labels: what a learner sees of
+/// the pool has none, so labels can reach training only through the pool's label log; a test set's labels stay
+/// in its Dataset, for accuracy.
+type ImageTensors =
     {
         Images: Tensor
-        Labels: Tensor
         Count: int
         Channels: int
         Height: int
@@ -21,12 +22,10 @@ type DataTensors =
     }
 
     interface IDisposable with
-        member this.Dispose() =
-            this.Images.Dispose()
-            this.Labels.Dispose()
+        member this.Dispose() = this.Images.Dispose()
 
 /// Converts a dataset: pixel/255, then (x - mean) / std per channel. Rejects constants of the wrong length.
-let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : DataTensors =
+let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors =
     if norm.Mean.Length <> d.Channels || norm.Std.Length <> d.Channels then
         invalidArg (nameof norm) $"normalisation has {norm.Mean.Length} channels, the data {d.Channels}"
 
@@ -41,11 +40,9 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : DataTensors 
         torch.tensor(norm.Std |> Array.map float32).view(1L, int64 d.Channels, 1L, 1L)
 
     let images = ((raw.to_type ScalarType.Float32 / 255.0f - mean) / std).``to`` device
-    let labels = torch.tensor(d.Labels |> Array.map int64).``to`` device
 
     {
         Images = images.MoveToOuterDisposeScope()
-        Labels = labels.MoveToOuterDisposeScope()
         Count = d.Count
         Channels = d.Channels
         Height = d.Height

@@ -17,7 +17,7 @@ open Waal.Learning.Tensors
 type Setup =
     {
         Device: Device
-        Data: DataTensors
+        Data: ImageTensors
         Train: TrainOptions
         Method: MethodOptions
         Seed: int64
@@ -27,7 +27,7 @@ type Setup =
     }
 
 /// The setup a spec describes: its training and method options, its seed and its query batch.
-let setupOf (device: Device) (data: DataTensors) (spec: ExperimentSpec) (progress: ProgressSink) =
+let setupOf (device: Device) (data: ImageTensors) (spec: ExperimentSpec) (progress: ProgressSink) =
     {
         Device = device
         Data = data
@@ -39,18 +39,19 @@ let setupOf (device: Device) (data: DataTensors) (spec: ExperimentSpec) (progres
     }
 
 /// Seeds libtorch's generator from the key (seed, round, purpose).
-let seedTorchFor (seed: int64) (round: int) (purpose: string) =
+let seedTorchFor (seed: int64) (round: int) (purpose: Rng.Purpose) =
     torch.random.manual_seed (Rng.seedFor (Rng.key seed round purpose)) |> ignore
 
 /// Seeds libtorch's generator for a round's training: initialisation, dropout, the penalty's t, augmentation.
-let seedTorch (seed: int64) (round: int) = seedTorchFor seed round "torch"
+let seedTorch (seed: int64) (round: int) =
+    seedTorchFor seed round Rng.TorchTraining
 
 let private requiresGrad (m: nn.Module) (on: bool) =
     for p in m.parameters () do
         p.requires_grad <- on
 
 let private sgd (m: nn.Module) (o: TrainOptions) =
-    torch.optim.SGD(m.parameters (), o.LearningRate, o.Momentum)
+    torch.optim.SGD(m.parameters (), o.LearningRate, o.Momentum, weight_decay = o.WeightDecay)
 
 /// The pool's labels as an int64 tensor over all pool indices (-1 where unlabelled): labels come from the pool
 /// (what the oracle said), never from the dataset's hidden labels.
@@ -152,7 +153,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         for epoch in 0 .. s.Train.Epochs - 1 do
             if failure.IsNone then
                 let li, ui =
-                    Pairing.epoch (Rng.key s.Seed round $"pairs-{epoch}") labelled unlabelled
+                    Pairing.epoch (Rng.key s.Seed round (Rng.EpochPairs epoch)) labelled unlabelled
 
                 use liT = indexTensor s.Device li
                 use uiT = indexTensor s.Device ui
@@ -318,7 +319,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
 
         while failure.IsNone && int iterations < budget do
             let order =
-                Rng.permutation (Rng.key s.Seed round $"plain-{pass}") labelled.Length
+                Rng.permutation (Rng.key s.Seed round (Rng.PlainShuffle pass)) labelled.Length
                 |> Array.map (fun i -> labelled[i])
 
             use idx = indexTensor s.Device order

@@ -47,7 +47,7 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
         max 0.0 (norms[i] + norms[j] - 2.0 * dotA i j * dotE i j)
 
     let seeds =
-        KMeansPlusPlus.seeds (Rng.key ctx.Spec.Seed round "badge") n (fun i -> norms[i]) distance k
+        KMeansPlusPlus.seeds (Rng.key ctx.Spec.Seed round Rng.BadgeSeeds) n (fun i -> norms[i]) distance k
 
     Ok(seeds |> Array.map (fun i -> unlabelled[i]))
 

@@ -11,7 +11,7 @@ let Passes = 10
 
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
-    Training.seedTorchFor ctx.Spec.Seed round "bald"
+    Training.seedTorchFor ctx.Spec.Seed round Rng.BaldDropout
 
     let runs =
         Scoring.monteCarlo nets ctx.Pool unlabelled Passes ctx.Settings.ScoreBatch ctx.Progress

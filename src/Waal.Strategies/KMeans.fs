@@ -16,7 +16,7 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
         Scoring.embeddings nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
 
     let centroids =
-        KMeans.centroids (Rng.key ctx.Spec.Seed round "kmeans") e k Iterations
+        KMeans.centroids (Rng.key ctx.Spec.Seed round Rng.KMeansSeeds) e k Iterations
 
     Ok(KMeans.nearestDistinct e centroids |> Array.map (fun i -> unlabelled[i]))
 

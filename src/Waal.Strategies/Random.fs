@@ -11,5 +11,5 @@ let strategy =
         Description = "uniform sampling without replacement"
         Deterministic = false
         Train = Strategy.trainPlain
-        Query = fun ctx _ pool round k -> Ok(Pool.draw (Rng.key ctx.Spec.Seed round "random") k pool)
+        Query = fun ctx _ pool round k -> Ok(Pool.draw (Rng.key ctx.Spec.Seed round Rng.RandomQuery) k pool)
     }

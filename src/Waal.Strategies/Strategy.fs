@@ -13,7 +13,7 @@ type Context =
         Spec: ExperimentSpec
         Settings: RunSettings
         Device: torch.Device
-        Pool: DataTensors
+        Pool: ImageTensors
         Progress: ProgressSink
     }
 

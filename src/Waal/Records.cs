@@ -32,6 +32,9 @@ public sealed record LearnerOptions
     /// <summary>SGD momentum (default 0.5; CIFAR-10 0.3).</summary>
     public double? Momentum { get; init; }
 
+    /// <summary>SGD's L2 weight decay on every network (default 0: none, as the reference).</summary>
+    public double? WeightDecay { get; init; }
+
     /// <summary>Baselines' training budget (default epochs).</summary>
     public TrainBudget? TrainBudget { get; init; }
 

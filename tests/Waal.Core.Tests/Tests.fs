@@ -72,7 +72,7 @@ let private history =
             |> Array.indexed
             |> Array.fold
                 (fun (pool, acc) (round, want) ->
-                    let picks = Pool.draw (Rng.key (int64 seed) round "test") want pool
+                    let picks = Pool.draw (Rng.key (int64 seed) round (Rng.Named "test")) want pool
 
                     if picks.Length = 0 then
                         pool, acc
@@ -102,7 +102,7 @@ let private scored =
         let! count = Gen.choose (0, n)
 
         let candidates =
-            Rng.sample (Rng.key (int64 seed) 0 "candidates") count (Array.init n id)
+            Rng.sample (Rng.key (int64 seed) 0 (Rng.Named "candidates")) count (Array.init n id)
 
         let! scores =
             Gen.arrayOfLength candidates.Length (Gen.choose (-20, 20) |> Gen.map float)
@@ -197,15 +197,52 @@ let private rng =
         "Rng"
         [
             test "a key's stream is a pure function of (seed, round, purpose)" {
-                let k = Rng.key 7L 3 "shuffle"
+                let k = Rng.key 7L 3 (Rng.Named "shuffle")
                 Expect.equal (Rng.uniform k 50) (Rng.uniform k 50) "same key, same numbers"
-                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 3 "initial") 50) "another purpose"
-                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 4 "shuffle") 50) "another round"
-                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 8L 3 "shuffle") 50) "another seed"
+                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 3 Rng.InitialDraw) 50) "another purpose"
+
+                let purposes =
+                    [
+                        Rng.InitialDraw
+                        Rng.RandomQuery
+                        Rng.KMeansSeeds
+                        Rng.BadgeSeeds
+                        Rng.TorchTraining
+                        Rng.BaldDropout
+                        Rng.EpochPairs 0
+                        Rng.EpochPairs 1
+                        Rng.PlainShuffle 0
+                    ]
+
+                Expect.equal
+                    (purposes |> List.map (fun p -> (Rng.key 7L 3 p).Purpose.Name))
+                    [
+                        "initial"
+                        "random"
+                        "kmeans"
+                        "badge"
+                        "torch"
+                        "bald"
+                        "pairs-0"
+                        "pairs-1"
+                        "plain-0"
+                    ]
+                    "the names every stored experiment's streams were drawn with"
+
+                Expect.equal
+                    (purposes
+                     |> List.map (fun p -> Rng.origin (Rng.key 7L 3 p))
+                     |> List.distinct
+                     |> List.length)
+                    purposes.Length
+                    "distinct purposes, distinct streams"
+
+                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 7L 4 (Rng.Named "shuffle")) 50) "another round"
+                Expect.notEqual (Rng.uniform k 50) (Rng.uniform (Rng.key 8L 3 (Rng.Named "shuffle")) 50) "another seed"
             }
 
             test "uniform doubles look uniform (mean and spread of 100,000 draws)" {
-                let u = Rng.uniform (Rng.key 1L 0 "moments") 100000
+                let u = Rng.uniform (Rng.key 1L 0 (Rng.Named "moments")) 100000
                 Expect.isTrue (u |> Array.forall (fun x -> x >= 0.0 && x < 1.0)) "in [0, 1)"
                 Expect.floatClose { absolute = 0.005; relative = 0.0 } (Array.average u) 0.5 "mean 1/2"
                 let var = u |> Array.averageBy (fun x -> (x - 0.5) ** 2.0)
@@ -215,21 +252,22 @@ let private rng =
             property
                 "a permutation holds every index once"
                 (Arb.fromGen (Gen.zip (Gen.choose (0, 500)) (Gen.choose (0, 99999))))
-                (fun (n, seed) -> Rng.permutation (Rng.key (int64 seed) 0 "p") n |> Array.sort = Array.init n id)
+                (fun (n, seed) ->
+                    Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "p")) n |> Array.sort = Array.init n id)
 
             property
                 "sample draws min(k, n) distinct items of its input"
                 (Arb.fromGen (Gen.zip3 (Gen.choose (0, 300)) (Gen.choose (0, 400)) (Gen.choose (0, 99999))))
                 (fun (n, k, seed) ->
                     let items = Array.init n (fun i -> 3 * i + 1)
-                    let s = Rng.sample (Rng.key (int64 seed) 0 "s") k items
+                    let s = Rng.sample (Rng.key (int64 seed) 0 (Rng.Named "s")) k items
 
                     s.Length = min k n
                     && (Array.distinct s).Length = s.Length
                     && s |> Array.forall (fun x -> x % 3 = 1 && x < 3 * n))
 
             test "NextBelow covers its range evenly" {
-                let s = Rng.Stream(Rng.key 5L 0 "below")
+                let s = Rng.Stream(Rng.key 5L 0 (Rng.Named "below"))
                 let counts = Array.zeroCreate 7
 
                 for _ in 1..70000 do
@@ -299,7 +337,7 @@ let private uncertainty =
                 (Arb.fromGen (Gen.zip positiveProbabilities (Gen.choose (0, 9999))))
                 (fun (p, seed) ->
                     let q =
-                        Rng.permutation (Rng.key (int64 seed) 0 "classes") p.Length
+                        Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "classes")) p.Length
                         |> Array.map (fun i -> p[i])
 
                     let same (f: float[] -> float) = abs (f p - f q) < 1e-9
@@ -311,17 +349,29 @@ let private uncertainty =
                     && same Classic.negEntropy)
 
             property
-                "scores are permutation-equivariant over the pool"
-                (Arb.fromGen (Gen.zip (Gen.arrayOfLength 12 positiveProbabilities) (Gen.choose (0, 9999))))
-                (fun (rows, seed) ->
-                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "rows") rows.Length
+                "the WAAL batch does not depend on the order the pool is stored in, ties included"
+                (Arb.fromGen (
+                    Gen.zip3
+                        (Gen.arrayOfLength 6 positiveProbabilities)
+                        (Gen.arrayOfLength 40 (Gen.choose (0, 5)))
+                        (Gen.zip (Gen.choose (0, 9999)) (Gen.choose (1, 40)))
+                ))
+                (fun (distinctRows, rowOf, (seed, k)) ->
+                    // 40 pool items drawn from 6 predictions (so scores tie), with ids that are not positions.
+                    let ids = Array.init rowOf.Length (fun i -> 1000 + 7 * i)
+                    let critic = Array.init rowOf.Length (fun i -> float (rowOf[i] % 3) / 4.0)
 
-                    let score (p: float[]) =
-                        Uncertainty.combined 10.0 (Uncertainty.mixed (Array.map log p)) p[0]
+                    let batch (order: int[]) =
+                        let scores =
+                            order
+                            |> Array.map (fun i ->
+                                let p = distinctRows[rowOf[i]]
+                                Uncertainty.combined 10.0 (Uncertainty.mixed (Array.map log p)) critic[i])
 
-                    let direct = rows |> Array.map score
-                    let permuted = perm |> Array.map (fun i -> rows[i]) |> Array.map score
-                    permuted = (perm |> Array.map (fun i -> direct[i])))
+                        TopK.smallest k (order |> Array.map (fun i -> ids[i])) scores
+
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "rows")) rowOf.Length
+                    batch (Array.init rowOf.Length id) = batch perm)
 
             test "the combined score is u - selection x critic" {
                 near 1e-12 (3.0 - 10.0 * 0.25) (Uncertainty.combined 10.0 3.0 0.25) "3 - 10 x 0.25"
@@ -409,7 +459,9 @@ let private topk =
                 "the choice does not depend on the order of the candidates"
                 (Arb.fromGen (Gen.zip scored (Gen.choose (0, 9999))))
                 (fun ((candidates, scores, k), seed) ->
-                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "order") candidates.Length
+                    let perm =
+                        Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "order")) candidates.Length
+
                     let c2 = perm |> Array.map (fun i -> candidates[i])
                     let s2 = perm |> Array.map (fun i -> scores[i])
                     TopK.smallest k candidates scores = TopK.smallest k c2 s2)
@@ -458,7 +510,7 @@ let private kcenter =
                 (Arb.fromGen (Gen.zip3 points (Gen.choose (0, 12)) (Gen.choose (0, 9999))))
                 (fun (pts, k, seed) ->
                     let n = pts.Count
-                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "split") n
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "split")) n
                     let centres = perm[.. n / 3 - 1]
                     let candidates = perm[n / 3 ..]
                     let picks = KCenter.greedy pts centres candidates k
@@ -472,7 +524,7 @@ let private kcenter =
                 (Arb.fromGen (Gen.zip3 points (Gen.choose (1, 3)) (Gen.choose (0, 9999))))
                 (fun (pts, k, seed) ->
                     let n = min pts.Count 9
-                    let perm = Rng.permutation (Rng.key (int64 seed) 0 "split") n
+                    let perm = Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "split")) n
                     let centres = perm[.. n / 4 - 1]
                     let candidates = perm[n / 4 ..]
 
@@ -500,7 +552,8 @@ let private kmeanspp =
                 "seeds are min(k, n) distinct rows, even with repeated points"
                 (Arb.fromGen (Gen.zip3 points (Gen.choose (0, 50)) (Gen.choose (0, 9999))))
                 (fun (pts, k, seed) ->
-                    let s = KMeansPlusPlus.ofEmbeddings (Rng.key (int64 seed) 0 "badge") pts k
+                    let s =
+                        KMeansPlusPlus.ofEmbeddings (Rng.key (int64 seed) 0 (Rng.Named "badge")) pts k
 
                     s.Length = min k pts.Count
                     && (Array.distinct s).Length = s.Length
@@ -513,9 +566,9 @@ let private kmeanspp =
                         Values = [| 1.0f; 0.0f; 0.0f; 3.0f; 2.0f; 2.0f; 0.0f; 0.0f |]
                     }
 
-                let a = KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 "badge") pts 4
+                let a = KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 (Rng.Named "badge")) pts 4
                 Expect.equal a[0] 1 "norm 3 beats norm 2.83"
-                Expect.equal a (KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 "badge") pts 4) "reproducible"
+                Expect.equal a (KMeansPlusPlus.ofEmbeddings (Rng.key 3L 1 (Rng.Named "badge")) pts 4) "reproducible"
             }
         ]
 
@@ -542,7 +595,7 @@ let private kmeans =
                     |]
 
                 let pts = { Dim = 1; Values = values }
-                let c = KMeans.centroids (Rng.key 1L 0 "kmeans") pts 3 10 |> Array.sort
+                let c = KMeans.centroids (Rng.key 1L 0 (Rng.Named "kmeans")) pts 3 10 |> Array.sort
                 Expect.floatClose { absolute = 0.01; relative = 0.0 } c[0] 0.05 "cluster near 0"
                 Expect.floatClose { absolute = 0.01; relative = 0.0 } c[1] 10.025 "cluster near 10"
                 Expect.floatClose { absolute = 0.01; relative = 0.0 } c[2] 20.05 "cluster near 20"
@@ -681,7 +734,7 @@ let private pairing =
                 "|L| = 1000, |U| = 49000, batch 64: 49000 pairs in 766 batches; each unlabelled item once, each labelled 49 times" {
                 let labelled = Array.init 1000 id
                 let unlabelled = Array.init 49000 (fun i -> 1000 + i)
-                let l, u = Pairing.epoch (Rng.key 1L 0 "pairs-0") labelled unlabelled
+                let l, u = Pairing.epoch (Rng.key 1L 0 (Rng.Named "pairs-0")) labelled unlabelled
                 Expect.equal (l.Length, u.Length) (49000, 49000) "pairs"
                 Expect.equal (Pairing.batches l.Length 64) 766 "batches per epoch"
                 Expect.equal (Array.sort u) unlabelled "every unlabelled item exactly once"
@@ -690,7 +743,9 @@ let private pairing =
             }
 
             test "with more labelled than unlabelled items, the unlabelled ones repeat instead" {
-                let l, u = Pairing.epoch (Rng.key 1L 0 "p") (Array.init 10 id) [| 10; 11 |]
+                let l, u =
+                    Pairing.epoch (Rng.key 1L 0 (Rng.Named "p")) (Array.init 10 id) [| 10; 11 |]
+
                 Expect.equal (Array.sort l) (Array.init 10 id) "each labelled once"
 
                 Expect.equal

@@ -18,7 +18,7 @@ let private fashion = Waal.Testing.Environment.fashion
 type private Fixture =
     {
         Data: Dataset
-        Tensors: Tensors.DataTensors
+        Tensors: Tensors.ImageTensors
         Nets: Nets.Networks
     }
 
@@ -59,7 +59,7 @@ let private fixture =
              }
          | Error e -> failwith (LearnError.message e))
 
-let private context (seed: int64) (tensors: Tensors.DataTensors) =
+let private context (seed: int64) (tensors: Tensors.ImageTensors) =
     {
         Spec =
             { (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec with
@@ -103,7 +103,9 @@ let private cases =
 
 let private poolOf (f: Fixture) (c: Case) =
     let empty = Pool.create size 10 |> Result.defaultWith (failwithf "%A")
-    let picked = Pool.draw (Rng.key (int64 c.Draw) 0 "case") c.Labelled empty
+
+    let picked =
+        Pool.draw (Rng.key (int64 c.Draw) 0 (Rng.Named "case")) c.Labelled empty
 
     Pool.label 0 (picked |> Array.map (fun i -> i, f.Data.Labels[i])) empty
     |> Result.defaultWith (failwithf "%A")
@@ -148,14 +150,13 @@ let private suite (s: Strategy) =
                 prop "chooses the same items when the pool is stored in another order" (fun c ->
                     let f = fixture.Value
                     let pool = poolOf f c
-                    let perm = Rng.permutation (Rng.key (int64 c.Seed) 0 "order") size
+                    let perm = Rng.permutation (Rng.key (int64 c.Seed) 0 (Rng.Named "order")) size
                     // Item j of the permuted pool is item perm[j] of the original.
                     use idx = Tensors.indexTensor torch.CPU perm
 
                     let permuted =
                         { f.Tensors with
                             Images = f.Tensors.Images.index_select (0L, idx)
-                            Labels = f.Tensors.Labels.index_select (0L, idx)
                         }
 
                     let inverse = Array.zeroCreate size
@@ -176,7 +177,6 @@ let private suite (s: Strategy) =
                         |> set
 
                     permuted.Images.Dispose()
-                    permuted.Labels.Dispose()
                     direct = viaPermuted)
         ]
 
@@ -221,7 +221,9 @@ let private specific =
                         let small = Dataset.take n f.Data
                         use tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist small
                         let empty = Pool.create n 10 |> Result.defaultWith (failwithf "%A")
-                        let first = Pool.draw (Rng.key (int64 seed) 0 "kc") (max 1 (n / 5)) empty
+
+                        let first =
+                            Pool.draw (Rng.key (int64 seed) 0 (Rng.Named "kc")) (max 1 (n / 5)) empty
 
                         let pool =
                             Pool.label 0 (first |> Array.map (fun i -> i, small.Labels[i])) empty
