@@ -4,6 +4,8 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash build/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+# The suites run with the same environment as the set-up (NUGET_FEED, WAAL_FASHION_MNIST, oneDNN's limit).
+source build/env.sh
 
 passed=0; failed=0; skipped=0; status=0
 logs="$(mktemp -d)"

@@ -179,7 +179,8 @@ let ofCommandLine (tokens: string list) : Result<Configuration, string> =
 
                 folded
                 |> Result.bind (fun c ->
-                    if c.Settings.DataDir = "" then
-                        Error $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR"
-                    else
-                        Ok c))
+                    match find name with
+                    | Ok e when c.Settings.DataDir = "" ->
+                        Error
+                            $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR, DIR holding {e.Files}"
+                    | _ -> Ok c))

@@ -2,4 +2,6 @@ module Waal.Strategies.Tests.Main
 
 [<EntryPoint>]
 let main argv =
+    // Before any tensor work: oneDNN reads its instruction-set limit once (docs/platform.md).
+    Waal.Learning.Device.guardCpu ()
     Waal.Testing.Summary.run argv Waal.Strategies.Tests.Tests.all
