@@ -637,14 +637,3 @@ module Options =
 
     /// The spec with its seed blanked, for grouping runs that differ only in their seed.
     let withoutSeed (s: ExperimentSpec) = { s with Seed = 0L }
-
-    /// The options whose values differ from the defaults of the configuration's dataset and strategy, as
-    /// (name, text) pairs in table order: a configuration written out with only what it changes.
-    let changed (profile: DatasetProfile) (c: Configuration) =
-        let d = defaults profile c.Spec.Strategy
-
-        [
-            for o in all do
-                if o.Get c <> o.Get d then
-                    o.Name, o.Get c
-        ]
