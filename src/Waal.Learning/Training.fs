@@ -103,6 +103,14 @@ let criticOutput (m: MethodOptions) =
 
 let private finite (value: float32) = Single.IsFinite value
 
+/// A training's result: the networks and their step count, or the failure (the networks then disposed).
+let private finished (nets: Networks) (failure: LearnError option) (iterations: int64) =
+    match failure with
+    | Some e ->
+        (nets :> IDisposable).Dispose()
+        Error e
+    | None -> Ok(nets, iterations)
+
 /// WAAL's adversarial training of one round. Each epoch pairs max(|L|,|U|) items (Pairing.epoch); each batch
 /// of `Batch` labelled + `Batch` unlabelled items runs
 /// - step A (f, h; critic frozen): CE(h(f(xl)), yl) + alpha (mean g(f(xu)) - c mean g(f(xl)));
@@ -274,11 +282,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
 
                 s.Progress.Finish()
 
-        match failure with
-        | Some e ->
-            (nets :> IDisposable).Dispose()
-            Error e
-        | None -> Ok(nets, iterations)
+        finished nets failure iterations
     with _ ->
         (nets :> IDisposable).Dispose()
         reraise ()
@@ -345,11 +349,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
 
         s.Progress.Finish()
 
-        match failure with
-        | Some e ->
-            (nets :> IDisposable).Dispose()
-            Error e
-        | None -> Ok(nets, iterations)
+        finished nets failure iterations
     with _ ->
         (nets :> IDisposable).Dispose()
         reraise ()
