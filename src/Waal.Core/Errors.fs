@@ -25,6 +25,8 @@ type QueryError =
     | LengthMismatch of what: string * expected: int * found: int
     /// A batch size below zero.
     | NegativeCount of what: string * value: int
+    /// A predicted class outside 0 .. classes-1.
+    | ClassOutOfRange of position: int * found: int * classes: int
 
 /// Messages for the core's errors, one line each.
 module Errors =
@@ -46,3 +48,5 @@ module Errors =
         | NonFiniteScore(position, value) -> $"score at position {position} is {value}, expected a finite number"
         | LengthMismatch(what, expected, found) -> $"{what}: expected length {expected}, found {found}"
         | NegativeCount(what, value) -> $"{what} must be >= 0, found {value}"
+        | ClassOutOfRange(position, found, classes) ->
+            $"predicted class of candidate {position} is {found}, expected 0..{classes - 1}"

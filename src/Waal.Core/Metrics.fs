@@ -37,3 +37,99 @@ let areaUnderBudgetCurve (points: (int * float) list) =
                 |> List.sumBy (fun ((x0, y0), (x1, y1)) -> float (x1 - x0) * (y0 + y1) / 2.0)
 
             Some(area / float (last - first))
+
+/// Average ranks (1-based; ties share the mean of their ranks).
+let ranks (xs: float[]) =
+    let order = Array.init xs.Length id |> Array.sortBy (fun i -> xs[i])
+    let r = Array.zeroCreate xs.Length
+    let mutable i = 0
+
+    while i < order.Length do
+        let mutable j = i
+
+        while j + 1 < order.Length && xs[order[j + 1]] = xs[order[i]] do
+            j <- j + 1
+
+        let mean = float (i + j) / 2.0 + 1.0
+
+        for t in i..j do
+            r[order[t]] <- mean
+
+        i <- j + 1
+
+    r
+
+/// The area under the ROC curve of a score separating `positives` from `negatives`: the probability that a
+/// random positive scores above a random negative, ties counting one half (the Mann-Whitney statistic).
+/// None when either side is empty.
+let auc (positives: float[]) (negatives: float[]) =
+    if positives.Length = 0 || negatives.Length = 0 then
+        None
+    else
+        let r = ranks (Array.append positives negatives)
+        let sumPositive = Array.sum r[.. positives.Length - 1]
+        let np = float positives.Length
+        let nn = float negatives.Length
+        Some((sumPositive - np * (np + 1.0) / 2.0) / (np * nn))
+
+/// Pearson's correlation (None when a side is constant or the lengths differ or are below 2).
+let pearson (xs: float[]) (ys: float[]) =
+    if xs.Length <> ys.Length || xs.Length < 2 then
+        None
+    else
+        let mx = Array.average xs
+        let my = Array.average ys
+        let mutable sxy = 0.0
+        let mutable sxx = 0.0
+        let mutable syy = 0.0
+
+        for i in 0 .. xs.Length - 1 do
+            let dx = xs[i] - mx
+            let dy = ys[i] - my
+            sxy <- sxy + dx * dy
+            sxx <- sxx + dx * dx
+            syy <- syy + dy * dy
+
+        if sxx = 0.0 || syy = 0.0 then
+            None
+        else
+            Some(sxy / sqrt (sxx * syy))
+
+/// Spearman's rank correlation: Pearson's on average ranks.
+let spearman (xs: float[]) (ys: float[]) =
+    if xs.Length <> ys.Length then
+        None
+    else
+        pearson (ranks xs) (ranks ys)
+
+/// How many of `labels` fall in each class 0 .. classes-1.
+let histogram (classes: int) (labels: int seq) =
+    let h = Array.zeroCreate classes
+
+    for l in labels do
+        h[l] <- h[l] + 1
+
+    h
+
+/// The entropy of a histogram's class distribution in bits: log2 C for a perfectly even batch, 0 for one class.
+let histogramEntropy (counts: int[]) =
+    let total = float (Array.sum counts)
+
+    if total = 0.0 then
+        0.0
+    else
+        counts
+        |> Array.sumBy (fun n ->
+            if n = 0 then
+                0.0
+            else
+                let p = float n / total
+                -p * log p / log 2.0)
+
+/// The standard deviation (population) of a vector; 0 for fewer than two values.
+let standardDeviation (xs: float[]) =
+    if xs.Length < 2 then
+        0.0
+    else
+        let m = Array.average xs
+        sqrt (xs |> Array.averageBy (fun x -> (x - m) * (x - m)))

@@ -21,6 +21,12 @@ type Purpose =
     | EpochPairs of epoch: int
     /// The plain trainer's shuffle of the labelled set in one pass.
     | PlainShuffle of pass: int
+    /// The floor budget's shuffle of the unlabelled set in one pass (WAAL's unlabelled batches).
+    | UnlabelledPass of pass: int
+    /// The soft-rank batch's Gumbel keys.
+    | SoftRankKeys
+    /// The clustered batch's k-means++ seeds.
+    | ClusterSeeds
     /// Any other use (tests, tools), by name; a name equal to another purpose's gives that purpose's stream.
     | Named of string
 
@@ -35,6 +41,9 @@ type Purpose =
         | BaldDropout -> "bald"
         | EpochPairs epoch -> $"pairs-{epoch}"
         | PlainShuffle pass -> $"plain-{pass}"
+        | UnlabelledPass pass -> $"unlabelled-{pass}"
+        | SoftRankKeys -> "soft-rank"
+        | ClusterSeeds -> "cluster"
         | Named name -> name
 
 /// What a stream is for, and for which round of which seeded experiment.
