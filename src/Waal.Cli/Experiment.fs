@@ -21,10 +21,17 @@ let optionsUsage () =
         |> Result.defaultWith failwith
 
     [
-        "EXPERIMENT OPTIONS (defaults for fashion-mnist and waal; every one is also a spec.json field and an"
-        "MSBuild Experiment metadata in PascalCase):"
+        "EXPERIMENT OPTIONS (defaults for fashion-mnist, waal and the recommended preset; --preset reference gives the"
+        "published protocols; every one is also a spec.json field and an MSBuild Experiment metadata in PascalCase):"
         for o in Options.all do
-            let d = o.Default profile "waal"
+            let d =
+                o.Default
+                    {
+                        Profile = profile
+                        Strategy = "waal"
+                        Preset = RecommendedPreset
+                    }
+
             let shown = if d = "" then "" else $" (default {d})"
             $"    --{o.Name} <{o.Expected}>: {o.Help}{shown}"
     ]

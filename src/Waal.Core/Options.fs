@@ -25,6 +25,15 @@ type OptionKind =
     /// A whole number or "all" (JSON number or null).
     | IntegerOrAll
 
+/// What an option's default depends on: the dataset, the strategy and the preset.
+type DefaultsFor =
+    {
+        Profile: DatasetProfile
+        /// The strategy's name (lower case).
+        Strategy: string
+        Preset: Preset
+    }
+
 /// One option: its name in every front end, its type, its default and how it reads and writes a configuration.
 /// Every value travels as canonical text (invariant culture, round-trip exact), so one parser serves the command
 /// line, spec.json, MSBuild metadata and the C# facade.
@@ -42,8 +51,8 @@ type OptionDef =
         Facade: string option
         /// False for options added after the first spec.json format: a file without them means the default.
         Required: bool
-        /// The default for a dataset and a strategy, as canonical text.
-        Default: DatasetProfile -> string -> string
+        /// The default for a dataset, a strategy and a preset, as canonical text.
+        Default: DefaultsFor -> string
         /// The configuration's value, as canonical text.
         Get: Configuration -> string
         /// Sets the value from text; an error says what was expected and what was found.
@@ -62,6 +71,31 @@ type OptionDef =
         o.Name.Split '-'
         |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
         |> String.concat ""
+
+/// The recommended preset's values: the protocol and the WAAL settings chosen by the measurements in
+/// docs/findings.md (every strategy trains the same budget).
+[<RequireQualifiedAccess>]
+module Recommended =
+    /// E of the floor budget: E x ceil(max(|L|, Floor) / Batch) steps a round.
+    let Epochs = 30
+    let Floor = 3000
+    let LearningRate = 0.05
+    let Momentum = 0.9
+    let WeightDecay = 5e-4
+    let Nesterov = true
+    let Schedule = CosineRate
+    let Warmup = 1
+    let Alpha = 0.002
+    let Selection = 10.0
+    let Imbalance = Imbalance.Reference
+    let GpSign = ReferenceSign
+    let CriticOutput = SigmoidOutput
+    let CriticOptimiser = CriticSgd
+    /// WAAL's query ranks by the margin alone: the critic's term made every measured batch worse
+    /// (docs/findings.md §2-4); the critic still shapes the features through WAAL's training.
+    let Uncertainty = MarginUncertainty
+    let Score = UncertaintyOnly
+    let WaalBatchMode = TopK
 
 /// The one table of options, and everything derived from it: defaults, validation, parsing by name.
 [<RequireQualifiedAccess>]
@@ -119,7 +153,16 @@ module Options =
                     | None -> Error $"expected {expected}, found '{text}'"
         }
 
-    let private choice name scope (values: ('a * string) list) help facade (dflt: 'a) (get: Configuration -> 'a) set =
+    let private choice
+        name
+        scope
+        (values: ('a * string) list)
+        help
+        facade
+        (dflt: DefaultsFor -> 'a)
+        (get: Configuration -> 'a)
+        set
+        =
         let names = values |> List.map snd
 
         let nameOf v =
@@ -135,7 +178,7 @@ module Options =
             Help = help
             Facade = facade
             Required = true
-            Default = fun _ _ -> nameOf dflt
+            Default = fun d -> nameOf (dflt d)
             Get = fun c -> nameOf (get c)
             Set =
                 fun text c ->
@@ -178,8 +221,44 @@ module Options =
     let private methodOf (f: MethodOptions -> MethodOptions) =
         spec (fun s -> { s with Method = f s.Method })
 
-    let private always (v: string) =
-        fun (_: DatasetProfile) (_: string) -> v
+    let private always (v: string) = fun (_: DefaultsFor) -> v
+
+    let private fixedChoice (v: 'a) = fun (_: DefaultsFor) -> v
+
+    /// One default under the reference preset, another under the recommended one.
+    let private byPreset (reference: string) (recommended: string) =
+        fun (d: DefaultsFor) ->
+            match d.Preset with
+            | ReferencePreset -> reference
+            | RecommendedPreset -> recommended
+
+    let private choiceByPreset (reference: 'a) (recommended: 'a) =
+        fun (d: DefaultsFor) ->
+            match d.Preset with
+            | ReferencePreset -> reference
+            | RecommendedPreset -> recommended
+
+    let private flag name help facade dflt (get: Configuration -> bool) set =
+        {
+            Name = name
+            Scope = Identity
+            Kind = Flag
+            Expected = "true or false"
+            Help = help
+            Facade = facade
+            Required = true
+            Default = dflt
+            Get = fun c -> if get c then "true" else "false"
+            Set =
+                fun value c ->
+                    match value.Trim().ToLowerInvariant() with
+                    | "true" -> Ok(set true c)
+                    | "false" -> Ok(set false c)
+                    | _ -> Error $"expected true or false, found '{value}'"
+        }
+
+    let private pick (f: PickOptions -> PickOptions) =
+        spec (fun s -> { s with Pick = f s.Pick })
 
     let private maxInt = int64 Int32.MaxValue
 
@@ -194,7 +273,7 @@ module Options =
                 "a dataset name"
                 "the dataset (its registry entry picks the reader, normalisation and network)."
                 (Some "Dataset")
-                (fun p _ -> p.Name)
+                (fun d -> d.Profile.Name)
                 (fun c -> c.Spec.Dataset)
                 (fun v ->
                     spec (fun s ->
@@ -310,7 +389,7 @@ module Options =
                 [ AutoDevice, "auto"; CpuDevice, "cpu"; CudaDevice, "cuda" ]
                 "where to compute (auto: CUDA when available)."
                 (Some "Device")
-                AutoDevice
+                (fixedChoice AutoDevice)
                 (fun c -> c.Settings.Device)
                 (fun v -> settings (fun s -> { s with Device = v }))
             integer
@@ -330,9 +409,13 @@ module Options =
                 1L
                 maxInt
                 "an integer >= 1"
-                "epochs per round (waal: 2; baselines: their reference, 10 for Fashion-MNIST, else 20)."
+                "epochs per round (reference preset: waal 2, baselines 10 for Fashion-MNIST, else 20; recommended: see docs/findings.md)."
                 (Some "Epochs")
-                (fun p strategy -> if isWaal strategy then "2" else string p.BaselineEpochs)
+                (fun d ->
+                    match d.Preset with
+                    | RecommendedPreset -> string Recommended.Epochs
+                    | ReferencePreset when isWaal d.Strategy -> "2"
+                    | ReferencePreset -> string d.Profile.BaselineEpochs)
                 (fun c -> int64 c.Spec.Train.Epochs)
                 (fun v -> train (fun t -> { t with Epochs = int v }))
             integer
@@ -350,18 +433,25 @@ module Options =
                 "lr"
                 (fun v -> v > 0.0 && Double.IsFinite v)
                 "a number > 0"
-                "SGD learning rate (0.01; CIFAR-10's baselines 0.05)."
+                "SGD learning rate (reference: 0.01; CIFAR-10's baselines 0.05)."
                 (Some "LearningRate")
-                (fun p strategy -> formatNumber (if isWaal strategy then 0.01 else p.BaselineLearningRate))
+                (fun d ->
+                    match d.Preset with
+                    | RecommendedPreset -> formatNumber Recommended.LearningRate
+                    | ReferencePreset when isWaal d.Strategy -> "0.01"
+                    | ReferencePreset -> formatNumber d.Profile.BaselineLearningRate)
                 (fun c -> c.Spec.Train.LearningRate)
                 (fun v -> train (fun t -> { t with LearningRate = v }))
             number
                 "momentum"
                 (fun v -> v >= 0.0 && v < 1.0)
                 "a number in [0, 1)"
-                "SGD momentum (0.5; CIFAR-10 0.3)."
+                "SGD momentum (reference: 0.5; CIFAR-10 0.3)."
                 (Some "Momentum")
-                (fun p _ -> formatNumber p.Momentum)
+                (fun d ->
+                    match d.Preset with
+                    | RecommendedPreset -> formatNumber Recommended.Momentum
+                    | ReferencePreset -> formatNumber d.Profile.Momentum)
                 (fun c -> c.Spec.Train.Momentum)
                 (fun v -> train (fun t -> { t with Momentum = v }))
             later (
@@ -371,7 +461,7 @@ module Options =
                     "a number >= 0"
                     "SGD's L2 weight decay on every network (0: none, as the reference)."
                     (Some "WeightDecay")
-                    (always "0")
+                    (byPreset "0" (formatNumber Recommended.WeightDecay))
                     (fun c -> c.Spec.Train.WeightDecay)
                     (fun v -> train (fun t -> { t with WeightDecay = v }))
             )
@@ -379,12 +469,62 @@ module Options =
                 choice
                     "train-budget"
                     Identity
-                    [ EpochsOverLabelled, "epochs"; MatchWaal, "match-waal" ]
-                    "baselines' training: epochs (E passes over L) or match-waal (as many steps as WAAL with E epochs)."
+                    [
+                        EpochsOverLabelled, "epochs"
+                        MatchWaal, "match-waal"
+                        EpochsOverFloor, "floor"
+                    ]
+                    "a round's length: epochs (baselines E passes over L, WAAL E epochs of max(|L|,|U|) pairs), match-waal (baselines as many steps as WAAL), floor (every strategy E x ceil(max(|L|, floor) / batch) steps)."
                     (Some "TrainBudget")
-                    EpochsOverLabelled
+                    (choiceByPreset EpochsOverLabelled EpochsOverFloor)
                     (fun c -> c.Spec.Train.Budget)
                     (fun v -> train (fun t -> { t with Budget = v }))
+            )
+            later (
+                integer
+                    "floor"
+                    Identity
+                    1L
+                    maxInt
+                    "an integer >= 1"
+                    "the floor budget's M: a round trains at least E x ceil(M / batch) steps."
+                    (Some "Floor")
+                    (always (string Recommended.Floor))
+                    (fun c -> int64 c.Spec.Train.Floor)
+                    (fun v -> train (fun t -> { t with Floor = int v }))
+            )
+            later (
+                flag
+                    "nesterov"
+                    "Nesterov momentum in SGD."
+                    (Some "Nesterov")
+                    (byPreset "false" (if Recommended.Nesterov then "true" else "false"))
+                    (fun c -> c.Spec.Train.Nesterov)
+                    (fun v -> train (fun t -> { t with Nesterov = v }))
+            )
+            later (
+                choice
+                    "schedule"
+                    Identity
+                    [ ConstantRate, "constant"; CosineRate, "cosine" ]
+                    "the learning rate over a round: constant, or cosine to 0 after a linear warm-up."
+                    (Some "Schedule")
+                    (choiceByPreset ConstantRate Recommended.Schedule)
+                    (fun c -> c.Spec.Train.Schedule)
+                    (fun v -> train (fun t -> { t with Schedule = v }))
+            )
+            later (
+                integer
+                    "warmup"
+                    Identity
+                    0L
+                    maxInt
+                    "an integer >= 0"
+                    "epochs of linear warm-up before the cosine schedule."
+                    (Some "Warmup")
+                    (byPreset "0" (string Recommended.Warmup))
+                    (fun c -> int64 c.Spec.Train.Warmup)
+                    (fun v -> train (fun t -> { t with Warmup = int v }))
             )
             number
                 "alpha"
@@ -392,7 +532,7 @@ module Options =
                 "a number >= 0"
                 "weight of the adversarial terms."
                 (Some "Alpha")
-                (always "0.002")
+                (byPreset "0.002" (formatNumber Recommended.Alpha))
                 (fun c -> c.Spec.Method.Alpha)
                 (fun v -> methodOf (fun m -> { m with Alpha = v }))
             number
@@ -401,7 +541,7 @@ module Options =
                 "a finite number"
                 "weight of the critic in the query score u - selection x critic."
                 (Some "Selection")
-                (always "10")
+                (byPreset "10" (formatNumber Recommended.Selection))
                 (fun c -> c.Spec.Method.Selection)
                 (fun v -> methodOf (fun m -> { m with Selection = v }))
             choice
@@ -414,7 +554,7 @@ module Options =
                 ]
                 "the coefficient c: reference |L|/|U|, the paper's C0, or one."
                 (Some "Imbalance")
-                Imbalance.Reference
+                (choiceByPreset Imbalance.Reference Recommended.Imbalance)
                 (fun c -> c.Spec.Method.Imbalance)
                 (fun v -> methodOf (fun m -> { m with Imbalance = v }))
             choice
@@ -423,7 +563,7 @@ module Options =
                 [ ReferenceSign, "reference"; WganGpSign, "wgan-gp" ]
                 "gradient-penalty sign in the critic step (reference: -1; wgan-gp: +1)."
                 (Some "GpSign")
-                ReferenceSign
+                (choiceByPreset ReferenceSign Recommended.GpSign)
                 (fun c -> c.Spec.Method.GpSign)
                 (fun v -> methodOf (fun m -> { m with GpSign = v }))
             number
@@ -441,7 +581,7 @@ module Options =
                 [ SigmoidOutput, "sigmoid"; LinearOutput, "linear" ]
                 "the critic's last activation."
                 (Some "Critic")
-                SigmoidOutput
+                (choiceByPreset SigmoidOutput Recommended.CriticOutput)
                 (fun c -> c.Spec.Method.CriticOutput)
                 (fun v -> methodOf (fun m -> { m with CriticOutput = v }))
             choice
@@ -455,7 +595,7 @@ module Options =
                 ]
                 "the uncertainty bound (mixed: 0.5 L1 + 0.5 L2)."
                 (Some "Bound")
-                Uncertainty.Mixed
+                (fixedChoice Uncertainty.Mixed)
                 (fun c -> c.Spec.Method.Bound)
                 (fun v -> methodOf (fun m -> { m with Bound = v }))
             {
@@ -482,7 +622,7 @@ module Options =
                     [ Wasserstein, "wasserstein"; HDivergence, "h-divergence" ]
                     "WAAL's adversary: the Wasserstein critic, or the paper's H-divergence ablation."
                     (Some "Adversary")
-                    Wasserstein
+                    (fixedChoice Wasserstein)
                     (fun c -> c.Spec.Method.Adversary)
                     (fun v -> methodOf (fun m -> { m with Adversary = v }))
             )
@@ -497,9 +637,100 @@ module Options =
                     ]
                     "WAAL's query ranking: combined (u - selection x critic), or the ablations."
                     (Some "WaalScore")
-                    Combined
+                    (choiceByPreset Combined Recommended.Score)
                     (fun c -> c.Spec.Method.Score)
                     (fun v -> methodOf (fun m -> { m with Score = v }))
+            )
+            later (
+                choice
+                    "critic-optimiser"
+                    Identity
+                    [ CriticSgd, "sgd"; CriticAdam, "adam" ]
+                    "the critic's optimiser: sgd (the networks' SGD on the alpha-scaled loss) or adam (its own rate, unscaled loss)."
+                    (Some "CriticOptimiser")
+                    (choiceByPreset CriticSgd Recommended.CriticOptimiser)
+                    (fun c -> c.Spec.Method.CriticOptimiser)
+                    (fun v -> methodOf (fun m -> { m with CriticOptimiser = v }))
+            )
+            later (
+                number
+                    "critic-lr"
+                    (fun v -> v > 0.0 && Double.IsFinite v)
+                    "a number > 0"
+                    "Adam's learning rate for the critic (critic-optimiser adam)."
+                    (Some "CriticLearningRate")
+                    (always "0.001")
+                    (fun c -> c.Spec.Method.CriticLearningRate)
+                    (fun v -> methodOf (fun m -> { m with CriticLearningRate = v }))
+            )
+            later (
+                choice
+                    "waal-uncertainty"
+                    Identity
+                    [
+                        BoundUncertainty, "bound"
+                        MarginUncertainty, "margin"
+                        EntropyUncertainty, "entropy"
+                    ]
+                    "WAAL's uncertainty term: the paper's bound (see --bound), or margin or entropy, standardised over U against the standardised critic."
+                    (Some "WaalUncertainty")
+                    (choiceByPreset BoundUncertainty Recommended.Uncertainty)
+                    (fun c -> c.Spec.Method.Uncertainty)
+                    (fun v -> methodOf (fun m -> { m with Uncertainty = v }))
+            )
+            later (
+                choice
+                    "batch-mode"
+                    Identity
+                    [
+                        TopK, "top-k"
+                        SoftRank, "soft-rank"
+                        ClassBalanced, "balanced"
+                        Clustered, "cluster"
+                    ]
+                    "how waal, entropy, margin and least-confidence turn scores into a batch: top-k, soft-rank (P ~ rank^-beta), balanced (quotas over predicted classes), cluster (best of each of k clusters among the top candidates x k)."
+                    (Some "BatchMode")
+                    (fun d ->
+                        match d.Preset with
+                        | RecommendedPreset when isWaal d.Strategy -> Recommended.WaalBatchMode
+                        | _ -> TopK)
+                    (fun c -> c.Spec.Pick.Mode)
+                    (fun v -> pick (fun p -> { p with Mode = v }))
+            )
+            later (
+                number
+                    "beta"
+                    (fun v -> v >= 0.0 && not (Double.IsNaN v))
+                    "a number >= 0 (infinity: top-k)"
+                    "the soft-rank exponent: 0 uniform, 1 Kirsch et al.'s default, large values approach top-k."
+                    (Some "Beta")
+                    (always "1")
+                    (fun c -> c.Spec.Pick.Beta)
+                    (fun v -> pick (fun p -> { p with Beta = v }))
+            )
+            later (
+                integer
+                    "candidates"
+                    Identity
+                    1L
+                    10000L
+                    "an integer in 1..10000"
+                    "the cluster mode's candidates, as a multiple of the query size."
+                    (Some "Candidates")
+                    (always "10")
+                    (fun c -> int64 c.Spec.Pick.Candidates)
+                    (fun v -> pick (fun p -> { p with Candidates = int v }))
+            )
+            later (
+                choice
+                    "preset"
+                    Identity
+                    [ ReferencePreset, "reference"; RecommendedPreset, "recommended" ]
+                    "where the defaults come from: recommended (the protocol and WAAL settings of docs/findings.md) or reference (the published protocols; a spec.json without this field)."
+                    (Some "Preset")
+                    (fun d -> d.Preset)
+                    (fun c -> c.Spec.Preset)
+                    (fun v -> spec (fun s -> { s with Preset = v }))
             )
         ]
 
@@ -554,6 +785,10 @@ module Options =
                             Momentum = 0.0
                             WeightDecay = 0.0
                             Budget = EpochsOverLabelled
+                            Floor = 0
+                            Nesterov = false
+                            Schedule = ConstantRate
+                            Warmup = 0
                         }
                     Method =
                         {
@@ -567,7 +802,17 @@ module Options =
                             Augment = false
                             Adversary = Wasserstein
                             Score = Combined
+                            CriticOptimiser = CriticSgd
+                            CriticLearningRate = 0.0
+                            Uncertainty = BoundUncertainty
                         }
+                    Pick =
+                        {
+                            Mode = TopK
+                            Beta = 0.0
+                            Candidates = 0
+                        }
+                    Preset = ReferencePreset
                 }
             Settings =
                 {
@@ -578,12 +823,19 @@ module Options =
                 }
         }
 
-    /// The reference configuration for a dataset and a strategy: every option at its table default.
-    let defaults (profile: DatasetProfile) (strategy: string) : Configuration =
+    /// The configuration of a dataset, a strategy and a preset: every option at its table default.
+    let defaults (profile: DatasetProfile) (strategy: string) (preset: Preset) : Configuration =
+        let d =
+            {
+                Profile = profile
+                Strategy = strategy.ToLowerInvariant()
+                Preset = preset
+            }
+
         all
         |> List.fold
             (fun c o ->
-                match o.Set (o.Default profile strategy) c with
+                match o.Set (o.Default d) c with
                 | Ok c -> c
                 | Error e -> failwith $"the option table's default for {o.Name} is invalid: {e}")
             blank
@@ -600,6 +852,13 @@ module Options =
                     Message = $"unknown option '{name}'; did you mean '{near}'?"
                 }
         | Some o -> o.Set value c |> Result.mapError (fun m -> { Field = o.Name; Message = m })
+
+    /// A preset by its name (reference, recommended).
+    let presetOf (text: string) : Result<Preset, string> =
+        match text.Trim().ToLowerInvariant() with
+        | "reference" -> Ok ReferencePreset
+        | "recommended" -> Ok RecommendedPreset
+        | _ -> Error $"expected one of reference, recommended, found '{text}'"
 
     /// The value of one option by name, as canonical text.
     let get (name: string) (c: Configuration) =

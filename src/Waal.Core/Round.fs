@@ -14,6 +14,8 @@ type RoundRecord =
         TrainIterations: int64
         /// The indices queried at the end of the round (empty in the last round).
         Queried: int[]
+        /// What the strategy measured about its query, by name (WAAL: the critic's AUC, ...; empty for most).
+        Signals: (string * float) list
     }
 
 /// A batch a round proposed, waiting for its labels: the round's record is complete except that the batch
@@ -48,6 +50,8 @@ type Learner<'model, 'error> =
         Evaluate: 'model -> Result<float, 'error>
         /// Up to k unlabelled indices to label next, chosen in the given round.
         Query: 'model -> Pool -> int -> int -> Result<int[], 'error>
+        /// Named measurements of the model and its query in a round that queried (may be empty).
+        Signals: 'model -> Pool -> int -> Result<(string * float) list, 'error>
         /// Frees what the model holds (native memory).
         Release: 'model -> unit
     }
@@ -134,7 +138,14 @@ module Round =
                             let t3 = clock ()
 
                             queried
-                            |> Result.map (fun picked ->
+                            |> Result.bind (fun picked ->
+                                if picked.Length = 0 then
+                                    Ok(picked, [])
+                                else
+                                    learner.Signals model pool round
+                                    |> Result.map (fun signals -> picked, signals)
+                                    |> Result.mapError (fun e -> LearnerFailed(round, "signals", e)))
+                            |> Result.map (fun (picked, signals) ->
                                 let record =
                                     {
                                         Round = round
@@ -145,6 +156,7 @@ module Round =
                                         EvalSeconds = t2 - t1
                                         TrainIterations = iterations
                                         Queried = picked
+                                        Signals = signals
                                     }
 
                                 if picked.Length = 0 then

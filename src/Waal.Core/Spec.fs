@@ -21,12 +21,65 @@ type DeviceChoice =
     | CpuDevice
     | CudaDevice
 
-/// How long the plain cross-entropy trainer (the baselines') trains in a round.
+/// How long a round trains.
 type TrainBudget =
-    /// `Epochs` passes over the labelled set, as the baselines' reference (DeepAL).
+    /// The references: the plain trainer makes `Epochs` passes over the labelled set (DeepAL's baselines);
+    /// WAAL makes `Epochs` epochs of max(|L|,|U|) labelled-unlabelled pairs (the WAAL authors').
     | EpochsOverLabelled
-    /// As many iterations as WAAL takes in that round: Epochs x ceil(max(|L|,|U|) / Batch).
+    /// The plain trainer takes as many steps as WAAL's reference budget in that round:
+    /// Epochs x ceil(max(|L|,|U|) / Batch). WAAL as EpochsOverLabelled.
     | MatchWaal
+    /// Every trainer, WAAL included: Epochs x ceil(max(|L|, Floor) / Batch) steps, each on one labelled batch
+    /// (passes over a shuffled L); WAAL pairs each with an unlabelled batch from shuffled passes over U. Every
+    /// strategy trains the same number of steps by construction, and the budget grows with |L|.
+    | EpochsOverFloor
+
+/// How the learning rate moves over a round's steps.
+type Schedule =
+    /// The same rate throughout (the reference).
+    | ConstantRate
+    /// A linear warm-up over the first `Warmup` epochs' steps, then a half cosine down to 0 at the last step.
+    | CosineRate
+
+/// The critic's optimiser in WAAL's step B.
+type CriticOptimiser =
+    /// The networks' SGD (rate, momentum, schedule) on the alpha-scaled loss (the reference: an effective rate
+    /// of lr x alpha).
+    | CriticSgd
+    /// Adam at its own rate on the unscaled loss -gap + sign x weight x GP (as DeepAL+ trains it).
+    | CriticAdam
+
+/// How a strategy with a scalar score turns the scores of U into a batch.
+type BatchMode =
+    /// The k best scores (the reference).
+    | TopK
+    /// k draws without replacement with P proportional to rank^-beta (Gumbel-top-k on the keyed stream):
+    /// beta -> infinity is top-k, beta = 0 uniform (Kirsch et al., TMLR 2023).
+    | SoftRank
+    /// Equal quotas over the predicted classes, each filled in score order (the remainder to the classes of the
+    /// best leftover scores); a class with too few candidates leaves its places to the others.
+    | ClassBalanced
+    /// The best `Candidates` x k scores clustered into k groups (k-means++ on the embeddings), the best-scoring
+    /// member of each.
+    | Clustered
+
+/// What WAAL's uncertainty term is.
+type WaalUncertainty =
+    /// The paper's bound of -log p (the `Bound` option), on its own scale (the reference).
+    | BoundUncertainty
+    /// The margin p(1) - p(2), standardised over U, against the standardised critic.
+    | MarginUncertainty
+    /// The negative entropy sum p log p, standardised over U, against the standardised critic.
+    | EntropyUncertainty
+
+/// A named set of defaults: every option not given takes its value from the preset.
+type Preset =
+    /// The published protocols: WAAL 2 epochs of max(|L|,|U|) pairs, baselines 10 epochs over L (Fashion-MNIST),
+    /// SGD without schedule, the reference critic and top-k. Runs made before presets existed are this preset.
+    | ReferencePreset
+    /// The protocol measured in docs/findings.md: a budget that grows with |L| (with a floor), the same for every
+    /// strategy, and the WAAL settings that did best.
+    | RecommendedPreset
 
 /// The adversary of WAAL's min-max game.
 type Adversary =
@@ -53,8 +106,13 @@ type TrainOptions =
         Momentum: float
         /// SGD's L2 weight decay (0: none, as the reference).
         WeightDecay: float
-        /// For the plain trainer only; WAAL always trains Epochs x max(|L|,|U|) pairs.
         Budget: TrainBudget
+        /// M of the EpochsOverFloor budget: a round trains on at least M labelled images' worth of batches.
+        Floor: int
+        Nesterov: bool
+        Schedule: Schedule
+        /// Warm-up epochs of the cosine schedule.
+        Warmup: int
     }
 
 /// WAAL's own settings (ignored by strategies that do not use them).
@@ -70,6 +128,21 @@ type MethodOptions =
         Augment: bool
         Adversary: Adversary
         Score: WaalScore
+        CriticOptimiser: CriticOptimiser
+        /// Adam's rate for the critic (CriticAdam only).
+        CriticLearningRate: float
+        Uncertainty: WaalUncertainty
+    }
+
+/// How a scalar score becomes a batch (every strategy that ranks by one score: waal, entropy, margin,
+/// least-confidence).
+type PickOptions =
+    {
+        Mode: BatchMode
+        /// The soft-rank exponent.
+        Beta: float
+        /// The clustered mode's candidates, as a multiple of k.
+        Candidates: int
     }
 
 /// Everything that defines an experiment's result: two experiments with equal specs compute the same thing
@@ -88,6 +161,9 @@ type ExperimentSpec =
         Pool: int option
         Train: TrainOptions
         Method: MethodOptions
+        Pick: PickOptions
+        /// The preset the defaults came from (recorded; the values above are what counts).
+        Preset: Preset
     }
 
 /// How and where an experiment runs: settings that never change a result.

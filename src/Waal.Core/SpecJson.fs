@@ -134,7 +134,15 @@ let ofJson
                             }
                             :: errors
 
-                    let c, errors = List.fold folder (Options.defaults profile strategy, []) Options.all
+                    // A file written before presets existed is the reference preset.
+                    let preset =
+                        match root.TryGetProperty "preset" with
+                        | true, e when e.ValueKind = JsonValueKind.String ->
+                            Options.presetOf (e.GetString()) |> Result.defaultValue ReferencePreset
+                        | _ -> ReferencePreset
+
+                    let c, errors =
+                        List.fold folder (Options.defaults profile strategy preset, []) Options.all
 
                     match unknown @ List.rev errors with
                     | [] -> Ok c

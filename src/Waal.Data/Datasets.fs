@@ -100,11 +100,12 @@ let find (name: string) : Result<Entry, string> =
 let profileOf (name: string) =
     find name |> Result.map (fun e -> e.Profile)
 
-/// The reference configuration of a dataset and a strategy, with the dataset's default folder.
-let defaults (name: string) (strategy: string) =
+/// The configuration of a dataset, a strategy and a preset (every option at its default), with the dataset's
+/// default folder.
+let defaultsFor (name: string) (strategy: string) (preset: Preset) =
     find name
     |> Result.map (fun e ->
-        let c = Options.defaults e.Profile strategy
+        let c = Options.defaults e.Profile strategy preset
 
         { c with
             Settings =
@@ -112,6 +113,14 @@ let defaults (name: string) (strategy: string) =
                     DataDir = e.DefaultFolder() |> Option.defaultValue ""
                 }
         })
+
+/// The recommended configuration of a dataset and a strategy (what `waal run` does with no other option).
+let defaults (name: string) (strategy: string) =
+    defaultsFor name strategy RecommendedPreset
+
+/// The reference-preset configuration of a dataset and a strategy (the published protocols).
+let reference (name: string) (strategy: string) =
+    defaultsFor name strategy ReferencePreset
 
 /// Reads spec.json with the registry's profiles.
 let readSpec (text: string) = SpecJson.ofJson profileOf text
@@ -165,8 +174,18 @@ let ofCommandLine (tokens: string list) : Result<Configuration, string> =
         match last "dataset" with
         | None -> Error $"""error EXP001: --dataset: missing; expected one of {String.Join(", ", names)}"""
         | Some name ->
-            match defaults name (last "strategy" |> Option.defaultValue "waal") with
-            | Error m -> Error $"error EXP001: --dataset: {m}"
+            let preset =
+                match last "preset" with
+                | None -> Ok RecommendedPreset
+                | Some p -> Options.presetOf p |> Result.mapError (fun m -> $"error EXP001: --preset: {m}")
+
+            match
+                preset
+                |> Result.bind (fun preset ->
+                    defaultsFor name (last "strategy" |> Option.defaultValue "waal") preset
+                    |> Result.mapError (fun m -> $"error EXP001: --dataset: {m}"))
+            with
+            | Error m -> Error m
             | Ok d ->
                 let folded =
                     expanded

@@ -263,7 +263,8 @@ internal static class OptionTable
     {
         var dataset = o.Dataset is { } d ? Kebab(d.ToString()) : "fashion-mnist";
         var strategy = o.Strategy is { } s ? Kebab(s.ToString()) : "waal";
-        var defaults = Data.Datasets.defaults(dataset, strategy);
+        var preset = o.Preset == Waal.Preset.Reference ? Core.Preset.ReferencePreset : Core.Preset.RecommendedPreset;
+        var defaults = Data.Datasets.defaultsFor(dataset, strategy, preset);
         if (defaults.IsError) throw new WaalException("SESSION001", $"LearnerOptions.Dataset: {defaults.ErrorValue}");
         var config = defaults.ResultValue;
         foreach (var (option, property) in Exposed())

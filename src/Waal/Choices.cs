@@ -57,6 +57,8 @@ public enum TrainBudget
     Epochs,
     /// <summary>As many steps as WAAL takes in that round.</summary>
     MatchWaal,
+    /// <summary>Every strategy E x ceil(max(|L|, Floor) / batch) steps a round (the recommended protocol).</summary>
+    Floor,
 }
 
 /// <summary>WAAL's imbalance coefficient c.</summary>
@@ -119,4 +121,55 @@ public enum WaalScore
     Uncertainty,
     /// <summary>The critic term alone.</summary>
     Diversity,
+}
+
+/// <summary>How the learning rate moves over a round.</summary>
+public enum LearningRateSchedule
+{
+    /// <summary>The same rate throughout (the reference).</summary>
+    Constant,
+    /// <summary>A linear warm-up, then a half cosine down to 0.</summary>
+    Cosine,
+}
+
+/// <summary>The critic's optimiser in WAAL's step B.</summary>
+public enum CriticOptimiser
+{
+    /// <summary>The networks' SGD on the alpha-scaled loss (the reference).</summary>
+    Sgd,
+    /// <summary>Adam at its own rate on the unscaled loss.</summary>
+    Adam,
+}
+
+/// <summary>WAAL's uncertainty term.</summary>
+public enum WaalUncertainty
+{
+    /// <summary>The paper's bound of -log p (see <see cref="LearnerOptions.Bound"/>).</summary>
+    Bound,
+    /// <summary>The margin, standardised over the unlabelled pool against the standardised critic.</summary>
+    Margin,
+    /// <summary>The negative entropy, standardised over the unlabelled pool against the standardised critic.</summary>
+    Entropy,
+}
+
+/// <summary>How a scalar score becomes a batch (waal, entropy, margin, least-confidence).</summary>
+public enum BatchMode
+{
+    /// <summary>The k best scores (the reference).</summary>
+    TopK,
+    /// <summary>k draws with probability proportional to rank^-beta.</summary>
+    SoftRank,
+    /// <summary>Equal quotas over the predicted classes, in score order.</summary>
+    Balanced,
+    /// <summary>The best member of each of k clusters of the top candidates.</summary>
+    Cluster,
+}
+
+/// <summary>Where option defaults come from.</summary>
+public enum Preset
+{
+    /// <summary>The published protocols (WAAL 2 epochs of max(|L|,|U|) pairs, baselines 10 epochs over L).</summary>
+    Reference,
+    /// <summary>The protocol and WAAL settings measured best (docs/findings.md); the default.</summary>
+    Recommended,
 }

@@ -68,6 +68,39 @@ public sealed record LearnerOptions
     /// <summary>WAAL: the query ranking (default combined).</summary>
     public WaalScore? WaalScore { get; init; }
 
+    /// <summary>The floor budget's M (<c>TrainBudget.Floor</c>).</summary>
+    public int? Floor { get; init; }
+
+    /// <summary>Nesterov momentum in SGD.</summary>
+    public bool? Nesterov { get; init; }
+
+    /// <summary>The learning rate over a round.</summary>
+    public LearningRateSchedule? Schedule { get; init; }
+
+    /// <summary>Warm-up epochs of the cosine schedule.</summary>
+    public int? Warmup { get; init; }
+
+    /// <summary>The critic's optimiser.</summary>
+    public CriticOptimiser? CriticOptimiser { get; init; }
+
+    /// <summary>Adam's learning rate for the critic.</summary>
+    public double? CriticLearningRate { get; init; }
+
+    /// <summary>WAAL's uncertainty term.</summary>
+    public WaalUncertainty? WaalUncertainty { get; init; }
+
+    /// <summary>How a scalar score becomes a batch.</summary>
+    public BatchMode? BatchMode { get; init; }
+
+    /// <summary>The soft-rank exponent.</summary>
+    public double? Beta { get; init; }
+
+    /// <summary>The cluster mode's candidates, as a multiple of the query batch.</summary>
+    public int? Candidates { get; init; }
+
+    /// <summary>Where the defaults come from (<see cref="Waal.Preset.Recommended"/> when not set).</summary>
+    public Preset? Preset { get; init; }
+
     /// <summary>The query batch size the imbalance coefficient assumes (default 1000).</summary>
     public int? QueryBatch { get; init; }
 

@@ -215,7 +215,7 @@ let private options =
                     Expect.equal (o.Get c) v $"{o.Name}: CLI sets it"
 
                     let others =
-                        Waal.Data.Datasets.defaults c.Spec.Dataset c.Spec.Strategy
+                        Waal.Data.Datasets.defaultsFor c.Spec.Dataset c.Spec.Strategy c.Spec.Preset
                         |> Result.defaultWith failwith
 
                     for other in Waal.Core.Options.all do

@@ -756,6 +756,287 @@ let private pairing =
         ]
 
 /// The dataset facts the option defaults read (the Data layer's registry has the real ones).
+// ---------- batch selection, budget and the new metrics ----------
+
+/// Scored candidates with predicted classes (3 classes) and 2-d embeddings.
+let private scoredWithClasses =
+    gen {
+        let! candidates, scores, k = scored
+        let! classes = Gen.arrayOfLength candidates.Length (Gen.choose (0, 2))
+        let! coords = Gen.arrayOfLength (2 * candidates.Length) (Gen.choose (-50, 50))
+        let! seed = Gen.choose (0, 100000)
+
+        let e =
+            {
+                Dim = 2
+                Values = coords |> Array.map float32
+            }
+
+        return candidates, scores, k, classes, e, int64 seed
+    }
+
+let private batchSelection =
+    testList
+        "BatchSelection"
+        [
+            property
+                "every mode returns min(k, n) distinct candidates"
+                (Arb.fromGen scoredWithClasses)
+                (fun (candidates, scores, k, classes, e, seed) ->
+                    let key = Rng.key seed 0 Rng.SoftRankKeys
+
+                    let batches =
+                        [
+                            TopK.smallest k candidates scores |> ok
+                            BatchSelection.softRank key 1.0 k candidates scores |> ok
+                            BatchSelection.softRank key 0.0 k candidates scores |> ok
+                            BatchSelection.balanced 3 k candidates scores classes |> ok
+                            BatchSelection.clustered key 3 k candidates scores e |> ok
+                        ]
+
+                    batches
+                    |> List.forall (fun b ->
+                        b.Length = min k candidates.Length
+                        && (Array.distinct b).Length = b.Length
+                        && b |> Array.forall (fun c -> Array.contains c candidates)))
+
+            property
+                "soft-rank with beta = infinity is top-k, and so is a huge beta"
+                (Arb.fromGen scoredWithClasses)
+                (fun (candidates, scores, k, _, _, seed) ->
+                    let key = Rng.key seed 0 Rng.SoftRankKeys
+                    let top = TopK.smallest k candidates scores |> ok
+                    // Distinct scores: with ties the top-k order is by index, which a huge beta keeps too.
+                    BatchSelection.softRank key Double.PositiveInfinity k candidates scores |> ok = top
+                    && Set.ofArray (BatchSelection.softRank key 1e12 k candidates scores |> ok) = Set.ofArray top)
+
+            test "soft-rank with beta = 0 is uniform and with beta = 1 follows 1/rank (chi-square, 4000 draws)" {
+                let candidates = Array.init 8 (fun i -> 100 + i)
+                let scores = Array.init 8 (fun i -> float ((i * 5) % 8))
+
+                let rankOf =
+                    BatchSelection.rankOrder candidates scores
+                    |> Array.mapi (fun r i -> i, r)
+                    |> Map.ofArray
+
+                let counts beta =
+                    let c = Array.zeroCreate 8
+
+                    for s in 0..3999 do
+                        let pick =
+                            BatchSelection.softRank (Rng.key (int64 s) 3 Rng.SoftRankKeys) beta 1 candidates scores
+                            |> ok
+
+                        let r = rankOf[pick[0] - 100]
+                        c[r] <- c[r] + 1
+
+                    c
+
+                let chiSquare (observed: int[]) (p: float[]) =
+                    Array.map2 (fun (o: int) e -> (float o - e) ** 2.0 / e) observed (p |> Array.map ((*) 4000.0))
+                    |> Array.sum
+
+                // 7 degrees of freedom: P(chi2 > 24.32) = 0.001.
+                let uniform = Array.create 8 (1.0 / 8.0)
+                let harmonic = Array.init 8 (fun r -> 1.0 / float (r + 1))
+                let h = Array.sum harmonic
+                let byRank = harmonic |> Array.map (fun x -> x / h)
+                let u = chiSquare (counts 0.0) uniform
+                let r = chiSquare (counts 1.0) byRank
+                Expect.isLessThan u 24.32 $"beta 0: chi-square {u} against uniform"
+                Expect.isLessThan r 24.32 $"beta 1: chi-square {r} against 1/rank"
+                Expect.isGreaterThan (chiSquare (counts 1.0) uniform) 24.32 "beta 1 is not uniform"
+            }
+
+            property
+                "class-balanced quotas are exact when every class has enough candidates"
+                (Arb.fromGen (
+                    gen {
+                        let! perClass = Gen.choose (1, 12)
+                        let! k = Gen.choose (0, 3 * perClass)
+                        let! scores = Gen.arrayOfLength (3 * perClass) (Gen.choose (-9, 9) |> Gen.map float)
+                        return perClass, k, scores
+                    }
+                ))
+                (fun (perClass, k, scores) ->
+                    let n = 3 * perClass
+                    let candidates = Array.init n id
+                    let classes = Array.init n (fun i -> i % 3)
+
+                    let picked = BatchSelection.balanced 3 k candidates scores classes |> ok
+                    let per = Metrics.histogram 3 (picked |> Array.map (fun i -> classes[i]))
+
+                    picked.Length = k
+                    && per |> Array.forall (fun c -> c = k / 3 || c = k / 3 + 1)
+                    && (per |> Array.filter (fun c -> c = k / 3 + 1)).Length = k % 3)
+
+            property
+                "class-balanced: within a class, the picks are its best candidates"
+                (Arb.fromGen scoredWithClasses)
+                (fun (candidates, scores, k, classes, _, _) ->
+                    let picked =
+                        BatchSelection.balanced 3 k candidates scores classes |> ok |> Set.ofArray
+
+                    let position = candidates |> Array.mapi (fun i c -> c, i) |> Map.ofArray
+
+                    candidates
+                    |> Array.mapi (fun i c -> i, c)
+                    |> Array.forall (fun (i, c) ->
+                        // an unpicked candidate never beats a picked one of its class
+                        picked.Contains c
+                        || picked
+                           |> Seq.forall (fun p ->
+                               let j = position[p]
+                               classes[j] <> classes[i] || (scores[j], p) <= (scores[i], c))))
+
+            property
+                "clustered: one pick per cluster, each its cluster's best-scoring member"
+                (Arb.fromGen scoredWithClasses)
+                (fun (candidates, scores, k, _, e, seed) ->
+                    let key = Rng.key seed 0 Rng.ClusterSeeds
+                    let picked = BatchSelection.clustered key 3 k candidates scores e |> ok
+
+                    if candidates.Length = 0 || k = 0 then
+                        picked.Length = 0
+                    else
+                        let top, assign = BatchSelection.clusters key 3 k candidates scores e
+
+                        let clusterOf =
+                            top |> Array.mapi (fun j i -> candidates[i], assign[j]) |> Map.ofArray
+
+                        let nonEmpty = (Array.distinct assign).Length
+                        let inClusters = picked |> Array.choose (fun c -> Map.tryFind c clusterOf)
+                        let scoreOf = candidates |> Array.mapi (fun i c -> c, (scores[i], c)) |> Map.ofArray
+
+                        let bestOfEach =
+                            inClusters
+                            |> Array.distinct
+                            |> Array.map (fun g ->
+                                clusterOf
+                                |> Map.filter (fun _ a -> a = g)
+                                |> Map.keys
+                                |> Seq.minBy (fun c -> scoreOf[c]))
+
+                        // every non-empty cluster gives exactly its best member; the rest fill from the top
+                        (Array.distinct inClusters).Length = nonEmpty
+                        && bestOfEach |> Array.forall (fun b -> Array.contains b picked))
+
+            test "every mode refuses a NaN score, naming its position" {
+                let e = { Dim = 1; Values = [| 0f; 1f |] }
+
+                for result in
+                    [
+                        BatchSelection.softRank (Rng.key 1L 0 Rng.SoftRankKeys) 1.0 1 [| 4; 5 |] [| 0.0; nan |]
+                        BatchSelection.balanced 2 1 [| 4; 5 |] [| 0.0; nan |] [| 0; 1 |]
+                        BatchSelection.clustered (Rng.key 1L 0 Rng.ClusterSeeds) 2 1 [| 4; 5 |] [| 0.0; nan |] e
+                    ] do
+                    match result with
+                    | Error(NonFiniteScore(1, v)) when Double.IsNaN v -> ()
+                    | other -> failtestf "expected NonFiniteScore at 1, found %A" other
+            }
+        ]
+
+let private budget =
+    let train =
+        {
+            Epochs = 3
+            Batch = 64
+            LearningRate = 0.05
+            Momentum = 0.9
+            WeightDecay = 0.0
+            Budget = EpochsOverFloor
+            Floor = 3000
+            Nesterov = true
+            Schedule = CosineRate
+            Warmup = 1
+        }
+
+    testList
+        "Budget"
+        [
+            test "the floor budget: every strategy E x ceil(max(|L|, M) / batch) steps; the references unchanged" {
+                Expect.equal (Budget.steps train false 1000 49000) (3L * 47L) "below the floor"
+                Expect.equal (Budget.steps train true 6000 44000) (3L * 94L) "above it, WAAL the same"
+
+                let reference =
+                    { train with
+                        Budget = EpochsOverLabelled
+                    }
+
+                Expect.equal (Budget.steps reference false 1000 49000) (3L * 16L) "baselines: E passes over L"
+                Expect.equal (Budget.steps reference true 1000 49000) (3L * 766L) "WAAL: E x max(|L|,|U|) pairs"
+                Expect.equal (Budget.steps { train with Budget = MatchWaal } false 1000 49000) (3L * 766L) "match-waal"
+            }
+
+            property
+                "cosine: a rising warm-up to lr, then falling to near 0; constant is constant"
+                (Arb.fromGen (Gen.zip (Gen.choose (1, 400)) (Gen.choose (0, 5))))
+                (fun (perEpoch, warmup) ->
+                    let t = { train with Warmup = warmup }
+                    let total = 10L * int64 perEpoch
+
+                    let rates =
+                        Array.init (int total) (fun s -> Budget.rate t (int64 perEpoch) total (int64 s))
+
+                    let w = warmup * perEpoch
+
+                    rates |> Array.forall (fun r -> r > -1e-12 && r <= t.LearningRate + 1e-12)
+                    && rates[.. w - 1] |> Array.pairwise |> Array.forall (fun (a, b) -> a < b)
+                    && rates[w..] |> Array.pairwise |> Array.forall (fun (a, b) -> a >= b)
+                    && (w = 0 || abs (rates[w - 1] - t.LearningRate) < 1e-12)
+                    && rates[int total - 1] <
+                        0.01 * t.LearningRate
+                        + t.LearningRate * 0.5 * (1.0 - cos (Math.PI / float (total - int64 w)))
+                    && Budget.rate { t with Schedule = ConstantRate } (int64 perEpoch) total 7L = t.LearningRate)
+
+            property
+                "passRun: each pass a permutation of the items; any stretch equals that part of a longer run"
+                (Arb.fromGen (Gen.zip3 (Gen.choose (1, 40)) (Gen.choose (0, 120)) (Gen.choose (0, 50))))
+                (fun (n, start, count) ->
+                    let items = Array.init n (fun i -> 1000 + 3 * i)
+                    let keyOf q = Rng.key 9L 2 (Rng.UnlabelledPass q)
+                    let long = Pairing.passRun keyOf items 0L (start + count + n)
+
+                    Pairing.passRun keyOf items (int64 start) count = long[start .. start + count - 1]
+                    && (Array.sort long[.. n - 1]) = items)
+        ]
+
+let private diagnostics =
+    testList
+        "Diagnostics"
+        [
+            property
+                "AUC: separated sets 1, swapped 1 - AUC, ties one half"
+                (Arb.fromGen (
+                    Gen.zip (Gen.nonEmptyListOf (Gen.choose (-9, 9))) (Gen.nonEmptyListOf (Gen.choose (-9, 9)))
+                ))
+                (fun (a, b) ->
+                    let a = a |> List.map float |> Array.ofList
+                    let b = b |> List.map float |> Array.ofList
+                    let ab = Metrics.auc a b |> Option.get
+                    let ba = Metrics.auc b a |> Option.get
+                    let shifted = Metrics.auc (a |> Array.map ((+) 100.0)) b |> Option.get
+                    abs (ab + ba - 1.0) < 1e-12 && shifted = 1.0 && Metrics.auc a a = Some 0.5)
+
+            property
+                "Spearman: 1 for any increasing transform, -1 for a decreasing one"
+                (Arb.fromGen (Gen.listOfLength 12 (Gen.choose (-1000, 1000))))
+                (fun xs ->
+                    let xs = xs |> List.distinct |> List.map float |> Array.ofList
+
+                    let up = Metrics.spearman xs (xs |> Array.map (fun x -> x * x * x + 5.0))
+                    let down = Metrics.spearman xs (xs |> Array.map (fun x -> -2.0 * x))
+
+                    xs.Length < 2
+                    || (abs (Option.get up - 1.0) < 1e-12 && abs (Option.get down + 1.0) < 1e-12))
+
+            test "a batch's class entropy: log2 C when even, 0 for one class" {
+                Expect.floatClose Accuracy.high (Metrics.histogramEntropy [| 5; 5; 5; 5 |]) 2.0 "even"
+                Expect.equal (Metrics.histogramEntropy [| 0; 9; 0 |]) 0.0 "one class"
+                Expect.equal (Metrics.histogram 3 [ 0; 2; 2 ]) [| 1; 0; 2 |] "counts"
+            }
+        ]
+
 let private fashion =
     {
         Name = "fashion-mnist"
@@ -790,14 +1071,23 @@ let private otherValue (o: OptionDef) (current: string) =
     | Number -> Options.formatNumber (float current * 0.5 + 0.125)
 
 let private spec =
-    let d = Options.defaults fashion "waal"
+    let d = Options.defaults fashion "waal" ReferencePreset
 
     testList
         "Options"
         [
             test "every option's default reads back, and setting its text again changes nothing" {
                 for o in Options.all do
-                    Expect.equal (o.Get d) (o.Default fashion "waal") $"{o.Name}: the default"
+                    Expect.equal
+                        (o.Get d)
+                        (o.Default
+                            {
+                                Profile = fashion
+                                Strategy = "waal"
+                                Preset = ReferencePreset
+                            })
+                        $"{o.Name}: the default"
+
                     Expect.equal (o.Set (o.Get d) d) (Ok d) $"{o.Name}: Set (Get c) c = c"
             }
 
@@ -843,10 +1133,10 @@ let private spec =
                 "the reference defaults: SGD 0.01 / 0.5 (CIFAR-10 0.3), batch 64, alpha 2e-3, selection 10, GP weight 2" {
                 let s = d.Spec
                 Expect.equal (s.Train.LearningRate, s.Train.Momentum, s.Train.Batch) (0.01, 0.5, 64) "optimiser"
-                Expect.equal (Options.defaults cifar "waal").Spec.Train.Momentum 0.3 "CIFAR-10 momentum"
+                Expect.equal (Options.defaults cifar "waal" ReferencePreset).Spec.Train.Momentum 0.3 "CIFAR-10 momentum"
 
                 Expect.equal
-                    (Options.defaults cifar "random").Spec.Train.Momentum
+                    (Options.defaults cifar "random" ReferencePreset).Spec.Train.Momentum
                     0.3
                     "CIFAR-10 momentum, baselines too"
 
@@ -857,9 +1147,51 @@ let private spec =
                     (Imbalance.Reference, ReferenceSign, SigmoidOutput, false)
                     "reference choices"
 
-                let baseline = (Options.defaults fashion "entropy").Spec.Train
+                let baseline = (Options.defaults fashion "entropy" ReferencePreset).Spec.Train
                 Expect.equal (s.Train.Epochs, baseline.Epochs) (2, 10) "waal 2 epochs, baselines their reference 10"
-                Expect.equal (Options.defaults cifar "random").Spec.Train.LearningRate 0.05 "CIFAR-10 baselines' lr"
+
+                Expect.equal
+                    (Options.defaults cifar "random" ReferencePreset).Spec.Train.LearningRate
+                    0.05
+                    "CIFAR-10 baselines' lr"
+            }
+
+            test "a spec.json written before presets (no later fields) reads back as the reference preset" {
+                use doc = System.Text.Json.JsonDocument.Parse(SpecJson.toJson [] d)
+
+                let later =
+                    Options.all
+                    |> List.filter (fun o -> not o.Required)
+                    |> List.map (fun o -> o.JsonName)
+
+                Expect.contains later "preset" "preset is a later field"
+
+                let old =
+                    doc.RootElement.EnumerateObject()
+                    |> Seq.filter (fun p -> not (List.contains p.Name later))
+                    |> Seq.map (fun p -> $"\"{p.Name}\": {p.Value.GetRawText()}")
+                    |> String.concat ", "
+
+                Expect.equal (SpecJson.ofJson profileOf ("{" + old + "}")) (Ok d) "the reference configuration"
+            }
+
+            test "the recommended preset: one floor budget for every strategy; reference is one option away" {
+                let r = Options.defaults fashion "waal" RecommendedPreset
+                let b = Options.defaults fashion "entropy" RecommendedPreset
+                Expect.equal r.Spec.Preset RecommendedPreset "recorded"
+                Expect.equal r.Spec.Train.Budget EpochsOverFloor "the floor budget"
+                Expect.equal r.Spec.Train b.Spec.Train "waal and the baselines train alike"
+                Expect.equal b.Spec.Pick.Mode TopK "baselines keep top-k"
+
+                Expect.equal
+                    (SpecJson.ofJson profileOf (SpecJson.toJson [] r))
+                    (Ok r)
+                    "the recommended configuration round-trips"
+
+                Expect.equal
+                    (Options.set "preset" "reference" r |> Result.map (fun c -> c.Spec.Preset))
+                    (Ok ReferencePreset)
+                    "set"
             }
 
             test "a spec edited into nonsense names every bad field" {
@@ -901,6 +1233,7 @@ let private counting: Learner<int, string> =
         Train = fun _ round -> Ok(round, 10L)
         Evaluate = fun round -> Ok(0.5 + 0.1 * float round)
         Query = fun _ pool _ k -> Ok(Pool.unlabelled pool |> Array.truncate k)
+        Signals = fun _ _ round -> Ok [ "round", float round ]
         Release = ignore
     }
 
@@ -1045,4 +1378,7 @@ let all =
             imbalance
             wasserstein
             metrics
+            batchSelection
+            budget
+            diagnostics
         ]
