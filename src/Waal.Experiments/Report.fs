@@ -69,12 +69,26 @@ let group (runs: Run list) : Group list =
         ("budget",
          (match s.Train.Budget with
           | EpochsOverLabelled -> $"{s.Train.Epochs} epochs"
-          | MatchWaal -> $"match-waal x{s.Train.Epochs}"))
+          | MatchWaal -> $"match-waal x{s.Train.Epochs}"
+          | EpochsOverFloor -> $"{s.Train.Epochs} epochs over max(L, {s.Train.Floor})"))
         :: [
             for o in Options.all do
                 if
                     o.Scope = Identity
-                    && not (List.contains o.Name [ "dataset"; "strategy"; "seed"; "rounds"; "epochs"; "train-budget" ])
+                    && not (
+                        List.contains
+                            o.Name
+                            [
+                                "dataset"
+                                "strategy"
+                                "seed"
+                                "rounds"
+                                "epochs"
+                                "train-budget"
+                                "floor"
+                                "preset"
+                            ]
+                    )
                 then
                     o.Name, Options.specValue o.Name s
         ]
@@ -119,6 +133,9 @@ let meanStd (xs: float list) =
 
 let private pct (x: float) =
     (100.0 * x).ToString("F2", CultureInfo.InvariantCulture)
+
+let private signedPoints (x: float) =
+    (100.0 * x).ToString("+0.00;-0.00", CultureInfo.InvariantCulture)
 
 let private num (x: float) =
     x.ToString("F1", CultureInfo.InvariantCulture)
@@ -196,6 +213,50 @@ let markdown (groups: Group list) =
 
         line $"""| {g.Label} | {g.Runs.Length} | {String.Join(" | ", cells)} | {area} |"""
 
+    // Paired differences against random: the same seed means the same initial labels and initialisation.
+    match groups |> List.filter (fun g -> g.Spec.Strategy = "random") with
+    | [ random ] when groups.Length > 1 ->
+        let meanOver (r: Run) =
+            r.Rows |> List.averageBy (fun row -> row.TestAccuracy)
+
+        let randomBySeed =
+            random.Runs |> List.map (fun r -> r.Spec.Seed, meanOver r) |> Map.ofList
+
+        line ""
+        line $"## Paired differences against random (mean accuracy over rounds, points)"
+        line ""
+        line "Per seed: the run's mean accuracy over its rounds minus random's with the same seed (the same initial"
+        line "labels). Mean +- standard error over the seeds; ahead on: the seeds with a positive difference."
+        line ""
+        line "| strategy | mean over rounds | per seed | mean difference +- SE | ahead on |"
+        line "|---|---|---|---|---|"
+
+        for g in groups do
+            if not (obj.ReferenceEquals(g, random)) then
+                let pairs =
+                    g.Runs
+                    |> List.choose (fun r ->
+                        randomBySeed
+                        |> Map.tryFind r.Spec.Seed
+                        |> Option.map (fun b -> r.Spec.Seed, meanOver r - b))
+
+                if not pairs.IsEmpty then
+                    let ds = pairs |> List.map snd
+                    let m, sd = meanStd ds
+                    let se = sd / sqrt (float ds.Length)
+                    let own, _ = meanStd (g.Runs |> List.map meanOver)
+
+                    let perSeed =
+                        pairs
+                        |> List.map (fun (seed, d) -> $"{seed}: {signedPoints d}")
+                        |> String.concat ", "
+
+                    let ahead = ds |> List.filter (fun d -> d > 0.0) |> List.length
+
+                    line
+                        $"| {g.Label} | {pct own} | {perSeed} | {signedPoints m} +- {pct se} | {ahead} of {ds.Length} |"
+    | _ -> ()
+
     line ""
     line "## Seconds per round (mean over runs and rounds) and training budget"
     line ""
@@ -224,7 +285,7 @@ let markdown (groups: Group list) =
         let pool = s.Pool |> Option.map string |> Option.defaultValue "all"
 
         line
-            $"""- **{g.Label}**: {s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum}; alpha {m.Alpha}, selection {m.Selection}, imbalance {Options.specValue "imbalance" s}, GP sign {Options.specValue "gp-sign" s} weight {m.GpWeight}, critic {Options.specValue "critic" s}, bound {Options.specValue "bound" s}, augmentation {m.Augment}; seeds {String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))}."""
+            $"""- **{g.Label}**: {s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, preset {Options.specValue "preset" s}, budget {Options.specValue "train-budget" s} (floor {s.Train.Floor}), {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum} Nesterov {s.Train.Nesterov} weight decay {s.Train.WeightDecay} schedule {Options.specValue "schedule" s}; batch mode {Options.specValue "batch-mode" s}; alpha {m.Alpha}, selection {m.Selection}, imbalance {Options.specValue "imbalance" s}, GP sign {Options.specValue "gp-sign" s} weight {m.GpWeight}, critic {Options.specValue "critic" s} ({Options.specValue "critic-optimiser" s}), uncertainty {Options.specValue "waal-uncertainty" s}, bound {Options.specValue "bound" s}, augmentation {m.Augment}; seeds {String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))}."""
 
     sb.ToString()
 

@@ -22,6 +22,7 @@ type Layout =
     member l.Rounds = Path.Combine(l.Folder, "rounds.csv")
     member l.Labels = Path.Combine(l.Folder, "labels.json")
     member l.Progress = Path.Combine(l.Folder, "progress.json")
+    member l.Diagnostics = Path.Combine(l.Folder, "diagnostics.csv")
     member l.Checkpoint = Path.Combine(l.Folder, "checkpoint")
     /// Held (an exclusive lock) by the one process writing the folder.
     member l.Lock = Path.Combine(l.Folder, ".lock")
@@ -150,6 +151,19 @@ let progressJson (progress: Progress) =
             w.WriteNumber("querySeconds", r.QuerySeconds)
             w.WriteNumber("evalSeconds", r.EvalSeconds)
             w.WriteNumber("trainIterations", r.TrainIterations)
+
+            if not r.Signals.IsEmpty then
+                w.WriteStartObject "signals"
+
+                for name, value in r.Signals do
+                    // JSON has no NaN: an undefined signal (e.g. an AUC with one side empty) is null.
+                    if Double.IsFinite value then
+                        w.WriteNumber(name, value)
+                    else
+                        w.WriteNull name
+
+                w.WriteEndObject()
+
             w.WriteStartArray "queried"
 
             for i in r.Queried do
@@ -246,6 +260,19 @@ let readProgress (path: string) : Result<Progress, string> =
                 EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
                 TrainIterations = r.GetProperty("trainIterations").GetInt64()
                 Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
+                // Files written before signals existed have none.
+                Signals =
+                    match r.TryGetProperty "signals" with
+                    | true, o when o.ValueKind = JsonValueKind.Object ->
+                        [
+                            for p in o.EnumerateObject() ->
+                                p.Name,
+                                (if p.Value.ValueKind = JsonValueKind.Null then
+                                     Double.NaN
+                                 else
+                                     p.Value.GetDouble())
+                        ]
+                    | _ -> []
             }
 
         let records = [ for r in root.GetProperty("records").EnumerateArray() -> record r ]
@@ -282,8 +309,51 @@ let readProgress (path: string) : Result<Progress, string> =
     | :? FormatException as e -> Error $"{path}: a number is out of range ({e.Message})"
 
 /// Persists a progress: progress.json first (the truth), then its views labels.json and rounds.csv.
+/// diagnostics.csv: per completed round that queried, the class histogram of its batch (from the labels the
+/// oracle gave), the histogram's entropy in bits (log2 C: perfectly even) and the strategy's signals (WAAL: the
+/// critic's AUC, the spread of its terms, the rank correlation of score and uncertainty; empty otherwise).
+let diagnosticsCsv (progress: Progress) =
+    let classes = progress.Pool.Classes
+    let queried = progress.Records |> List.filter (fun r -> r.Queried.Length > 0)
+
+    let names =
+        queried |> List.collect (fun r -> r.Signals |> List.map fst) |> List.distinct
+
+    let sb = StringBuilder()
+
+    let classColumns =
+        String.Join(",", Array.init classes (fun c -> "class_" + string c))
+
+    sb.Append("round,labeled,queried,").Append(classColumns).Append(",batch_entropy_bits")
+    |> ignore
+
+    for n in names do
+        sb.Append(',').Append(n) |> ignore
+
+    sb.Append('\n') |> ignore
+
+    for r in queried do
+        let labels = r.Queried |> Array.choose (Pool.labelOf progress.Pool)
+        let h = Metrics.histogram classes labels
+
+        let row = $"{r.Round},{r.Labelled},{r.Queried.Length},"
+        sb.Append(row).Append(String.Join(",", h)).Append(',') |> ignore
+        sb.Append(invariant (Metrics.histogramEntropy h)) |> ignore
+
+        for n in names do
+            sb.Append(',') |> ignore
+
+            match r.Signals |> List.tryFind (fun (m, _) -> m = n) with
+            | Some(_, v) when Double.IsFinite v -> sb.Append(invariant v) |> ignore
+            | _ -> ()
+
+        sb.Append('\n') |> ignore
+
+    sb.ToString()
+
 let saveProgress (layout: Layout) (progress: Progress) =
     writeAtomic layout.Progress (progressJson progress)
+    writeTextAtomic layout.Diagnostics (diagnosticsCsv progress)
     writeAtomic layout.Labels (LabelLogJson.toBytes (Pool.log progress.Pool))
     writeTextAtomic layout.Rounds (roundsCsv progress.Records)
 

@@ -172,6 +172,7 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
                         let predicted = Scoring.predict nets testT settings.ScoreBatch hooks.Progress
                         Ok(Metrics.accuracy predicted truth)
                 Query = p.Strategy.Query ctx
+                Signals = p.Strategy.Signals ctx
                 Release = fun nets -> (nets :> IDisposable).Dispose()
             }
 

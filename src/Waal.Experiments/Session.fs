@@ -97,6 +97,7 @@ type Session
                         let predicted = Scoring.predict nets tensors config.Settings.ScoreBatch ctx.Progress
                         Ok(Metrics.accuracy predicted data.Labels)
             Query = strategy.Query ctx
+            Signals = strategy.Signals ctx
             Release = fun nets -> (nets :> IDisposable).Dispose()
         }
 

@@ -51,7 +51,23 @@ let private requiresGrad (m: nn.Module) (on: bool) =
         p.requires_grad <- on
 
 let private sgd (m: nn.Module) (o: TrainOptions) =
-    torch.optim.SGD(m.parameters (), o.LearningRate, o.Momentum, weight_decay = o.WeightDecay)
+    torch.optim.SGD(m.parameters (), o.LearningRate, o.Momentum, weight_decay = o.WeightDecay, nesterov = o.Nesterov)
+
+/// Sets every parameter group's learning rate.
+let private setRate (opt: optim.Optimizer) (lr: float) =
+    for g in opt.ParamGroups do
+        g.LearningRate <- lr
+
+/// Applies the schedule's rate for a step to the optimisers (nothing under the constant schedule, so the
+/// reference never touches them).
+let private schedule (o: TrainOptions) (perEpoch: int64) (total: int64) (step: int64) (opts: optim.Optimizer list) =
+    match o.Schedule with
+    | ConstantRate -> ()
+    | CosineRate ->
+        let lr = Budget.rate o perEpoch total step
+
+        for opt in opts do
+            setRate opt lr
 
 /// The pool's labels as an int64 tensor over all pool indices (-1 where unlabelled): labels come from the pool
 /// (what the oracle said), never from the dataset's hidden labels.
@@ -111,8 +127,10 @@ let private finished (nets: Networks) (failure: LearnError option) (iterations: 
         Error e
     | None -> Ok(nets, iterations)
 
-/// WAAL's adversarial training of one round. Each epoch pairs max(|L|,|U|) items (Pairing.epoch); each batch
-/// of `Batch` labelled + `Batch` unlabelled items runs
+/// WAAL's adversarial training of one round. Under the reference budget each epoch pairs max(|L|,|U|) items
+/// (Pairing.epoch); under the floor budget it takes as many steps as the plain trainer, each labelled batch
+/// paired with an unlabelled batch from shuffled passes over U (see `segment`). Each batch of `Batch` labelled +
+/// `Batch` unlabelled items runs
 /// - step A (f, h; critic frozen): CE(h(f(xl)), yl) + alpha (mean g(f(xu)) - c mean g(f(xl)));
 /// - step B (critic only; features recomputed without grad): -alpha gap + sign x weight x alpha x GP.
 /// The reference's zero-gradient penalty term in step A is left out (it cannot change anything). Without
@@ -152,16 +170,70 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         use labels = labelTensor s.Device pool
         use optF = sgd nets.Features s.Train
         use optH = sgd nets.Classifier s.Train
-        use optG = sgd nets.Critic s.Train
+
+        use optG =
+            match s.Method.CriticOptimiser with
+            | CriticSgd -> sgd nets.Critic s.Train :> optim.Optimizer
+            | CriticAdam -> torch.optim.Adam(nets.Critic.parameters (), s.Method.CriticLearningRate)
+
+        // The critic's loss scale: alpha under the networks' SGD (the reference), 1 under its own Adam.
+        let criticScale =
+            match s.Method.CriticOptimiser with
+            | CriticSgd -> alpha
+            | CriticAdam -> 1.0
+
+        let scheduled =
+            match s.Method.CriticOptimiser with
+            | CriticSgd -> [ optF :> optim.Optimizer; optH; optG ]
+            | CriticAdam -> [ optF :> optim.Optimizer; optH ]
+
         let augmenting = s.Method.Augment && d.Channels = 3
         let mutable failure = None
         let mutable iterations = 0L
         nets.Train true
 
-        for epoch in 0 .. s.Train.Epochs - 1 do
-            if failure.IsNone then
+        let perEpoch = Budget.perEpoch s.Train true labelled.Length unlabelled.Length
+        let totalSteps = Budget.steps s.Train true labelled.Length unlabelled.Length
+
+        // A segment's labelled and unlabelled items, pair by pair, and its name for the progress sink. The
+        // reference: epoch e pairs max(|L|,|U|) items (Pairing.epoch). The floor budget: segment p is a
+        // shuffled pass over L (the plain trainer's shuffle) paired with the next |L| items of shuffled passes
+        // over U; segments go on until the budget's steps are taken.
+        let segment (n: int) =
+            match s.Train.Budget with
+            | EpochsOverFloor ->
+                let li =
+                    Rng.permutation (Rng.key s.Seed round (Rng.PlainShuffle n)) labelled.Length
+                    |> Array.map (fun i -> labelled[i])
+
+                let ui =
+                    Pairing.passRun
+                        (fun q -> Rng.key s.Seed round (Rng.UnlabelledPass q))
+                        unlabelled
+                        (int64 n * int64 labelled.Length)
+                        labelled.Length
+
+                li, ui, None
+            | EpochsOverLabelled
+            | MatchWaal ->
                 let li, ui =
-                    Pairing.epoch (Rng.key s.Seed round (Rng.EpochPairs epoch)) labelled unlabelled
+                    Pairing.epoch (Rng.key s.Seed round (Rng.EpochPairs n)) labelled unlabelled
+
+                li, ui, Some $"round {round} epoch {n + 1}/{s.Train.Epochs}"
+
+        let mutable n = 0
+
+        // The progress sink sees one phase per epoch under the reference budget, and one phase for the whole
+        // round under the floor budget (whose passes over a small L are a few steps each).
+        if s.Train.Budget = EpochsOverFloor then
+            s.Progress.Start $"round {round} training ({totalSteps} steps)" (int totalSteps)
+
+        while failure.IsNone && iterations < totalSteps do
+            let epoch = n
+            n <- n + 1
+
+            if failure.IsNone then
+                let li, ui, phase = segment epoch
 
                 use liT = indexTensor s.Device li
                 use uiT = indexTensor s.Device ui
@@ -185,12 +257,15 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                     else
                         null
 
-                let total = Pairing.batches li.Length s.Train.Batch
-                s.Progress.Start $"round {round} epoch {epoch + 1}/{s.Train.Epochs}" total
+                let total =
+                    int (min (int64 (Pairing.batches li.Length s.Train.Batch)) (totalSteps - iterations))
+
+                phase |> Option.iter (fun name -> s.Progress.Start name total)
                 let mutable b = 0
 
                 while failure.IsNone && b < total do
                     use _scope = torch.NewDisposeScope()
+                    schedule s.Train perEpoch totalSteps iterations scheduled
                     let start = int64 (b * s.Train.Batch)
                     let len = min (int64 s.Train.Batch) (int64 li.Length - start)
                     let idxL = liT.narrow (0L, start, len)
@@ -263,8 +338,8 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                             match s.Method.Adversary with
                             | Wasserstein ->
                                 let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
-                                Adversarial.criticLoss alpha gapB gp s.Method.GpSign s.Method.GpWeight
-                            | HDivergence -> gapB * -alpha
+                                Adversarial.criticLoss criticScale gapB gp s.Method.GpSign s.Method.GpWeight
+                            | HDivergence -> gapB * -criticScale
 
                         lossB.backward ()
                         optG.step () |> ignore
@@ -280,7 +355,11 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                     b <- b + 1
                     s.Progress.Advance 1
 
-                s.Progress.Finish()
+                if phase.IsSome then
+                    s.Progress.Finish()
+
+        if s.Train.Budget = EpochsOverFloor then
+            s.Progress.Finish()
 
         finished nets failure iterations
     with _ ->
@@ -288,8 +367,8 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         reraise ()
 
 /// Plain cross-entropy training of f and h on the labelled set (the baselines' trainer): shuffled passes over L
-/// in batches of `Batch`, for `Epochs` passes (the reference budget) or, with the MatchWaal budget, for as many
-/// steps as WAAL takes in the same round (Epochs x ceil(max(|L|,|U|) / Batch)). The critic is not trained.
+/// in batches of `Batch`, for the budget's steps (Budget.steps: `Epochs` passes, as many steps as WAAL's
+/// reference, or Epochs x ceil(max(|L|, Floor) / Batch)). The critic is not trained.
 let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnError> =
     seedTorch s.Seed round
     let d = s.Data
@@ -311,12 +390,9 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
         // The budget: Epochs passes over L (the reference), or as many steps as WAAL takes in this round.
         let perPass = Pairing.batches labelled.Length s.Train.Batch
 
-        let budget =
-            match s.Train.Budget with
-            | EpochsOverLabelled -> s.Train.Epochs * perPass
-            | MatchWaal ->
-                s.Train.Epochs
-                * Pairing.batches (max labelled.Length (pool.Size - labelled.Length)) s.Train.Batch
+        let unlabelledCount = pool.Size - labelled.Length
+        let budget = int (Budget.steps s.Train false labelled.Length unlabelledCount)
+        let stepsPerEpoch = Budget.perEpoch s.Train false labelled.Length unlabelledCount
 
         s.Progress.Start $"round {round} training ({budget} steps)" budget
         let mutable pass = 0
@@ -331,6 +407,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
 
             while failure.IsNone && b < perPass && int iterations < budget do
                 use _scope = torch.NewDisposeScope()
+                schedule s.Train stepsPerEpoch (int64 budget) iterations [ optF :> optim.Optimizer; optH ]
                 let start = int64 (b * s.Train.Batch)
                 let len = min (int64 s.Train.Batch) (int64 order.Length - start)
                 let i = idx.narrow (0L, start, len)

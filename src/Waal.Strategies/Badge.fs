@@ -59,4 +59,5 @@ let strategy =
         Deterministic = false
         Train = Strategy.trainPlain
         Query = query
+        Signals = Strategy.noSignals
     }

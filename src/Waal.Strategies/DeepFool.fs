@@ -25,4 +25,5 @@ let strategy =
         Deterministic = true
         Train = Strategy.trainPlain
         Query = query
+        Signals = Strategy.noSignals
     }

@@ -18,4 +18,5 @@ let strategy =
         Deterministic = true
         Train = Strategy.trainPlain
         Query = query
+        Signals = Strategy.noSignals
     }

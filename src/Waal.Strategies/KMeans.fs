@@ -28,4 +28,5 @@ let strategy =
         Deterministic = false
         Train = Strategy.trainPlain
         Query = query
+        Signals = Strategy.noSignals
     }

@@ -11,4 +11,5 @@ let strategy =
         Deterministic = true
         Train = Strategy.trainPlain
         Query = Strategy.bySmallest Classic.margin
+        Signals = Strategy.noSignals
     }

@@ -12,4 +12,5 @@ let strategy =
         Deterministic = false
         Train = Strategy.trainPlain
         Query = fun ctx _ pool round k -> Ok(Pool.draw (Rng.key ctx.Spec.Seed round Rng.RandomQuery) k pool)
+        Signals = Strategy.noSignals
     }

@@ -1,5 +1,6 @@
 namespace Waal.Strategies
 
+open System.Collections.Generic
 open TorchSharp
 open Waal.Core
 open Waal.Learning
@@ -33,6 +34,8 @@ type Strategy =
         Train: Context -> Pool -> int -> Result<Networks * int64, LearnError>
         /// Picks up to k unlabelled indices with the trained networks in a round.
         Query: Context -> Networks -> Pool -> int -> int -> Result<int[], LearnError>
+        /// Named measurements of the trained networks after a query (rounds.csv's diagnostics; may be empty).
+        Signals: Context -> Networks -> Pool -> int -> Result<(string * float) list, LearnError>
     }
 
 /// Helpers the strategies share.
@@ -40,7 +43,62 @@ module Strategy =
     /// The baselines' trainer: plain cross-entropy on the labelled set, with the spec's budget.
     let trainPlain (ctx: Context) (pool: Pool) (round: int) = Training.plain ctx.Setup round pool
 
-    /// Ranks the unlabelled pool by a score of each prediction's probabilities; takes the k smallest.
+    /// No measurements.
+    let noSignals (_: Context) (_: Networks) (_: Pool) (_: int) : Result<(string * float) list, LearnError> = Ok []
+
+    /// Turns one score per unlabelled item (SMALLEST first) into the batch by the spec's batch mode: top-k,
+    /// soft-rank sampling, class-balanced quotas over the predicted classes, or one pick per cluster of the top
+    /// candidates' embeddings. `predicted` gives each unlabelled item's predicted class (asked for only when
+    /// needed).
+    let pick
+        (ctx: Context)
+        (nets: Networks)
+        (round: int)
+        (k: int)
+        (unlabelled: int[])
+        (scores: float[])
+        (predicted: unit -> int[])
+        =
+        let p = ctx.Spec.Pick
+
+        match p.Mode with
+        | TopK -> TopK.smallest k unlabelled scores
+        | SoftRank -> BatchSelection.softRank (Rng.key ctx.Spec.Seed round Rng.SoftRankKeys) p.Beta k unlabelled scores
+        | ClassBalanced -> BatchSelection.balanced ctx.Pool.Classes k unlabelled scores (predicted ())
+        | Clustered ->
+            let m = min unlabelled.Length (max k (p.Candidates * k))
+
+            TopK.smallest m unlabelled scores
+            |> Result.bind (fun top ->
+                let scoreOf = Dictionary<int, float>(unlabelled.Length)
+
+                for i in 0 .. unlabelled.Length - 1 do
+                    scoreOf[unlabelled[i]] <- scores[i]
+
+                let e = Scoring.embeddings nets ctx.Pool top ctx.Settings.ScoreBatch ctx.Progress
+
+                BatchSelection.clustered
+                    (Rng.key ctx.Spec.Seed round Rng.ClusterSeeds)
+                    p.Candidates
+                    k
+                    top
+                    (top |> Array.map (fun i -> scoreOf[i]))
+                    e)
+        |> Result.mapError (fun e -> BadScores(round, e))
+
+    /// The class of largest probability in each row of a row-major probability (or log-probability) block.
+    let argmaxRows (classes: int) (rows: float32[]) =
+        Array.init (rows.Length / classes) (fun i ->
+            let mutable best = 0
+
+            for j in 1 .. classes - 1 do
+                if rows[i * classes + j] > rows[i * classes + best] then
+                    best <- j
+
+            best)
+
+    /// Ranks the unlabelled pool by a score of each prediction's probabilities (smallest first) and picks the
+    /// batch by the spec's batch mode.
     let bySmallest (score: float[] -> float) (ctx: Context) (nets: Networks) (pool: Pool) (round: int) (k: int) =
         let unlabelled = Pool.unlabelled pool
 
@@ -52,5 +110,4 @@ module Strategy =
         let scores =
             Array.init unlabelled.Length (fun i -> score (Array.init c (fun j -> float p[i * c + j])))
 
-        TopK.smallest k unlabelled scores
-        |> Result.mapError (fun e -> BadScores(round, e))
+        pick ctx nets round k unlabelled scores (fun () -> argmaxRows c p)

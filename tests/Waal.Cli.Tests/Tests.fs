@@ -381,6 +381,9 @@ let private crash =
                             "40"
                             "--rounds"
                             "3"
+                            // The reference protocol's short rounds: this test is about kills, not training.
+                            "--preset"
+                            "reference"
                             "--epochs"
                             "2"
                             "--seed"

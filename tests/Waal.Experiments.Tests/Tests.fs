@@ -11,7 +11,7 @@ open Waal.Experiments
 let private fashion = Waal.Testing.Environment.fashion
 
 let private reference =
-    let c = Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith
+    let c = Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith
 
     { c with
         Settings =
@@ -125,6 +125,42 @@ let private experiments =
                     "checkpoint of the last round"
 
                 Expect.isTrue (File.Exists(Path.Combine(dir, "checkpoint", "round-002", "critic.dat"))) "critic weights"
+
+                // diagnostics.csv: per query, the batch's class histogram from the label log, its entropy, WAAL's
+                // signals.
+                let diagnostics = File.ReadAllLines(Path.Combine(dir, "diagnostics.csv"))
+                let header = diagnostics[0].Split ','
+
+                Expect.equal
+                    header[13..]
+                    [|
+                        "batch_entropy_bits"
+                        "critic_auc"
+                        "critic_term_sd"
+                        "uncertainty_sd"
+                        "score_uncertainty_spearman"
+                    |]
+                    "the columns after the class counts"
+
+                Expect.equal diagnostics.Length 3 "two queries"
+
+                let progress =
+                    Results.readProgress (Path.Combine(dir, "progress.json"))
+                    |> Result.defaultWith failwith
+
+                for row, record in Array.zip diagnostics[1..] (progress.Records |> List.take 2 |> Array.ofList) do
+                    let cells = row.Split ','
+                    let counts = cells[3..12] |> Array.map int
+
+                    let expected =
+                        Metrics.histogram 10 (record.Queried |> Array.choose (Pool.labelOf log))
+
+                    Expect.equal counts expected $"round {record.Round}: the class histogram of its batch"
+                    Expect.equal (Array.sum counts) 100 "the whole batch"
+                    let auc = float cells[14]
+                    Expect.isTrue (auc >= 0.0 && auc <= 1.0) $"an AUC, found {auc}"
+                    Expect.equal (record.Signals |> List.map fst |> List.length) 4 "signals in progress.json"
+
                 Expect.isEmpty (Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories)) "no temporary files left"
                 let spec = Datasets.readSpec (File.ReadAllText(Path.Combine(dir, "spec.json")))
                 Expect.equal spec (Ok(small 1L)) "spec.json reads back as the configuration"
@@ -351,7 +387,7 @@ let private persistence =
                     |> Result.defaultWith (failwithf "%A")
 
                 let config =
-                    Datasets.defaults "cifar10" "random"
+                    Datasets.reference "cifar10" "random"
                     |> Result.defaultWith failwith
                     |> fun c ->
                         { c with

@@ -41,9 +41,9 @@ var tests = Runner.TestList("Facade", new[]
         Check(result.Round == 0 && result.Labelled == 100, $"round 0 trained on 100 labels, found {result}");
         Check(result.Queried.Count == 50 && result.Queried.All(i => initial.Contains(i) == false), "50 new indices");
         Check(result.TestAccuracy is > 0.0 and <= 1.0, $"an accuracy, found {result.TestAccuracy}");
-        Check(result.Steps == 18, $"WAAL's steps: ceil(1100 / 64) = 18, found {result.Steps}");
+        Check(result.Steps == 47, $"the recommended floor budget: 1 x ceil(max(100, 3000) / 64) = 47 steps, found {result.Steps}");
         Check(learner.Labelled.Count == 150 && learner.LabelOf(result.Queried[0]) == pool.Labels[result.Queried[0]], "the oracle's labels were added");
-        Check(reports.Any(r => r.Phase.Contains("epoch")) && reports.Any(r => r.Phase == "query"), "progress for training and the query");
+        Check(reports.Any(r => r.Phase == "round 0 training (47 steps)" && r.Done == 47) && reports.Any(r => r.Phase == "query"), "progress for training (one phase for the round) and the query");
     }),
 
     Runner.TestCase("propose leaves a batch pending; accept takes labels for exactly that batch", async () =>

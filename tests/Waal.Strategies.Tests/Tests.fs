@@ -35,7 +35,7 @@ let private fixture =
          let tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist data
 
          let spec =
-             (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+             (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
 
          let pool = Pools.labelled data.Labels 10 100 1L
 
@@ -59,12 +59,16 @@ let private fixture =
              }
          | Error e -> failwith (LearnError.message e))
 
+/// The spec variant a suite runs under: the reference (top-k), or a batch mode / WAAL uncertainty.
+let mutable private variant: ExperimentSpec -> ExperimentSpec = id
+
 let private context (seed: int64) (tensors: Tensors.ImageTensors) =
     {
         Spec =
-            { (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec with
-                Seed = seed
-            }
+            variant
+                { (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec with
+                    Seed = seed
+                }
         Settings = Options.defaultSettings
         Device = torch.CPU
         Pool = tensors
@@ -118,17 +122,26 @@ let private query (s: Strategy) (ctx: Context) (nets: Nets.Networks) (pool: Pool
 /// Slow queries (DeepFool: up to 50 steps x 10 backward passes) get fewer cases.
 let private casesFor (s: Strategy) = if s.Name = "dfal" then 3 else 12
 
-let private suite (s: Strategy) =
+let private suiteUnder (label: string) (change: ExperimentSpec -> ExperimentSpec) (cases': int) (s: Strategy) =
     let config =
         { FsCheckConfig.defaultConfig with
-            maxTest = casesFor s
+            maxTest = cases'
         }
 
-    let prop name check =
-        testPropertyWithConfig config $"{s.Name}: {name}" (Prop.forAll (Arb.fromGen cases) check)
+    let prop name (check: Case -> bool) =
+        testPropertyWithConfig
+            config
+            $"{label}: {name}"
+            (Prop.forAll (Arb.fromGen cases) (fun c ->
+                variant <- change
+
+                try
+                    check c
+                finally
+                    variant <- id))
 
     testList
-        s.Name
+        label
         [
             prop "returns min(k, |U|) distinct unlabelled indices" (fun c ->
                 let f = fixture.Value
@@ -178,6 +191,40 @@ let private suite (s: Strategy) =
 
                     permuted.Images.Dispose()
                     direct = viaPermuted)
+        ]
+
+let private suite (s: Strategy) = suiteUnder s.Name id (casesFor s) s
+
+/// The strategies that rank by one score, under every batch mode but top-k (their reference suite covers it),
+/// and WAAL with its margin and entropy uncertainty terms.
+let private modes =
+    let scalar = [ "waal"; "entropy"; "margin"; "least-confidence" ]
+
+    testList
+        "batch modes"
+        [
+            for name in scalar do
+                let s = Registry.tryFind name |> Option.get
+
+                for mode, modeName in [ SoftRank, "soft-rank"; ClassBalanced, "balanced"; Clustered, "cluster" ] do
+                    suiteUnder
+                        $"{name} {modeName}"
+                        (fun spec ->
+                            { spec with
+                                Pick = { spec.Pick with Mode = mode }
+                            })
+                        4
+                        s
+
+            for u, uName in [ MarginUncertainty, "margin"; EntropyUncertainty, "entropy" ] do
+                suiteUnder
+                    $"waal {uName} uncertainty"
+                    (fun spec ->
+                        { spec with
+                            Method = { spec.Method with Uncertainty = u }
+                        })
+                    4
+                    Waal.strategy
         ]
 
 /// Brute-force farthest-first: the full pairwise distance matrix, then k times the candidate whose nearest
@@ -305,4 +352,4 @@ let private specific =
         ]
 
 let all =
-    testSequenced (testList "Strategies" [ yield! Registry.all |> List.map suite; yield specific ])
+    testSequenced (testList "Strategies" [ yield! Registry.all |> List.map suite; yield modes; yield specific ])
