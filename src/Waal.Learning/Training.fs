@@ -192,6 +192,11 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         let mutable iterations = 0L
         nets.Train true
 
+        // Passes over an empty L would never end: the floor budget needs a label (the reference's pairing refuses
+        // it too).
+        if labelled.Length = 0 then
+            invalidArg (nameof pool) "training needs at least one labelled item"
+
         let perEpoch = Budget.perEpoch s.Train true labelled.Length unlabelled.Length
         let totalSteps = Budget.steps s.Train true labelled.Length unlabelled.Length
 
@@ -389,6 +394,9 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
 
         // The budget: Epochs passes over L (the reference), or as many steps as WAAL takes in this round.
         let perPass = Pairing.batches labelled.Length s.Train.Batch
+
+        if labelled.Length = 0 && s.Train.Budget = EpochsOverFloor then
+            invalidArg (nameof pool) "training needs at least one labelled item"
 
         let unlabelledCount = pool.Size - labelled.Length
         let budget = int (Budget.steps s.Train false labelled.Length unlabelledCount)

@@ -439,6 +439,15 @@ let private round =
                 Expect.equal (steps 130 Training.plain) (2L * 5L) "below the floor: 2 x ceil(300 / 64)"
                 Expect.equal (steps 130 Training.waal) (2L * 5L) "WAAL the same"
                 Expect.equal (steps 400 Training.waal) (2L * 7L) "above the floor: 2 x ceil(400 / 64)"
+
+                // No labels: refused at once, never an endless run of empty passes.
+                let empty = Pool.create 1000 10 |> Result.defaultWith (failwithf "%A")
+
+                let setup =
+                    Training.setupOf torch.CPU poolT { spec with Seed = 2L; Query = 100 } ProgressSink.none
+
+                Expect.throwsT<ArgumentException> (fun () -> Training.plain setup 0 empty |> ignore) "plain"
+                Expect.throwsT<ArgumentException> (fun () -> Training.waal setup 0 empty |> ignore) "waal"
             }
 
             test "an Adam critic on the unscaled loss separates unlabelled from labelled features more than SGD's" {
