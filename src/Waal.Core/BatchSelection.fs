@@ -6,18 +6,22 @@ module Waal.Core.BatchSelection
 
 open System
 
+/// Compares candidate positions by score, ties to the lower candidate index.
+let private byScore (candidates: int[]) (scores: float[]) (a: int) (b: int) =
+    let c = compare scores[a] scores[b]
+    if c <> 0 then c else compare candidates[a] candidates[b]
+
 /// Candidate positions 0 .. n-1 in score order, best (smallest) first, ties to the lower candidate index.
 let rankOrder (candidates: int[]) (scores: float[]) =
     let order = Array.init candidates.Length id
-
-    Array.Sort(
-        order,
-        Comparison(fun a b ->
-            let c = compare scores[a] scores[b]
-            if c <> 0 then c else compare candidates[a] candidates[b])
-    )
-
+    Array.Sort(order, Comparison(byScore candidates scores))
     order
+
+/// The candidates at the given positions, best score first (ties to the lower candidate index).
+let private bestFirst (candidates: int[]) (scores: float[]) (positions: ResizeArray<int>) =
+    positions.ToArray()
+    |> Array.sortWith (byScore candidates scores)
+    |> Array.map (fun i -> candidates[i])
 
 let private validInput (k: int) (candidates: int[]) (scores: float[]) =
     // TopK's checks (lengths, k >= 0, finite scores) with an empty batch.
@@ -91,13 +95,7 @@ let balanced (classes: int) (k: int) (candidates: int[]) (scores: float[]) (pred
                         take i
 
                 // Best first, as the other modes.
-                Ok(
-                    picks.ToArray()
-                    |> Array.sortWith (fun a b ->
-                        let c = compare scores[a] scores[b]
-                        if c <> 0 then c else compare candidates[a] candidates[b])
-                    |> Array.map (fun i -> candidates[i])
-                ))
+                Ok(bestFirst candidates scores picks))
 
 /// Lloyd iterations of the clustered mode.
 [<Literal>]
@@ -167,13 +165,7 @@ let clustered (key: Rng.Key) (multiple: int) (k: int) (candidates: int[]) (score
                     chosen.Add i |> ignore
                     picks.Add i
 
-            Ok(
-                picks.ToArray()
-                |> Array.sortWith (fun a b ->
-                    let c = compare scores[a] scores[b]
-                    if c <> 0 then c else compare candidates[a] candidates[b])
-                |> Array.map (fun i -> candidates[i])
-            ))
+            Ok(bestFirst candidates scores picks))
 
 /// z-scores of a vector (mean 0, standard deviation 1; all zeros when the vector is constant).
 let standardise (xs: float[]) =
