@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then build experiments/quickstart.proj: the fmnist-cpu WAAL protocol with
-# seed 1 (Fashion-MNIST, pool of the first 50,000 training images, 1000 initial labels + 5 queries of 1000,
-# 2 epochs per round; about 2 minutes on 2 cores) and its report. Results go to experiments/results/ (ignored
+# The main job: set everything up, then build experiments/quickstart.proj: WAAL and random with seed 1 under the
+# recommended preset (Fashion-MNIST, pool of the first 50,000 training images, 1000 initial labels + 5 queries of
+# 1000; about 9.5 minutes on 2 cores, see the README) and their report. Results go to experiments/results/ (ignored
 # by git). A second run finds the experiment up to date and only says so.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
