@@ -52,8 +52,8 @@ let main argv =
     | Ok(train, test) ->
         let poolData = Dataset.take 50000 train
         let entry = Datasets.find "fashion-mnist" |> Result.defaultWith failwith
-        use poolT = Tensors.ofEntry entry torch.CPU poolData
-        use testT = Tensors.ofEntry entry torch.CPU test
+        use poolT = Tensors.ofEntry entry torch.CPU poolData poolData
+        use testT = Tensors.ofEntry entry torch.CPU poolData test
         let config = Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith
 
         let config =

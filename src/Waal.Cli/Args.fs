@@ -88,6 +88,36 @@ type ReportArgs =
             | Runs _ -> "run folders (each with spec.json and rounds.csv)."
             | Out _ -> "where report.md and learning_curve.png go."
 
+/// `waal export RUN_DIR --out MODEL_DIR`.
+type ExportArgs =
+    | [<MainCommand; ExactlyOnce>] Run_Folder of folder: string
+    | [<Mandatory>] Out of folder: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Run_Folder _ -> "a run folder with at least one trained round."
+            | Out _ -> "the model folder: model.json and the networks' weights."
+
+/// `waal predict MODEL_OR_RUN_DIR --images PATH... --out predictions.csv`.
+type PredictArgs =
+    | [<MainCommand; ExactlyOnce>] Model of folder: string
+    | [<Mandatory>] Images of paths: string list
+    | [<Mandatory>] Out of file: string
+    | Skip_Bad_Images
+    | Batch of count: int
+    | Threads of count: int
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Model _ -> "a model folder (waal export) or a run folder (its last trained round)."
+            | Images _ -> "image files and folders (searched recursively; PNG, JPEG, BMP, WebP)."
+            | Out _ -> "the CSV: path,class,probability, one probability column per class, margin, entropy."
+            | Skip_Bad_Images -> "leave out files that cannot be decoded (each is reported) instead of stopping."
+            | Batch _ -> "images per forward pass (default 250)."
+            | Threads _ -> "libtorch threads (default: libtorch's choice)."
+
 /// The top level: `waal <command>`.
 type WaalArgs =
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
@@ -95,6 +125,8 @@ type WaalArgs =
     | [<CliPrefix(CliPrefix.None)>] Resume of ParseResults<ResumeArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     | [<CliPrefix(CliPrefix.None)>] Query_Times of ParseResults<QueryTimesArgs>
+    | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Predict of ParseResults<PredictArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -105,4 +137,6 @@ type WaalArgs =
             | Resume _ -> "continue an interrupted experiment from its folder."
             | Report _ -> "write report.md and learning_curve.png for run folders."
             | Query_Times _ -> "time every strategy's query on one trained model and pool (the paper's Table 1)."
+            | Export _ -> "write a run's last trained model, with what is needed to use it, into a folder."
+            | Predict _ -> "predict the class of images with an exported model (or a run's last model)."
             | Version -> "print the version."

@@ -174,3 +174,69 @@ let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTime
         | Error e ->
             err.WriteLine(Runner.RunError.line e)
             2
+
+/// `waal export`.
+let export (out: TextWriter) (err: TextWriter) (args: ParseResults<ExportArgs>) =
+    let folder = args.GetResult ExportArgs.Out
+
+    match Model.export (args.GetResult ExportArgs.Run_Folder) folder with
+    | Ok info ->
+        let accuracy =
+            if Double.IsNaN info.TestAccuracy then
+                ""
+            else
+                $", test accuracy {info.TestAccuracy:F2} %%"
+
+        out.WriteLine
+            $"model: {Path.GetFullPath folder} ({info.Network}, {info.Channels}x{info.Height}x{info.Width}, {info.Classes} classes, round {info.Round}{accuracy})"
+
+        0
+    | Error e ->
+        err.WriteLine(Model.ModelError.line e)
+        2
+
+/// `waal predict`.
+let predict (out: TextWriter) (err: TextWriter) (args: ParseResults<PredictArgs>) =
+    Device.configure (args.TryGetResult PredictArgs.Threads |> Option.defaultValue 0)
+    let batch = args.TryGetResult PredictArgs.Batch |> Option.defaultValue 250
+
+    if batch < 1 then
+        err.WriteLine $"error CLI001: command line: --batch: expected an integer >= 1, found {batch}"
+        2
+    else
+        let file = args.GetResult PredictArgs.Out
+
+        match
+            Model.predictFiles
+                (args.GetResult PredictArgs.Model)
+                (args.GetResult PredictArgs.Images)
+                (args.Contains PredictArgs.Skip_Bad_Images)
+                batch
+        with
+        | Error e ->
+            err.WriteLine(Model.ModelError.line e)
+            2
+        | Ok(info, rows, skipped) ->
+            for e in skipped do
+                err.WriteLine $"skipped: {DataError.line e}"
+
+            match
+                (try
+                    Results.writeTextAtomic file (Model.predictionsCsv info rows)
+                    Ok()
+                 with
+                 | :? IOException as e -> Error e.Message
+                 | :? UnauthorizedAccessException as e -> Error e.Message)
+            with
+            | Error m ->
+                err.WriteLine $"error MODEL002: {file}: {m}"
+                1
+            | Ok() ->
+                let skippedNote =
+                    if skipped.IsEmpty then
+                        ""
+                    else
+                        $", {skipped.Length} skipped"
+
+                out.WriteLine $"predictions: {Path.GetFullPath file} ({rows.Length} images{skippedNote})"
+                0

@@ -260,6 +260,12 @@ module Options =
     let private pick (f: PickOptions -> PickOptions) =
         spec (fun s -> { s with Pick = f s.Pick })
 
+    let private images (f: ImageOptions -> ImageOptions) =
+        spec (fun s -> { s with Images = f s.Images })
+
+    /// The networks of the network registry (Waal.Learning.Nets), by name.
+    let networks = [ "auto"; "small-cnn"; "vgg16"; "resnet" ]
+
     let private maxInt = int64 Int32.MaxValue
 
     /// Every option, in the order front ends list them. Adding an option is adding one entry here (and its
@@ -290,6 +296,83 @@ module Options =
                 (always "")
                 (fun c -> c.Settings.DataDir)
                 (fun v -> settings (fun s -> { s with DataDir = v }))
+            later (
+                text
+                    "test-dir"
+                    Setting
+                    true
+                    "a folder"
+                    "a folder dataset's test split: a folder with the same class folders (`--test folder=DIR` is the same). Without it, --holdout of each class is held out."
+                    None
+                    (always "")
+                    (fun c -> c.Settings.TestDir)
+                    (fun v -> settings (fun s -> { s with TestDir = v }))
+            )
+            later (
+                integer
+                    "image-size"
+                    Identity
+                    0L
+                    4096L
+                    "an integer in 0..4096"
+                    "folder datasets: resize each image's shorter side to N and keep the centre N x N (0: every image at its stored size, which must be the same)."
+                    None
+                    (always "0")
+                    (fun c -> int64 c.Spec.Images.Size)
+                    (fun v -> images (fun i -> { i with Size = int v }))
+            )
+            later (
+                integer
+                    "channels"
+                    Identity
+                    0L
+                    3L
+                    "0, 1 or 3"
+                    "folder datasets: 1 (grey), 3 (RGB) or 0 (1 when every image is grey, else 3)."
+                    None
+                    (always "0")
+                    (fun c -> int64 c.Spec.Images.Channels)
+                    (fun v -> images (fun i -> { i with Channels = int v }))
+                |> fun o ->
+                    { o with
+                        Set =
+                            fun text c ->
+                                match text.Trim() with
+                                | "2" -> Error "expected 0, 1 or 3, found 2"
+                                | _ -> o.Set text c
+                    }
+            )
+            later (
+                flag
+                    "skip-bad-images"
+                    "folder datasets: skip (and count in the run's dataset.json) files that cannot be decoded instead of stopping."
+                    None
+                    (always "false")
+                    (fun c -> c.Spec.Images.SkipBad)
+                    (fun v -> images (fun i -> { i with SkipBad = v }))
+            )
+            later (
+                number
+                    "holdout"
+                    (fun v -> v > 0.0 && v < 1.0)
+                    "a number in (0, 1)"
+                    "folder datasets without --test-dir: the fraction of each class held out as the test split (seeded, stratified, the same for every seed)."
+                    None
+                    (always "0.2")
+                    (fun c -> c.Spec.Images.Holdout)
+                    (fun v -> images (fun i -> { i with Holdout = v }))
+            )
+            later (
+                choice
+                    "network"
+                    Identity
+                    (networks |> List.map (fun n -> n, n))
+                    "the network: auto (1x28x28 small-cnn, 3x32x32 vgg16, any other shape resnet), small-cnn (1x28x28 only), vgg16 (3x32x32 only), resnet (any size >= 8)."
+                    (Some "Network")
+                    (fixedChoice "auto")
+                    (fun c -> c.Spec.Network)
+                    (fun v -> spec (fun s -> { s with Network = v }))
+            )
             text
                 "strategy"
                 Identity
@@ -813,10 +896,19 @@ module Options =
                             Candidates = 0
                         }
                     Preset = ReferencePreset
+                    Images =
+                        {
+                            Size = 0
+                            Channels = 0
+                            SkipBad = false
+                            Holdout = 0.0
+                        }
+                    Network = ""
                 }
             Settings =
                 {
                     DataDir = ""
+                    TestDir = ""
                     Threads = 0
                     Device = AutoDevice
                     ScoreBatch = 0
@@ -870,6 +962,7 @@ module Options =
     let defaultSettings =
         {
             DataDir = ""
+            TestDir = ""
             Threads = 0
             Device = AutoDevice
             ScoreBatch = 250

@@ -147,16 +147,37 @@ module Pool =
 
         List.fold folder (create log.PoolSize log.Classes) log.Batches
 
+/// What a pool's indices and labels stand for: one name per class and, when the items are files, one path per
+/// item (relative to the dataset's folder; empty otherwise).
+type Naming =
+    {
+        ClassNames: string[]
+        Files: string[]
+    }
+
 /// The label log as JSON: `{"poolSize":N,"classes":K,"batches":[{"round":r,"items":[[index,label],...]},...]}`.
 [<RequireQualifiedAccess>]
 module LabelLogJson =
-    /// Writes the log as compact JSON (one line, UTF-8).
-    let toBytes (log: LabelLog) : byte[] =
+    /// Writes the log as compact JSON (one line, UTF-8). With a naming, the log also lists the class names and
+    /// each item reads [index, label, path, class name] (path null when the items are not files); readers take
+    /// the first two elements.
+    let toBytesNamed (naming: Naming option) (log: LabelLog) : byte[] =
         use stream = new MemoryStream()
         use w = new Utf8JsonWriter(stream)
         w.WriteStartObject()
         w.WriteNumber("poolSize", log.PoolSize)
         w.WriteNumber("classes", log.Classes)
+
+        match naming with
+        | Some n ->
+            w.WriteStartArray("classNames")
+
+            for c in n.ClassNames do
+                w.WriteStringValue c
+
+            w.WriteEndArray()
+        | None -> ()
+
         w.WriteStartArray("batches")
 
         for b in log.Batches do
@@ -168,6 +189,20 @@ module LabelLogJson =
                 w.WriteStartArray()
                 w.WriteNumberValue index
                 w.WriteNumberValue lab
+
+                match naming with
+                | Some n ->
+                    if index < n.Files.Length then
+                        w.WriteStringValue n.Files[index]
+                    else
+                        w.WriteNullValue()
+
+                    if lab < n.ClassNames.Length then
+                        w.WriteStringValue n.ClassNames[lab]
+                    else
+                        w.WriteNullValue()
+                | None -> ()
+
                 w.WriteEndArray()
 
             w.WriteEndArray()
@@ -177,6 +212,9 @@ module LabelLogJson =
         w.WriteEndObject()
         w.Flush()
         stream.ToArray()
+
+    /// Writes the log as compact JSON, items as [index, label].
+    let toBytes (log: LabelLog) : byte[] = toBytesNamed None log
 
     /// The log as a JSON string.
     let toString (log: LabelLog) = Encoding.UTF8.GetString(toBytes log)
@@ -222,8 +260,8 @@ module LabelLogJson =
     let private item (path: string) (e: JsonElement) =
         arrayOf path e
         |> Result.bind (fun pair ->
-            if pair.Length <> 2 then
-                field path $"expected [index, label], found {pair.Length} elements"
+            if pair.Length <> 2 && pair.Length <> 4 then
+                field path $"expected [index, label] or [index, label, path, class], found {pair.Length} elements"
             else
                 int32Of $"{path}[0]" pair[0]
                 |> Result.bind (fun index -> int32Of $"{path}[1]" pair[1] |> Result.map (fun lab -> index, lab)))

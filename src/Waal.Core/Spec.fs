@@ -145,6 +145,19 @@ type PickOptions =
         Candidates: int
     }
 
+/// How the files of a folder dataset become images (the datasets stored in one file ignore it).
+type ImageOptions =
+    {
+        /// 0: the stored size (all images alike); N: the shorter side resized to N, the centre N x N kept.
+        Size: int
+        /// 0: 1 when every image is grey, else 3; or 1 or 3.
+        Channels: int
+        /// Files that cannot be decoded are skipped and counted instead of stopping the run.
+        SkipBad: bool
+        /// Without a test folder: the fraction of each class held out (seeded, stratified) as the test split.
+        Holdout: float
+    }
+
 /// Everything that defines an experiment's result: two experiments with equal specs compute the same thing
 /// (on the same machine and thread count). The experiment's identity is this record itself.
 type ExperimentSpec =
@@ -164,6 +177,11 @@ type ExperimentSpec =
         Pick: PickOptions
         /// The preset the defaults came from (recorded; the values above are what counts).
         Preset: Preset
+        /// How a folder dataset's files become images.
+        Images: ImageOptions
+        /// A network from the network registry, or "auto" (by image shape: 1x28x28 the small CNN, 3x32x32
+        /// VGG16-BN, anything else the residual net).
+        Network: string
     }
 
 /// How and where an experiment runs: settings that never change a result.
@@ -171,6 +189,8 @@ type RunSettings =
     {
         /// The folder holding the dataset's files.
         DataDir: string
+        /// A folder dataset's test folder ("" : a held-out part of DataDir).
+        TestDir: string
         /// libtorch's intra-op threads (0: libtorch's default).
         Threads: int
         Device: DeviceChoice

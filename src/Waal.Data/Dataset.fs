@@ -25,6 +25,10 @@ type DataError =
     | Unsupported of file: string * field: string * detail: string
     /// Anything else wrong with the structure at `offset`.
     | Malformed of file: string * offset: int64 * detail: string
+    /// A folder that should hold images and holds none.
+    | NoImages of folder: string * expected: string
+    /// A path that cannot be used: a name that is not UTF-8, a symbolic link that loops.
+    | BadPath of file: string * detail: string
 
 /// Stable codes and one-line messages for data errors.
 module DataError =
@@ -42,6 +46,8 @@ module DataError =
         | LabelOutOfRange _ -> "DATA009"
         | Unsupported _ -> "DATA010"
         | Malformed _ -> "DATA011"
+        | NoImages _ -> "DATA012"
+        | BadPath _ -> "DATA013"
 
     /// The file the error is about.
     let file (error: DataError) =
@@ -56,7 +62,9 @@ module DataError =
         | CountMismatch(f, _, _)
         | LabelOutOfRange(f, _, _, _)
         | Unsupported(f, _, _)
-        | Malformed(f, _, _) -> f
+        | Malformed(f, _, _)
+        | NoImages(f, _)
+        | BadPath(f, _) -> f
 
     /// What went wrong, without the file name (which `file` gives).
     let message (error: DataError) =
@@ -73,6 +81,8 @@ module DataError =
             $"at byte {offset}: label {label} is out of range, expected {expected}"
         | Unsupported(_, field, detail) -> $"{field}: {detail}"
         | Malformed(_, offset, detail) -> $"at byte {offset}: {detail}"
+        | NoImages(_, expected) -> $"holds no images; expected {expected}"
+        | BadPath(_, detail) -> detail
 
     /// `error CODE: file: message`, the line the CLI prints.
     let line (error: DataError) =
@@ -93,6 +103,11 @@ type Dataset =
         Classes: int
         /// Where the data came from (a file or a folder), for messages.
         Source: string
+        /// One name per class (index = label).
+        ClassNames: string[]
+        /// One path per image, relative to the dataset's folder (with '/' separators), when the images are
+        /// files; empty for datasets stored in one file.
+        Files: string[]
     }
 
     /// The number of bytes of one image.
@@ -123,6 +138,8 @@ module Dataset =
                         Width = width
                         Classes = classes
                         Source = source
+                        ClassNames = Array.init classes string
+                        Files = [||]
                     }
 
     /// How many images each class has (index = class).
@@ -142,7 +159,38 @@ module Dataset =
             Images = data.Images[.. n * data.ImageSize - 1]
             Labels = data.Labels[.. n - 1]
             Count = n
+            Files = if data.Files.Length = 0 then [||] else data.Files[.. n - 1]
         }
+
+    /// The images at `indices`, in that order.
+    let select (indices: int[]) (data: Dataset) =
+        let size = data.ImageSize
+        let images = Array.zeroCreate (indices.Length * size)
+
+        indices
+        |> Array.iteri (fun j i -> Array.blit data.Images (i * size) images (j * size) size)
+
+        { data with
+            Images = images
+            Labels = indices |> Array.map (fun i -> data.Labels[i])
+            Count = indices.Length
+            Files =
+                if data.Files.Length = 0 then
+                    [||]
+                else
+                    indices |> Array.map (fun i -> data.Files[i])
+        }
+
+    /// The same dataset with its class names (one per class).
+    let withClassNames (names: string[]) (data: Dataset) =
+        if names.Length <> data.Classes then
+            invalidArg (nameof names) $"{names.Length} class names for {data.Classes} classes"
+
+        { data with ClassNames = names }
+
+    /// A name for item i: its file when it has one, else `#i`.
+    let itemName (data: Dataset) (i: int) =
+        if data.Files.Length > 0 then data.Files[i] else $"#{i}"
 
     /// Concatenates datasets of the same shape and classes (CIFAR-10's five training batches).
     let concat (source: string) (parts: Dataset list) =
@@ -199,3 +247,41 @@ module Normalisation =
             Mean = [| 0.4914; 0.4822; 0.4465 |]
             Std = [| 0.2470; 0.2435; 0.2616 |]
         }
+
+    /// The per-channel mean and (population) standard deviation of pixel/255 over every image of `data`; a
+    /// channel that never varies gets a deviation of 1 (so normalising only centres it).
+    let compute (data: Dataset) =
+        let plane = data.Height * data.Width
+        let sums = Array.zeroCreate<float> data.Channels
+        let squares = Array.zeroCreate<float> data.Channels
+
+        for n in 0 .. data.Count - 1 do
+            for c in 0 .. data.Channels - 1 do
+                let start = (n * data.Channels + c) * plane
+                let mutable s = 0L
+                let mutable q = 0L
+
+                for i in start .. start + plane - 1 do
+                    let v = int64 data.Images[i]
+                    s <- s + v
+                    q <- q + v * v
+
+                sums[c] <- sums[c] + float s
+                squares[c] <- squares[c] + float q
+
+        let count = float data.Count * float plane
+
+        let mean =
+            Array.init data.Channels (fun c -> if count = 0.0 then 0.0 else sums[c] / count / 255.0)
+
+        let std =
+            Array.init data.Channels (fun c ->
+                if count = 0.0 then
+                    1.0
+                else
+                    let m = sums[c] / count
+                    let variance = max 0.0 (squares[c] / count - m * m)
+                    let sd = sqrt variance / 255.0
+                    if sd < 1e-6 then 1.0 else sd)
+
+        { Mean = mean; Std = std }

@@ -99,9 +99,9 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Runn
     | Ok config, Ok entry ->
         let spec = config.Spec
 
-        match entry.Load config.Settings.DataDir with
+        match entry.Load(Runner.sourceOf config) with
         | Error e -> Error(Runner.DataFailed e)
-        | Ok(train, _) ->
+        | Ok { Train = train } ->
             let data = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
 
             match Device.resolve config.Settings.Device with
@@ -109,7 +109,7 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Runn
             | Ok device ->
                 Device.configure config.Settings.Threads
 
-                use tensors = Tensors.ofEntry entry device data
+                use tensors = Tensors.ofEntry entry device data data
 
                 let empty =
                     Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")

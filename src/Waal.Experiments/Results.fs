@@ -11,6 +11,7 @@ open System.Text
 open System.Text.Json
 open System.Collections.Generic
 open Waal.Core
+open Waal.Data
 
 /// The files of an experiment folder.
 type Layout =
@@ -24,6 +25,7 @@ type Layout =
     member l.Progress = Path.Combine(l.Folder, "progress.json")
     member l.Diagnostics = Path.Combine(l.Folder, "diagnostics.csv")
     member l.Checkpoint = Path.Combine(l.Folder, "checkpoint")
+    member l.Dataset = Path.Combine(l.Folder, "dataset.json")
     /// Held (an exclusive lock) by the one process writing the folder.
     member l.Lock = Path.Combine(l.Folder, ".lock")
 
@@ -136,7 +138,9 @@ let removeStaleTemporaries (folder: string) =
             File.Delete f
 
 /// progress.json: the label log and every completed round (with its queried indices and iteration count).
-let progressJson (progress: Progress) =
+/// With a naming, each record also lists its queried items' files ("queriedFiles", when the items are files)
+/// and the label log its class names and paths.
+let progressJson (naming: Naming option) (progress: Progress) =
     use stream = new MemoryStream()
 
     do
@@ -170,6 +174,17 @@ let progressJson (progress: Progress) =
                 w.WriteNumberValue i
 
             w.WriteEndArray()
+
+            match naming with
+            | Some n when n.Files.Length > 0 ->
+                w.WriteStartArray "queriedFiles"
+
+                for i in r.Queried do
+                    w.WriteStringValue(if i < n.Files.Length then n.Files[i] else null)
+
+                w.WriteEndArray()
+            | _ -> ()
+
             w.WriteEndObject()
 
         w.WriteStartObject()
@@ -186,7 +201,7 @@ let progressJson (progress: Progress) =
         | None -> w.WriteNullValue()
 
         w.WritePropertyName "labelLog"
-        w.WriteRawValue(LabelLogJson.toBytes (Pool.log progress.Pool))
+        w.WriteRawValue(LabelLogJson.toBytesNamed naming (Pool.log progress.Pool))
         w.WriteEndObject()
 
     stream.ToArray()
@@ -308,11 +323,70 @@ let readProgress (path: string) : Result<Progress, string> =
     | :? InvalidOperationException as e -> Error $"{path}: a field has the wrong type ({e.Message})"
     | :? FormatException as e -> Error $"{path}: a number is out of range ({e.Message})"
 
+/// dataset.json: the dataset's name and folder, class names, image shape, normalisation, the pool's and the
+/// test split's sizes and files (relative to the folder), and the files skipped (with the error line).
+let datasetJson
+    (name: string)
+    (folder: string)
+    (pool: Dataset)
+    (test: Dataset)
+    (norm: Normalisation)
+    (skipped: (string * string) list)
+    =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
+
+        let strings (name: string) (values: string seq) =
+            w.WriteStartArray name
+
+            for v in values do
+                w.WriteStringValue v
+
+            w.WriteEndArray()
+
+        let numbers (name: string) (values: float seq) =
+            w.WriteStartArray name
+
+            for v in values do
+                w.WriteNumberValue v
+
+            w.WriteEndArray()
+
+        w.WriteStartObject()
+        w.WriteString("dataset", name)
+        w.WriteString("folder", folder)
+        strings "classNames" pool.ClassNames
+        w.WriteNumber("channels", pool.Channels)
+        w.WriteNumber("height", pool.Height)
+        w.WriteNumber("width", pool.Width)
+        w.WriteStartObject "normalisation"
+        numbers "mean" norm.Mean
+        numbers "std" norm.Std
+        w.WriteEndObject()
+        w.WriteNumber("poolSize", pool.Count)
+        w.WriteNumber("testSize", test.Count)
+        w.WriteStartArray "skipped"
+
+        for file, line in skipped do
+            w.WriteStartObject()
+            w.WriteString("file", file)
+            w.WriteString("error", line)
+            w.WriteEndObject()
+
+        w.WriteEndArray()
+        strings "poolFiles" pool.Files
+        strings "testFiles" test.Files
+        w.WriteEndObject()
+
+    stream.ToArray()
+
 /// Persists a progress: progress.json first (the truth), then its views labels.json and rounds.csv.
 /// diagnostics.csv: per completed round that queried, the class histogram of its batch (from the labels the
 /// oracle gave), the histogram's entropy in bits (log2 C: perfectly even) and the strategy's signals (WAAL: the
 /// critic's AUC, the spread of its terms, the rank correlation of score and uncertainty; empty otherwise).
-let diagnosticsCsv (progress: Progress) =
+let diagnosticsCsv (naming: Naming option) (progress: Progress) =
     let classes = progress.Pool.Classes
     let queried = progress.Records |> List.filter (fun r -> r.Queried.Length > 0)
 
@@ -321,8 +395,16 @@ let diagnosticsCsv (progress: Progress) =
 
     let sb = StringBuilder()
 
+    // class_<name> (a name's commas and quotes become '_', to keep the header one CSV row), or class_<index>.
     let classColumns =
-        String.Join(",", Array.init classes (fun c -> "class_" + string c))
+        let column c =
+            match naming with
+            | Some n when c < n.ClassNames.Length ->
+                "class_"
+                + n.ClassNames[c].Replace(',', '_').Replace('"', '_').Replace('\n', '_')
+            | _ -> "class_" + string c
+
+        String.Join(",", Array.init classes column)
 
     sb.Append("round,labeled,queried,").Append(classColumns).Append(",batch_entropy_bits")
     |> ignore
@@ -351,10 +433,10 @@ let diagnosticsCsv (progress: Progress) =
 
     sb.ToString()
 
-let saveProgress (layout: Layout) (progress: Progress) =
-    writeAtomic layout.Progress (progressJson progress)
-    writeTextAtomic layout.Diagnostics (diagnosticsCsv progress)
-    writeAtomic layout.Labels (LabelLogJson.toBytes (Pool.log progress.Pool))
+let saveProgress (layout: Layout) (naming: Naming option) (progress: Progress) =
+    writeAtomic layout.Progress (progressJson naming progress)
+    writeTextAtomic layout.Diagnostics (diagnosticsCsv naming progress)
+    writeAtomic layout.Labels (LabelLogJson.toBytesNamed naming (Pool.log progress.Pool))
     writeTextAtomic layout.Rounds (roundsCsv progress.Records)
 
 /// The exclusive hold of one process on a results folder: released when disposed, or by the kernel when the

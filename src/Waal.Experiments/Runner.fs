@@ -139,7 +139,54 @@ type private Prepared =
         Strategy: Strategy
         PoolData: Dataset
         TestData: Dataset
+        Skipped: DataError list
     }
+
+/// Where a configuration's dataset is and how a folder's files become images.
+let sourceOf (config: Configuration) : Datasets.Source =
+    {
+        DataDir = config.Settings.DataDir
+        TestDir = config.Settings.TestDir
+        Images = config.Spec.Images
+    }
+
+/// The image options a dataset stored in files cannot honour (empty for folder datasets).
+let private folderOnly (entry: Datasets.Entry) (config: Configuration) : SpecError list =
+    if entry.IsFolder then
+        []
+    else
+        let given = Options.defaults entry.Profile config.Spec.Strategy config.Spec.Preset
+
+        [
+            for name in [ "image-size"; "channels"; "skip-bad-images"; "holdout"; "test-dir" ] do
+                let v = Options.get name config
+
+                if v <> Options.get name given then
+                    {
+                        Field = name
+                        Message =
+                            $"applies to folder datasets only; {config.Spec.Dataset} has its own test split and image shape (found '{v}')"
+                    }
+        ]
+
+/// What the pool's indices and labels stand for.
+let private namingOf (d: Dataset) : Naming option =
+    Some
+        {
+            ClassNames = d.ClassNames
+            Files = d.Files
+        }
+
+/// dataset.json: what the run's data is (class names, image shape, the normalisation, the pool's and the test
+/// split's files, what was skipped), for people, for `waal export` and for moving a run.
+let private datasetJson (p: Prepared) =
+    Results.datasetJson
+        p.Config.Spec.Dataset
+        (Path.GetFullPath p.Config.Settings.DataDir)
+        p.PoolData
+        p.TestData
+        (p.Entry.Normalisation p.PoolData)
+        (p.Skipped |> List.map (fun e -> DataError.file e, DataError.line e))
 
 /// Runs the rounds that remain, persisting the state after every half-round; data and spec are already checked.
 let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start: Progress) =
@@ -151,8 +198,8 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
     | Ok device ->
         Device.configure settings.Threads
 
-        use poolT = Tensors.ofEntry p.Entry device p.PoolData
-        use testT = Tensors.ofEntry p.Entry device p.TestData
+        use poolT = Tensors.ofEntry p.Entry device p.PoolData p.PoolData
+        use testT = Tensors.ofEntry p.Entry device p.PoolData p.TestData
         let truth = p.TestData.Labels
 
         let ctx =
@@ -184,7 +231,7 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
         let seconds () = clock.Elapsed.TotalSeconds
 
         let save progress =
-            catchIo layout.Progress (fun () -> Results.saveProgress layout progress)
+            catchIo layout.Progress (fun () -> Results.saveProgress layout (namingOf p.PoolData) progress)
 
         let rec loop (progress: Progress) =
             if Round.isFinished spec.Rounds progress then
@@ -229,12 +276,19 @@ let private prepare (config: Configuration) =
         match Registry.tryFind spec.Strategy, Datasets.find spec.Dataset with
         | None, _ -> Error(UnknownStrategy spec.Strategy)
         | _, Error message -> Error(SpecInvalid [ { Field = "dataset"; Message = message } ])
+        | Some _, Ok entry when not (List.isEmpty (folderOnly entry config)) ->
+            Error(SpecInvalid(folderOnly entry config))
         | Some strategy, Ok entry ->
-            match entry.Load config.Settings.DataDir with
+            match entry.Load(sourceOf config) with
             | Error e -> Error(DataFailed e)
-            | Ok(train, test) ->
-                match spec.Pool with
-                | Some p when p > train.Count ->
+            | Ok {
+                     Train = train
+                     Test = test
+                     Skipped = skipped
+                 } ->
+                match Nets.resolve spec.Network train.Channels train.Height train.Width, spec.Pool with
+                | Error message, _ -> Error(SpecInvalid [ { Field = "network"; Message = message } ])
+                | Ok _, Some p when p > train.Count ->
                     Error(
                         DoesNotFit(
                             "pool",
@@ -259,6 +313,7 @@ let private prepare (config: Configuration) =
                                 Strategy = strategy
                                 PoolData = poolData
                                 TestData = test
+                                Skipped = skipped
                             }
 
 /// Holds the folder's lock for the work, or says who does (nothing is written then).
@@ -293,7 +348,7 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
         |> Result.bind (fun p ->
             locked folder (fun () ->
                 catchIo folder (fun () ->
-                    for f in [ layout.Spec; layout.Rounds; layout.Labels; layout.Progress ] do
+                    for f in [ layout.Spec; layout.Rounds; layout.Labels; layout.Progress; layout.Dataset ] do
                         if File.Exists f then
                             File.Delete f
 
@@ -302,7 +357,8 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
 
                     Results.removeStaleTemporaries folder
 
-                    Results.writeTextAtomic layout.Spec (SpecJson.toJson (versions ()) p.Config))
+                    Results.writeTextAtomic layout.Spec (SpecJson.toJson (versions ()) p.Config)
+                    Results.writeAtomic layout.Dataset (datasetJson p))
                 |> Result.bind (fun () ->
                     hooks.Info
                         $"pool: {p.PoolData.Count} images, test: {p.TestData.Count} images, {p.PoolData.Classes} classes"
@@ -324,7 +380,7 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
                                 Pending = None
                             }
 
-                        catchIo folder (fun () -> Results.saveProgress layout start)
+                        catchIo folder (fun () -> Results.saveProgress layout (namingOf p.PoolData) start)
                         |> Result.bind (fun () -> proceed layout p hooks start))))
 
 /// Continues the experiment in `folder` from its persisted state: a batch that was waiting for labels is
@@ -373,5 +429,7 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
 
                         Results.removeStaleTemporaries folder
 
-                        catchIo folder (fun () -> Results.saveProgress layout progress)
+                        catchIo folder (fun () ->
+                            Results.writeAtomic layout.Dataset (datasetJson p)
+                            Results.saveProgress layout (namingOf p.PoolData) progress)
                         |> Result.bind (fun () -> proceed layout p hooks progress)))

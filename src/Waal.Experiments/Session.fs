@@ -122,11 +122,11 @@ type Session
                 | Error d -> Error(NoDevice d)
                 | Ok device ->
                     Device.configure config.Settings.Threads
-                    let poolT = Tensors.ofEntry entry device poolData
+                    let poolT = Tensors.ofEntry entry device poolData poolData
 
                     let testT =
                         try
-                            test |> Option.map (fun t -> t, Tensors.ofEntry entry device t)
+                            test |> Option.map (fun t -> t, Tensors.ofEntry entry device poolData t)
                         with _ ->
                             (poolT :> IDisposable).Dispose()
                             reraise ()
@@ -212,7 +212,7 @@ type Session
         try
             let layout = { Results.Layout.Folder = folder }
             Results.writeTextAtomic layout.Spec (SpecJson.toJson (Runner.versions ()) config)
-            Results.saveProgress layout state
+            Results.saveProgress layout None state
             model |> Option.iter (Checkpoint.save layout.Checkpoint)
             Ok()
         with
@@ -224,7 +224,14 @@ type Session
         let d = poolTensors
 
         let nets =
-            Nets.create device d.Channels d.Height d.Width d.Classes (Training.criticOutput config.Spec.Method)
+            Nets.createNamed
+                config.Spec.Network
+                device
+                d.Channels
+                d.Height
+                d.Width
+                d.Classes
+                (Training.criticOutput config.Spec.Method)
 
         try
             Checkpoint.load folder nets

@@ -56,6 +56,66 @@ type VggFeatures() as this =
 
     override _.forward(x: Tensor) = (layers.forward x).flatten 1L
 
+/// A residual block: conv3x3 (stride s) + BN + ReLU, conv3x3 + BN, plus the input (through a 1x1 conv + BN when
+/// the shape changes), then ReLU.
+type ResidualBlock(inputs: int64, outputs: int64, stride: int64) as this =
+    inherit Module<Tensor, Tensor>("ResidualBlock")
+    let conv1 = Conv2d(inputs, outputs, 3L, stride = stride, padding = 1L, bias = false)
+    let bn1 = BatchNorm2d(outputs)
+    let conv2 = Conv2d(outputs, outputs, 3L, padding = 1L, bias = false)
+    let bn2 = BatchNorm2d(outputs)
+    let down = Conv2d(inputs, outputs, 1L, stride = stride, bias = false)
+    let bnDown = BatchNorm2d(outputs)
+    let projects = stride <> 1L || inputs <> outputs
+    do this.RegisterComponents()
+
+    override _.forward(x: Tensor) =
+        use _scope = torch.NewDisposeScope()
+        let y = functional.relu (bn1.forward (conv1.forward x))
+        let y = bn2.forward (conv2.forward y)
+        let skip = if projects then bnDown.forward (down.forward x) else x
+        functional.relu(y + skip).MoveToOuterDisposeScope()
+
+/// f for any C x H x W (H, W >= 8): a 3x3 stem of 32 channels (BN, ReLU), then one residual block per halving
+/// while the smaller side stays >= 8 after it (64x64: 3 blocks, 32x32: 2, 28x28: 1), widths doubling to at
+/// most 256, then global average pooling -> the last width.
+type ResidualFeatures(channels: int64, height: int, width: int) as this =
+    inherit Module<Tensor, Tensor>("ResidualFeatures")
+
+    static let plan (height: int) (width: int) =
+        let rec go side width acc =
+            if side / 2 >= 8 then
+                let next = min 256L (width * 2L)
+                go (side / 2) next ((width, next) :: acc)
+            else
+                List.rev acc
+
+        go (min height width) 32L []
+
+    let stemConv = Conv2d(channels, 32L, 3L, padding = 1L, bias = false)
+    let stemBn = BatchNorm2d(32L)
+
+    let blocks =
+        Sequential(
+            [|
+                for i, (inputs, outputs) in List.indexed (plan height width) do
+                    yield struct ($"block{i}", new ResidualBlock(inputs, outputs, 2L) :> Module<Tensor, Tensor>)
+            |]
+        )
+
+    do this.RegisterComponents()
+
+    /// The width of the features (the last block's channels).
+    static member Width(height: int, width: int) =
+        match plan height width with
+        | [] -> 32L
+        | p -> snd (List.last p)
+
+    override _.forward(x: Tensor) =
+        use _scope = torch.NewDisposeScope()
+        let y = blocks.forward (functional.relu (stemBn.forward (stemConv.forward x)))
+        y.mean([| 2L; 3L |]).MoveToOuterDisposeScope()
+
 /// h: Linear inputs->50, ReLU (the embedding), Dropout(0.5), Linear 50->classes (logits).
 type Classifier(inputs: int64, classes: int64) as this =
     inherit Module<Tensor, Tensor>("Classifier")
@@ -115,9 +175,35 @@ type Networks =
             n.Classifier.Dispose()
             n.Critic.Dispose()
 
-/// Fresh networks for images of `channels` x `height` x `width` (1x28x28: the small net; 3x32x32: VGG16-BN),
-/// initialised from libtorch's generator (seed it first), moved to the device.
-let create (device: Device) (channels: int) (height: int) (width: int) (classes: int) (critic: CriticOutput) =
+/// The network registry: which feature extractor a name (Options.networks) means for a shape, or why none.
+/// "auto": 1x28x28 small-cnn, 3x32x32 vgg16, any other shape resnet.
+let resolve (network: string) (channels: int) (height: int) (width: int) : Result<string, string> =
+    match network, channels, height, width with
+    | ("auto" | ""), 1, 28, 28 -> Ok "small-cnn"
+    | ("auto" | ""), 3, 32, 32 -> Ok "vgg16"
+    | ("auto" | ""), _, h, w when h >= 8 && w >= 8 -> Ok "resnet"
+    | "small-cnn", 1, 28, 28 -> Ok "small-cnn"
+    | "vgg16", 3, 32, 32 -> Ok "vgg16"
+    | "resnet", _, h, w when h >= 8 && w >= 8 -> Ok "resnet"
+    | "small-cnn", _, _, _ -> Error $"small-cnn takes 1x28x28 images, not {channels}x{height}x{width}"
+    | "vgg16", _, _, _ -> Error $"vgg16 takes 3x32x32 images, not {channels}x{height}x{width}"
+    | ("auto" | "" | "resnet"), _, _, _ ->
+        Error $"no network for {channels}x{height}x{width} images: resnet needs both sides >= 8 (give --image-size)"
+    | other, _, _, _ ->
+        let known = String.Join(", ", Options.networks)
+        Error $"unknown network '{other}'; expected one of {known}"
+
+/// Fresh networks of the registry's `network` for images of `channels` x `height` x `width`, initialised from
+/// libtorch's generator (seed it first), moved to the device.
+let createNamed
+    (network: string)
+    (device: Device)
+    (channels: int)
+    (height: int)
+    (width: int)
+    (classes: int)
+    (critic: CriticOutput)
+    =
     Device.guardCpu ()
     // Building the layers leaves temporary tensor handles (TorchSharp's initialisers return new handles onto the
     // weights) that keep every weight alive until the .NET finaliser runs, even after the networks are disposed:
@@ -127,13 +213,14 @@ let create (device: Device) (channels: int) (height: int) (width: int) (classes:
     use _scope = torch.NewDisposeScope()
 
     let features, size, bn =
-        match channels, height, width with
-        | 1, 28, 28 -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
-        | 3, 32, 32 -> new VggFeatures() :> Module<Tensor, Tensor>, 512L, true
-        | _ ->
-            invalidArg
-                (nameof channels)
-                $"no network for {channels}x{height}x{width} images (expected 1x28x28 or 3x32x32)"
+        match resolve network channels height width with
+        | Ok "small-cnn" -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
+        | Ok "vgg16" -> new VggFeatures() :> Module<Tensor, Tensor>, 512L, true
+        | Ok _ ->
+            new ResidualFeatures(int64 channels, height, width) :> Module<Tensor, Tensor>,
+            ResidualFeatures.Width(height, width),
+            true
+        | Error message -> invalidArg (nameof network) message
 
     let h = new Classifier(size, int64 classes)
     let g = new Critic(size, critic)
@@ -154,3 +241,7 @@ let create (device: Device) (channels: int) (height: int) (width: int) (classes:
         Critic = g
         HasBatchNorm = bn
     }
+
+/// Fresh networks chosen by shape ("auto": 1x28x28 the small net, 3x32x32 VGG16-BN, any other the residual net).
+let create (device: Device) (channels: int) (height: int) (width: int) (classes: int) (critic: CriticOutput) =
+    createNamed "auto" device channels height width classes critic

@@ -69,7 +69,7 @@ let private batchedIn
         else
             torch.inference_mode true
 
-    use idx = indices |> Option.map (indexTensor data.Images.device) |> Option.toObj
+    use idx = indices |> Option.map (indexTensor data.Device) |> Option.toObj
     progress.Start what total
 
     for b in 0 .. total - 1 do
@@ -79,9 +79,9 @@ let private batchedIn
 
         let x =
             if isNull idx then
-                data.Images.narrow (0L, start, len)
+                data.Slice(start, len)
             else
-                data.Images.index_select (0L, idx.narrow (0L, start, len))
+                data.Gather(idx.narrow (0L, start, len))
 
         let parts = pass x
 

@@ -1,4 +1,5 @@
-/// Datasets held as one normalised tensor each, so batches are gathered with index_select.
+/// Datasets held as one uint8 tensor each (a pool never lives in memory as float32): batches are gathered with
+/// index_select and normalised as they are taken.
 module Waal.Learning.Tensors
 
 open System
@@ -8,12 +9,16 @@ open type TorchSharp.torch
 open Microsoft.FSharp.Core.Operators
 open Waal.Data
 
-/// Images as one float32 N x C x H x W tensor (normalised, on the device). No labels: what a learner sees of
-/// the pool has none, so labels can reach training only through the pool's label log; a test set's labels stay
-/// in its Dataset, for accuracy.
+/// Images as one uint8 N x C x H x W tensor on the device, with the per-channel constants that turn a batch of
+/// them into the network's float32 inputs. No labels: what a learner sees of the pool has none, so labels can
+/// reach training only through the pool's label log; a test set's labels stay in its Dataset, for accuracy.
 type ImageTensors =
     {
-        Images: Tensor
+        /// The raw bytes, N x C x H x W.
+        Pixels: Tensor
+        /// 1 x C x 1 x 1 float32 means and standard deviations (of pixel/255).
+        Mean: Tensor
+        Std: Tensor
         Count: int
         Channels: int
         Height: int
@@ -21,10 +26,32 @@ type ImageTensors =
         Classes: int
     }
 
-    interface IDisposable with
-        member this.Dispose() = this.Images.Dispose()
+    /// The network's inputs for a batch of raw rows: (pixel/255 - mean) / std, float32. Elementwise, so a row
+    /// comes out the same whichever batch it is in.
+    member t.Normalise(raw: Tensor) =
+        use _scope = torch.NewDisposeScope()
+        ((raw.to_type ScalarType.Float32 / 255.0f - t.Mean) / t.Std).MoveToOuterDisposeScope()
 
-/// Converts a dataset: pixel/255, then (x - mean) / std per channel. Rejects constants of the wrong length.
+    /// The normalised rows at `indices` (an int64 tensor on the device).
+    member t.Gather(indices: Tensor) =
+        use raw = t.Pixels.index_select (0L, indices)
+        t.Normalise raw
+
+    /// The normalised rows start .. start+length-1.
+    member t.Slice(start: int64, length: int64) =
+        use raw = t.Pixels.narrow (0L, start, length)
+        t.Normalise raw
+
+    /// The device the pixels live on.
+    member t.Device = t.Pixels.device
+
+    interface IDisposable with
+        member this.Dispose() =
+            this.Pixels.Dispose()
+            this.Mean.Dispose()
+            this.Std.Dispose()
+
+/// Holds a dataset's bytes as a tensor with its normalisation. Rejects constants of the wrong length.
 let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors =
     if norm.Mean.Length <> d.Channels || norm.Std.Length <> d.Channels then
         invalidArg (nameof norm) $"normalisation has {norm.Mean.Length} channels, the data {d.Channels}"
@@ -33,16 +60,17 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors
     let shape = [| int64 d.Count; int64 d.Channels; int64 d.Height; int64 d.Width |]
     let raw = torch.tensor (d.Images, ReadOnlySpan shape, dtype = ScalarType.Byte)
 
-    let mean =
-        torch.tensor(norm.Mean |> Array.map float32).view(1L, int64 d.Channels, 1L, 1L)
-
-    let std =
-        torch.tensor(norm.Std |> Array.map float32).view(1L, int64 d.Channels, 1L, 1L)
-
-    let images = ((raw.to_type ScalarType.Float32 / 255.0f - mean) / std).``to`` device
+    let constants (values: float[]) =
+        torch
+            .tensor(values |> Array.map float32)
+            .view(1L, int64 d.Channels, 1L, 1L)
+            .``to``(device)
+            .MoveToOuterDisposeScope()
 
     {
-        Images = images.MoveToOuterDisposeScope()
+        Pixels = raw.``to``(device).MoveToOuterDisposeScope()
+        Mean = constants norm.Mean
+        Std = constants norm.Std
         Count = d.Count
         Channels = d.Channels
         Height = d.Height
@@ -50,8 +78,10 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors
         Classes = d.Classes
     }
 
-/// Converts a dataset with the normalisation of its registry entry.
-let ofEntry (entry: Datasets.Entry) (device: Device) (d: Dataset) = ofDataset device entry.Normalisation d
+/// Holds a dataset with the normalisation its registry entry gives for `pool` (a folder dataset's is computed
+/// from the pool; the others' are constants).
+let ofEntry (entry: Datasets.Entry) (device: Device) (pool: Dataset) (d: Dataset) =
+    ofDataset device (entry.Normalisation pool) d
 
 /// An int64 index tensor on the device.
 let indexTensor (device: Device) (indices: int[]) =

@@ -21,6 +21,8 @@ type Setup =
         Train: TrainOptions
         Method: MethodOptions
         Seed: int64
+        /// The network registry's name (Nets.resolve).
+        Network: string
         /// The query batch |B| (for the paper's imbalance coefficient).
         QueryBatch: int
         Progress: ProgressSink
@@ -34,6 +36,7 @@ let setupOf (device: Device) (data: ImageTensors) (spec: ExperimentSpec) (progre
         Train = spec.Train
         Method = spec.Method
         Seed = spec.Seed
+        Network = spec.Network
         QueryBatch = spec.Query
         Progress = progress
     }
@@ -141,7 +144,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
     let d = s.Data
 
     let nets =
-        Nets.create s.Device d.Channels d.Height d.Width d.Classes (criticOutput s.Method)
+        Nets.createNamed s.Network s.Device d.Channels d.Height d.Width d.Classes (criticOutput s.Method)
     // A cancelled or failed training (an exception from the progress sink, a native error) must not leave
     // the networks to the finaliser: they are disposed on every path but success.
     try
@@ -279,16 +282,16 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                     // The batch's inputs: labelled rows then unlabelled rows (one tensor when fused).
                     let inputs () =
                         if fused then
-                            d.Images.index_select (0L, pairsT.narrow (0L, 2L * start, 2L * len))
+                            d.Gather(pairsT.narrow (0L, 2L * start, 2L * len))
                         else
-                            let xl = d.Images.index_select (0L, idxL)
-                            let xu = d.Images.index_select (0L, uiT.narrow (0L, start, len))
+                            let xl = d.Gather(idxL)
+                            let xu = d.Gather(uiT.narrow (0L, start, len))
                             let xl = if augmenting then augment xl else xl
                             let xu = if augmenting then augment xu else xu
                             torch.cat ([| xl; xu |], 0L)
 
                     if ui.Length = 0 then
-                        let xl = d.Images.index_select (0L, idxL)
+                        let xl = d.Gather(idxL)
                         let xl = if augmenting then augment xl else xl
                         let v = crossEntropyStep nets optF optH xl yl
 
@@ -379,7 +382,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
     let d = s.Data
 
     let nets =
-        Nets.create s.Device d.Channels d.Height d.Width d.Classes s.Method.CriticOutput
+        Nets.createNamed s.Network s.Device d.Channels d.Height d.Width d.Classes s.Method.CriticOutput
     // A cancelled or failed training (an exception from the progress sink, a native error) must not leave
     // the networks to the finaliser: they are disposed on every path but success.
     try
@@ -419,7 +422,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
                 let start = int64 (b * s.Train.Batch)
                 let len = min (int64 s.Train.Batch) (int64 order.Length - start)
                 let i = idx.narrow (0L, start, len)
-                let x = d.Images.index_select (0L, i)
+                let x = d.Gather(i)
                 let x = if augmenting then augment x else x
                 let v = crossEntropyStep nets optF optH x (labels.index_select (0L, i))
 

@@ -37,6 +37,22 @@ public enum DatasetKind
     Cifar10,
     /// <summary>SVHN (3x32x32).</summary>
     Svhn,
+    /// <summary>Images of any shape (a folder of class folders from the command line; arrays here): the
+    /// normalisation is computed from the pool, the network chosen by shape.</summary>
+    Folder,
+}
+
+/// <summary>The network registry.</summary>
+public enum Network
+{
+    /// <summary>By shape: 1x28x28 the small CNN, 3x32x32 VGG16-BN, any other the residual net.</summary>
+    Auto,
+    /// <summary>The reference small CNN (1x28x28 only).</summary>
+    SmallCnn,
+    /// <summary>VGG16 with batch norm (3x32x32 only).</summary>
+    Vgg16,
+    /// <summary>A residual net whose depth follows the image size (any size of at least 8x8).</summary>
+    Resnet,
 }
 
 /// <summary>Where the networks compute.</summary>

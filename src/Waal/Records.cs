@@ -98,6 +98,9 @@ public sealed record LearnerOptions
     /// <summary>The cluster mode's candidates, as a multiple of the query batch.</summary>
     public int? Candidates { get; init; }
 
+    /// <summary>The network (default: by the images' shape).</summary>
+    public Network? Network { get; init; }
+
     /// <summary>Where the defaults come from (<see cref="Waal.Preset.Recommended"/> when not set).</summary>
     public Preset? Preset { get; init; }
 

@@ -525,10 +525,106 @@ let private writers =
             }
         ]
 
+/// A folder of colour JPEGs, a folder run, then `waal export` and `waal predict` as a user types them.
+let private model =
+    testList
+        "The model afterwards"
+        [
+            test "waal run on a folder, waal export, waal predict: a CSV of path, class, probabilities, margin, entropy" {
+                let root = temp ()
+                let data = Path.Combine(root, "photos")
+                let run = Path.Combine(root, "run")
+                let exported = Path.Combine(root, "model")
+                let csv = Path.Combine(root, "predictions.csv")
+
+                try
+                    let train, _ =
+                        Waal.Data.Load.fashionMnist fashion
+                        |> Result.defaultWith (fun e -> failtest (Waal.Data.DataError.line e))
+
+                    Waal.Testing.ImageFolders.write
+                        Waal.Testing.ImageFolders.ColourJpeg
+                        (Waal.Data.Dataset.take 300 train)
+                        [| "top"; "trouser" |]
+                        20
+                        data
+                    |> ignore
+
+                    let code, _, err =
+                        waal
+                            [
+                                "run"
+                                "--dataset"
+                                $"folder={data}"
+                                "--initial"
+                                "6"
+                                "--query"
+                                "6"
+                                "--rounds"
+                                "1"
+                                "--epochs"
+                                "1"
+                                "--floor"
+                                "32"
+                                "--threads"
+                                "2"
+                                "--out"
+                                run
+                            ]
+
+                    Expect.equal code 0 $"run: %A{err}"
+                    let code, out, err = waal [ "export"; run; "--out"; exported ]
+                    Expect.equal code 0 $"export: %A{err}"
+                    Expect.stringContains out[0] "resnet, 3x28x28, 2 classes, round 1" "what was exported"
+
+                    // A file, a folder, and a bad file: refused naming it, then skipped with the flag.
+                    let bad = Path.Combine(root, "broken.jpg")
+                    File.WriteAllText(bad, "not a JPEG")
+                    let one = Directory.GetFiles(Path.Combine(data, "top"))[0]
+
+                    let args =
+                        [
+                            "predict"
+                            exported
+                            "--images"
+                            one
+                            Path.Combine(data, "trouser")
+                            bad
+                            "--out"
+                            csv
+                        ]
+
+                    let code, _, err = waal args
+                    Expect.equal code 2 "a bad image stops predict"
+                    Expect.stringStarts err[0] $"error DATA005: {bad}: " "naming the file"
+                    Expect.isFalse (File.Exists csv) "and nothing is written"
+
+                    let code, out, err = waal (args @ [ "--skip-bad-images" ])
+                    Expect.equal code 0 $"predict: %A{err}"
+                    Expect.stringStarts err[0] "skipped: error DATA005: " "the skipped file is reported"
+                    Expect.stringContains out[0] "(21 images, 1 skipped)" "one file and a folder of 20"
+
+                    let lines = File.ReadAllLines csv
+                    Expect.equal lines[0] "path,class,probability,top,trouser,margin,entropy" "the header"
+                    Expect.equal lines.Length 22 "a row per image"
+                    Expect.stringStarts lines[2] "img-" "a folder's files by their path below it"
+
+                    for line in lines[1..] do
+                        let f = line.Split ','
+                        let p = f[3..4] |> Array.map float
+                        Expect.floatClose Accuracy.medium (Array.sum p) 1.0 "probabilities sum to 1"
+                        Expect.equal (float f[2]) (Array.max p) "probability is the class's"
+                        Expect.equal f[1] (if p[0] >= p[1] then "top" else "trouser") "class is the most probable"
+                finally
+                    Directory.Delete(root, true)
+            }
+        ]
+
 let all =
     testList
         "Cli"
         [
+            testSequenced model
             testSequenced inspect
             options
             testSequenced experiment

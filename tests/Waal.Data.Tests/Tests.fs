@@ -443,5 +443,275 @@ let private realTests =
             }
         ]
 
+// ---------- image folders ----------
+
+let private fashionSample =
+    lazy
+        (let train, _ =
+            Load.fashionMnist Waal.Testing.Environment.fashion |> ok "fashion-mnist"
+
+         Dataset.take 400 train)
+
+let private folderOf style names perClass =
+    let dir = temp ()
+
+    let written =
+        Waal.Testing.ImageFolders.write style fashionSample.Value names perClass dir
+
+    dir, written
+
+let private readFolder options dir = Folder.read options None dir |> ok dir
+
+let private folderTests =
+    testSequenced
+    <| testList
+        "Folder"
+        [
+            test "grey PNGs read back byte for byte, classes named by their folders in ordinal order, files relative" {
+                let names = [| "bag"; "Coat"; "ankle boot" |]
+                let dir, written = folderOf Waal.Testing.ImageFolders.GreyPng names 4
+
+                try
+                    let r = readFolder Folder.defaultOptions dir
+                    let d = r.Data
+                    Expect.equal (d.Channels, d.Height, d.Width) (1, 28, 28) "shape"
+                    // Ordinal order: upper case before lower case.
+                    Expect.equal d.ClassNames [| "Coat"; "ankle boot"; "bag" |] "class names"
+                    Expect.equal d.Count 12 "count"
+                    Expect.isEmpty r.Skipped "nothing skipped"
+                    let sample = fashionSample.Value
+
+                    for j in 0 .. d.Count - 1 do
+                        let file = d.Files[j]
+                        let folderName = file.Split('/')[0]
+                        Expect.equal d.ClassNames[d.Labels[j]] folderName $"{file}: its label is its folder"
+                        let i = int (Path.GetFileNameWithoutExtension(file).Substring 4)
+                        Expect.contains written i "a written image"
+
+                        Expect.equal
+                            d.Images[j * 784 .. j * 784 + 783]
+                            sample.Images[i * 784 .. i * 784 + 783]
+                            $"{file}: the pixels"
+                finally
+                    Directory.Delete(dir, true)
+            }
+
+            test "colour JPEGs read as 3 channels; --channels 1 makes them grey; --image-size resizes and crops" {
+                let dir, _ =
+                    folderOf (Waal.Testing.ImageFolders.ColourPngScaled 40) [| "a"; "b" |] 3
+
+                try
+                    let d = (readFolder Folder.defaultOptions dir).Data
+                    Expect.equal (d.Channels, d.Height, d.Width) (3, 60, 40) "stored size, RGB"
+
+                    let g =
+                        (readFolder
+                            { Folder.defaultOptions with
+                                Channels = 1
+                                Size = 16
+                            }
+                            dir)
+                            .Data
+
+                    Expect.equal (g.Channels, g.Height, g.Width, g.Count) (1, 16, 16, 6) "grey 16x16"
+
+                    let jdir, _ = folderOf Waal.Testing.ImageFolders.ColourJpeg [| "x"; "y" |] 2
+
+                    try
+                        let j = (readFolder Folder.defaultOptions jdir).Data
+                        Expect.equal (j.Channels, j.Height, j.Width) (3, 28, 28) "JPEG"
+                        // The B plane is 255 - R (up to JPEG's loss).
+                        let plane = 784
+                        let r = j.Images[0 .. plane - 1] |> Array.map int
+                        let b = j.Images[2 * plane .. 3 * plane - 1] |> Array.map int
+                        let err = Array.map2 (fun r b -> float (abs (r + b - 255))) r b |> Array.average
+                        Expect.isLessThan err 25.0 "B = 255 - R within JPEG's loss (chroma subsampling)"
+                    finally
+                        Directory.Delete(jdir, true)
+                finally
+                    Directory.Delete(dir, true)
+            }
+
+            test "mixed sizes are refused naming the odd file unless --image-size is given" {
+                let dir, _ = folderOf Waal.Testing.ImageFolders.GreyPng [| "a"; "b" |] 2
+                let odd = Path.Combine(dir, "b", "odd.png")
+
+                try
+                    File.WriteAllBytes(
+                        odd,
+                        Waal.Testing.ImageFolders.encode
+                            (Waal.Testing.ImageFolders.ColourPngScaled 30)
+                            fashionSample.Value
+                            0
+                    )
+
+                    let r = Folder.read Folder.defaultOptions None dir
+                    expectCode "DATA007" r "mixed sizes"
+                    expectError r odd "mixed sizes"
+
+                    let d = (readFolder { Folder.defaultOptions with Size = 28 } dir).Data
+
+                    Expect.equal (d.Count, d.Channels, d.Height) (5, 3, 28) "resized: one colour image makes RGB"
+                finally
+                    Directory.Delete(dir, true)
+            }
+
+            test "bad files get a typed error naming them, or with SkipBad are skipped and counted" {
+                let dir, _ = folderOf Waal.Testing.ImageFolders.GreyPng [| "a"; "b" |] 3
+                let valid = File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir, "a"))[0])
+
+                let cases =
+                    [
+                        "zero.png", [||], "DATA004"
+                        "notes.txt", Encoding.UTF8.GetBytes "not an image", "DATA005"
+                        "cut.png", valid[.. valid.Length / 2], "DATA006"
+                    ]
+
+                try
+                    for name, bytes, code in cases do
+                        let path = Path.Combine(dir, "b", name)
+                        File.WriteAllBytes(path, bytes)
+                        let r = Folder.read Folder.defaultOptions None dir
+                        expectCode code r name
+                        expectError r path name
+
+                        let skipped =
+                            readFolder
+                                { Folder.defaultOptions with
+                                    SkipBad = true
+                                }
+                                dir
+
+                        Expect.equal skipped.Data.Count 6 $"{name}: the six good images"
+                        Expect.equal (skipped.Skipped |> List.map DataError.file) [ path ] $"{name}: counted"
+                        File.Delete path
+                finally
+                    Directory.Delete(dir, true)
+            }
+
+            test
+                "an empty class folder, a stray file, a missing folder, a symlink loop and a non-UTF-8 name are typed errors" {
+                let dir, _ = folderOf Waal.Testing.ImageFolders.GreyPng [| "a"; "b" |] 2
+
+                try
+                    let empty = Directory.CreateDirectory(Path.Combine(dir, "c")).FullName
+                    let r = Folder.read Folder.defaultOptions None dir
+                    expectCode "DATA012" r "empty class"
+                    expectError r empty "empty class"
+                    Directory.Delete empty
+
+                    let stray = Path.Combine(dir, "readme.txt")
+                    File.WriteAllText(stray, "x")
+                    expectCode "DATA002" (Folder.read Folder.defaultOptions None dir) "stray file"
+                    File.Delete stray
+
+                    expectCode "DATA001" (Folder.read Folder.defaultOptions None (dir + "-none")) "missing"
+
+                    let loop = Path.Combine(dir, "a", "again")
+                    Directory.CreateSymbolicLink(loop, Path.Combine(dir, "a")) |> ignore
+                    let r = Folder.read Folder.defaultOptions None dir
+                    expectCode "DATA013" r "symlink loop"
+                    expectError r loop "symlink loop"
+                    Directory.Delete loop
+
+                    // A name with the byte 0xFF (not UTF-8), made by the shell.
+                    let shell =
+                        Diagnostics.Process.Start("/bin/sh", [| "-c"; $"touch \"{dir}/a/bad$(printf '\\377').png\"" |])
+
+                    shell.WaitForExit()
+                    let r = Folder.read Folder.defaultOptions None dir
+                    expectCode "DATA013" r "non-UTF-8 name"
+                finally
+                    // .NET cannot name the non-UTF-8 file to delete it: the shell can.
+                    Diagnostics.Process.Start("rm", [| "-rf"; dir |]).WaitForExit()
+            }
+
+            testProperty "the held-out split is stratified, disjoint, complete and the same every time"
+            <| fun (fraction: NormalFloat) (counts: PositiveInt list) ->
+                let fraction = abs (float fraction) % 1.0
+                let counts = counts |> List.truncate 5 |> List.map (fun c -> 1 + c.Get % 30)
+                let classes = max 1 counts.Length
+
+                let labels =
+                    counts
+                    |> List.indexed
+                    |> List.collect (fun (c, n) -> List.replicate n c)
+                    |> Array.ofList
+
+                let data =
+                    Dataset.create "d" (Array.init labels.Length byte) labels 1 1 1 classes
+                    |> ok "data"
+
+                let train, test = Folder.holdOut fraction data
+                let again = Folder.holdOut fraction data
+                // Each image's byte is its index, so the parts name their items.
+                let items (d: Dataset) =
+                    d.Images |> Array.map int |> Set.ofArray
+
+                Expect.equal (train.Count + test.Count) data.Count "complete"
+                Expect.isTrue (Set.intersect (items train) (items test)).IsEmpty "disjoint"
+                Expect.equal (snd again).Images test.Images "repeatable"
+
+                for c, n in List.indexed counts do
+                    let expected =
+                        if n < 2 || fraction <= 0.0 then
+                            0
+                        else
+                            min (n - 1) (max 1 (int (Math.Round(fraction * float n, MidpointRounding.AwayFromZero))))
+
+                    Expect.equal (Dataset.classCounts test).[c] expected $"class {c} of {n}"
+
+            test "the normalisation of a folder is its pixels' mean and deviation per channel" {
+                let data =
+                    Dataset.create "d" [| 0uy; 255uy; 10uy; 10uy; 0uy; 255uy; 10uy; 10uy |] [| 0; 0 |] 2 1 2 1
+                    |> ok "data"
+
+                let n = Normalisation.compute data
+                Expect.floatClose Accuracy.veryHigh n.Mean[0] 0.5 "channel 0 mean"
+                Expect.floatClose Accuracy.veryHigh n.Std[0] 0.5 "channel 0 deviation"
+                Expect.floatClose Accuracy.veryHigh n.Mean[1] (10.0 / 255.0) "channel 1 mean"
+                Expect.equal n.Std[1] 1.0 "a constant channel: deviation 1"
+            }
+
+            testPropertyWithConfig
+                { FsCheckConfig.defaultConfig with
+                    maxTest = 150
+                }
+                "a mutated PNG or JPEG in a class folder gives data or a typed error naming it"
+                (Prop.forAll
+                    (Arb.fromGen (
+                        gen {
+                            let! jpeg = Gen.elements [ false; true ]
+
+                            let style =
+                                if jpeg then
+                                    Waal.Testing.ImageFolders.ColourJpeg
+                                else
+                                    Waal.Testing.ImageFolders.GreyPng
+
+                            let! bytes = mutated (Waal.Testing.ImageFolders.encode style fashionSample.Value 3)
+                            return jpeg, bytes
+                        }
+                    ))
+                    (fun (jpeg, bytes) ->
+                        let dir = temp ()
+
+                        try
+                            Directory.CreateDirectory(Path.Combine(dir, "a")) |> ignore
+                            let path = write dir (if jpeg then "a/x.jpg" else "a/x.png") bytes
+
+                            let work =
+                                Threading.Tasks.Task.Run(fun () -> Folder.read Folder.defaultOptions None dir)
+
+                            if not (work.Wait(TimeSpan.FromSeconds 10.0)) then
+                                failwithf "the reader hung on a %d-byte file" bytes.Length
+
+                            match work.Result with
+                            | Ok r -> r.Data.Count = 1 && r.Data.Images.Length = r.Data.ImageSize
+                            | Error e -> DataError.file e = path
+                        finally
+                            Directory.Delete(dir, true)))
+        ]
+
 let all =
-    testList "Data" [ idxTests; cifarTests; svhnTests; mutationTests; realTests ]
+    testList "Data" [ idxTests; cifarTests; svhnTests; mutationTests; realTests; folderTests ]

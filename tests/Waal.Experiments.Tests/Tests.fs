@@ -290,7 +290,7 @@ let private persistence =
                     }
 
                 File.Copy(Path.Combine(whole, "spec.json"), Path.Combine(waiting, "spec.json"))
-                Results.saveProgress { Folder = waiting } pending
+                Results.saveProgress { Folder = waiting } None pending
                 let mutable trainings = 0
 
                 let counting =
@@ -539,10 +539,173 @@ let private labels =
             }
         ]
 
+/// A folder dataset end to end: colour PNGs of 3 classes written from Fashion-MNIST, resized to 16x16 (the
+/// residual net), the test split held out; WAAL for two queries.
+let private folders =
+    testList
+        "Folder datasets"
+        [
+            test "a folder run trains the residual net and names every file and class in its results" {
+                let data = temp ()
+                let out = temp ()
+
+                try
+                    let train, _ =
+                        Load.fashionMnist fashion
+                        |> Result.defaultWith (fun e -> failtest (DataError.line e))
+
+                    let sample = Dataset.take 600 train
+                    let names = [| "shirt"; "trouser"; "pullover" |]
+
+                    Waal.Testing.ImageFolders.write (Waal.Testing.ImageFolders.ColourPngScaled 20) sample names 40 data
+                    |> ignore
+
+                    let config =
+                        Datasets.ofCommandLine
+                            [
+                                "--dataset"
+                                $"folder={data}"
+                                "--image-size"
+                                "16"
+                                "--initial"
+                                "12"
+                                "--query"
+                                "12"
+                                "--rounds"
+                                "2"
+                                "--epochs"
+                                "2"
+                                "--floor"
+                                "64"
+                                "--batch"
+                                "16"
+                                "--threads"
+                                "2"
+                            ]
+                        |> Result.defaultWith failtest
+
+                    Runner.run config out false Runner.quiet |> ok "folder run"
+
+                    let rounds = File.ReadAllLines(Path.Combine(out, "rounds.csv"))
+                    Expect.equal rounds.Length 4 "three rounds"
+
+                    use labels =
+                        Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(out, "labels.json")))
+
+                    let classNames =
+                        labels.RootElement.GetProperty("classNames").EnumerateArray()
+                        |> Seq.map (fun e -> e.GetString())
+                        |> Array.ofSeq
+
+                    Expect.equal classNames [| "pullover"; "shirt"; "trouser" |] "class names, ordinal order"
+
+                    let items =
+                        labels.RootElement.GetProperty("batches").EnumerateArray()
+                        |> Seq.collect (fun b -> b.GetProperty("items").EnumerateArray())
+                        |> Array.ofSeq
+
+                    Expect.equal items.Length 36 "12 + 2 x 12 labels"
+
+                    for item in items do
+                        let path = item[2].GetString()
+                        let cls = item[3].GetString()
+                        Expect.equal classNames[item[1].GetInt32()] cls "the class name is the label's"
+                        Expect.stringStarts path (cls + "/") "the oracle's label is the file's folder"
+
+                        Expect.isTrue
+                            (File.Exists(Path.Combine(data, path)))
+                            $"{path} resolves under the dataset folder"
+
+                    use dataset =
+                        Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(out, "dataset.json")))
+
+                    let root = dataset.RootElement
+                    Expect.equal (root.GetProperty("channels").GetInt32()) 3 "RGB"
+                    Expect.equal (root.GetProperty("height").GetInt32()) 16 "resized"
+                    // 40 per class, 20% held out: 8 per class.
+                    Expect.equal (root.GetProperty("testSize").GetInt32()) 24 "held out"
+                    Expect.equal (root.GetProperty("poolSize").GetInt32()) 96 "pool"
+                    Expect.equal (root.GetProperty("normalisation").GetProperty("mean").GetArrayLength()) 3 "3 means"
+
+                    let progress = File.ReadAllText(Path.Combine(out, "progress.json"))
+                    Expect.stringContains progress "\"queriedFiles\"" "queried files in progress.json"
+
+                    let spec = File.ReadAllText(Path.Combine(out, "spec.json"))
+                    Expect.stringContains spec "\"imageSize\": 16" "the image options are in spec.json"
+
+                    // The model afterwards: exported, it predicts the held-out test files exactly as the run's
+                    // final evaluation did (the same accuracy, written exactly), and the run folder itself
+                    // predicts the same probabilities as the exported model.
+                    let modelDir = Path.Combine(out, "model")
+
+                    let info =
+                        Model.export out modelDir
+                        |> Result.defaultWith (fun e -> failtest (Model.ModelError.line e))
+
+                    Expect.equal (info.Network, info.Round, info.ImageSize) ("resnet", 2, 16) "the last round's resnet"
+
+                    let testFiles =
+                        root.GetProperty("testFiles").EnumerateArray()
+                        |> Seq.map (fun e -> Path.Combine(data, e.GetString()))
+                        |> List.ofSeq
+
+                    let predictWith dir =
+                        match Model.predictFiles dir testFiles false 250 with
+                        | Ok(_, rows, []) -> rows
+                        | Ok(_, _, skipped) -> failtestf "skipped %A" skipped
+                        | Error e -> failtest (Model.ModelError.line e)
+
+                    let exported = predictWith modelDir
+
+                    let truth =
+                        testFiles
+                        |> List.map (fun f -> Array.IndexOf(classNames, Path.GetFileName(Path.GetDirectoryName f)))
+                        |> Array.ofList
+
+                    let predicted = exported |> List.map (fun (_, p) -> p.Class) |> Array.ofList
+
+                    let final =
+                        (Results.readRoundsCsv (Path.Combine(out, "rounds.csv"))
+                         |> Result.defaultWith failtest
+                         |> List.last)
+
+                    Expect.equal
+                        (Metrics.accuracy predicted truth)
+                        final.TestAccuracy
+                        "the final evaluation's accuracy, exactly"
+
+                    Expect.equal info.TestAccuracy final.TestAccuracy "model.json records it"
+
+                    let fromRun = predictWith out
+
+                    Expect.equal
+                        (Model.predictionsCsv info fromRun)
+                        (Model.predictionsCsv info exported)
+                        "the run folder and the exported model predict the same"
+
+                    let csv = (Model.predictionsCsv info exported).Split('\n')
+                    Expect.equal csv[0] "path,class,probability,pullover,shirt,trouser,margin,entropy" "the header"
+                finally
+                    Directory.Delete(data, true)
+                    Directory.Delete(out, true)
+            }
+
+            test "image options on a dataset stored in files are refused, naming the option" {
+                let c =
+                    Datasets.ofCommandLine [ "--dataset"; "fashion-mnist"; "--image-size"; "32" ]
+                    |> Result.defaultWith failtest
+
+                match Runner.run c (temp ()) false Runner.quiet with
+                | Error(Runner.SpecInvalid(e :: _)) -> Expect.equal e.Field "image-size" "the option"
+                | other -> failtestf "expected EXP001 on image-size, got %A" other
+            }
+        ]
+
 let all =
     testList
         "Experiments"
         [
+            testSequenced folders
             testSequenced experiments
             testSequenced persistence
             testSequenced report

@@ -212,6 +212,81 @@ var tests = Runner.TestList("Facade", new[]
         Check(lines.Count(l => l.StartsWith("label ")) == 4, "the oracle asked four times (initial + 3 rounds)");
         Check(lines.Any(l => l.StartsWith("labelled now: 500 of 2000")), "200 + 3 x 100 labels");
     }),
+
+    Runner.TestCase("an exported model predicts from C#: a batch of files exactly as waal predict, one path, stream or bytes alike", () =>
+    {
+        var raw = Waal.Data.Load.fashionMnist(fashion).ResultValue.Item1;
+        var data = Path.Combine(Path.GetTempPath(), "waal-facade-model-" + Guid.NewGuid().ToString("N"));
+        var run = data + "-run";
+        var modelDir = data + "-model";
+        try
+        {
+            // Three class folders of grey 28x28 PNGs written from real Fashion-MNIST images.
+            var names = new[] { "trouser", "dress", "bag" };
+            var classes = new[] { 1, 3, 8 };
+            for (var c = 0; c < 3; c++)
+            {
+                var dir = Directory.CreateDirectory(Path.Combine(data, names[c])).FullName;
+                var written = 0;
+                for (var i = 0; i < raw.Count && written < 30; i++)
+                {
+                    if (raw.Labels[i] != classes[c]) continue;
+                    using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(28, 28, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque));
+                    System.Runtime.InteropServices.Marshal.Copy(raw.Images, i * 784, bitmap.GetPixels(), 784);
+                    using var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+                    File.WriteAllBytes(Path.Combine(dir, $"{i:D5}.png"), png.ToArray());
+                    written++;
+                }
+            }
+
+            var cli = Microsoft.FSharp.Collections.ListModule.OfSeq(new[]
+            {
+                "--dataset", "folder=" + data, "--image-size", "20", "--initial", "9", "--query", "9", "--rounds", "1",
+                "--epochs", "2", "--floor", "32", "--batch", "16", "--threads", "2",
+            });
+            var config = Waal.Data.Datasets.ofCommandLine(cli);
+            Check(config.IsOk, config.IsOk ? "" : config.ErrorValue);
+            var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
+            Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.Runner.RunErrorModule.line(ran.ErrorValue));
+            var exported = Waal.Experiments.Model.export(run, modelDir);
+            Check(exported.IsOk, "export");
+
+            using var model = WaalModel.Load(modelDir);
+            Check(model.ClassNames.SequenceEqual(new[] { "bag", "dress", "trouser" }), "class names in ordinal order");
+            Check(model.Network == "resnet" && model.Shape == (1, 20, 20), $"resnet 1x20x20, found {model.Network} {model.Shape}");
+
+            var files = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).Take(12).ToList();
+            var cliRows = Waal.Experiments.Model.predictFiles(modelDir, Microsoft.FSharp.Collections.ListModule.OfSeq(files), false, 250);
+            Check(cliRows.IsOk, "waal predict's function");
+            var rows = cliRows.ResultValue.Item2.ToList();
+            var batch = model.Predict(files);
+            for (var j = 0; j < files.Count; j++)
+            {
+                var expected = rows[j].Item2.Probabilities.Select(v => (double)v).ToList();
+                Check(batch[j].Probabilities.SequenceEqual(expected), $"{files[j]}: a batch gives waal predict's probabilities, bit for bit");
+                // One image at a time runs other CPU kernels (batch size 1): the same to float precision.
+                var fromPath = model.Predict(files[j]);
+                using var stream = File.OpenRead(files[j]);
+                var fromStream = model.Predict(stream);
+                var fromBytes = model.Predict(File.ReadAllBytes(files[j]));
+                Check(fromStream.Probabilities.SequenceEqual(fromPath.Probabilities) && fromBytes.Probabilities.SequenceEqual(fromPath.Probabilities),
+                    $"{files[j]}: path, stream and bytes give the same probabilities, bit for bit");
+                Check(fromPath.Probabilities.Zip(expected).All(z => Math.Abs(z.First - z.Second) < 1e-5), $"{files[j]}: one image alone, within 1e-5");
+                Check(fromPath.ClassIndex == rows[j].Item2.Class && fromPath.ClassName == model.ClassNames[fromPath.ClassIndex], "the same class");
+                Check(Math.Abs(fromPath.Probabilities.Sum() - 1.0) < 1e-5, "probabilities sum to 1");
+            }
+
+            Expect(() => model.Predict(new byte[] { 1, 2, 3, 4 }), "DATA005");
+            Expect(() => model.Predict(Path.Combine(data, "none.png")), "DATA001");
+            Expect(() => WaalModel.Load(data + "-none"), "MODEL001");
+            Expect(() => WaalModel.Load(data), "MODEL001");
+        }
+        finally
+        {
+            foreach (var d in new[] { data, run, modelDir })
+                if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }),
 });
 
 var summary = Expecto.Tests.CLIArguments.NewAppend_Summary_Handler(Expecto.Tests.SummaryHandler.NewSummaryHandler(FuncConvert.FromAction<Impl.TestRunSummary>(s =>

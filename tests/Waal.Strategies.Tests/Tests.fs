@@ -169,7 +169,7 @@ let private suiteUnder (label: string) (change: ExperimentSpec -> ExperimentSpec
 
                     let permuted =
                         { f.Tensors with
-                            Images = f.Tensors.Images.index_select (0L, idx)
+                            Pixels = f.Tensors.Pixels.index_select (0L, idx)
                         }
 
                     let inverse = Array.zeroCreate size
@@ -189,7 +189,7 @@ let private suiteUnder (label: string) (change: ExperimentSpec -> ExperimentSpec
                         |> Array.map (fun j -> perm[j])
                         |> set
 
-                    permuted.Images.Dispose()
+                    permuted.Pixels.Dispose()
                     direct = viaPermuted)
         ]
 

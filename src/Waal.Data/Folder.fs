@@ -1,0 +1,439 @@
+/// Image folders: one sub-folder per class (its name is the class name), PNG, JPEG, BMP and WebP files of any
+/// size and channel count, decoded with SkiaSharp into the same compact uint8 NCHW layout as the file formats.
+module Waal.Data.Folder
+
+open System
+open System.Collections.Generic
+open System.IO
+open System.Text
+open System.Threading.Tasks
+open SkiaSharp
+open Waal.Core
+
+/// How the images of a folder become a dataset.
+type Options =
+    {
+        /// 0: keep the stored size (every image must have the same); N: resize the shorter side to N and crop the
+        /// centre N x N.
+        Size: int
+        /// 0: 1 when every image is grey, else 3; 1: grey; 3: RGB.
+        Channels: int
+        /// Skip (and count) files that cannot be decoded instead of refusing the folder.
+        SkipBad: bool
+    }
+
+/// The defaults: stored size, channels as the images are, no skipping.
+let defaultOptions =
+    {
+        Size = 0
+        Channels = 0
+        SkipBad = false
+    }
+
+/// The formats, in words, for messages.
+let formats = "PNG, JPEG, BMP or WebP images"
+
+/// A folder read as a dataset, with what was skipped.
+type Read =
+    {
+        Data: Dataset
+        /// Files skipped under SkipBad, with why (relative paths).
+        Skipped: DataError list
+    }
+
+let private relative (root: string) (path: string) =
+    Path.GetRelativePath(root, path).Replace(Path.DirectorySeparatorChar, '/')
+
+/// The files below `folder` (recursively, in ordinal order of their relative paths), skipping hidden entries
+/// (names starting with '.'). A name that is not UTF-8 (the runtime reads its bytes as U+FFFD) and a symbolic
+/// link back into a folder being walked are errors.
+let private filesBelow (folder: string) : Result<string list, DataError> =
+    let rec walk (dir: string) (ancestors: string list) : Result<string list, DataError> =
+        let real =
+            let info = DirectoryInfo dir
+
+            match info.LinkTarget with
+            | null -> info.FullName
+            | _ ->
+                match info.ResolveLinkTarget true with
+                | null -> info.FullName
+                | target -> target.FullName
+
+        if List.contains real ancestors then
+            Error(BadPath(dir, $"a symbolic link loop: it leads back to {real}, a folder that contains it"))
+        else
+            let entries =
+                try
+                    Ok(
+                        Directory.GetFileSystemEntries dir
+                        |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+                    )
+                with
+                | :? UnauthorizedAccessException as e -> Error(Unreadable(dir, e.Message))
+                | :? IOException as e -> Error(Unreadable(dir, e.Message))
+
+            entries
+            |> Result.bind (fun entries ->
+                let name (p: string) = Path.GetFileName p
+
+                let rec go acc (rest: string list) =
+                    match rest with
+                    | [] -> Ok(List.rev acc)
+                    | p :: more when (name p).StartsWith "." -> go acc more
+                    | p :: _ when (name p).Contains '\uFFFD' ->
+                        Error(BadPath(p, "the name is not valid UTF-8; rename it"))
+                    | p :: more when Directory.Exists p ->
+                        match walk p (real :: ancestors) with
+                        | Ok files -> go (List.rev files @ acc) more
+                        | Error e -> Error e
+                    | p :: more when File.Exists p -> go (p :: acc) more
+                    | p :: _ -> Error(BadPath(p, "neither a file nor a folder (a broken symbolic link?)"))
+
+                go [] (List.ofArray entries))
+
+    walk folder []
+
+/// One decoded image: width, height, whether it is grey, and an RGBA8888 buffer at the target size.
+type private Decoded =
+    {
+        Width: int
+        Height: int
+        Grey: bool
+        Rgba: byte[]
+    }
+
+/// Decodes an encoded image (`file` names it in errors) into RGBA at `size` x `size` (resized shorter side,
+/// centre crop) or at its stored size, composited over white.
+let private decodeBytes (file: string) (bytes: byte[]) (size: int) : Result<Decoded, DataError> =
+    if bytes.Length = 0 then
+        Error(Empty file)
+    else
+        use data = SKData.CreateCopy bytes
+        use codec = SKCodec.Create data
+
+        if isNull codec then
+            let head =
+                bytes[.. min 7 (bytes.Length - 1)]
+                |> Array.map (fun b -> b.ToString "x2")
+                |> String.concat " "
+
+            Error(BadMagic(file, 0L, formats, $"bytes {head}"))
+        else
+            let w, h = codec.Info.Width, codec.Info.Height
+
+            if w < 1 || h < 1 || int64 w * int64 h > 100_000_000L then
+                Error(SizeMismatch(file, "image size", "1 to 100 megapixels", $"{w}x{h}"))
+            else
+                let info = SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul)
+                use full = new SKBitmap(info)
+                let result = codec.GetPixels(info, full.GetPixels())
+
+                match result with
+                | SKCodecResult.Success ->
+                    let grey = codec.Info.ColorType = SKColorType.Gray8
+                    let tw, th = if size > 0 then size, size else w, h
+
+                    use target =
+                        new SKBitmap(SKImageInfo(tw, th, SKColorType.Rgba8888, SKAlphaType.Premul))
+
+                    use canvas = new SKCanvas(target)
+                    canvas.Clear SKColors.White
+                    use image = SKImage.FromBitmap full
+
+                    let source =
+                        if size > 0 then
+                            let side = min w h
+
+                            SKRect.Create(
+                                float32 ((w - side) / 2),
+                                float32 ((h - side) / 2),
+                                float32 side,
+                                float32 side
+                            )
+                        else
+                            SKRect.Create(0.0f, 0.0f, float32 w, float32 h)
+
+                    let sampling = SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)
+                    use paint = new SKPaint()
+
+                    canvas.DrawImage(image, source, SKRect.Create(0.0f, 0.0f, float32 tw, float32 th), sampling, paint)
+
+                    canvas.Flush()
+
+                    Ok
+                        {
+                            Width = w
+                            Height = h
+                            Grey = grey
+                            Rgba = target.Bytes
+                        }
+                | SKCodecResult.IncompleteInput
+                | SKCodecResult.ErrorInInput ->
+                    Error(Truncated(file, int64 bytes.Length, $"a whole {w}x{h} image", $"{result}"))
+                | other -> Error(Malformed(file, 0L, $"the image cannot be decoded ({other})"))
+
+let private readBytes (file: string) =
+    try
+        Ok(File.ReadAllBytes file)
+    with
+    | :? UnauthorizedAccessException as e -> Error(Unreadable(file, e.Message))
+    | :? IOException as e -> Error(Unreadable(file, e.Message))
+
+/// Decodes one file (see decodeBytes).
+let private decode (file: string) (size: int) : Result<Decoded, DataError> =
+    readBytes file |> Result.bind (fun bytes -> decodeBytes file bytes size)
+
+/// Writes one RGBA image into `dest` at `offset` as `channels` planes (grey: the Rec. 601 luma, rounded; an
+/// image whose R, G and B agree gives exactly that value).
+let private planes (rgba: byte[]) (pixels: int) (channels: int) (dest: byte[]) (offset: int) =
+    if channels = 1 then
+        for i in 0 .. pixels - 1 do
+            let r, g, b = int rgba[4 * i], int rgba[4 * i + 1], int rgba[4 * i + 2]
+            dest[offset + i] <- byte ((299 * r + 587 * g + 114 * b + 500) / 1000)
+    else
+        for c in 0..2 do
+            for i in 0 .. pixels - 1 do
+                dest[offset + c * pixels + i] <- rgba[4 * i + c]
+
+/// One encoded image (PNG, JPEG, BMP, WebP; `name` names it in errors) as `channels` x H x W bytes the way a
+/// folder dataset read with `size` (0: stored size) holds it; with size 0 its stored size must be `height` x
+/// `width`.
+let imageBytes (size: int) (channels: int) (height: int) (width: int) (name: string) (bytes: byte[]) =
+    decodeBytes name bytes size
+    |> Result.bind (fun d ->
+        if size = 0 && (d.Width, d.Height) <> (width, height) then
+            Error(
+                SizeMismatch(
+                    name,
+                    "image size",
+                    $"{width}x{height} like the model's training images",
+                    $"{d.Width}x{d.Height}"
+                )
+            )
+        else
+            let pixels = height * width
+            let out = Array.zeroCreate<byte>(channels * pixels)
+            planes d.Rgba pixels channels out 0
+            Ok out)
+
+/// One image file as imageBytes reads it.
+let imageFile (size: int) (channels: int) (height: int) (width: int) (file: string) =
+    if Directory.Exists file then
+        Error(WrongKind(file, "an image file"))
+    elif not (File.Exists file) then
+        Error(Missing file)
+    else
+        readBytes file |> Result.bind (imageBytes size channels height width file)
+
+/// Decodes `files` (absolute paths) into one uint8 N x C x H x W array, in parallel, each image into its own
+/// slot (so the result does not depend on the thread count). Under SkipBad the failures are left out and
+/// returned; otherwise the first failure in file order is the error.
+let private decodeAll (files: string[]) (options: Options) =
+    let results = Array.zeroCreate<Result<Decoded, DataError>> files.Length
+
+    Parallel.For(0, files.Length, (fun i -> results[i] <- decode files[i] options.Size))
+    |> ignore
+
+    let failures =
+        results
+        |> Array.choose (fun r ->
+            match r with
+            | Error e -> Some e
+            | Ok _ -> None)
+
+    if failures.Length > 0 && not options.SkipBad then
+        Error failures[0]
+    else
+        let kept =
+            results
+            |> Array.indexed
+            |> Array.choose (fun (i, r) ->
+                match r with
+                | Ok d -> Some(i, d)
+                | Error _ -> None)
+
+        match kept with
+        | [||] -> Ok([||], List.ofArray failures, 0, 0, 0, [||])
+        | _ ->
+            let _, first = kept[0]
+
+            let w, h =
+                if options.Size > 0 then
+                    options.Size, options.Size
+                else
+                    first.Width, first.Height
+
+            let odd =
+                if options.Size > 0 then
+                    None
+                else
+                    kept |> Array.tryFind (fun (_, d) -> d.Width <> w || d.Height <> h)
+
+            match odd with
+            | Some(i, d) ->
+                Error(
+                    SizeMismatch(
+                        files[i],
+                        "image size",
+                        $"{w}x{h} like {files[fst kept[0]]} (or give --image-size N to resize every image)",
+                        $"{d.Width}x{d.Height}"
+                    )
+                )
+            | None ->
+                let channels =
+                    match options.Channels with
+                    | 0 -> if kept |> Array.forall (fun (_, d) -> d.Grey) then 1 else 3
+                    | c -> c
+
+                let pixels = w * h
+                let images = Array.zeroCreate<byte>(kept.Length * channels * pixels)
+
+                kept
+                |> Array.iteri (fun j (_, d) -> planes d.Rgba pixels channels images (j * channels * pixels))
+
+                Ok(images, List.ofArray failures, channels, h, w, kept |> Array.map fst)
+
+/// Reads a folder of class folders. `classes`: the class names to use (a test folder must use the training
+/// folder's); None: the sub-folders' names in ordinal order. Files directly in the folder (not in a class
+/// folder) are refused; each class folder must hold at least one image unless SkipBad.
+let read (options: Options) (classes: string[] option) (folder: string) : Result<Read, DataError> =
+    if File.Exists folder then
+        Error(WrongKind(folder, "a folder of class folders"))
+    elif not (Directory.Exists folder) then
+        Error(Missing folder)
+    else
+        let root = Path.GetFullPath folder
+
+        let subfolders =
+            try
+                Ok(
+                    Directory.GetFileSystemEntries root
+                    |> Array.filter (fun p -> not ((Path.GetFileName p).StartsWith "."))
+                )
+            with
+            | :? UnauthorizedAccessException as e -> Error(Unreadable(root, e.Message))
+            | :? IOException as e -> Error(Unreadable(root, e.Message))
+
+        subfolders
+        |> Result.bind (fun entries ->
+            match entries |> Array.tryFind File.Exists with
+            | Some stray ->
+                Error(
+                    WrongKind(
+                        stray,
+                        "only class folders directly in the dataset folder (each image in the folder of its class)"
+                    )
+                )
+            | None ->
+                let found =
+                    entries
+                    |> Array.map Path.GetFileName
+                    |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+
+                match found |> Array.tryFind (fun n -> n.Contains '\uFFFD') with
+                | Some bad -> Error(BadPath(Path.Combine(root, bad), "the name is not valid UTF-8; rename it"))
+                | None ->
+                    let names = classes |> Option.defaultValue found
+
+                    match found |> Array.tryFind (fun n -> not (Array.contains n names)) with
+                    | Some extra ->
+                        Error(
+                            SizeMismatch(
+                                Path.Combine(root, extra),
+                                "class folder",
+                                $"""one of the training classes ({String.Join(", ", names)})""",
+                                $"'{extra}'"
+                            )
+                        )
+                    | None when names.Length = 0 -> Error(NoImages(root, "one sub-folder per class"))
+                    | None ->
+                        // Each class folder's files, in order; a missing class folder (a test split without one
+                        // class) simply has none.
+                        let perClass =
+                            names
+                            |> Array.map (fun n ->
+                                let dir = Path.Combine(root, n)
+
+                                if Directory.Exists dir then filesBelow dir else Ok [])
+
+                        match
+                            perClass
+                            |> Array.tryPick (fun r ->
+                                match r with
+                                | Error e -> Some e
+                                | Ok _ -> None)
+                        with
+                        | Some e -> Error e
+                        | None ->
+                            let perClass =
+                                perClass |> Array.map (Result.defaultValue []) |> Array.map Array.ofList
+
+                            let emptyClass =
+                                if classes.IsSome then
+                                    None
+                                else
+                                    perClass |> Array.tryFindIndex (fun fs -> fs.Length = 0)
+
+                            match emptyClass with
+                            | Some c when not options.SkipBad -> Error(NoImages(Path.Combine(root, names[c]), formats))
+                            | _ ->
+                                let files, labels =
+                                    perClass
+                                    |> Array.indexed
+                                    |> Array.collect (fun (c, fs) -> fs |> Array.map (fun f -> f, c))
+                                    |> Array.unzip
+
+                                decodeAll files options
+                                |> Result.bind (fun (images, skipped, channels, h, w, kept) ->
+                                    if kept.Length = 0 then
+                                        Error(NoImages(root, formats))
+                                    else
+                                        Dataset.create
+                                            root
+                                            images
+                                            (kept |> Array.map (fun i -> labels[i]))
+                                            channels
+                                            h
+                                            w
+                                            names.Length
+                                        |> Result.map (fun d ->
+                                            {
+                                                Data =
+                                                    { d with
+                                                        ClassNames = names
+                                                        Files = kept |> Array.map (fun i -> relative root files[i])
+                                                    }
+                                                Skipped = skipped
+                                            })))
+
+/// A seeded, stratified split of `data` into (train, held out): in each class, `fraction` of its images
+/// (rounded, at least one when the class has two or more) are held out, drawn by a permutation keyed by the
+/// class; both parts keep the dataset's order.
+let holdOut (fraction: float) (data: Dataset) =
+    let heldOut = Array.zeroCreate data.Count
+
+    for c in 0 .. data.Classes - 1 do
+        let members =
+            [|
+                for i in 0 .. data.Count - 1 do
+                    if data.Labels[i] = c then
+                        yield i
+            |]
+
+        let n = members.Length
+
+        let take =
+            if n < 2 || fraction <= 0.0 then
+                0
+            else
+                min (n - 1) (max 1 (int (Math.Round(fraction * float n, MidpointRounding.AwayFromZero))))
+
+        let order = Rng.permutation (Rng.key 0L c (Rng.Named "holdout")) n
+
+        for j in 0 .. take - 1 do
+            heldOut[members[order[j]]] <- true
+
+    let pick keep =
+        Array.init data.Count id |> Array.filter (fun i -> heldOut[i] = keep)
+
+    Dataset.select (pick false) data, Dataset.select (pick true) data

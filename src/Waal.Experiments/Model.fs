@@ -1,0 +1,493 @@
+/// The model after the run: `export` writes a run's last networks with everything needed to use them (network,
+/// image shape and preparation, normalisation, class names, versions) into a folder; `load` opens such a folder
+/// (or a run folder directly); `predict` gives class probabilities for image files or encoded bytes.
+module Waal.Experiments.Model
+
+open System
+open System.IO
+open System.Text
+open System.Text.Json
+open TorchSharp
+open Waal.Core
+open Waal.Data
+open Waal.Learning
+
+/// What a model is: enough to rebuild its networks and prepare an image for them.
+type ModelInfo =
+    {
+        /// The registry's network name, resolved (small-cnn, vgg16, resnet).
+        Network: string
+        Channels: int
+        Height: int
+        Width: int
+        /// The folder dataset's --image-size (0: images are used at their stored size, which must be H x W).
+        ImageSize: int
+        ClassNames: string[]
+        Normalisation: Normalisation
+        CriticOutput: CriticOutput
+        /// Where it came from: the dataset, the run folder, the round, its test accuracy (%).
+        Dataset: string
+        Run: string
+        Round: int
+        TestAccuracy: float
+        Versions: (string * string) list
+    }
+
+    member m.Classes = m.ClassNames.Length
+
+/// Why a model could not be exported, loaded or used.
+type ModelError =
+    /// Not a run folder with a trained round, nor a model folder.
+    | NotAModel of path: string * detail: string
+    /// Writing the model failed.
+    | ExportFailed of path: string * detail: string
+    /// An image could not be read.
+    | BadImage of DataError
+
+/// Codes and one-line messages.
+module ModelError =
+    let code =
+        function
+        | NotAModel _ -> "MODEL001"
+        | ExportFailed _ -> "MODEL002"
+        | BadImage e -> DataError.code e
+
+    let line (e: ModelError) =
+        match e with
+        | NotAModel(path, detail) -> $"error MODEL001: {path}: {detail}"
+        | ExportFailed(path, detail) -> $"error MODEL002: {path}: {detail}"
+        | BadImage e -> DataError.line e
+
+/// The files of a model folder.
+let private weightFiles = [ "features.dat"; "classifier.dat"; "critic.dat" ]
+
+/// model.json's format name (a reader refuses others).
+let format = "waal-model/1"
+
+let private criticName =
+    function
+    | SigmoidOutput -> "sigmoid"
+    | LinearOutput -> "linear"
+
+/// model.json: the model's description, indented.
+let toJson (m: ModelInfo) =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
+        w.WriteStartObject()
+        w.WriteString("format", format)
+        w.WriteString("network", m.Network)
+        w.WriteNumber("channels", m.Channels)
+        w.WriteNumber("height", m.Height)
+        w.WriteNumber("width", m.Width)
+        w.WriteNumber("imageSize", m.ImageSize)
+        w.WriteStartArray "classNames"
+
+        for c in m.ClassNames do
+            w.WriteStringValue c
+
+        w.WriteEndArray()
+        w.WriteStartObject "normalisation"
+        w.WriteStartArray "mean"
+
+        for v in m.Normalisation.Mean do
+            w.WriteNumberValue v
+
+        w.WriteEndArray()
+        w.WriteStartArray "std"
+
+        for v in m.Normalisation.Std do
+            w.WriteNumberValue v
+
+        w.WriteEndArray()
+        w.WriteEndObject()
+        w.WriteString("critic", criticName m.CriticOutput)
+        w.WriteString("dataset", m.Dataset)
+        w.WriteString("run", m.Run)
+        w.WriteNumber("round", m.Round)
+        w.WriteNumber("testAccuracy", m.TestAccuracy)
+        w.WriteStartObject "versions"
+
+        for name, v in m.Versions do
+            w.WriteString(name, v)
+
+        w.WriteEndObject()
+        w.WriteEndObject()
+
+    stream.ToArray()
+
+/// Reads model.json; a missing or mistyped field is named.
+let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
+    try
+        use doc = JsonDocument.Parse text
+        let r = doc.RootElement
+        let get (name: string) = r.GetProperty name
+
+        let floats (e: JsonElement) =
+            e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq
+
+        match get("format").GetString() with
+        | f when f <> format -> Error(NotAModel(path, $"format: expected {format}, found '{f}'"))
+        | _ ->
+            let info =
+                {
+                    Network = get("network").GetString()
+                    Channels = get("channels").GetInt32()
+                    Height = get("height").GetInt32()
+                    Width = get("width").GetInt32()
+                    ImageSize = get("imageSize").GetInt32()
+                    ClassNames =
+                        get("classNames").EnumerateArray()
+                        |> Seq.map (fun e -> e.GetString())
+                        |> Array.ofSeq
+                    Normalisation =
+                        {
+                            Mean = floats (get("normalisation").GetProperty "mean")
+                            Std = floats (get("normalisation").GetProperty "std")
+                        }
+                    CriticOutput =
+                        if get("critic").GetString() = "linear" then
+                            LinearOutput
+                        else
+                            SigmoidOutput
+                    Dataset = get("dataset").GetString()
+                    Run = get("run").GetString()
+                    Round = get("round").GetInt32()
+                    TestAccuracy = get("testAccuracy").GetDouble()
+                    Versions =
+                        get("versions").EnumerateObject()
+                        |> Seq.map (fun p -> p.Name, p.Value.GetString())
+                        |> List.ofSeq
+                }
+
+            if
+                info.Normalisation.Mean.Length <> info.Channels
+                || info.Normalisation.Std.Length <> info.Channels
+            then
+                Error(NotAModel(path, $"normalisation: expected {info.Channels} values per list"))
+            elif info.ClassNames.Length < 2 then
+                Error(NotAModel(path, "classNames: expected at least 2 classes"))
+            else
+                match Nets.resolve info.Network info.Channels info.Height info.Width with
+                | Error m -> Error(NotAModel(path, $"network: {m}"))
+                | Ok _ -> Ok info
+    with
+    | :? JsonException as e -> Error(NotAModel(path, $"not valid JSON ({e.Message})"))
+    | :? Collections.Generic.KeyNotFoundException as e -> Error(NotAModel(path, $"a field is missing ({e.Message})"))
+    | :? InvalidOperationException as e -> Error(NotAModel(path, $"a field has the wrong type ({e.Message})"))
+    | :? FormatException as e -> Error(NotAModel(path, $"a number is out of range ({e.Message})"))
+
+/// The description of a run folder's last trained networks and the folder holding their weights.
+let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
+    let layout = { Results.Layout.Folder = run }
+    let latest = Path.Combine(layout.Checkpoint, "latest")
+
+    if not (File.Exists layout.Spec) then
+        Error(NotAModel(run, "neither a model folder (model.json) nor a run folder (spec.json)"))
+    elif not (File.Exists latest) then
+        Error(NotAModel(run, "the run has no trained round yet (no checkpoint/latest)"))
+    elif not (File.Exists layout.Dataset) then
+        Error(
+            NotAModel(
+                layout.Dataset,
+                "missing: the run was made by a version without dataset.json; resume or run it again"
+            )
+        )
+    else
+        match Datasets.readSpec (File.ReadAllText layout.Spec) with
+        | Error errors ->
+            let e = List.head errors
+            Error(NotAModel(layout.Spec, $"{e.Field}: {e.Message}"))
+        | Ok config ->
+            try
+                use doc = JsonDocument.Parse(File.ReadAllText layout.Dataset)
+                let d = doc.RootElement
+
+                let floats (e: JsonElement) =
+                    e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq
+
+                let channels, height, width =
+                    d.GetProperty("channels").GetInt32(),
+                    d.GetProperty("height").GetInt32(),
+                    d.GetProperty("width").GetInt32()
+
+                let name = File.ReadAllText(latest).Trim()
+
+                let round =
+                    if name.StartsWith "round-" then
+                        int (name.Substring 6)
+                    else
+                        -1
+
+                let accuracy =
+                    match Results.readRoundsCsv layout.Rounds with
+                    | Ok rows ->
+                        rows
+                        |> List.tryFind (fun r -> r.Round = round)
+                        |> Option.map (fun r -> r.TestAccuracy)
+                        |> Option.defaultValue Double.NaN
+                    | Error _ -> Double.NaN
+
+                match Nets.resolve config.Spec.Network channels height width with
+                | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
+                | Ok network ->
+                    let versions =
+                        use spec = JsonDocument.Parse(File.ReadAllText layout.Spec)
+
+                        match spec.RootElement.TryGetProperty "versions" with
+                        | true, v ->
+                            v.EnumerateObject()
+                            |> Seq.map (fun p -> p.Name, p.Value.ToString())
+                            |> List.ofSeq
+                        | _ -> []
+
+                    Ok(
+                        {
+                            Network = network
+                            Channels = channels
+                            Height = height
+                            Width = width
+                            ImageSize = config.Spec.Images.Size
+                            ClassNames =
+                                d.GetProperty("classNames").EnumerateArray()
+                                |> Seq.map (fun e -> e.GetString())
+                                |> Array.ofSeq
+                            Normalisation =
+                                {
+                                    Mean = floats (d.GetProperty("normalisation").GetProperty "mean")
+                                    Std = floats (d.GetProperty("normalisation").GetProperty "std")
+                                }
+                            CriticOutput = config.Spec.Method.CriticOutput
+                            Dataset = config.Spec.Dataset
+                            Run = Path.GetFullPath run
+                            Round = round
+                            TestAccuracy = accuracy
+                            Versions = versions
+                        },
+                        Path.Combine(layout.Checkpoint, name)
+                    )
+            with
+            | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
+            | :? Collections.Generic.KeyNotFoundException as e ->
+                Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
+            | :? InvalidOperationException as e ->
+                Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
+
+/// The description and weight folder of a model folder or a run folder.
+let private locate (dir: string) : Result<ModelInfo * string, ModelError> =
+    let modelJson = Path.Combine(dir, "model.json")
+
+    if not (Directory.Exists dir) then
+        Error(NotAModel(dir, "no such folder"))
+    elif File.Exists modelJson then
+        ofJson modelJson (File.ReadAllText modelJson)
+        |> Result.bind (fun info ->
+            match weightFiles |> List.tryFind (fun f -> not (File.Exists(Path.Combine(dir, f)))) with
+            | Some f -> Error(NotAModel(Path.Combine(dir, f), "missing: the model's weights"))
+            | None -> Ok(info, dir))
+    else
+        ofRun dir
+
+/// Writes a run's last trained networks and their description into `out` (created; the weight files first, then
+/// model.json, each atomically, so a folder with model.json is whole).
+let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
+    ofRun run
+    |> Result.bind (fun (info, weights) ->
+        try
+            Directory.CreateDirectory out |> ignore
+
+            for f in weightFiles do
+                let tmp = Path.Combine(out, f + ".tmp")
+                File.Copy(Path.Combine(weights, f), tmp, true)
+                File.Move(tmp, Path.Combine(out, f), true)
+
+            Results.writeAtomic (Path.Combine(out, "model.json")) (toJson info)
+            Ok info
+        with
+        | :? IOException as e -> Error(ExportFailed(out, e.Message))
+        | :? UnauthorizedAccessException as e -> Error(ExportFailed(out, e.Message)))
+
+/// A loaded model: its description and networks (in eval mode, on the CPU). Dispose it.
+type Loaded =
+    {
+        Info: ModelInfo
+        Networks: Nets.Networks
+    }
+
+    interface IDisposable with
+        member m.Dispose() = (m.Networks :> IDisposable).Dispose()
+
+/// Opens a model folder or a run folder's last trained networks.
+let load (dir: string) : Result<Loaded, ModelError> =
+    locate dir
+    |> Result.bind (fun (info, weights) ->
+        let nets =
+            Nets.createNamed info.Network torch.CPU info.Channels info.Height info.Width info.Classes info.CriticOutput
+
+        try
+            Checkpoint.load weights nets
+            nets.Train false
+            Ok { Info = info; Networks = nets }
+        with e ->
+            (nets :> IDisposable).Dispose()
+            Error(NotAModel(weights, $"the weights do not fit a {info.Network} network ({e.Message.Split('\n')[0]})")))
+
+/// One image's prediction.
+type Prediction =
+    {
+        /// The most probable class.
+        Class: int
+        /// Softmax probabilities, one per class.
+        Probabilities: float32[]
+        /// p(best) - p(second).
+        Margin: float
+        /// -sum p log p (nats).
+        Entropy: float
+    }
+
+/// Predictions for images already prepared as `Channels` x H x W bytes each, in one tensor batch of at most
+/// `batch` images at a time.
+let predictPrepared (model: Loaded) (images: byte[][]) (batch: int) : Prediction[] =
+    let info = model.Info
+    let size = info.Channels * info.Height * info.Width
+    let all = Array.zeroCreate<byte>(images.Length * size)
+    images |> Array.iteri (fun i b -> Array.blit b 0 all (i * size) size)
+
+    let data =
+        Dataset.create "images" all (Array.zeroCreate images.Length) info.Channels info.Height info.Width info.Classes
+        |> Result.defaultWith (fun e -> failwith (DataError.line e))
+
+    use tensors = Tensors.ofDataset torch.CPU info.Normalisation data
+
+    let p =
+        Scoring.probabilities model.Networks tensors (Array.init images.Length id) batch ProgressSink.none
+
+    let k = info.Classes
+
+    Array.init images.Length (fun i ->
+        let row = p[i * k .. i * k + k - 1]
+        // The first of the largest (as the evaluation's argmax).
+        let best =
+            row
+            |> Array.indexed
+            |> Array.fold (fun (bi, bv) (i, v) -> if v > bv then (i, v) else (bi, bv)) (0, row[0])
+            |> fst
+
+        let sorted = row |> Array.map float |> Array.sortDescending
+
+        {
+            Class = best
+            Probabilities = row
+            Margin = if k > 1 then sorted[0] - sorted[1] else 1.0
+            Entropy = -(row |> Array.sumBy (fun v -> if v > 0.0f then float v * log (float v) else 0.0))
+        })
+
+/// The image files of `paths` (files, or folders searched recursively, hidden entries skipped), in the order
+/// given, each folder's files in ordinal order; (display name, full path).
+let imageFiles (paths: string list) : Result<(string * string) list, ModelError> =
+    let rec expand (path: string) =
+        if File.Exists path then
+            Ok [ path, Path.GetFullPath path ]
+        elif Directory.Exists path then
+            let root = Path.GetFullPath path
+
+            try
+                Directory.GetFiles(root, "*", SearchOption.AllDirectories)
+                |> Array.filter (fun f ->
+                    Path.GetRelativePath(root, f).Split(Path.DirectorySeparatorChar)
+                    |> Array.forall (fun part -> not (part.StartsWith ".")))
+                |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+                |> Array.map (fun f -> Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'), f)
+                |> List.ofArray
+                |> Ok
+            with
+            | :? IOException as e -> Error(BadImage(Unreadable(path, e.Message)))
+            | :? UnauthorizedAccessException as e -> Error(BadImage(Unreadable(path, e.Message)))
+        else
+            Error(BadImage(Missing path))
+
+    paths
+    |> List.fold (fun acc p -> acc |> Result.bind (fun xs -> expand p |> Result.map (fun ys -> xs @ ys))) (Ok [])
+
+/// Prepares image files for a model, as its training images were (decode, resize/crop, channels).
+let prepare (info: ModelInfo) (file: string) =
+    Folder.imageFile info.ImageSize info.Channels info.Height info.Width file
+
+/// Prepares encoded image bytes for a model.
+let prepareBytes (info: ModelInfo) (name: string) (bytes: byte[]) =
+    Folder.imageBytes info.ImageSize info.Channels info.Height info.Width name bytes
+
+let private csvField (s: string) =
+    if s.IndexOfAny [| ','; '"'; '\n'; '\r' |] >= 0 then
+        "\"" + s.Replace("\"", "\"\"") + "\""
+    else
+        s
+
+let private number (v: float) =
+    v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+
+/// predictions.csv: `path,class,probability`, one column per class's probability (named by the class), then
+/// margin and entropy; one row per image, in order.
+let predictionsCsv (info: ModelInfo) (rows: (string * Prediction) list) =
+    let sb = StringBuilder()
+    sb.Append("path,class,probability") |> ignore
+
+    for c in info.ClassNames do
+        sb.Append(',').Append(csvField c) |> ignore
+
+    sb.Append(",margin,entropy\n") |> ignore
+
+    for name, p in rows do
+        sb
+            .Append(csvField name)
+            .Append(',')
+            .Append(csvField info.ClassNames[p.Class])
+            .Append(',')
+            .Append(number (float p.Probabilities[p.Class]))
+        |> ignore
+
+        for v in p.Probabilities do
+            sb.Append(',').Append(number (float v)) |> ignore
+
+        sb.Append(',').Append(number p.Margin).Append(',').Append(number p.Entropy).Append('\n')
+        |> ignore
+
+    sb.ToString()
+
+/// Predicts every image of `paths` (files or folders) with the model in `dir` (a model or a run folder);
+/// with `skipBad`, files that cannot be decoded are left out and returned with their errors.
+let predictFiles (dir: string) (paths: string list) (skipBad: bool) (batch: int) =
+    load dir
+    |> Result.bind (fun model ->
+        use model = model
+
+        imageFiles paths
+        |> Result.bind (fun files ->
+            let prepared = files |> List.map (fun (name, full) -> name, prepare model.Info full)
+
+            match
+                prepared
+                |> List.tryPick (fun (_, r) ->
+                    match r with
+                    | Error e -> Some e
+                    | Ok _ -> None)
+            with
+            | Some e when not skipBad -> Error(BadImage e)
+            | _ ->
+                let good =
+                    prepared
+                    |> List.choose (fun (name, r) ->
+                        match r with
+                        | Ok b -> Some(name, b)
+                        | Error _ -> None)
+
+                let skipped =
+                    prepared
+                    |> List.choose (fun (_, r) ->
+                        match r with
+                        | Error e -> Some e
+                        | Ok _ -> None)
+
+                let predictions = predictPrepared model (good |> List.map snd |> Array.ofList) batch
+                Ok(model.Info, List.zip (good |> List.map fst) (List.ofArray predictions), skipped)))
