@@ -37,7 +37,12 @@ let optionsUsage () =
     ]
 
 let private roundLine (r: RoundRecord) =
-    $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s"
+    let stopped =
+        match r.Stopped with
+        | Some why -> $"; stopped early, {why}"
+        | None -> ""
+
+    $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s{stopped}"
 
 /// Plain progress lines (not a terminal): one line when a phase starts, one when it ends.
 let private plainHooks (out: TextWriter) : Runner.Hooks =
@@ -185,7 +190,7 @@ let export (out: TextWriter) (err: TextWriter) (args: ParseResults<ExportArgs>) 
             if Double.IsNaN info.TestAccuracy then
                 ""
             else
-                $", test accuracy {info.TestAccuracy:F2} %%"
+                $", test accuracy {100.0 * info.TestAccuracy:F2} %%"
 
         out.WriteLine
             $"model: {Path.GetFullPath folder} ({info.Network}, {info.Channels}x{info.Height}x{info.Width}, {info.Classes} classes, round {info.Round}{accuracy})"

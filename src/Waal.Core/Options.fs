@@ -363,6 +363,48 @@ module Options =
                     (fun v -> images (fun i -> { i with Holdout = v }))
             )
             later (
+                text
+                    "stop-when"
+                    Identity
+                    true
+                    Stopping.expected
+                    "stop early when a rule fires after a round: labels>=N (a label budget), kappa>=T[/W] or agreement>=T[/W] (consecutive rounds' predictions on the stop set, mean over the last W = 3 pairs), uncertainty<=T (mean 1 - max p on the stop set); comma-separated, the first to fire ends the run."
+                    (Some "StopWhen")
+                    (always "")
+                    (fun c -> Stopping.toText c.Spec.Stopping.Rules)
+                    (fun v -> id)
+                |> fun o ->
+                    { o with
+                        Set =
+                            fun text c ->
+                                Stopping.parse text
+                                |> Result.map (fun rules ->
+                                    { c with
+                                        Spec =
+                                            { c.Spec with
+                                                Stopping = { c.Spec.Stopping with Rules = rules }
+                                            }
+                                    })
+                    }
+            )
+            later (
+                integer
+                    "stop-set"
+                    Identity
+                    1L
+                    1000000L
+                    "an integer in 1..1000000"
+                    "the stop set's size: pool items (drawn once) whose predictions the stopping signals compare across rounds."
+                    (Some "StopSet")
+                    (always "1000")
+                    (fun c -> int64 c.Spec.Stopping.StopSet)
+                    (fun v ->
+                        spec (fun s ->
+                            { s with
+                                Stopping = { s.Stopping with StopSet = int v }
+                            }))
+            )
+            later (
                 choice
                     "network"
                     Identity
@@ -904,6 +946,7 @@ module Options =
                             Holdout = 0.0
                         }
                     Network = ""
+                    Stopping = { Rules = []; StopSet = 0 }
                 }
             Settings =
                 {

@@ -16,6 +16,12 @@ type RoundRecord =
         Queried: int[]
         /// What the strategy measured about its query, by name (WAAL: the critic's AUC, ...; empty for most).
         Signals: (string * float) list
+        /// The model's predicted class of each stop-set item (empty when the learner has no stop set).
+        StopPredictions: int[]
+        /// The stopping signals (Stopping.signals): stop_kappa, stop_agreement, stop_uncertainty.
+        StopSignals: (string * float) list
+        /// The rule that ended the experiment after this round, with why.
+        Stopped: string option
     }
 
 /// A batch a round proposed, waiting for its labels: the round's record is complete except that the batch
@@ -41,6 +47,9 @@ type Progress =
     /// The round the next proposal belongs to (the pending batch's round while one waits).
     member p.Round = p.Records.Length
 
+    /// Why the experiment stopped early, if a stopping rule fired.
+    member p.Stopped = p.Records |> List.tryPick (fun r -> r.Stopped)
+
 /// The effects a round needs, passed in as values: nothing in a round reads a global.
 type Learner<'model, 'error> =
     {
@@ -52,6 +61,8 @@ type Learner<'model, 'error> =
         Query: 'model -> Pool -> int -> int -> Result<int[], 'error>
         /// Named measurements of the model and its query in a round that queried (may be empty).
         Signals: 'model -> Pool -> int -> Result<(string * float) list, 'error>
+        /// The model's predicted classes on the fixed stop set and its mean uncertainty (1 - max p) there.
+        StopSet: 'model -> Result<int[] * float, 'error>
         /// Frees what the model holds (native memory).
         Release: 'model -> unit
     }
@@ -89,17 +100,19 @@ module Round =
             | Some i -> Error $"index {i} is already labelled"
             | None -> Ok picked
 
-    /// True when rounds 0 .. lastRound are all complete.
+    /// True when rounds 0 .. lastRound are all complete, or a stopping rule ended the experiment.
     let isFinished (lastRound: int) (progress: Progress) =
-        progress.Pending.IsNone && progress.Records.Length > lastRound
+        progress.Pending.IsNone
+        && (progress.Records.Length > lastRound || progress.Stopped.IsSome)
 
-    /// Trains on the labelled set, evaluates, and (unless it is the last round or nothing is unlabelled) queries
-    /// k items. Returns the next progress and the trained model, which the caller owns (to checkpoint, keep or
+    /// Trains on the labelled set, evaluates, measures the stop set, and (unless it is the last round, nothing is
+    /// unlabelled, or a stopping rule fires) queries k items (fewer when a label budget allows fewer). Returns the next progress and the trained model, which the caller owns (to checkpoint, keep or
     /// release); on an error the model is released here. With a non-empty query the progress holds it as the
     /// pending batch; otherwise the round is complete. The clock returns seconds.
     let propose
         (learner: Learner<'model, 'error>)
         (clock: unit -> float)
+        (rules: StopRule list)
         (k: int)
         (lastRound: int)
         (progress: Progress)
@@ -109,6 +122,8 @@ module Round =
 
         if progress.Pending.IsSome then
             Error(OutOfTurn(round, "a batch is waiting for labels: accept it first"))
+        elif progress.Stopped.IsSome then
+            Error(OutOfTurn(round, $"the experiment stopped ({progress.Stopped.Value})"))
         elif round > lastRound then
             Error(OutOfTurn(round, $"every round 0..{lastRound} is complete"))
         else
@@ -121,13 +136,38 @@ module Round =
                     try
                         let t1 = clock ()
 
-                        match learner.Evaluate model with
-                        | Error e -> Error(LearnerFailed(round, "evaluate", e))
-                        | Ok accuracy ->
+                        match
+                            learner.Evaluate model
+                            |> Result.mapError (fun e -> LearnerFailed(round, "evaluate", e))
+                            |> Result.bind (fun accuracy ->
+                                learner.StopSet model
+                                |> Result.mapError (fun e -> LearnerFailed(round, "stop set", e))
+                                |> Result.map (fun stop -> accuracy, stop))
+                        with
+                        | Error e -> Error e
+                        | Ok(accuracy, (stopPredictions, uncertainty)) ->
                             let t2 = clock ()
 
+                            // The previous completed round's predictions on the same stop set (a record from a
+                            // run without one has none).
+                            let previous =
+                                progress.Records
+                                |> List.tryLast
+                                |> Option.map (fun r -> r.StopPredictions)
+                                |> Option.filter (fun p -> p.Length = stopPredictions.Length && p.Length > 0)
+
+                            let stopSignals = Stopping.signals previous stopPredictions uncertainty
+
+                            let stopped =
+                                Stopping.fired
+                                    rules
+                                    pool.LabelledCount
+                                    ((progress.Records |> List.map (fun r -> r.StopSignals)) @ [ stopSignals ])
+
+                            let k = Stopping.allowedQuery rules pool.LabelledCount k
+
                             let queried =
-                                if round >= lastRound || pool.UnlabelledCount = 0 then
+                                if round >= lastRound || pool.UnlabelledCount = 0 || stopped.IsSome || k = 0 then
                                     Ok [||]
                                 else
                                     learner.Query model pool round k
@@ -157,6 +197,9 @@ module Round =
                                         TrainIterations = iterations
                                         Queried = picked
                                         Signals = signals
+                                        StopPredictions = stopPredictions
+                                        StopSignals = stopSignals
+                                        Stopped = stopped
                                     }
 
                                 if picked.Length = 0 then

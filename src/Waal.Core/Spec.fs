@@ -158,6 +158,16 @@ type ImageOptions =
         Holdout: float
     }
 
+/// When an experiment ends before its last round.
+type StopOptions =
+    {
+        /// The rules (none: run every round); the first that fires ends the experiment after that round.
+        Rules: StopRule list
+        /// The size of the fixed stop set: pool items drawn once (key (seed, 0, "stop-set")) whose predictions
+        /// every round are compared with the previous round's.
+        StopSet: int
+    }
+
 /// Everything that defines an experiment's result: two experiments with equal specs compute the same thing
 /// (on the same machine and thread count). The experiment's identity is this record itself.
 type ExperimentSpec =
@@ -179,6 +189,8 @@ type ExperimentSpec =
         Preset: Preset
         /// How a folder dataset's files become images.
         Images: ImageOptions
+        /// When to stop early.
+        Stopping: StopOptions
         /// A network from the network registry, or "auto" (by image shape: 1x28x28 the small CNN, 3x32x32
         /// VGG16-BN, anything else the residual net).
         Network: string

@@ -25,7 +25,7 @@ type ModelInfo =
         ClassNames: string[]
         Normalisation: Normalisation
         CriticOutput: CriticOutput
-        /// Where it came from: the dataset, the run folder, the round, its test accuracy (%).
+        /// Where it came from: the dataset, the run folder, the round, its test accuracy (a fraction; NaN unknown).
         Dataset: string
         Run: string
         Round: int

@@ -33,8 +33,11 @@ type Layout =
 let fixedColumns =
     "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds"
 
-/// The header of rounds.csv: the six fixed columns, then the training budget actually spent.
-let roundsHeader = fixedColumns + ",train_iterations"
+/// The header of rounds.csv: the six fixed columns, the training budget actually spent, then the round's
+/// stopping signals and the rule that stopped the run after it (empty unless one did).
+let roundsHeader =
+    fixedColumns
+    + ",train_iterations,stop_kappa,stop_agreement,stop_uncertainty,stopped"
 
 /// Writes bytes to `path` atomically: temporary file, flush to disk, rename.
 let writeAtomic (path: string) (bytes: byte[]) =
@@ -64,10 +67,23 @@ let roundsCsv (records: RoundRecord list) =
     let sb = StringBuilder()
     sb.Append(roundsHeader).Append('\n') |> ignore
 
+    let signal (r: RoundRecord) (name: string) =
+        match r.StopSignals |> List.tryFind (fun (n, _) -> n = name) with
+        | Some(_, v) when Double.IsFinite v -> invariant v
+        | _ -> ""
+
+    let quoted (s: string) = "\"" + s.Replace("\"", "\"\"") + "\""
+
     for r in records do
         sb.Append(
-            $"{r.Round},{r.Labelled},{invariant r.TestAccuracy},{seconds r.TrainSeconds},{seconds r.QuerySeconds},{seconds r.EvalSeconds},{r.TrainIterations}\n"
+            $"{r.Round},{r.Labelled},{invariant r.TestAccuracy},{seconds r.TrainSeconds},{seconds r.QuerySeconds},{seconds r.EvalSeconds},{r.TrainIterations}"
         )
+        |> ignore
+
+        for name in [ "stop_kappa"; "stop_agreement"; "stop_uncertainty" ] do
+            sb.Append(',').Append(signal r name) |> ignore
+
+        sb.Append(',').Append(r.Stopped |> Option.map quoted |> Option.defaultValue "").Append('\n')
         |> ignore
 
     sb.ToString()
@@ -87,11 +103,8 @@ type RoundRow =
 let readRoundsCsv (path: string) : Result<RoundRow list, string> =
     let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
 
-    // Files written before the train_iterations column have the six fixed columns only.
-    if
-        lines.Length = 0
-        || (lines[0].Trim() <> roundsHeader && lines[0].Trim() <> fixedColumns)
-    then
+    // Files written before the train_iterations and stopping columns have fewer columns after the fixed six.
+    if lines.Length = 0 || not (lines[0].Trim().StartsWith fixedColumns) then
         Error $"{path}: line 1: expected the header '{roundsHeader}'"
     else
         let parse (n: int) (line: string) =
@@ -167,6 +180,28 @@ let progressJson (naming: Naming option) (progress: Progress) =
                         w.WriteNull name
 
                 w.WriteEndObject()
+
+            if not r.StopSignals.IsEmpty then
+                w.WriteStartObject "stopSignals"
+
+                for name, value in r.StopSignals do
+                    if Double.IsFinite value then
+                        w.WriteNumber(name, value)
+                    else
+                        w.WriteNull name
+
+                w.WriteEndObject()
+
+            match r.Stopped with
+            | Some why -> w.WriteString("stopped", why)
+            | None -> ()
+
+            w.WriteStartArray "stopPredictions"
+
+            for c in r.StopPredictions do
+                w.WriteNumberValue c
+
+            w.WriteEndArray()
 
             w.WriteStartArray "queried"
 
@@ -265,6 +300,19 @@ let readProgress (path: string) : Result<Progress, string> =
         use doc = JsonDocument.Parse(File.ReadAllBytes path)
         let root = doc.RootElement
 
+        let named (r: JsonElement) (field: string) =
+            match r.TryGetProperty field with
+            | true, o when o.ValueKind = JsonValueKind.Object ->
+                [
+                    for p in o.EnumerateObject() ->
+                        p.Name,
+                        (if p.Value.ValueKind = JsonValueKind.Null then
+                             Double.NaN
+                         else
+                             p.Value.GetDouble())
+                ]
+            | _ -> []
+
         let record (r: JsonElement) =
             {
                 Round = r.GetProperty("round").GetInt32()
@@ -275,19 +323,18 @@ let readProgress (path: string) : Result<Progress, string> =
                 EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
                 TrainIterations = r.GetProperty("trainIterations").GetInt64()
                 Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
-                // Files written before signals existed have none.
-                Signals =
-                    match r.TryGetProperty "signals" with
-                    | true, o when o.ValueKind = JsonValueKind.Object ->
-                        [
-                            for p in o.EnumerateObject() ->
-                                p.Name,
-                                (if p.Value.ValueKind = JsonValueKind.Null then
-                                     Double.NaN
-                                 else
-                                     p.Value.GetDouble())
-                        ]
-                    | _ -> []
+                // Files written before signals (or stopping) existed have none.
+                Signals = named r "signals"
+                StopSignals = named r "stopSignals"
+                StopPredictions =
+                    match r.TryGetProperty "stopPredictions" with
+                    | true, a when a.ValueKind = JsonValueKind.Array ->
+                        [| for c in a.EnumerateArray() -> c.GetInt32() |]
+                    | _ -> [||]
+                Stopped =
+                    match r.TryGetProperty "stopped" with
+                    | true, v when v.ValueKind = JsonValueKind.String -> Some(v.GetString())
+                    | _ -> None
             }
 
         let records = [ for r in root.GetProperty("records").EnumerateArray() -> record r ]

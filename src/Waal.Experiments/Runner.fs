@@ -211,6 +211,8 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
                 Progress = hooks.Progress
             }
 
+        let stopSet = Stopping.stopSet spec.Seed spec.Stopping.StopSet p.PoolData.Count
+
         let learner: Learner<Nets.Networks, LearnError> =
             {
                 Train = p.Strategy.Train ctx
@@ -220,6 +222,11 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
                         Ok(Metrics.accuracy predicted truth)
                 Query = p.Strategy.Query ctx
                 Signals = p.Strategy.Signals ctx
+                StopSet =
+                    fun nets ->
+                        Scoring.probabilities nets poolT stopSet settings.ScoreBatch hooks.Progress
+                        |> Stopping.summarise poolT.Classes
+                        |> Ok
                 Release = fun nets -> (nets :> IDisposable).Dispose()
             }
 
@@ -247,7 +254,7 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
                             hooks.AfterRound record
                             loop next))
                 | None ->
-                    Round.propose learner seconds spec.Query spec.Rounds progress
+                    Round.propose learner seconds spec.Stopping.Rules spec.Query spec.Rounds progress
                     |> Result.mapError RoundFailed
                     |> Result.bind (fun (next, nets) ->
                         let saved =

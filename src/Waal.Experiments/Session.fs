@@ -84,6 +84,9 @@ type Session
             Progress = cancellable token progressSink
         }
 
+    let stopSet =
+        Stopping.stopSet config.Spec.Seed config.Spec.Stopping.StopSet poolTensors.Count
+
     let learner (token: CancellationToken) : Learner<Nets.Networks, LearnError> =
         let ctx = context token
 
@@ -98,6 +101,11 @@ type Session
                         Ok(Metrics.accuracy predicted data.Labels)
             Query = strategy.Query ctx
             Signals = strategy.Signals ctx
+            StopSet =
+                fun nets ->
+                    Scoring.probabilities nets poolTensors stopSet config.Settings.ScoreBatch ctx.Progress
+                    |> Stopping.summarise poolTensors.Classes
+                    |> Ok
             Release = fun nets -> (nets :> IDisposable).Dispose()
         }
 
@@ -176,7 +184,13 @@ type Session
         checkLive ()
         let clock = Diagnostics.Stopwatch.StartNew()
 
-        Round.propose (learner token) (fun () -> clock.Elapsed.TotalSeconds) count Int32.MaxValue state
+        Round.propose
+            (learner token)
+            (fun () -> clock.Elapsed.TotalSeconds)
+            config.Spec.Stopping.Rules
+            count
+            Int32.MaxValue
+            state
         |> Result.mapError roundError
         |> Result.map (fun (next, nets) ->
             replaceModel (Some nets)

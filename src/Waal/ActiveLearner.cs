@@ -61,6 +61,9 @@ public sealed class ActiveLearner : IDisposable
     /// <summary>The batch waiting for labels, or null.</summary>
     public PendingBatch? Pending => ToPending(Live.Pending);
 
+    /// <summary>The stopping rule that ended the rounds, with why (null while none has fired).</summary>
+    public string? StoppedBy => FSharpOption<string>.get_IsSome(Live.Progress.Stopped) ? Live.Progress.Stopped.Value : null;
+
     /// <summary>The label of an item, or null while it has none.</summary>
     public int? LabelOf(int index)
     {
@@ -96,6 +99,8 @@ public sealed class ActiveLearner : IDisposable
         return LockedAsync(progress, cancellationToken, token =>
         {
             var next = Errors.Unwrap(Live.Propose(token, count));
+            if (FSharpOption<string>.get_IsSome(next.Stopped))
+                throw new WaalException("SESSION010", $"a stopping rule fired: {next.Stopped.Value}");
             return ToPending(next.Pending) ?? throw new WaalException("SESSION009", "nothing is left to label: every item of the pool has a label");
         });
     }
@@ -111,7 +116,7 @@ public sealed class ActiveLearner : IDisposable
             var pending = ToPending(Live.Pending) ?? throw new WaalException("SESSION009", "no batch is waiting for labels: propose one first");
             var items = Pairs(pending.Indices, labels);
             var record = Errors.Unwrap(Live.Accept(items));
-            return new RoundResult(record.Round, record.Labelled, Accuracy(record.TestAccuracy), record.Queried, record.TrainIterations);
+            return new RoundResult(record.Round, record.Labelled, Accuracy(record.TestAccuracy), record.Queried, record.TrainIterations, SignalsOf(record));
         });
     }
 
@@ -200,9 +205,12 @@ public sealed class ActiveLearner : IDisposable
 
     private static double? Accuracy(double a) => double.IsNaN(a) ? null : a;
 
+    private static IReadOnlyDictionary<string, double> SignalsOf(Core.RoundRecord record) =>
+        record.StopSignals.Concat(record.Signals).GroupBy(s => s.Item1).ToDictionary(g => g.Key, g => g.Last().Item2);
+
     private static PendingBatch? ToPending(FSharpOption<Core.PendingBatch> pending) =>
         FSharpOption<Core.PendingBatch>.get_IsSome(pending)
-            ? new PendingBatch(pending.Value.Record.Round, pending.Value.Record.Labelled, Accuracy(pending.Value.Record.TestAccuracy), pending.Value.Indices, pending.Value.Record.TrainIterations)
+            ? new PendingBatch(pending.Value.Record.Round, pending.Value.Record.Labelled, Accuracy(pending.Value.Record.TestAccuracy), pending.Value.Indices, pending.Value.Record.TrainIterations, SignalsOf(pending.Value.Record))
             : null;
 
     private void Start(string phase, int total)

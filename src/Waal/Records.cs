@@ -101,6 +101,14 @@ public sealed record LearnerOptions
     /// <summary>The network (default: by the images' shape).</summary>
     public Network? Network { get; init; }
 
+    /// <summary>Stopping rules, as the command line's --stop-when writes them (e.g. "labels>=2000,kappa>=0.99");
+    /// when one fires, <see cref="ActiveLearner.ProposeAsync"/> throws SESSION010 and
+    /// <see cref="ActiveLearner.StoppedBy"/> says which.</summary>
+    public string? StopWhen { get; init; }
+
+    /// <summary>The stop set's size (default 1000 pool items, drawn once).</summary>
+    public int? StopSet { get; init; }
+
     /// <summary>Where the defaults come from (<see cref="Waal.Preset.Recommended"/> when not set).</summary>
     public Preset? Preset { get; init; }
 
@@ -124,7 +132,9 @@ public sealed record RoundProgress(string Phase, int Done, int Total);
 /// <param name="TestAccuracy">The round model's accuracy on the test data, when test data was given.</param>
 /// <param name="Indices">The pool indices to label, in query order.</param>
 /// <param name="Steps">Optimiser steps of the round's training.</param>
-public sealed record PendingBatch(int Round, int Labelled, double? TestAccuracy, IReadOnlyList<int> Indices, long Steps);
+/// <param name="Signals">The round's measurements by name: the stopping signals (stop_kappa, stop_agreement,
+/// stop_uncertainty; kappa and agreement from round 1 on) and the strategy's own (WAAL: critic_auc, ...).</param>
+public sealed record PendingBatch(int Round, int Labelled, double? TestAccuracy, IReadOnlyList<int> Indices, long Steps, IReadOnlyDictionary<string, double> Signals);
 
 /// <summary>One completed round (<see cref="ActiveLearner.Accept"/>, <see cref="ActiveLearner.RunRoundAsync"/>).</summary>
 /// <param name="Round">The round.</param>
@@ -132,7 +142,8 @@ public sealed record PendingBatch(int Round, int Labelled, double? TestAccuracy,
 /// <param name="TestAccuracy">Accuracy on the test data, when test data was given.</param>
 /// <param name="Queried">The indices queried and labelled at the end of the round.</param>
 /// <param name="Steps">Optimiser steps of the round's training.</param>
-public sealed record RoundResult(int Round, int Labelled, double? TestAccuracy, IReadOnlyList<int> Queried, long Steps);
+/// <param name="Signals">The round's measurements by name (see <see cref="PendingBatch.Signals"/>).</param>
+public sealed record RoundResult(int Round, int Labelled, double? TestAccuracy, IReadOnlyList<int> Queried, long Steps, IReadOnlyDictionary<string, double> Signals);
 
 /// <summary>A failure with a stable code (e.g. DATA006, SESSION003) and a one-line message.</summary>
 public sealed class WaalException : Exception

@@ -45,7 +45,7 @@ public sealed class WaalModel : IDisposable
     /// <summary>The image shape the network takes (channels, height, width).</summary>
     public (int Channels, int Height, int Width) Shape => (_model.Info.Channels, _model.Info.Height, _model.Info.Width);
 
-    /// <summary>The test accuracy (%) the run measured for this model (NaN when unknown).</summary>
+    /// <summary>The test accuracy (a fraction, 0..1) the run measured for this model (NaN when unknown).</summary>
     public double TestAccuracy => _model.Info.TestAccuracy;
 
     /// <summary>Predicts the class of an image file (PNG, JPEG, BMP or WebP).</summary>

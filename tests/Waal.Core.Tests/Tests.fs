@@ -1065,6 +1065,7 @@ let private otherValue (o: OptionDef) (current: string) =
     | Choice names -> names |> List.find (fun n -> n <> current)
     | Flag -> if current = "true" then "false" else "true"
     | Text when o.Name = "dataset" -> "cifar10"
+    | Text when o.Name = "stop-when" -> "labels>=5000,kappa>=0.99/2"
     | Text -> current + "x"
     | IntegerOrAll -> if current = "all" then "1234" else "all"
     | Integer -> string (int64 current + 3L)
@@ -1234,11 +1235,16 @@ let private counting: Learner<int, string> =
         Evaluate = fun round -> Ok(0.5 + 0.1 * float round)
         Query = fun _ pool _ k -> Ok(Pool.unlabelled pool |> Array.truncate k)
         Signals = fun _ _ round -> Ok [ "round", float round ]
+        // Twenty stop-set items; round r predicts class 1 for the first max(0, 8 - 4r) of them (so rounds 2 and
+        // later agree completely) with uncertainty 1 / (r + 2).
+        StopSet =
+            fun round ->
+                Ok(Array.init 20 (fun i -> if i < max 0 (8 - 4 * round) then 1 else i % 3), 1.0 / float (round + 2))
         Release = ignore
     }
 
 /// Runs propose and accept (labels from `label`) until rounds 0 .. lastRound are complete.
-let private runAll learner label clock k lastRound start =
+let private runAllWith rules learner label clock k lastRound start =
     let rec go progress =
         if Round.isFinished lastRound progress then
             Ok progress
@@ -1247,9 +1253,14 @@ let private runAll learner label clock k lastRound start =
             | Some p ->
                 Round.accept (p.Indices |> Array.map (fun i -> i, label i)) progress
                 |> Result.bind (fun (next, _) -> go next)
-            | None -> Round.propose learner clock k lastRound progress |> Result.bind (fst >> go)
+            | None ->
+                Round.propose learner clock rules k lastRound progress
+                |> Result.bind (fst >> go)
 
     go start
+
+let private runAll learner label clock k lastRound start =
+    runAllWith [] learner label clock k lastRound start
 
 let private startOf pool =
     {
@@ -1289,7 +1300,7 @@ let private rounds =
                 let start = startOf pool
 
                 let proposed, model =
-                    Round.propose counting (fun () -> 0.0) 3 5 start
+                    Round.propose counting (fun () -> 0.0) [] 3 5 start
                     |> Result.defaultWith (failwithf "%A")
 
                 Expect.equal model 0 "the caller gets the model"
@@ -1299,7 +1310,7 @@ let private rounds =
                 Expect.equal pending.Indices [| 1; 2; 3 |] "the query, in query order"
                 Expect.equal proposed.Round 0 "still round 0"
 
-                match Round.propose counting (fun () -> 0.0) 3 5 proposed with
+                match Round.propose counting (fun () -> 0.0) [] 3 5 proposed with
                 | Error(OutOfTurn(0, _)) -> ()
                 | other -> failtestf "a second proposal while one waits: %A" other
 
@@ -1338,11 +1349,11 @@ let private rounds =
 
                 let start = startOf pool
 
-                match Round.propose (bad [| 1; 1 |]) (fun () -> 0.0) 2 3 start with
+                match Round.propose (bad [| 1; 1 |]) (fun () -> 0.0) [] 2 3 start with
                 | Error(InvalidQuery(0, detail)) -> Expect.stringContains detail "twice" "duplicate"
                 | other -> failtestf "expected InvalidQuery, found %A" other
 
-                match Round.propose (bad [| 0; 2 |]) (fun () -> 0.0) 2 3 start with
+                match Round.propose (bad [| 0; 2 |]) (fun () -> 0.0) [] 2 3 start with
                 | Error(InvalidQuery(0, detail)) -> Expect.stringContains detail "already labelled" "labelled"
                 | other -> failtestf "expected InvalidQuery, found %A" other
 
@@ -1354,16 +1365,149 @@ let private rounds =
                     }
 
                 Expect.equal
-                    (Round.propose failing (fun () -> 0.0) 2 3 start)
+                    (Round.propose failing (fun () -> 0.0) [] 2 3 start)
                     (Error(LearnerFailed(0, "evaluate", "no test set")))
                     "the stage and round"
             }
+        ]
+
+let private stopping =
+    let rule =
+        Gen.oneof
+            [
+                Gen.choose (1, 100000) |> Gen.map LabelBudget
+                Gen.zip (Gen.choose (1, 1000)) (Gen.choose (1, 9))
+                |> Gen.map (fun (t, w) -> KappaAtLeast(float t / 1000.0, w))
+                Gen.zip (Gen.choose (1, 1000)) (Gen.choose (1, 9))
+                |> Gen.map (fun (t, w) -> AgreementAtLeast(float t / 1000.0, w))
+                Gen.choose (0, 1000) |> Gen.map (fun t -> UncertaintyAtMost(float t / 1000.0))
+            ]
+
+    let labels =
+        Gen.zip (Gen.choose (1, 40)) (Gen.choose (1, 5))
+        |> Gen.bind (fun (n, c) ->
+            Gen.zip (Gen.arrayOfLength n (Gen.choose (0, c))) (Gen.arrayOfLength n (Gen.choose (0, c))))
+
+    let pool = Pool.create 30 3 |> ok |> Pool.label 0 [| (0, 1); (1, 2) |] |> ok
+
+    testList
+        "Stopping"
+        [
+            property "rules read back from their text" (Arb.fromGen (Gen.listOf rule)) (fun rules ->
+                Stopping.parse (Stopping.toText rules) = Ok rules)
+
+            test "bad rules are refused naming what was found and what is expected" {
+                for text in
+                    [
+                        "labels>=0"
+                        "kappa>=1.5"
+                        "kappa>=0.9/0"
+                        "uncertainty<=-1"
+                        "accuracy>=0.9"
+                        "kappa"
+                    ] do
+                    match Stopping.parse text with
+                    | Error m ->
+                        Expect.stringContains m "is not a rule" text
+                        Expect.stringContains m "labels>=N" text
+                    | Ok r -> failtestf "%s read as %A" text r
+
+                Expect.equal (Stopping.parse " none ") (Ok []) "none"
+                Expect.equal (Stopping.parse "") (Ok []) "empty"
+            }
+
+            property
+                "agreement is in [0, 1], kappa at most 1, both 1 for identical predictions and symmetric"
+                (Arb.fromGen labels)
+                (fun (a, b) ->
+                    let k, g = Stopping.kappa a b, Stopping.agreement a b
+
+                    g >= 0.0
+                    && g <= 1.0
+                    && k <= 1.0 + 1e-12
+                    && Stopping.kappa a a = 1.0
+                    && Stopping.agreement a a = 1.0
+                    && abs (k - Stopping.kappa b a) < 1e-12)
+
+            test "Cohen's kappa by hand: 20 items, p_o = 0.7, p_e = 0.5, kappa = 0.4" {
+                // a says 1 ten times, b says 1 ten times; they agree on 7 ones and 7 zeros.
+                let a = Array.init 20 (fun i -> if i < 10 then 1 else 0)
+                let b = Array.init 20 (fun i -> if i < 7 || i >= 17 then 1 else 0)
+                Expect.floatClose Accuracy.veryHigh (Stopping.agreement a b) 0.7 "p_o"
+                Expect.floatClose Accuracy.veryHigh (Stopping.kappa a b) 0.4 "kappa"
+            }
+
+            test "stabilising predictions stop the run once the mean kappa over the window reaches the threshold" {
+                match
+                    runAllWith [ KappaAtLeast(0.99, 2) ] counting (fun i -> i % 3) (fun () -> 0.0) 2 9 (startOf pool)
+                with
+                | Error e -> failtestf "%A" e
+                | Ok final ->
+                    // Rounds 2, 3 and 4 predict alike: kappa 1 at rounds 3 and 4 fills the window of 2.
+                    Expect.equal final.Records.Length 5 "rounds 0..4"
+                    Expect.isTrue (Round.isFinished 9 final) "finished"
+                    let last = List.last final.Records
+                    Expect.isEmpty last.Queried "the stopping round queries nothing"
+                    Expect.equal final.Stopped last.Stopped "the progress says why"
+                    Expect.stringStarts last.Stopped.Value "kappa>=0.99/2: mean kappa 1" "which rule, and the value"
+
+                    Expect.equal
+                        (final.Records.Head.StopSignals |> List.map fst)
+                        [ "stop_uncertainty" ]
+                        "no kappa in round 0"
+
+                    Expect.isTrue
+                        (final.Records |> List.take 4 |> List.forall (fun r -> r.Stopped.IsNone))
+                        "only the last"
+
+                    match Round.propose counting (fun () -> 0.0) [] 2 9 final with
+                    | Error(OutOfTurn(5, why)) -> Expect.stringContains why "stopped" "no round after a stop"
+                    | other -> failtestf "expected OutOfTurn, got %A" other
+            }
+
+            test "a label budget cuts the last query to fit and ends the run when reached" {
+                match runAllWith [ LabelBudget 9 ] counting (fun i -> i % 3) (fun () -> 0.0) 3 9 (startOf pool) with
+                | Error e -> failtestf "%A" e
+                | Ok final ->
+                    Expect.equal (final.Records |> List.map (fun r -> r.Labelled)) [ 2; 5; 8; 9 ] "2 + 3 + 3 + 1"
+                    Expect.equal final.Pool.LabelledCount 9 "exactly the budget"
+                    Expect.stringStarts final.Stopped.Value "labels>=9: 9 labels" "which rule"
+            }
+
+            test "low uncertainty stops the run; without rules every round runs" {
+                match
+                    runAllWith [ UncertaintyAtMost 0.2 ] counting (fun i -> i % 3) (fun () -> 0.0) 1 9 (startOf pool)
+                with
+                | Ok final ->
+                    // 1 / (r + 2) <= 0.2 first at round 3.
+                    Expect.equal final.Records.Length 4 "rounds 0..3"
+                    Expect.stringStarts final.Stopped.Value "uncertainty<=0.2: mean uncertainty 0.2" "which rule"
+                | Error e -> failtestf "%A" e
+
+                match runAll counting (fun i -> i % 3) (fun () -> 0.0) 1 9 (startOf pool) with
+                | Ok final ->
+                    Expect.equal final.Records.Length 10 "all rounds"
+                    Expect.isNone final.Stopped "never stopped"
+                | Error e -> failtestf "%A" e
+            }
+
+            property
+                "the stop set is the same for a seed, distinct, in the pool, and of the asked size"
+                (Arb.fromGen (Gen.zip3 (Gen.choose (0, 1000)) (Gen.choose (1, 300)) (Gen.choose (1, 500))))
+                (fun (seed, size, poolSize) ->
+                    let s = Stopping.stopSet (int64 seed) size poolSize
+
+                    s = Stopping.stopSet (int64 seed) size poolSize
+                    && s.Length = min size poolSize
+                    && (Array.distinct s).Length = s.Length
+                    && s |> Array.forall (fun i -> i >= 0 && i < poolSize))
         ]
 
 let all =
     testList
         "Core"
         [
+            stopping
             pool
             pairing
             spec

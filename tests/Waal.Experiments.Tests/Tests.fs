@@ -97,8 +97,8 @@ let private experiments =
 
                 Expect.equal
                     lines[0]
-                    "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds,train_iterations"
-                    "header: the six fixed columns, then the training budget"
+                    "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds,train_iterations,stop_kappa,stop_agreement,stop_uncertainty,stopped"
+                    "header: the six fixed columns, the training budget, the stopping signals"
 
                 // 1,500 pool images, 100 + 100 k labels, 1 epoch: WAAL takes ceil(max(|L|,|U|) / 64) steps.
                 Expect.equal
@@ -688,6 +688,46 @@ let private folders =
                 finally
                     Directory.Delete(data, true)
                     Directory.Delete(out, true)
+            }
+
+            test "a stopping rule on real predictions ends the run, rounds.csv says which, and resume has nothing to do" {
+                let dir = temp ()
+
+                try
+                    let config =
+                        small 5L
+                        |> withSpec (fun s ->
+                            { s with
+                                Stopping =
+                                    {
+                                        Rules = [ AgreementAtLeast(0.01, 1) ]
+                                        StopSet = 300
+                                    }
+                            })
+
+                    Runner.run config dir false Runner.quiet |> ok "run"
+                    let lines = File.ReadAllLines(Path.Combine(dir, "rounds.csv"))
+                    // Round 1's predictions agree with round 0's on far more than 1 % of the stop set.
+                    Expect.equal lines.Length 3 "rounds 0 and 1 of 0..2"
+                    let round0, round1 = lines[1].Split ',', lines[2].Split ','
+                    Expect.equal (round0[7], round0[8], round0[10]) ("", "", "") "round 0: no kappa, no agreement, no stop"
+                    let kappa, agreement, uncertainty = float round1[7], float round1[8], float round1[9]
+                    Expect.isTrue (kappa >= -1.0 && kappa <= 1.0) $"kappa {kappa}"
+                    Expect.isTrue (agreement >= 0.01 && agreement <= 1.0) $"agreement {agreement}"
+                    Expect.isTrue (uncertainty > 0.0 && uncertainty < 0.9) $"uncertainty {uncertainty}"
+                    Expect.stringStarts round1[10] "\"agreement>=0.01/1: mean agreement" "which rule fired"
+
+                    match Results.readProgress (Path.Combine(dir, "progress.json")) with
+                    | Ok p ->
+                        Expect.isSome p.Stopped "progress.json keeps the stop"
+                        Expect.equal (List.last p.Records).StopPredictions.Length 300 "the stop set's predictions"
+                    | Error e -> failtest e
+
+                    let before = File.ReadAllText(Path.Combine(dir, "progress.json"))
+                    Runner.resume dir Runner.quiet |> ok "resume"
+                    Expect.equal (File.ReadAllText(Path.Combine(dir, "progress.json"))) before "nothing more to do"
+                finally
+                    Directory.Delete(dir, true)
             }
 
             test "image options on a dataset stored in files are refused, naming the option" {
