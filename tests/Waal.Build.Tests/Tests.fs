@@ -153,6 +153,7 @@ let private otherValue (o: Waal.Core.OptionDef) (current: string) =
     | Waal.Core.Flag -> if current = "true" then "false" else "true"
     | Waal.Core.Text when o.Name = "dataset" -> "cifar10"
     | Waal.Core.Text when o.Name = "strategy" -> "entropy"
+    | Waal.Core.Text when o.Name = "stop-when" -> "labels>=5000,kappa>=0.99/2"
     | Waal.Core.Text -> current + "-elsewhere"
     | Waal.Core.IntegerOrAll -> if current = "all" then "1234" else "all"
     | Waal.Core.Integer -> string (int64 current + 3L)
