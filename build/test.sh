@@ -9,6 +9,8 @@ source build/env.sh
 
 passed=0; failed=0; skipped=0; status=0
 logs="$(mktemp -d)"
+# Image folders the suites write are decoded into a cache of their own, removed at the end.
+export WAAL_IMAGE_CACHE="$logs/image-cache"
 for suite in Core Data Learning Strategies Experiments Cli Facade Build; do
   dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
   echo "=== Waal.$suite.Tests"

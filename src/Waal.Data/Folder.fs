@@ -39,6 +39,8 @@ type Read =
         Data: Dataset
         /// Files skipped under SkipBad, with why (relative paths).
         Skipped: DataError list
+        /// Whether the pixels came from the decode cache (no file was decoded).
+        FromCache: bool
     }
 
 let private relative (root: string) (path: string) =
@@ -102,6 +104,40 @@ type private Decoded =
         Rgba: byte[]
     }
 
+/// The matrix that maps stored pixels (w x h) to upright ones for an EXIF orientation (1-8).
+let private orientation (origin: SKEncodedOrigin) (w: int) (h: int) =
+    let w, h = float32 w, float32 h
+
+    // x' = a x + b y + c, y' = d x + e y + f
+    let m a b c d e f =
+        SKMatrix(a, b, c, d, e, f, 0.0f, 0.0f, 1.0f)
+
+    match origin with
+    | SKEncodedOrigin.TopRight -> m -1.0f 0.0f w 0.0f 1.0f 0.0f
+    | SKEncodedOrigin.BottomRight -> m -1.0f 0.0f w 0.0f -1.0f h
+    | SKEncodedOrigin.BottomLeft -> m 1.0f 0.0f 0.0f 0.0f -1.0f h
+    | SKEncodedOrigin.LeftTop -> m 0.0f 1.0f 0.0f 1.0f 0.0f 0.0f
+    | SKEncodedOrigin.RightTop -> m 0.0f -1.0f h 1.0f 0.0f 0.0f
+    | SKEncodedOrigin.RightBottom -> m 0.0f -1.0f h -1.0f 0.0f w
+    | SKEncodedOrigin.LeftBottom -> m 0.0f 1.0f 0.0f -1.0f 0.0f w
+    | _ -> SKMatrix.Identity
+
+/// A decoded bitmap turned upright (a new bitmap, or a copy of the same for the usual orientation), with its
+/// upright width and height; the caller disposes both.
+let private upright (origin: SKEncodedOrigin) (stored: SKBitmap) (w: int) (h: int) =
+    let swaps = int origin >= int SKEncodedOrigin.LeftTop
+    let ow, oh = if swaps then h, w else w, h
+
+    let turned =
+        new SKBitmap(SKImageInfo(ow, oh, SKColorType.Rgba8888, SKAlphaType.Premul))
+
+    use canvas = new SKCanvas(turned)
+    let matrix = orientation origin w h
+    canvas.SetMatrix(&matrix)
+    canvas.DrawBitmap(stored, 0.0f, 0.0f)
+    canvas.Flush()
+    turned, ow, oh
+
 /// Decodes an encoded image (`file` names it in errors) into RGBA at `size` x `size` (resized shorter side,
 /// centre crop) or at its stored size, composited over white.
 let private decodeBytes (file: string) (bytes: byte[]) (size: int) : Result<Decoded, DataError> =
@@ -131,6 +167,9 @@ let private decodeBytes (file: string) (bytes: byte[]) (size: int) : Result<Deco
                 match result with
                 | SKCodecResult.Success ->
                     let grey = codec.Info.ColorType = SKColorType.Gray8
+                    // The pixels upright, as the EXIF orientation (cameras and phones) says they are seen.
+                    let full, w, h = upright codec.EncodedOrigin full w h
+                    use _upright = full
                     let tw, th = if size > 0 then size, size else w, h
 
                     use target =
@@ -293,6 +332,113 @@ let private decodeAll (files: string[]) (options: Options) =
 
                 Ok(images, List.ofArray failures, channels, h, w, kept |> Array.map fst)
 
+/// Where decoded folders are cached: $WAAL_IMAGE_CACHE ("off": no cache), else $XDG_CACHE_HOME/waal/images,
+/// else ~/.cache/waal/images.
+let cacheFolder () =
+    let env (name: string) =
+        Environment.GetEnvironmentVariable name
+        |> Option.ofObj
+        |> Option.filter (fun v -> v <> "")
+
+    match env "WAAL_IMAGE_CACHE" with
+    | Some "off" -> None
+    | Some dir -> Some dir
+    | None ->
+        let root =
+            env "XDG_CACHE_HOME"
+            |> Option.defaultValue (
+                Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".cache")
+            )
+
+        Some(Path.Combine(root, "waal", "images"))
+
+let private cacheMagic = "WAALIMG1"B
+
+/// The cache key of decoding `files` with `options`: every file's path, size and modification time, so editing,
+/// adding, removing or touching a file makes a new key.
+let private cacheKey (files: string[]) (options: Options) =
+    let text = StringBuilder()
+    text.Append($"waal-images/1|{options.Size}|{options.Channels}|") |> ignore
+
+    for f in files do
+        let info = FileInfo f
+
+        text.Append(f).Append('|').Append(info.Length).Append('|').Append(info.LastWriteTimeUtc.Ticks).Append('\n')
+        |> ignore
+
+    use sha = Security.Cryptography.SHA256.Create()
+    sha.ComputeHash(Encoding.UTF8.GetBytes(text.ToString())) |> Convert.ToHexString
+
+/// decodeAll through the cache: a folder decoded once (with nothing skipped) is read back as one uint8 file on
+/// the next run. The cache is best effort: an unreadable, short or foreign cache file is ignored, and a cache
+/// that cannot be written is skipped.
+let private cachedDecode (files: string[]) (options: Options) =
+    let path =
+        cacheFolder ()
+        |> Option.bind (fun dir ->
+            try
+                Some(Path.Combine(dir, cacheKey files options + ".u8"))
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException -> None)
+
+    let fromCache =
+        path
+        |> Option.bind (fun p ->
+            try
+                if not (File.Exists p) then
+                    None
+                else
+                    let bytes = File.ReadAllBytes p
+                    let header = cacheMagic.Length + 12
+
+                    if bytes.Length < header || bytes[.. cacheMagic.Length - 1] <> cacheMagic then
+                        None
+                    else
+                        let int32At (o: int) = BitConverter.ToInt32(bytes, o)
+                        let c, h, w = int32At 8, int32At 12, int32At 16
+
+                        if
+                            c < 1
+                            || h < 1
+                            || w < 1
+                            || int64 bytes.Length <> int64 header + int64 files.Length * int64 (c * h * w)
+                        then
+                            None
+                        else
+                            Some(bytes[header..], [], c, h, w, Array.init files.Length id)
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException -> None)
+
+    match fromCache with
+    | Some hit -> Ok(hit, true)
+    | None ->
+        decodeAll files options
+        |> Result.map (fun ((images, skipped, c, h, w, kept) as decoded) ->
+            match path with
+            | Some p when skipped.IsEmpty && kept.Length = files.Length && kept.Length > 0 ->
+                try
+                    Directory.CreateDirectory(Path.GetDirectoryName p) |> ignore
+                    let tmp = p + $".{Environment.ProcessId}.tmp"
+
+                    do
+                        use stream = File.Create tmp
+                        stream.Write(cacheMagic, 0, cacheMagic.Length)
+
+                        for v in [ c; h; w ] do
+                            stream.Write(BitConverter.GetBytes v, 0, 4)
+
+                        stream.Write(images, 0, images.Length)
+
+                    File.Move(tmp, p, true)
+                with
+                | :? IOException
+                | :? UnauthorizedAccessException -> ()
+            | _ -> ()
+
+            decoded, false)
+
 /// Reads a folder of class folders. `classes`: the class names to use (a test folder must use the training
 /// folder's); None: the sub-folders' names in ordinal order. Files directly in the folder (not in a class
 /// folder) are refused; each class folder must hold at least one image unless SkipBad.
@@ -383,8 +529,8 @@ let read (options: Options) (classes: string[] option) (folder: string) : Result
                                     |> Array.collect (fun (c, fs) -> fs |> Array.map (fun f -> f, c))
                                     |> Array.unzip
 
-                                decodeAll files options
-                                |> Result.bind (fun (images, skipped, channels, h, w, kept) ->
+                                cachedDecode files options
+                                |> Result.bind (fun ((images, skipped, channels, h, w, kept), fromCache) ->
                                     if kept.Length = 0 then
                                         Error(NoImages(root, formats))
                                     else
@@ -404,6 +550,7 @@ let read (options: Options) (classes: string[] option) (folder: string) : Result
                                                         Files = kept |> Array.map (fun i -> relative root files[i])
                                                     }
                                                 Skipped = skipped
+                                                FromCache = fromCache
                                             })))
 
 /// A seeded, stratified split of `data` into (train, held out): in each class, `fraction` of its images

@@ -532,6 +532,56 @@ let private folderTests =
                     Directory.Delete(dir, true)
             }
 
+            test "a JPEG with an EXIF orientation is turned upright" {
+                // 20 x 10, left half black, right half white; orientation 6 says: turn 90 degrees clockwise to
+                // view, so upright it is 10 x 20 with the black half on top.
+                use bitmap =
+                    new SkiaSharp.SKBitmap(
+                        SkiaSharp.SKImageInfo(20, 10, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque)
+                    )
+
+                let pixels = Array.init 200 (fun i -> if i % 20 < 10 then 0uy else 255uy)
+                Runtime.InteropServices.Marshal.Copy(pixels, 0, bitmap.GetPixels(), 200)
+                use encoded = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 100)
+                let jpeg = encoded.ToArray()
+
+                let withOrientation (o: int) =
+                    // APP1 "Exif": a little-endian TIFF header and one IFD entry, tag 0x0112 (SHORT) = o.
+                    let tiff = [| 0x49uy; 0x49uy; 0x2Auy; 0uy; 8uy; 0uy; 0uy; 0uy |]
+                    let count = [| 1uy; 0uy |]
+
+                    let entry =
+                        [| 0x12uy; 0x01uy; 3uy; 0uy; 1uy; 0uy; 0uy; 0uy; byte o; 0uy; 0uy; 0uy |]
+
+                    let next = [| 0uy; 0uy; 0uy; 0uy |]
+                    let payload = Array.concat [ "Exif"B; [| 0uy; 0uy |]; tiff; count; entry; next ]
+                    let length = payload.Length + 2
+
+                    Array.concat
+                        [
+                            jpeg[0..1]
+                            [| 0xFFuy; 0xE1uy; byte (length >>> 8); byte length |]
+                            payload
+                            jpeg[2..]
+                        ]
+
+                let mean (b: byte[]) = b |> Array.averageBy float
+
+                match Folder.imageBytes 0 1 20 10 "turned.jpg" (withOrientation 6) with
+                | Ok upright ->
+                    Expect.isLessThan (mean upright[..99]) 30.0 "the black half on top"
+                    Expect.isGreaterThan (mean upright[100..]) 225.0 "the white half below"
+                | Error e -> failtest (DataError.line e)
+
+                match Folder.imageBytes 0 1 10 20 "plain.jpg" (withOrientation 1) with
+                | Ok plain ->
+                    // Stored as is: each row is 10 black then 10 white.
+                    Expect.isLessThan (mean (Array.init 100 (fun i -> plain[(i / 10) * 20 + i % 10]))) 30.0 "left black"
+                | Error e -> failtest (DataError.line e)
+
+                expectCode "DATA007" (Folder.imageBytes 0 1 10 20 "turned.jpg" (withOrientation 6)) "upright is 10 x 20"
+            }
+
             test "mixed sizes are refused naming the odd file unless --image-size is given" {
                 let dir, _ = folderOf Waal.Testing.ImageFolders.GreyPng [| "a"; "b" |] 2
                 let odd = Path.Combine(dir, "b", "odd.png")
@@ -554,6 +604,40 @@ let private folderTests =
                     Expect.equal (d.Count, d.Channels, d.Height) (5, 3, 28) "resized: one colour image makes RGB"
                 finally
                     Directory.Delete(dir, true)
+            }
+
+            test
+                "a decoded folder is read back from the cache; a touched file, other options or a bad cache decode again" {
+                let cache = temp ()
+                let before = Environment.GetEnvironmentVariable "WAAL_IMAGE_CACHE"
+                Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", cache)
+                let dir, _ = folderOf Waal.Testing.ImageFolders.GreyPng [| "a"; "b" |] 3
+
+                try
+                    let first = readFolder Folder.defaultOptions dir
+                    Expect.isFalse first.FromCache "decoded the first time"
+                    let second = readFolder Folder.defaultOptions dir
+                    Expect.isTrue second.FromCache "cached the second time"
+                    Expect.equal second.Data first.Data "the same dataset"
+
+                    let resized = readFolder { Folder.defaultOptions with Size = 16 } dir
+
+                    Expect.isFalse resized.FromCache "other options: decoded"
+
+                    let file = Directory.GetFiles(Path.Combine(dir, "b"))[0]
+                    File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddMinutes 5.0)
+                    Expect.isFalse (readFolder Folder.defaultOptions dir).FromCache "a touched file: decoded"
+
+                    for f in Directory.GetFiles cache do
+                        File.WriteAllBytes(f, [| 1uy; 2uy |])
+
+                    let again = readFolder Folder.defaultOptions dir
+                    Expect.isFalse again.FromCache "a broken cache file is ignored"
+                    Expect.equal again.Data first.Data "and the data decoded again"
+                finally
+                    Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", before)
+                    Directory.Delete(dir, true)
+                    Directory.Delete(cache, true)
             }
 
             test "bad files get a typed error naming them, or with SkipBad are skipped and counted" {

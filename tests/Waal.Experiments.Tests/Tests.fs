@@ -710,8 +710,15 @@ let private folders =
                     // Round 1's predictions agree with round 0's on far more than 1 % of the stop set.
                     Expect.equal lines.Length 3 "rounds 0 and 1 of 0..2"
                     let round0, round1 = lines[1].Split ',', lines[2].Split ','
-                    Expect.equal (round0[7], round0[8], round0[10]) ("", "", "") "round 0: no kappa, no agreement, no stop"
-                    let kappa, agreement, uncertainty = float round1[7], float round1[8], float round1[9]
+
+                    Expect.equal
+                        (round0[7], round0[8], round0[10])
+                        ("", "", "")
+                        "round 0: no kappa, no agreement, no stop"
+
+                    let kappa, agreement, uncertainty =
+                        float round1[7], float round1[8], float round1[9]
+
                     Expect.isTrue (kappa >= -1.0 && kappa <= 1.0) $"kappa {kappa}"
                     Expect.isTrue (agreement >= 0.01 && agreement <= 1.0) $"agreement {agreement}"
                     Expect.isTrue (uncertainty > 0.0 && uncertainty < 0.9) $"uncertainty {uncertainty}"
