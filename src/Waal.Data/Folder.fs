@@ -584,3 +584,42 @@ let holdOut (fraction: float) (data: Dataset) =
         Array.init data.Count id |> Array.filter (fun i -> heldOut[i] = keep)
 
     Dataset.select (pick false) data, Dataset.select (pick true) data
+
+/// Reads a folder of images whose classes nobody knows yet (a person or an oracle will say): every image file
+/// below `folder` (recursively, ordinal order of the relative paths, hidden entries skipped), labels 0 as
+/// placeholders, the given class names.
+let readImages (options: Options) (classes: string[]) (folder: string) : Result<Read, DataError> =
+    if File.Exists folder then
+        Error(WrongKind(folder, "a folder of images"))
+    elif not (Directory.Exists folder) then
+        Error(Missing folder)
+    elif classes.Length < 2 then
+        Error(SizeMismatch(folder, "classes", "at least 2 class names", $"{classes.Length}"))
+    elif (Array.distinct classes).Length <> classes.Length then
+        Error(SizeMismatch(folder, "classes", "distinct class names", String.Join(", ", classes)))
+    else
+        let root = Path.GetFullPath folder
+
+        filesBelow root
+        |> Result.bind (fun files ->
+            let files = Array.ofList files
+
+            if files.Length = 0 then
+                Error(NoImages(root, formats))
+            else
+                cachedDecode files options
+                |> Result.bind (fun ((images, skipped, channels, h, w, kept), fromCache) ->
+                    if kept.Length = 0 then
+                        Error(NoImages(root, formats))
+                    else
+                        Dataset.create root images (Array.zeroCreate kept.Length) channels h w classes.Length
+                        |> Result.map (fun d ->
+                            {
+                                Data =
+                                    { d with
+                                        ClassNames = classes
+                                        Files = kept |> Array.map (fun i -> relative root files[i])
+                                    }
+                                Skipped = skipped
+                                FromCache = fromCache
+                            })))

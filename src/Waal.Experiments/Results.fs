@@ -163,7 +163,11 @@ let progressJson (naming: Naming option) (progress: Progress) =
             w.WriteStartObject()
             w.WriteNumber("round", r.Round)
             w.WriteNumber("labelled", r.Labelled)
-            w.WriteNumber("testAccuracy", r.TestAccuracy)
+            // JSON has no NaN: a session without test data has no accuracy (null).
+            if Double.IsFinite r.TestAccuracy then
+                w.WriteNumber("testAccuracy", r.TestAccuracy)
+            else
+                w.WriteNull "testAccuracy"
             w.WriteNumber("trainSeconds", r.TrainSeconds)
             w.WriteNumber("querySeconds", r.QuerySeconds)
             w.WriteNumber("evalSeconds", r.EvalSeconds)
@@ -317,7 +321,10 @@ let readProgress (path: string) : Result<Progress, string> =
             {
                 Round = r.GetProperty("round").GetInt32()
                 Labelled = r.GetProperty("labelled").GetInt32()
-                TestAccuracy = r.GetProperty("testAccuracy").GetDouble()
+                TestAccuracy =
+                    match r.GetProperty "testAccuracy" with
+                    | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
+                    | a -> a.GetDouble()
                 TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
                 QuerySeconds = r.GetProperty("querySeconds").GetDouble()
                 EvalSeconds = r.GetProperty("evalSeconds").GetDouble()

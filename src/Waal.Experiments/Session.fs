@@ -69,7 +69,8 @@ type Session
         poolTensors: Tensors.ImageTensors,
         test: (Dataset * Tensors.ImageTensors) option,
         progress: Progress,
-        progressSink: ProgressSink
+        progressSink: ProgressSink,
+        naming: Naming option
     ) =
     let mutable state = progress
     let mutable model: Nets.Networks option = None
@@ -139,7 +140,23 @@ type Session
                             (poolT :> IDisposable).Dispose()
                             reraise ()
 
-                    Ok(new Session(config, entry, strategy, device, poolT, testT, state, sink))
+                    Ok(
+                        new Session(
+                            config,
+                            entry,
+                            strategy,
+                            device,
+                            poolT,
+                            testT,
+                            state,
+                            sink,
+                            Some
+                                {
+                                    ClassNames = poolData.ClassNames
+                                    Files = poolData.Files
+                                }
+                        )
+                    )
 
     /// The configuration it runs with.
     member _.Config = config
@@ -226,7 +243,7 @@ type Session
         try
             let layout = { Results.Layout.Folder = folder }
             Results.writeTextAtomic layout.Spec (SpecJson.toJson (Runner.versions ()) config)
-            Results.saveProgress layout None state
+            Results.saveProgress layout naming state
             model |> Option.iter (Checkpoint.save layout.Checkpoint)
             Ok()
         with

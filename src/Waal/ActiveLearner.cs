@@ -30,7 +30,10 @@ public sealed class ActiveLearner : IDisposable
     public static ActiveLearner Create(LearnerData pool, LearnerOptions? options = null, LearnerData? test = null)
     {
         ArgumentNullException.ThrowIfNull(pool);
-        var config = OptionTable.ToConfiguration(options ?? new LearnerOptions());
+        options ??= new LearnerOptions();
+        // Images read from a folder are normalised with their own statistics unless a dataset is named.
+        if (options.Dataset is null && pool.Files.Count > 0) options = options with { Dataset = DatasetKind.Folder };
+        var config = OptionTable.ToConfiguration(options);
         return new ActiveLearner(sink => SessionModule.create(config, pool.Dataset, Some(test), sink));
     }
 

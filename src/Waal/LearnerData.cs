@@ -19,6 +19,57 @@ public sealed class LearnerData
     /// <summary>The labels given with the data (all zero when none were given).</summary>
     public IReadOnlyList<int> Labels => Dataset.Labels;
 
+    /// <summary>One name per class (the class folders' names for <see cref="FromFolder"/>).</summary>
+    public IReadOnlyList<string> ClassNames => Dataset.ClassNames;
+
+    /// <summary>Each image's file, relative to the folder it was read from ('/' separators); empty for data
+    /// from arrays or from the Fashion-MNIST files. Item i of a batch is the file at index i.</summary>
+    public IReadOnlyList<string> Files => Dataset.Files;
+
+    /// <summary>The folder the images were read from (or where the data came from).</summary>
+    public string Source => Dataset.Source;
+
+    /// <summary>Files left out because they could not be decoded (with <c>skipBadImages</c>), as
+    /// <c>error CODE: file: message</c> lines.</summary>
+    public IReadOnlyList<string> Skipped { get; private init; } = Array.Empty<string>();
+
+    private static LearnerData OfRead(FSharpResult<Data.Folder.Read, Data.DataError> result) =>
+        result.IsOk
+            ? new LearnerData(result.ResultValue.Data)
+            {
+                Skipped = result.ResultValue.Skipped.Select(Data.DataErrorModule.line).ToList(),
+            }
+            : throw Errors.Data(result.ErrorValue);
+
+    private static Data.Folder.Options FolderOptions(int imageSize, int channels, bool skipBadImages)
+    {
+        if (imageSize < 0) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "expected 0 (stored size) or a size in pixels");
+        if (channels is not (0 or 1 or 3)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "expected 0 (as the images), 1 or 3");
+        return new Data.Folder.Options(imageSize, channels, skipBadImages);
+    }
+
+    /// <summary>A labelled folder: one sub-folder per class (its name is the class name) of PNG, JPEG, BMP or WebP
+    /// images. <paramref name="imageSize"/> N resizes each image's shorter side to N and keeps the centre N x N
+    /// (0: every image at its stored size, which must be the same); <paramref name="channels"/> 1 or 3 (0: 1 when
+    /// every image is grey). Throws <see cref="WaalException"/> with a DATA code naming the file on bad input.
+    /// Use <see cref="DatasetKind.Folder"/> (the default for such data) so the normalisation comes from the pool.</summary>
+    public static LearnerData FromFolder(string folder, int imageSize = 0, int channels = 0, bool skipBadImages = false) =>
+        OfRead(Data.Folder.read(FolderOptions(imageSize, channels, skipBadImages), FSharpOption<string[]>.None, folder));
+
+    /// <summary>A folder of images nobody has labelled yet (every image file below it, in path order): the
+    /// learner's pool, labelled through an <see cref="IOracle"/> (a person, a service) with these class names.</summary>
+    public static LearnerData FromImages(string folder, IReadOnlyList<string> classes, int imageSize = 0, int channels = 0, bool skipBadImages = false) =>
+        OfRead(Data.Folder.readImages(FolderOptions(imageSize, channels, skipBadImages), classes.ToArray(), folder));
+
+    /// <summary>Splits labelled data into a pool and a held-out test part: <paramref name="fraction"/> of each class,
+    /// drawn by a fixed seeded permutation (the same split every time).</summary>
+    public (LearnerData Pool, LearnerData Test) HoldOut(double fraction = 0.2)
+    {
+        if (!(fraction > 0 && fraction < 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "expected a fraction in (0, 1)");
+        var split = Data.Folder.holdOut(fraction, Dataset);
+        return (new LearnerData(split.Item1), new LearnerData(split.Item2));
+    }
+
     /// <summary>Data from arrays; throws <see cref="WaalException"/> when the sizes disagree.</summary>
     public static LearnerData FromArrays(byte[] images, int channels, int height, int width, int classes, int[]? labels = null)
     {

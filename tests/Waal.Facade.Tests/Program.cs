@@ -213,6 +213,53 @@ var tests = Runner.TestList("Facade", new[]
         Check(lines.Any(l => l.StartsWith("labelled now: 500 of 2000")), "200 + 3 x 100 labels");
     }),
 
+    Runner.TestCase("a folder of unlabelled photos from C#: files for every index, an oracle by file, a label budget that stops", async () =>
+    {
+        var raw = Waal.Data.Load.fashionMnist(fashion).ResultValue.Item1;
+        var data = Path.Combine(Path.GetTempPath(), "waal-facade-photos-" + Guid.NewGuid().ToString("N"));
+        var saved = data + "-session";
+        try
+        {
+            WriteFolder(raw, data, 20);
+            var labelled = LearnerData.FromFolder(data);
+            Check(labelled.Count == 60 && labelled.ClassNames.SequenceEqual(new[] { "bag", "dress", "trouser" }), "60 images, classes by folder");
+            var (heldPool, heldTest) = labelled.HoldOut(0.25);
+            Check(heldPool.Count == 45 && heldTest.Count == 15, "5 of each class held out");
+
+            var classNames = new[] { "bag", "dress", "trouser" };
+            var photos = LearnerData.FromImages(data, classNames);
+            Check(photos.Files.SequenceEqual(labelled.Files), "the same files in the same order");
+            Expect(() => LearnerData.FromImages(data + "-none", classNames), "DATA001");
+
+            using var learner = ActiveLearner.Create(photos, new LearnerOptions { Epochs = 1, Floor = 64, Seed = 2, Threads = 2, StopWhen = "labels>=15", StopSet = 30 });
+            var asked = new List<string>();
+            // The "person": answers from the file's folder, and sees only file names.
+            var oracle = Oracle.FromFunc(ix =>
+            {
+                var files = ix.Select(i => photos.Files[i]).ToList();
+                asked.AddRange(files);
+                return files.Select(f => Array.IndexOf(classNames, f.Split('/')[0])).ToList();
+            });
+            var initial = learner.DrawInitial(9);
+            learner.AddLabels(initial, initial.Select(i => Array.IndexOf(classNames, photos.Files[i].Split('/')[0])).ToList());
+            var round = await learner.RunRoundAsync(oracle, 10);
+            Check(round.Queried.Count == 6, $"the budget cuts the query to 6, found {round.Queried.Count}");
+            Check(round.Signals.ContainsKey("stop_uncertainty") && !round.Signals.ContainsKey("stop_kappa"), "round 0: uncertainty, no kappa yet");
+            Check(asked.Count == 6, "the oracle saw the six files");
+            await ExpectAsync(() => learner.ProposeAsync(10), "SESSION010");
+            Check(learner.StoppedBy is { } why && why.StartsWith("labels>=15: 15 labels"), $"why it stopped: {learner.StoppedBy}");
+
+            await learner.SaveAsync(saved);
+            var log = File.ReadAllText(Path.Combine(saved, "labels.json"));
+            Check(log.Contains("\"classNames\":[\"bag\",\"dress\",\"trouser\"]") && log.Contains(asked[0]), "labels.json names classes and files");
+        }
+        finally
+        {
+            foreach (var d in new[] { data, saved })
+                if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }),
+
     Runner.TestCase("an exported model predicts from C#: a batch of files exactly as waal predict, one path, stream or bytes alike", () =>
     {
         var raw = Waal.Data.Load.fashionMnist(fashion).ResultValue.Item1;
@@ -222,22 +269,7 @@ var tests = Runner.TestList("Facade", new[]
         try
         {
             // Three class folders of grey 28x28 PNGs written from real Fashion-MNIST images.
-            var names = new[] { "trouser", "dress", "bag" };
-            var classes = new[] { 1, 3, 8 };
-            for (var c = 0; c < 3; c++)
-            {
-                var dir = Directory.CreateDirectory(Path.Combine(data, names[c])).FullName;
-                var written = 0;
-                for (var i = 0; i < raw.Count && written < 30; i++)
-                {
-                    if (raw.Labels[i] != classes[c]) continue;
-                    using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(28, 28, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque));
-                    System.Runtime.InteropServices.Marshal.Copy(raw.Images, i * 784, bitmap.GetPixels(), 784);
-                    using var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
-                    File.WriteAllBytes(Path.Combine(dir, $"{i:D5}.png"), png.ToArray());
-                    written++;
-                }
-            }
+            WriteFolder(raw, data, 30);
 
             var cli = Microsoft.FSharp.Collections.ListModule.OfSeq(new[]
             {
@@ -292,6 +324,27 @@ var tests = Runner.TestList("Facade", new[]
 var summary = Expecto.Tests.CLIArguments.NewAppend_Summary_Handler(Expecto.Tests.SummaryHandler.NewSummaryHandler(FuncConvert.FromAction<Impl.TestRunSummary>(s =>
     Console.WriteLine($"\n{s.passed.Length} passed, {s.failed.Length + s.errored.Length} failed, {s.ignored.Length} skipped"))));
 return Runner.RunTestsWithCLIArgs(new[] { summary }, args, Runner.TestSequenced(tests));
+
+// Three class folders (trouser, dress, bag) of grey 28x28 PNGs, `perClass` each, from real Fashion-MNIST images.
+static void WriteFolder(Waal.Data.Dataset raw, string data, int perClass)
+{
+    var names = new[] { "trouser", "dress", "bag" };
+    var classes = new[] { 1, 3, 8 };
+    for (var c = 0; c < 3; c++)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(data, names[c])).FullName;
+        var written = 0;
+        for (var i = 0; i < raw.Count && written < perClass; i++)
+        {
+            if (raw.Labels[i] != classes[c]) continue;
+            using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(28, 28, SkiaSharp.SKColorType.Gray8, SkiaSharp.SKAlphaType.Opaque));
+            System.Runtime.InteropServices.Marshal.Copy(raw.Images, i * 784, bitmap.GetPixels(), 784);
+            using var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(dir, $"{i:D5}.png"), png.ToArray());
+            written++;
+        }
+    }
+}
 
 static void Expect(Action act, string code)
 {
