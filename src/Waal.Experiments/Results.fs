@@ -168,6 +168,7 @@ let progressJson (naming: Naming option) (progress: Progress) =
                 w.WriteNumber("testAccuracy", r.TestAccuracy)
             else
                 w.WriteNull "testAccuracy"
+
             w.WriteNumber("trainSeconds", r.TrainSeconds)
             w.WriteNumber("querySeconds", r.QuerySeconds)
             w.WriteNumber("evalSeconds", r.EvalSeconds)

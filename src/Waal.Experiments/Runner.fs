@@ -346,6 +346,23 @@ let private locked (folder: string) (work: unit -> Result<unit, RunError>) =
 let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : Result<unit, RunError> =
     let layout = { Results.Layout.Folder = folder }
 
+    // spec.json records the data folders as absolute paths, so the run folder can move (or be resumed from
+    // anywhere) and still find its files.
+    let absolute (path: string) =
+        if String.IsNullOrWhiteSpace path then
+            path
+        else
+            Path.GetFullPath path
+
+    let config =
+        { config with
+            Settings =
+                { config.Settings with
+                    DataDir = absolute config.Settings.DataDir
+                    TestDir = absolute config.Settings.TestDir
+                }
+        }
+
     if File.Exists folder then
         Error(NotAnExperiment(folder, "is a file; expected a folder for the results"))
     elif File.Exists layout.Spec && not force then

@@ -683,6 +683,16 @@ let private folders =
                         (Model.predictionsCsv info exported)
                         "the run folder and the exported model predict the same"
 
+                    // The run folder moved elsewhere still resumes (nothing left to do) and predicts.
+                    let moved = out + "-moved"
+                    Directory.Move(out, moved)
+
+                    try
+                        Runner.resume moved Runner.quiet |> ok "resume a moved run"
+                        Expect.isOk (Model.predictFiles moved testFiles false 250) "predicts from its new place"
+                    finally
+                        Directory.Move(moved, out)
+
                     let csv = (Model.predictionsCsv info exported).Split('\n')
                     Expect.equal csv[0] "path,class,probability,pullover,shirt,trouser,margin,entropy" "the header"
                 finally
