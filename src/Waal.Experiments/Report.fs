@@ -18,6 +18,8 @@ type Run =
         Rows: Results.RoundRow list
         /// Training iterations per round, from progress.json (empty if it is gone).
         Iterations: int64 list
+        /// The stopping rule that ended the run early, with the round and why (from progress.json).
+        Stopped: (int * string) option
     }
 
 /// Runs whose specs differ only in the seed (and in fields that do not change what is computed).
@@ -44,16 +46,25 @@ let readRun (folder: string) : Result<Run, string> =
 
             Results.readRoundsCsv layout.Rounds
             |> Result.map (fun rows ->
+                let progress = Results.readProgress layout.Progress |> Result.toOption
+
                 let iterations =
-                    match Results.readProgress layout.Progress with
-                    | Ok p -> p.Records |> List.map (fun r -> r.TrainIterations)
-                    | Error _ -> []
+                    progress
+                    |> Option.map (fun p -> p.Records |> List.map (fun r -> r.TrainIterations))
+                    |> Option.defaultValue []
+
+                let stopped =
+                    progress
+                    |> Option.bind (fun p ->
+                        p.Records
+                        |> List.tryPick (fun r -> r.Stopped |> Option.map (fun why -> r.Round, why)))
 
                 {
                     Folder = folder
                     Spec = spec
                     Rows = rows
                     Iterations = iterations
+                    Stopped = stopped
                 })
 
 /// Groups runs by their spec less the seed; labels are strategy names, numbered when a name repeats.
@@ -184,6 +195,18 @@ let markdown (groups: Group list) =
 
             line
                 $"""| {Path.GetFileName(Path.GetFullPath r.Folder)} | {g.Label} | {r.Spec.Seed} | {String.Join(" | ", cells)} | {area} |"""
+
+    let stoppedRuns =
+        groups
+        |> List.collect (fun g -> g.Runs |> List.choose (fun r -> r.Stopped |> Option.map (fun s -> r, s)))
+
+    if not stoppedRuns.IsEmpty then
+        line ""
+        line "Stopped early (`--stop-when`):"
+        line ""
+
+        for r, (round, why) in stoppedRuns do
+            line $"- {Path.GetFileName(Path.GetFullPath r.Folder)}: after round {round}, {why}"
 
     line ""
     line "## Mean +- std over seeds"

@@ -521,6 +521,7 @@ let private labels =
                             }
                         Rows = []
                         Iterations = []
+                        Stopped = None
                     }
 
                 let groups =
@@ -740,6 +741,16 @@ let private folders =
                         Expect.equal (List.last p.Records).StopPredictions.Length 300 "the stop set's predictions"
                     | Error e -> failtest e
 
+                    let reportDir = Path.Combine(dir, "report")
+
+                    match Report.write [ dir ] reportDir with
+                    | Ok(md, _) ->
+                        let text = File.ReadAllText md
+                        Expect.stringContains text "Stopped early" "the report says the run stopped"
+                        Expect.stringContains text "after round 1, agreement>=0.01/1" "which rule, after which round"
+                    | Error e -> failtest e
+
+                    Directory.Delete(reportDir, true)
                     let before = File.ReadAllText(Path.Combine(dir, "progress.json"))
                     Runner.resume dir Runner.quiet |> ok "resume"
                     Expect.equal (File.ReadAllText(Path.Combine(dir, "progress.json"))) before "nothing more to do"
