@@ -17,6 +17,15 @@ let private row metric (value: float) unit =
 
 [<EntryPoint>]
 let main argv =
+    if argv.Length > 0 && (argv[0] = "scale" || argv[0] = "scale-prepare") then
+        // scale[-prepare] FASHION_DIR COUNT THREADS SCRATCH_DIR
+        if argv[0] = "scale" then
+            Scale.run argv[1] (int argv[2]) (int argv[3]) argv[4]
+        else
+            Scale.prepare argv[1] (int argv[2]) (int argv[3]) argv[4]
+
+        exit 0
+
     if argv.Length > 0 && argv[0] = "micro" then
         Device.configure (if argv.Length > 1 then int argv[1] else 2)
 

@@ -382,6 +382,7 @@ let private cachedDecode (files: string[]) (options: Options) =
             | :? IOException
             | :? UnauthorizedAccessException -> None)
 
+    // Read straight into one array of the pixels' size (no second copy of the whole file).
     let fromCache =
         path
         |> Option.bind (fun p ->
@@ -389,24 +390,31 @@ let private cachedDecode (files: string[]) (options: Options) =
                 if not (File.Exists p) then
                     None
                 else
-                    let bytes = File.ReadAllBytes p
-                    let header = cacheMagic.Length + 12
+                    use stream = File.OpenRead p
+                    let header = Array.zeroCreate<byte>(cacheMagic.Length + 12)
 
-                    if bytes.Length < header || bytes[.. cacheMagic.Length - 1] <> cacheMagic then
+                    if
+                        stream.Read(header, 0, header.Length) <> header.Length
+                        || header[.. cacheMagic.Length - 1] <> cacheMagic
+                    then
                         None
                     else
-                        let int32At (o: int) = BitConverter.ToInt32(bytes, o)
+                        let int32At (o: int) = BitConverter.ToInt32(header, o)
                         let c, h, w = int32At 8, int32At 12, int32At 16
+                        let size = int64 files.Length * int64 c * int64 h * int64 w
 
                         if
                             c < 1
                             || h < 1
                             || w < 1
-                            || int64 bytes.Length <> int64 header + int64 files.Length * int64 (c * h * w)
+                            || stream.Length <> int64 header.Length + size
+                            || size > int64 Int32.MaxValue
                         then
                             None
                         else
-                            Some(bytes[header..], [], c, h, w, Array.init files.Length id)
+                            let pixels = Array.zeroCreate<byte>(int size)
+                            stream.ReadExactly(pixels, 0, pixels.Length)
+                            Some(pixels, [], c, h, w, Array.init files.Length id)
             with
             | :? IOException
             | :? UnauthorizedAccessException -> None)
