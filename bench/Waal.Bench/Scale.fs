@@ -93,9 +93,11 @@ let run (fashion: string) (count: int) (threads: int) (scratch: string) =
         |> Result.defaultWith (fun e -> failwith (DataError.line e))
 
     let seconds = clock.Elapsed.TotalSeconds
+    let afterRead = kb "VmRSS"
     let data = read.Data
     let entry = Datasets.find "folder" |> Result.defaultWith failwith
     use tensors = Tensors.ofEntry entry torch.CPU data data
+    let afterTensors = kb "VmRSS"
     torch.random.manual_seed 1L |> ignore
 
     use nets =
@@ -116,4 +118,6 @@ let run (fashion: string) (count: int) (threads: int) (scratch: string) =
 
     row $"scale_{count}_read_seconds" seconds $"s (from the cache: {read.FromCache})"
     row $"scale_{count}_score_images_per_s" (float data.Count / best) "img/s"
+    row $"scale_{count}_rss_after_read_mb" (afterRead / 1024.0) "MB"
+    row $"scale_{count}_rss_after_tensors_mb" (afterTensors / 1024.0) "MB"
     row $"scale_{count}_peak_rss_mb" (kb "VmHWM" / 1024.0) "MB"
