@@ -106,7 +106,12 @@ let toJson (m: ModelInfo) =
         w.WriteString("dataset", m.Dataset)
         w.WriteString("run", m.Run)
         w.WriteNumber("round", m.Round)
-        w.WriteNumber("testAccuracy", m.TestAccuracy)
+        // Unknown (a round whose record is still pending, a session without test data): null.
+        if Double.IsFinite m.TestAccuracy then
+            w.WriteNumber("testAccuracy", m.TestAccuracy)
+        else
+            w.WriteNull "testAccuracy"
+
         w.WriteStartObject "versions"
 
         for name, v in m.Versions do
@@ -154,7 +159,10 @@ let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
                     Dataset = get("dataset").GetString()
                     Run = get("run").GetString()
                     Round = get("round").GetInt32()
-                    TestAccuracy = get("testAccuracy").GetDouble()
+                    TestAccuracy =
+                        match get "testAccuracy" with
+                        | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
+                        | a -> a.GetDouble()
                     Versions =
                         get("versions").EnumerateObject()
                         |> Seq.map (fun p -> p.Name, p.Value.GetString())
@@ -221,7 +229,12 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
                         -1
 
                 let accuracy =
-                    match Results.readRoundsCsv layout.Rounds with
+                    match
+                        (if File.Exists layout.Rounds then
+                             Results.readRoundsCsv layout.Rounds
+                         else
+                             Error "no rounds.csv")
+                    with
                     | Ok rows ->
                         rows
                         |> List.tryFind (fun r -> r.Round = round)

@@ -645,6 +645,17 @@ let private folders =
 
                     Expect.equal (info.Network, info.Round, info.ImageSize) ("resnet", 2, 16) "the last round's resnet"
 
+                    // model.json reads back; an unknown accuracy (a pending round) is null, not a crash.
+                    match Model.ofJson "m" (Text.Encoding.UTF8.GetString(Model.toJson info)) with
+                    | Ok back -> Expect.equal back info "model.json round trip"
+                    | Error e -> failtest (Model.ModelError.line e)
+
+                    match
+                        Model.ofJson "m" (Text.Encoding.UTF8.GetString(Model.toJson { info with TestAccuracy = nan }))
+                    with
+                    | Ok back -> Expect.isTrue (Double.IsNaN back.TestAccuracy) "unknown accuracy"
+                    | Error e -> failtest (Model.ModelError.line e)
+
                     let testFiles =
                         root.GetProperty("testFiles").EnumerateArray()
                         |> Seq.map (fun e -> Path.Combine(data, e.GetString()))
