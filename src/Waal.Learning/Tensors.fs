@@ -51,14 +51,17 @@ type ImageTensors =
             this.Mean.Dispose()
             this.Std.Dispose()
 
-/// Holds a dataset's bytes as a tensor with its normalisation. Rejects constants of the wrong length.
+/// Holds a dataset's bytes as a tensor (sharing the dataset's array on the CPU) with its normalisation. Rejects
+/// constants of the wrong length.
 let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors =
     if norm.Mean.Length <> d.Channels || norm.Std.Length <> d.Channels then
         invalidArg (nameof norm) $"normalisation has {norm.Mean.Length} channels, the data {d.Channels}"
 
     use _scope = torch.NewDisposeScope()
     let shape = [| int64 d.Count; int64 d.Channels; int64 d.Height; int64 d.Width |]
-    let raw = torch.tensor (d.Images, ReadOnlySpan shape, dtype = ScalarType.Byte)
+    // On the CPU the tensor shares the dataset's byte[] (from_array never copies; the array stays pinned while the
+    // tensor lives): the pool is held once. Nothing writes into it: batches are gathered into new tensors.
+    let raw = torch.from_array(d.Images).view shape
 
     let constants (values: float[]) =
         torch
