@@ -224,7 +224,7 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
                 Signals = p.Strategy.Signals ctx
                 StopSet =
                     fun nets ->
-                        Scoring.probabilities nets poolT stopSet settings.ScoreBatch hooks.Progress
+                        Scoring.probabilitiesAs "stop set" nets poolT stopSet settings.ScoreBatch hooks.Progress
                         |> Stopping.summarise poolT.Classes
                         |> Ok
                 Release = fun nets -> (nets :> IDisposable).Dispose()

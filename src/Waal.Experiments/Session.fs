@@ -104,7 +104,7 @@ type Session
             Signals = strategy.Signals ctx
             StopSet =
                 fun nets ->
-                    Scoring.probabilities nets poolTensors stopSet config.Settings.ScoreBatch ctx.Progress
+                    Scoring.probabilitiesAs "stop set" nets poolTensors stopSet config.Settings.ScoreBatch ctx.Progress
                     |> Stopping.summarise poolTensors.Classes
                     |> Ok
             Release = fun nets -> (nets :> IDisposable).Dispose()

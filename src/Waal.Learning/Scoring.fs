@@ -155,9 +155,20 @@ let private softmaxIn mode (nets: Networks) (data: ImageTensors) (indices: int[]
 
     floats out[0]
 
-/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`.
+/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices`, reported as the phase `what`.
+let probabilitiesAs
+    (what: string)
+    (nets: Networks)
+    (data: ImageTensors)
+    (indices: int[])
+    (batch: int)
+    (progress: ProgressSink)
+    =
+    softmaxIn (fun (n: Networks) -> n.Train false) nets data indices batch progress what
+
+/// Softmax probabilities, row-major (`Classes` per row), of the images at `indices` (the phase "query").
 let probabilities (nets: Networks) (data: ImageTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
-    softmaxIn (fun (n: Networks) -> n.Train false) nets data indices batch progress "query"
+    probabilitiesAs "query" nets data indices batch progress
 
 /// The 50-d embeddings h uses before its last dropout, of the images at `indices`, one row each.
 let embeddings (nets: Networks) (data: ImageTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =
