@@ -447,6 +447,29 @@ let private cachedDecode (files: string[]) (options: Options) =
 
             decoded, false)
 
+/// The dataset of the decoded files that were kept (labels and paths follow them), as a Read.
+let private toRead
+    (root: string)
+    (files: string[])
+    (labels: int[])
+    (names: string[])
+    ((images, skipped, channels, h, w, kept: int[]), fromCache)
+    =
+    if kept.Length = 0 then
+        Error(NoImages(root, formats))
+    else
+        Dataset.create root images (kept |> Array.map (fun i -> labels[i])) channels h w names.Length
+        |> Result.map (fun d ->
+            {
+                Data =
+                    { d with
+                        ClassNames = names
+                        Files = kept |> Array.map (fun i -> relative root files[i])
+                    }
+                Skipped = skipped
+                FromCache = fromCache
+            })
+
 /// Reads a folder of class folders. `classes`: the class names to use (a test folder must use the training
 /// folder's); None: the sub-folders' names in ordinal order. Files directly in the folder (not in a class
 /// folder) are refused; each class folder must hold at least one image unless SkipBad.
@@ -537,29 +560,7 @@ let read (options: Options) (classes: string[] option) (folder: string) : Result
                                     |> Array.collect (fun (c, fs) -> fs |> Array.map (fun f -> f, c))
                                     |> Array.unzip
 
-                                cachedDecode files options
-                                |> Result.bind (fun ((images, skipped, channels, h, w, kept), fromCache) ->
-                                    if kept.Length = 0 then
-                                        Error(NoImages(root, formats))
-                                    else
-                                        Dataset.create
-                                            root
-                                            images
-                                            (kept |> Array.map (fun i -> labels[i]))
-                                            channels
-                                            h
-                                            w
-                                            names.Length
-                                        |> Result.map (fun d ->
-                                            {
-                                                Data =
-                                                    { d with
-                                                        ClassNames = names
-                                                        Files = kept |> Array.map (fun i -> relative root files[i])
-                                                    }
-                                                Skipped = skipped
-                                                FromCache = fromCache
-                                            })))
+                                cachedDecode files options |> Result.bind (toRead root files labels names))
 
 /// A seeded, stratified split of `data` into (train, held out): in each class, `fraction` of its images
 /// (rounded, at least one when the class has two or more) are held out, drawn by a permutation keyed by the
@@ -616,18 +617,4 @@ let readImages (options: Options) (classes: string[]) (folder: string) : Result<
                 Error(NoImages(root, formats))
             else
                 cachedDecode files options
-                |> Result.bind (fun ((images, skipped, channels, h, w, kept), fromCache) ->
-                    if kept.Length = 0 then
-                        Error(NoImages(root, formats))
-                    else
-                        Dataset.create root images (Array.zeroCreate kept.Length) channels h w classes.Length
-                        |> Result.map (fun d ->
-                            {
-                                Data =
-                                    { d with
-                                        ClassNames = classes
-                                        Files = kept |> Array.map (fun i -> relative root files[i])
-                                    }
-                                Skipped = skipped
-                                FromCache = fromCache
-                            })))
+                |> Result.bind (toRead root files (Array.zeroCreate files.Length) classes))

@@ -61,6 +61,18 @@ module ModelError =
 /// The files of a model folder.
 let private weightFiles = [ "features.dat"; "classifier.dat"; "critic.dat" ]
 
+let private floatsOf (e: JsonElement) =
+    e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq
+
+let private stringsOf (e: JsonElement) =
+    e.EnumerateArray() |> Seq.map (fun v -> v.GetString()) |> Array.ofSeq
+
+let private normalisationOf (e: JsonElement) =
+    {
+        Mean = floatsOf (e.GetProperty "mean")
+        Std = floatsOf (e.GetProperty "std")
+    }
+
 /// model.json's format name (a reader refuses others).
 let format = "waal-model/1"
 
@@ -129,8 +141,6 @@ let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
         let r = doc.RootElement
         let get (name: string) = r.GetProperty name
 
-        let floats (e: JsonElement) =
-            e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq
 
         match get("format").GetString() with
         | f when f <> format -> Error(NotAModel(path, $"format: expected {format}, found '{f}'"))
@@ -142,15 +152,8 @@ let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
                     Height = get("height").GetInt32()
                     Width = get("width").GetInt32()
                     ImageSize = get("imageSize").GetInt32()
-                    ClassNames =
-                        get("classNames").EnumerateArray()
-                        |> Seq.map (fun e -> e.GetString())
-                        |> Array.ofSeq
-                    Normalisation =
-                        {
-                            Mean = floats (get("normalisation").GetProperty "mean")
-                            Std = floats (get("normalisation").GetProperty "std")
-                        }
+                    ClassNames = stringsOf (get "classNames")
+                    Normalisation = normalisationOf (get "normalisation")
                     CriticOutput =
                         if get("critic").GetString() = "linear" then
                             LinearOutput
@@ -212,8 +215,6 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
                 use doc = JsonDocument.Parse(File.ReadAllText layout.Dataset)
                 let d = doc.RootElement
 
-                let floats (e: JsonElement) =
-                    e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq
 
                 let channels, height, width =
                     d.GetProperty("channels").GetInt32(),
@@ -262,15 +263,8 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
                             Height = height
                             Width = width
                             ImageSize = config.Spec.Images.Size
-                            ClassNames =
-                                d.GetProperty("classNames").EnumerateArray()
-                                |> Seq.map (fun e -> e.GetString())
-                                |> Array.ofSeq
-                            Normalisation =
-                                {
-                                    Mean = floats (d.GetProperty("normalisation").GetProperty "mean")
-                                    Std = floats (d.GetProperty("normalisation").GetProperty "std")
-                                }
+                            ClassNames = stringsOf (d.GetProperty "classNames")
+                            Normalisation = normalisationOf (d.GetProperty "normalisation")
                             CriticOutput = config.Spec.Method.CriticOutput
                             Dataset = config.Spec.Dataset
                             Run = Path.GetFullPath run
@@ -377,20 +371,15 @@ let predictPrepared (model: Loaded) (images: byte[][]) (batch: int) : Prediction
         Scoring.probabilities model.Networks tensors (Array.init images.Length id) batch ProgressSink.none
 
     let k = info.Classes
+    // The first of the largest in each row (as the evaluation's argmax).
+    let classes, _ = Stopping.summarise k p
 
     Array.init images.Length (fun i ->
         let row = p[i * k .. i * k + k - 1]
-        // The first of the largest (as the evaluation's argmax).
-        let best =
-            row
-            |> Array.indexed
-            |> Array.fold (fun (bi, bv) (i, v) -> if v > bv then (i, v) else (bi, bv)) (0, row[0])
-            |> fst
-
         let sorted = row |> Array.map float |> Array.sortDescending
 
         {
-            Class = best
+            Class = classes[i]
             Probabilities = row
             Margin = if k > 1 then sorted[0] - sorted[1] else 1.0
             Entropy = -(row |> Array.sumBy (fun v -> if v > 0.0f then float v * log (float v) else 0.0))

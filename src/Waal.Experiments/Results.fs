@@ -174,28 +174,21 @@ let progressJson (naming: Naming option) (progress: Progress) =
             w.WriteNumber("evalSeconds", r.EvalSeconds)
             w.WriteNumber("trainIterations", r.TrainIterations)
 
-            if not r.Signals.IsEmpty then
-                w.WriteStartObject "signals"
+            // JSON has no NaN: an undefined value (e.g. an AUC with one side empty, no kappa in round 0) is null.
+            let named (field: string) (values: (string * float) list) =
+                if not values.IsEmpty then
+                    w.WriteStartObject field
 
-                for name, value in r.Signals do
-                    // JSON has no NaN: an undefined signal (e.g. an AUC with one side empty) is null.
-                    if Double.IsFinite value then
-                        w.WriteNumber(name, value)
-                    else
-                        w.WriteNull name
+                    for name, value in values do
+                        if Double.IsFinite value then
+                            w.WriteNumber(name, value)
+                        else
+                            w.WriteNull name
 
-                w.WriteEndObject()
+                    w.WriteEndObject()
 
-            if not r.StopSignals.IsEmpty then
-                w.WriteStartObject "stopSignals"
-
-                for name, value in r.StopSignals do
-                    if Double.IsFinite value then
-                        w.WriteNumber(name, value)
-                    else
-                        w.WriteNull name
-
-                w.WriteEndObject()
+            named "signals" r.Signals
+            named "stopSignals" r.StopSignals
 
             match r.Stopped with
             | Some why -> w.WriteString("stopped", why)
