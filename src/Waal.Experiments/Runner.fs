@@ -140,6 +140,8 @@ type private Prepared =
         PoolData: Dataset
         TestData: Dataset
         Skipped: DataError list
+        /// The pool's normalisation (computed once: a folder's is a pass over every pixel).
+        Normalisation: Normalisation
     }
 
 /// Where a configuration's dataset is and how a folder's files become images.
@@ -185,7 +187,7 @@ let private datasetJson (p: Prepared) =
         (Path.GetFullPath p.Config.Settings.DataDir)
         p.PoolData
         p.TestData
-        (p.Entry.Normalisation p.PoolData)
+        p.Normalisation
         (p.Skipped |> List.map (fun e -> DataError.file e, DataError.line e))
 
 /// Runs the rounds that remain, persisting the state after every half-round; data and spec are already checked.
@@ -198,8 +200,8 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
     | Ok device ->
         Device.configure settings.Threads
 
-        use poolT = Tensors.ofEntry p.Entry device p.PoolData p.PoolData
-        use testT = Tensors.ofEntry p.Entry device p.PoolData p.TestData
+        use poolT = Tensors.ofDataset device p.Normalisation p.PoolData
+        use testT = Tensors.ofDataset device p.Normalisation p.TestData
         let truth = p.TestData.Labels
 
         let ctx =
@@ -321,6 +323,7 @@ let private prepare (config: Configuration) =
                                 PoolData = poolData
                                 TestData = test
                                 Skipped = skipped
+                                Normalisation = entry.Normalisation poolData
                             }
 
 /// Holds the folder's lock for the work, or says who does (nothing is written then).

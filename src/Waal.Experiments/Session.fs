@@ -131,11 +131,12 @@ type Session
                 | Error d -> Error(NoDevice d)
                 | Ok device ->
                     Device.configure config.Settings.Threads
-                    let poolT = Tensors.ofEntry entry device poolData poolData
+                    let norm = entry.Normalisation poolData
+                    let poolT = Tensors.ofDataset device norm poolData
 
                     let testT =
                         try
-                            test |> Option.map (fun t -> t, Tensors.ofEntry entry device poolData t)
+                            test |> Option.map (fun t -> t, Tensors.ofDataset device norm t)
                         with _ ->
                             (poolT :> IDisposable).Dispose()
                             reraise ()
