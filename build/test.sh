@@ -4,6 +4,19 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash build/setup.sh || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+# The labelling page's tests drive Debian's chromium through Playwright (never Playwright's own browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing Debian's chromium (the labelling page's browser tests)"
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q chromium >/dev/null || { echo "error SETUP004: apt-get install chromium failed" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  else
+    echo "error SETUP004: /usr/bin/chromium: not found and apt-get is not usable here; install chromium" >&2
+    echo "0 passed, 1 failed, 0 skipped"; exit 1
+  fi
+fi
+
 # The suites run with the same environment as the set-up (NUGET_FEED, WAAL_FASHION_MNIST, oneDNN's limit).
 source build/env.sh
 
@@ -11,7 +24,7 @@ passed=0; failed=0; skipped=0; status=0
 logs="$(mktemp -d)"
 # Image folders the suites write are decoded into a cache of their own, removed at the end.
 export WAAL_IMAGE_CACHE="$logs/image-cache"
-for suite in Core Data Learning Strategies Experiments Cli Facade Build; do
+for suite in Core Data Learning Strategies Experiments Cli Label Facade Build; do
   dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
   echo "=== Waal.$suite.Tests"
   # Expecto writes terminal escapes even without colours: strip them so the log reads plainly.

@@ -118,6 +118,44 @@ type PredictArgs =
             | Batch _ -> "images per forward pass (default 250)."
             | Threads _ -> "libtorch threads (default: libtorch's choice)."
 
+/// `waal label --out SESSION --dataset images=DIR --classes a,b,c [--OPTION VALUE]...`: the labelling page.
+type LabelArgs =
+    | [<Mandatory>] Out of folder: string
+    | Classes of names_or_file: string
+    | Known_Labels of csv: string
+    | Host of address: string
+    | Port of port: int
+    | [<GatherUnrecognized; Hidden>] Option_Text of text: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Out _ -> "the session folder (created, or reopened where the person left off)."
+            | Classes _ ->
+                "with --dataset images=DIR: the class names, comma-separated, or a file with one name per line."
+            | Known_Labels _ ->
+                "a CSV 'path,label' of labels already known (paths relative to DIR; empty label: unknown)."
+            | Host _ -> "the address to listen on (default 127.0.0.1: this machine only)."
+            | Port _ -> "the port (default 0: a free one)."
+            | Option_Text _ -> "an experiment option (see 'waal run --help')."
+
+/// `waal labels SESSION [--csv FILE] [--folders DIR] [--label-studio FILE] [--import-label-studio FILE]`.
+type LabelsArgs =
+    | [<MainCommand; ExactlyOnce>] Session of folder: string
+    | Csv of file: string
+    | Folders of folder: string
+    | Label_Studio of file: string
+    | Import_Label_Studio of file: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Session _ -> "the folder of a 'waal label' session (no server may be running on it)."
+            | Csv _ -> "write every label given as 'path,class'."
+            | Folders _ -> "copy every labelled image into DIR/<class>/<its path>."
+            | Label_Studio _ -> "write the batch being labelled as Label Studio tasks (JSON)."
+            | Import_Label_Studio _ -> "read Label Studio's JSON export of those tasks: their labels go into the batch."
+
 /// The top level: `waal <command>`.
 type WaalArgs =
     | [<CliPrefix(CliPrefix.None)>] Data of ParseResults<DataArgs>
@@ -127,6 +165,8 @@ type WaalArgs =
     | [<CliPrefix(CliPrefix.None)>] Query_Times of ParseResults<QueryTimesArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     | [<CliPrefix(CliPrefix.None)>] Predict of ParseResults<PredictArgs>
+    | [<CliPrefix(CliPrefix.None)>] Label of ParseResults<LabelArgs>
+    | [<CliPrefix(CliPrefix.None)>] Labels of ParseResults<LabelsArgs>
     | Version
 
     interface IArgParserTemplate with
@@ -139,4 +179,7 @@ type WaalArgs =
             | Query_Times _ -> "time every strategy's query on one trained model and pool (the paper's Table 1)."
             | Export _ -> "write a run's last trained model, with what is needed to use it, into a folder."
             | Predict _ -> "predict the class of images with an exported model (or a run's last model)."
+            | Label _ -> "label images in the browser: a local page shows each queried batch, training runs between."
+            | Labels _ ->
+                "export a labelling session's labels (CSV, class folders, Label Studio) or import Label Studio's."
             | Version -> "print the version."

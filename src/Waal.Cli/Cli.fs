@@ -51,6 +51,8 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
         | Some(Query_Times args) -> Experiment.queryTimes out err args
         | Some(Export args) -> Experiment.export out err args
         | Some(Predict args) -> Experiment.predict out err args
+        | Some(Label args) -> Labelling.label out err args
+        | Some(Labels args) -> Labelling.labels out err args
     with
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         out.WriteLine e.Message

@@ -225,6 +225,15 @@ type Session
             state <- next
             record)
 
+    /// Class probabilities of pool items under the last trained networks (one row of `Classes` per index).
+    member _.Probabilities(indices: int[]) =
+        checkLive ()
+
+        match model with
+        | None -> Error(NotTrained "prediction")
+        | Some nets ->
+            Ok(Scoring.probabilitiesAs "predict" nets poolTensors indices config.Settings.ScoreBatch ProgressSink.none)
+
     /// Test accuracy of the last trained networks.
     member _.Evaluate() =
         checkLive ()
