@@ -5,11 +5,13 @@ open System.IO
 open System.Text
 open System.Text.Json
 
-/// Where a batch being labelled by a person came from: the initial random draw (labels go in outside a round)
-/// or a round's query (labels complete the round).
+/// Where a batch being labelled by a person came from: the initial random draw (labels go in outside a round),
+/// a round's query (labels complete the round), or the images offered while the model trains (the previous
+/// model's least sure, or a random draw before any model; their labels go in as extra labels).
 type BatchKind =
     | InitialBatch
     | QueryBatch
+    | PrefetchBatch
 
 /// A batch a person is labelling, one label at a time: the labels given so far, the order the remaining items
 /// are asked in (a skipped item goes to the end: asked again later) and what undo takes back. Pure values; the
@@ -109,6 +111,29 @@ module BatchLabels =
         | NoSuchClass(l, classes) -> $"class {l} is outside 0..{classes - 1}"
         | NothingToUndo -> "nothing to undo in this batch"
 
+    /// The kind's name in batch.json and the page's state.
+    let kindName (kind: BatchKind) =
+        match kind with
+        | InitialBatch -> "initial"
+        | QueryBatch -> "query"
+        | PrefetchBatch -> "prefetch"
+
+    /// The items of a batch that satisfy `keep`, with their labels and history, as a batch of its own; None
+    /// when no item is kept.
+    let keep (keep: int -> bool) (b: BatchLabels) =
+        let indices = b.Indices |> Array.filter keep
+
+        if indices.Length = 0 then
+            None
+        else
+            Some
+                { b with
+                    Indices = indices
+                    Labels = b.Labels |> Map.filter (fun i _ -> keep i)
+                    Order = b.Order |> List.filter keep
+                    History = b.History |> List.filter (fun (i, _) -> keep i)
+                }
+
     /// The batch as compact JSON (UTF-8).
     let toJson (b: BatchLabels) : string =
         use stream = new MemoryStream()
@@ -119,12 +144,7 @@ module BatchLabels =
             w.WriteString("format", "waal-batch/1")
             w.WriteNumber("round", b.Round)
 
-            w.WriteString(
-                "kind",
-                (match b.Kind with
-                 | InitialBatch -> "initial"
-                 | QueryBatch -> "query")
-            )
+            w.WriteString("kind", kindName b.Kind)
 
             let ints (name: string) (xs: int seq) =
                 w.WriteStartArray name
@@ -190,7 +210,8 @@ module BatchLabels =
                 match (prop "kind").GetString() with
                 | "initial" -> InitialBatch
                 | "query" -> QueryBatch
-                | k -> failwith $"'kind' is '{k}', expected initial or query"
+                | "prefetch" -> PrefetchBatch
+                | k -> failwith $"'kind' is '{k}', expected initial, query or prefetch"
 
             let indices = ints "indices"
             let order = ints "order"

@@ -34,6 +34,8 @@ type Files(folder: string) =
     member _.Label = Path.Combine(folder, "label.json")
     /// The batch being labelled, rewritten after every label.
     member _.Batch = Path.Combine(folder, "batch.json")
+    /// The images offered while the model trains, and their labels (until stored).
+    member _.Prefetch = Path.Combine(folder, "prefetch.json")
 
 /// Why the desk cannot open.
 type DeskError =
@@ -215,8 +217,13 @@ type Desk
     let gate = obj ()
     let cancel = new CancellationTokenSource()
     let mutable batch: BatchLabels option = None
+    /// While the model trains: the images offered meanwhile; while a batch waits: the labels given to them
+    /// that the batch did not take (stored with it).
+    let mutable prefetch: BatchLabels option = None
     let mutable status = Labelling
     let mutable version = 0L
+    /// This process's desk: versions count from 0 again after a restart.
+    let instance = Guid.NewGuid().ToString "N"
     let mutable training: Task = Task.CompletedTask
     let mutable disposed = false
 
@@ -225,6 +232,13 @@ type Desk
 
     let persist (b: BatchLabels) =
         Results.writeTextAtomic files.Batch (BatchLabels.toJson b)
+
+    /// Writes prefetch.json, or removes it when nothing is held.
+    let persistPrefetch () =
+        match prefetch with
+        | Some f -> Results.writeTextAtomic files.Prefetch (BatchLabels.toJson f)
+        | None when File.Exists files.Prefetch -> File.Delete files.Prefetch
+        | None -> ()
 
     let save () =
         match session.Save files.Folder with
@@ -236,19 +250,49 @@ type Desk
         | Some why -> $"the stopping rule fired: {why}"
         | None -> "every image of the pool is labelled"
 
+    /// Labels given while the model trained that no queried batch took go into the session as extra labels
+    /// (when no batch waits for labels). Called with the gate held.
+    let storeExtras () =
+        match prefetch with
+        | None -> Ok()
+        | Some f ->
+            let pairs =
+                BatchLabels.pairs f
+                |> Array.filter (fun (i, _) -> not (Pool.isLabelled session.Pool i))
+
+            (if pairs.Length = 0 then Ok() else session.Label pairs)
+            |> Result.map (fun () ->
+                save ()
+                prefetch <- None
+                persistPrefetch ())
+
     /// Called with the gate held: what to do next when no batch is being labelled.
     let rec advance () =
         version <- version + 1L
 
         match session.Pending with
         | Some p ->
-            let fresh = BatchLabels.start session.Round QueryBatch p.Indices
-
             let b =
                 match batch with
                 | Some b when b.Kind = QueryBatch && b.Round = session.Round && b.Indices = p.Indices -> b
-                | _ -> fresh
+                | _ ->
+                    // Images of the new batch labelled while the model trained keep their labels.
+                    let fresh = BatchLabels.start session.Round QueryBatch p.Indices
 
+                    match prefetch with
+                    | None -> fresh
+                    | Some f ->
+                        BatchLabels.pairs f
+                        |> Array.filter (fun (i, _) -> Array.contains i p.Indices)
+                        |> Array.fold (fun b (i, l) -> BatchLabels.give classes i l b |> Result.defaultValue b) fresh
+
+            // What the batch took is no longer held; unlabelled prefetched images are dropped.
+            prefetch <-
+                prefetch
+                |> Option.bind (fun f ->
+                    BatchLabels.keep (fun i -> f.Labels.ContainsKey i && not (Array.contains i p.Indices)) f)
+
+            persistPrefetch ()
             batch <- Some b
             persist b
             status <- Labelling
@@ -257,7 +301,10 @@ type Desk
                 complete b
         | None when session.Progress.Stopped.IsSome || session.Pool.UnlabelledCount = 0 ->
             batch <- None
-            status <- Finished(finishedWhy ())
+
+            match storeExtras () with
+            | Ok() -> status <- Finished(finishedWhy ())
+            | Error e -> status <- Failed(Session.message e)
         | None when session.Pool.LabelledCount = 0 ->
             let b =
                 match batch with
@@ -278,22 +325,55 @@ type Desk
             progress.Value <- ("training", 0, 1)
             training <- Task.Run(Action(fun () -> train ()))
 
-    /// Called with the gate held: a batch with every label goes into the session, which is saved; then the
-    /// next proposal starts.
+    /// Called with the gate held: a batch with every label goes into the session (with the extra labels given
+    /// while the model trained), which is saved; then the next proposal starts.
     and complete (b: BatchLabels) =
         let stored =
             match b.Kind with
             | InitialBatch -> session.Label(BatchLabels.pairs b)
             | QueryBatch -> session.Accept(BatchLabels.pairs b) |> Result.map ignore
+            | PrefetchBatch -> Ok()
 
-        match stored with
+        match stored |> Result.bind storeExtras with
         | Error e -> status <- Failed(Session.message e)
         | Ok() ->
             save ()
             batch <- None
             advance ()
 
+    /// The images offered while the model trains: the last model's least sure unlabelled images (smallest
+    /// margin between its two most probable classes), or a seeded random draw before any model.
+    and prefetchItems () =
+        let unlabelled = Pool.unlabelled session.Pool
+        let count = min query unlabelled.Length
+
+        match session.Model with
+        | Some _ ->
+            match session.Probabilities unlabelled with
+            | Ok p ->
+                let margins =
+                    Array.init unlabelled.Length (fun r ->
+                        Classic.margin (Array.init classes (fun c -> float p[r * classes + c])))
+
+                TopK.smallest count unlabelled margins |> Result.defaultValue [||]
+            | Error _ -> [||]
+        | None -> Pool.draw (Rng.key session.Config.Spec.Seed session.Round (Rng.Named "prefetch")) count session.Pool
+
     and train () : unit =
+        // While this batch of work runs, only this thread uses the session's networks.
+        let offered =
+            try
+                if prefetch.IsNone then prefetchItems () else [||]
+            with _ ->
+                [||]
+
+        if offered.Length > 0 then
+            lock gate (fun () ->
+                if prefetch.IsNone && status = Training then
+                    prefetch <- Some(BatchLabels.start session.Round PrefetchBatch offered)
+                    persistPrefetch ()
+                    version <- version + 1L)
+
         let result =
             try
                 session.Propose(cancel.Token, query) |> Result.mapError Session.message
@@ -314,6 +394,18 @@ type Desk
                 with e ->
                     status <- Failed e.Message
                     version <- version + 1L)
+
+    /// Every label given: the session's, the batch's, the ones given while the model trained. Gate held.
+    let allLabels () =
+        let stored =
+            Pool.labelled session.Pool
+            |> Array.map (fun i -> i, Pool.labelOf session.Pool i |> Option.get)
+
+        let pairs = Option.map BatchLabels.pairs >> Option.defaultValue [||]
+        let inBatch = pairs batch
+        let taken = Set.ofArray (Array.map fst (Array.append stored inBatch))
+        let held = pairs prefetch |> Array.filter (fun (i, _) -> not (taken.Contains i))
+        Array.concat [ stored; inBatch; held ]
 
     let checkLive () =
         if disposed then
@@ -336,6 +428,16 @@ type Desk
                     let aside = files.Batch + ".unreadable"
                     File.Copy(files.Batch, aside, true)
                     eprintfn $"warning LABEL006: {files.Batch}: {why}; kept as {aside}, the batch starts again"
+
+            if File.Exists files.Prefetch then
+                match BatchLabels.ofJson pool.Count classes (File.ReadAllText files.Prefetch) with
+                | Ok f ->
+                    // Labels a killed process had already stored are not held twice.
+                    prefetch <- BatchLabels.keep (fun i -> not (Pool.isLabelled session.Pool i)) f
+                | Error why ->
+                    let aside = files.Prefetch + ".unreadable"
+                    File.Copy(files.Prefetch, aside, true)
+                    eprintfn $"warning LABEL006: {files.Prefetch}: {why}; kept as {aside}"
 
             advance ())
 
@@ -384,6 +486,20 @@ type Desk
                         complete next
 
                     Ok()
+            | Training, _ when prefetch.IsSome ->
+                // Labelling the images offered while the model trains.
+                match f prefetch.Value with
+                | Error e ->
+                    Error
+                        {
+                            Status = (if e = NothingToUndo then 409 else 400)
+                            Message = BatchLabels.message e
+                        }
+                | Ok next ->
+                    prefetch <- Some next
+                    persistPrefetch ()
+                    version <- version + 1L
+                    Ok()
             | Training, _ ->
                 Error
                     {
@@ -410,15 +526,7 @@ type Desk
                     })
 
     /// Every label given: the session's, then the batch's in progress (index, class).
-    member _.Labels() =
-        lock gate (fun () ->
-            let stored =
-                Pool.labelled session.Pool
-                |> Array.map (fun i -> i, Pool.labelOf session.Pool i |> Option.get)
-
-            let inBatch = batch |> Option.map BatchLabels.pairs |> Option.defaultValue [||]
-
-            Array.append stored inBatch)
+    member _.Labels() = lock gate allLabels
 
     /// The batch being labelled, with the model's class probabilities for its items when a model is trained
     /// (one row of `Classes` per item).
@@ -443,6 +551,7 @@ type Desk
                 use w = new Utf8JsonWriter(stream)
                 w.WriteStartObject()
                 w.WriteNumber("version", version)
+                w.WriteString("instance", instance)
                 w.WriteNumber("round", session.Round)
                 w.WriteNumber("pool", pool.Count)
                 w.WriteNumber("labelled", session.Pool.LabelledCount)
@@ -471,11 +580,22 @@ type Desk
                 w.WriteNumber("total", total)
                 w.WriteEndObject()
 
-                match batch with
-                | Some b when status = Labelling ->
+                let shown =
+                    match status, batch, prefetch with
+                    | Labelling, Some b, _ -> Some b
+                    | Training, _, Some f -> Some f
+                    | _ -> None
+
+                // Labels given while the model trained that wait for the batch to be stored with it.
+                match status, prefetch with
+                | Labelling, Some f -> w.WriteNumber("held", f.Labels.Count)
+                | _ -> w.WriteNumber("held", 0)
+
+                match shown with
+                | Some b ->
                     w.WriteStartObject "batch"
                     w.WriteNumber("round", b.Round)
-                    w.WriteString("kind", (if b.Kind = InitialBatch then "initial" else "query"))
+                    w.WriteString("kind", BatchLabels.kindName b.Kind)
                     w.WriteNumber("size", b.Indices.Length)
                     w.WriteNumber("given", b.Labels.Count)
 
@@ -503,12 +623,7 @@ type Desk
 
                 // How often the person's labels agree with the folders' (class-folder sources only).
                 if source = ClassFolders then
-                    let given =
-                        (Pool.labelled session.Pool
-                         |> Array.map (fun i -> i, Pool.labelOf session.Pool i |> Option.get))
-
-                    let inBatch = batch |> Option.map BatchLabels.pairs |> Option.defaultValue [||]
-                    let all = Array.append given inBatch
+                    let all = allLabels ()
                     let agreed = all |> Array.filter (fun (i, l) -> pool.Labels[i] = l) |> Array.length
                     w.WriteStartObject "agreement"
                     w.WriteNumber("given", all.Length)
@@ -698,12 +813,23 @@ type Offline =
         Stored: (int * int)[]
         /// The batch being labelled, if any.
         Batch: BatchLabels option
+        /// Labels given while the model trained, not stored yet.
+        Held: (int * int)[]
         Lock: IDisposable
     }
 
-    /// Every label given: the stored ones, then the batch's.
+    /// Every label given: the stored ones, the batch's, the held ones.
     member o.Labels =
-        Array.append o.Stored (o.Batch |> Option.map BatchLabels.pairs |> Option.defaultValue [||])
+        let inBatch = o.Batch |> Option.map BatchLabels.pairs |> Option.defaultValue [||]
+
+        let taken = Set.ofArray (Array.map fst (Array.append o.Stored inBatch))
+
+        Array.concat
+            [
+                o.Stored
+                inBatch
+                o.Held |> Array.filter (fun (i, _) -> not (taken.Contains i))
+            ]
 
     interface IDisposable with
         member o.Dispose() = o.Lock.Dispose()
@@ -733,13 +859,15 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
                         Results.readProgress files.Layout.Progress
                         |> Result.mapError (fun m -> Options $"error LABEL002: {files.Layout.Progress}: {m}")
                         |> Result.bind (fun progress ->
-                            let batch =
-                                if File.Exists files.Batch then
-                                    BatchLabels.ofJson pool.Count pool.Classes (File.ReadAllText files.Batch)
+                            let readBatch (path: string) =
+                                if File.Exists path then
+                                    BatchLabels.ofJson pool.Count pool.Classes (File.ReadAllText path)
                                     |> Result.map Some
-                                    |> Result.mapError (fun m -> Options $"error LABEL002: {files.Batch}: {m}")
+                                    |> Result.mapError (fun m -> Options $"error LABEL002: {path}: {m}")
                                 else
                                     Ok None
+
+                            let batch = readBatch files.Batch
 
                             // A batch file left from a batch already stored is not a batch in progress.
                             let current (b: BatchLabels) =
@@ -749,7 +877,8 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
                                 | _ -> false
 
                             batch
-                            |> Result.map (fun batch ->
+                            |> Result.bind (fun batch -> readBatch files.Prefetch |> Result.map (fun f -> batch, f))
+                            |> Result.map (fun (batch, prefetch) ->
                                 {
                                     Files = files
                                     Pool = pool
@@ -758,6 +887,11 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
                                         Pool.labelled progress.Pool
                                         |> Array.map (fun i -> i, Pool.labelOf progress.Pool i |> Option.get)
                                     Batch = batch |> Option.filter current
+                                    Held =
+                                        prefetch
+                                        |> Option.map BatchLabels.pairs
+                                        |> Option.defaultValue [||]
+                                        |> Array.filter (fun (i, _) -> not (Pool.isLabelled progress.Pool i))
                                     Lock = folderLock
                                 }))))
 

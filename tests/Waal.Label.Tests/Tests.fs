@@ -49,6 +49,21 @@ let private fast =
         "2"
     ]
 
+/// Training long enough (about 900 steps a round, seconds) to label meanwhile and to be killed in.
+let private slow =
+    [
+        "--initial"
+        "6"
+        "--query"
+        "4"
+        "--epochs"
+        "20"
+        "--floor"
+        "3000"
+        "--threads"
+        "2"
+    ]
+
 /// A running `waal label` process and what it printed.
 type private Running =
     {
@@ -352,6 +367,89 @@ let private http' =
                     Expect.stringContains labels "\"classNames\"" "labels.json names the classes")
             }
 
+            test
+                "while the model trains, the images offered are labelled; killed then, they survive; the query keeps them" {
+                inTemp (fun root ->
+                    let data = imageFolder root
+                    let session = Path.Combine(root, "session")
+                    // Training long enough (about 900 steps a round) to label meanwhile and to be killed in.
+                    let slow =
+                        [
+                            "--initial"
+                            "6"
+                            "--query"
+                            "4"
+                            "--epochs"
+                            "20"
+                            "--floor"
+                            "3000"
+                            "--threads"
+                            "2"
+                        ]
+
+                    let args = [ "--dataset"; $"folder={data}"; "--out"; session ] @ slow
+                    let first = start args
+                    let initial = batchOf (state first)
+
+                    for i in initial do
+                        give first i (i % 3) |> ignore
+
+                    let s =
+                        waitFor first "the images offered while training" (fun s ->
+                            statusIs "training" s
+                            && s.GetProperty("batch").ValueKind = JsonValueKind.Object
+                            && s.GetProperty("batch").GetProperty("kind").GetString() = "prefetch")
+
+                    let offered = batchOf s
+                    Expect.equal offered.Length 4 "as many as a query"
+                    Expect.isEmpty (Set.intersect (Set.ofArray offered) (Set.ofArray initial)) "none labelled yet"
+
+                    for i in offered do
+                        let code, body = give first i ((i + 1) % 3)
+                        Expect.equal code 200 $"a label while training: {body}"
+
+                    let given = labelsOf (state first)
+                    Expect.equal given.Length 4 "four labels given while training"
+                    Expect.isTrue (statusIs "training" (state first)) "still training when killed"
+                    first.Kill()
+                    (first :> IDisposable).Dispose()
+
+                    use second = start args
+                    let s = state second
+                    Expect.isTrue (statusIs "training" s) "training again after the restart"
+                    Expect.equal (labelsOf s) given "the labels given while training survived"
+
+                    let s = waitFor second "the first queried batch" (queriedIn 0)
+                    let queried = batchOf s
+                    let prefilled = labelsOf s
+
+                    Expect.equal
+                        prefilled
+                        (given |> Array.filter (fun (i, _) -> Array.contains i queried))
+                        "images of the query labelled meanwhile arrive labelled"
+
+                    let held = given.Length - prefilled.Length
+                    Expect.equal (s.GetProperty("held").GetInt32()) held "the others are held"
+                    Expect.equal (s.GetProperty("labelled").GetInt32()) 6 "not stored before the batch"
+
+                    for i in queried do
+                        if not (Array.exists (fun (j, _) -> j = i) prefilled) then
+                            give second i 0 |> ignore
+
+                    let s =
+                        waitFor second "the second training" (fun s -> statusIs "training" s || queriedIn 1 s)
+
+                    Expect.equal
+                        (s.GetProperty("labelled").GetInt32())
+                        (10 + held)
+                        "the batch and the held labels stored"
+
+                    let log = File.ReadAllText(Path.Combine(session, "labels.json"))
+
+                    for i, l in given do
+                        Expect.stringContains log $"[{i},{l}," $"index {i} stored with label {l}")
+            }
+
             test "exports: CSV and class folders of every label, Label Studio tasks whose export imports back" {
                 inTemp (fun root ->
                     let data = imageFolder root
@@ -538,11 +636,11 @@ let private browser =
     testList
         "in a real browser"
         [
-            test "a whole batch labelled by keyboard, then the next batch arrives after training" {
+            test "a whole batch labelled by keyboard; while the model trains, the images offered; then the next batch" {
                 inTemp (fun root ->
                     let data = imageFolder root
                     let session = Path.Combine(root, "session")
-                    use r = start ([ "--dataset"; $"folder={data}"; "--out"; session ] @ fast)
+                    use r = start ([ "--dataset"; $"folder={data}"; "--out"; session ] @ slow)
 
                     withBrowser (fun browser ->
                         let page = openPage browser r
@@ -570,9 +668,26 @@ let private browser =
                         order.Add(focusedIndex page)
                         press page "3"
                         waitText page "#status" "training"
+                        // While it trains: the images offered, labelled by keyboard too.
+                        page
+                            .Locator("#meanwhile")
+                            .WaitForAsync(LocatorWaitForOptions(State = WaitForSelectorState.Visible))
+                            .Wait()
+
+                        let offered = focusedIndex page
+                        press page "2"
+                        waitText page "#status" "meanwhile 1 of 4 labelled"
                         screenshot page "label-training.png"
-                        waitText page "#status" "round 0 (queried batch): 0 of 4 labelled"
+                        waitText page "#status" "round 0 (queried batch)"
                         Expect.equal (page.Locator(".tile").CountAsync().Result) 4 "the queried batch"
+                        let s = state r
+
+                        if Array.contains offered (batchOf s) then
+                            Expect.equal (labelsOf s) [| offered, 1 |] "the image labelled meanwhile arrives labelled"
+                        else
+                            Expect.equal (s.GetProperty("held").GetInt32()) 1 "the label given meanwhile is held"
+                            waitText page "#summary" "1 more given while the model trained"
+
                         waitText page "#curvebody" "6 labels:"
                         screenshot page "label-next-batch.png"
 
