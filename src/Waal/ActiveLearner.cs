@@ -123,6 +123,26 @@ public sealed class ActiveLearner : IDisposable
         });
     }
 
+    /// <summary>The last trained model's class probabilities for pool items (one row per index, one column per
+    /// class): what a labelling page of your own shows beside each image of <see cref="Pending"/> (the model's
+    /// guess and how sure it is). Throws <see cref="WaalException"/> before any training (SESSION006) and
+    /// <see cref="ArgumentOutOfRangeException"/> for an index outside the pool.</summary>
+    public Task<IReadOnlyList<IReadOnlyList<double>>> PredictPoolAsync(IReadOnlyList<int> indices, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        var size = PoolSize;
+        foreach (var i in indices)
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)i, (uint)size, nameof(indices));
+        return LockedAsync<IReadOnlyList<IReadOnlyList<double>>>(null, cancellationToken, _ =>
+        {
+            var flat = Errors.Unwrap(Live.Probabilities(indices.ToArray()));
+            var classes = indices.Count == 0 ? 0 : flat.Length / indices.Count;
+            return Enumerable.Range(0, indices.Count)
+                .Select(r => (IReadOnlyList<double>)Enumerable.Range(0, classes).Select(c => (double)flat[r * classes + c]).ToArray())
+                .ToArray();
+        });
+    }
+
     /// <summary>Accuracy of the last trained model on the test data given at creation.</summary>
     public Task<double> EvaluateAsync(IProgress<RoundProgress>? progress = null, CancellationToken cancellationToken = default) =>
         LockedAsync(progress, cancellationToken, _ => Errors.Unwrap(Live.Evaluate()));

@@ -60,6 +60,13 @@ var tests = Runner.TestList("Facade", new[]
         Expect(() => learner.Accept(new[] { 1, 2 }), "SESSION004");
         Expect(() => learner.Accept(pending.Indices.Select(_ => 10).ToList()), "SESSION004");
         Check(learner.Pending! with { Signals = pending.Signals } == pending && learner.Labelled.Count == 100, "refused labels change nothing");
+        // What a page of one's own shows beside each image: the model's probabilities for the pending batch.
+        var guesses = await learner.PredictPoolAsync(pending.Indices);
+        Check(guesses.Count == 30 && guesses.All(row => row.Count == 10 && Math.Abs(row.Sum() - 1.0) < 1e-4 && row.All(p => p >= 0.0)), "one probability row per pending index");
+        var again = await learner.PredictPoolAsync(new[] { pending.Indices[3] });
+        // Alone, an image goes through other oneDNN kernels (batch size 1): the same within 1e-5, not bit for bit.
+        Check(again[0].Zip(guesses[3]).All(p => Math.Abs(p.First - p.Second) < 1e-5), "a row does not depend on the other indices asked");
+        Throws<ArgumentOutOfRangeException>(() => learner.PredictPoolAsync(new[] { 1200 }));
         var result = learner.Accept(pending.Indices.Select(i => pool.Labels[i]).ToList());
         Check(result.Round == 0 && result.Queried.SequenceEqual(pending.Indices) && learner.Pending is null, "round 0 complete");
         Check(learner.Labelled.Count == 130 && learner.Round == 1, "labels added, round 1 next");
@@ -76,6 +83,7 @@ var tests = Runner.TestList("Facade", new[]
         Expect(() => learner.AddLabels(new[] { 1200 }, new[] { 1 }), "SESSION004");
         Check(learner.Labelled.SequenceEqual(new[] { 1, 2 }), "nothing changed");
         await ExpectAsync(() => learner.EvaluateAsync(), "SESSION006");
+        await ExpectAsync(() => learner.PredictPoolAsync(new[] { 1 }), "SESSION006");
         Throws<ArgumentNullException>(() => learner.AddLabels(null!, new[] { 1 }));
         Throws<ArgumentOutOfRangeException>(() => learner.ProposeAsync(0));
         Throws<ArgumentOutOfRangeException>(() => learner.DrawInitial(-1));

@@ -210,6 +210,68 @@ let private queriedIn (round: int) (s: JsonElement) =
     && s.GetProperty("batch").GetProperty("kind").GetString() = "query"
     && s.GetProperty("batch").GetProperty("round").GetInt32() = round
 
+// ---------- the browser ----------
+
+let private chromium = "/usr/bin/chromium"
+
+/// Screenshots go to $WAAL_SCREENSHOTS when set (docs/images is filled that way), else nowhere.
+let private screenshot (page: IPage) (name: string) =
+    match Environment.GetEnvironmentVariable "WAAL_SCREENSHOTS" with
+    | null
+    | "" -> ()
+    | dir ->
+        Directory.CreateDirectory dir |> ignore
+        page.ScreenshotAsync(PageScreenshotOptions(Path = Path.Combine(dir, name), FullPage = true)).Wait()
+
+let private withBrowser (f: IBrowser -> unit) =
+    use playwright = Playwright.CreateAsync().Result
+
+    let browser =
+        playwright.Chromium
+            .LaunchAsync(
+                BrowserTypeLaunchOptions(ExecutablePath = chromium, Headless = true, Args = [| "--no-sandbox" |])
+            )
+            .Result
+
+    try
+        f browser
+    finally
+        browser.CloseAsync().Wait()
+
+let private openPage' (browser: IBrowser) (r: Running) (focused: bool) =
+    let context =
+        browser
+            .NewContextAsync(BrowserNewContextOptions(ViewportSize = ViewportSize(Width = 1200, Height = 800)))
+            .Result
+
+    let page = context.NewPageAsync().Result
+    page.GotoAsync(r.Url).Wait()
+
+    if focused then
+        page.WaitForSelectorAsync(".tile.focused").Wait()
+
+    page
+
+let private openPage (browser: IBrowser) (r: Running) = openPage' browser r true
+
+let private text (page: IPage) (selector: string) =
+    page.Locator(selector).InnerTextAsync().Result
+
+let private press (page: IPage) (key: string) = page.Keyboard.PressAsync(key).Wait()
+
+/// Waits until the page's batch status reads `expected` (a substring).
+let private waitText (page: IPage) (selector: string) (expected: string) =
+    let clock = Stopwatch.StartNew()
+
+    while not ((text page selector).Contains expected)
+          && clock.Elapsed < TimeSpan.FromMinutes 2.0 do
+        Thread.Sleep 100
+
+    Expect.stringContains (text page selector) expected $"{selector} reads '{expected}'"
+
+let private focusedIndex (page: IPage) =
+    int (page.Locator(".tile.focused").GetAttributeAsync("data-index").Result)
+
 let private http' =
     testList
         "server"
@@ -450,6 +512,134 @@ let private http' =
                         Expect.stringContains log $"[{i},{l}," $"index {i} stored with label {l}")
             }
 
+            test "the stopping rule ends the labelling and the page says which; SIGTERM stops the server cleanly" {
+                inTemp (fun root ->
+                    let data = imageFolder root
+                    let session = Path.Combine(root, "session")
+
+                    let args =
+                        [ "--dataset"; $"folder={data}"; "--out"; session; "--stop-when"; "labels>=10" ]
+                        @ fast
+
+                    use r = start args
+
+                    for i in batchOf (state r) do
+                        give r i 0 |> ignore
+
+                    let s = waitFor r "the first queried batch" (queriedIn 0)
+
+                    for i in batchOf s do
+                        give r i 1 |> ignore
+
+                    let s = waitFor r "the end" (statusIs "finished")
+
+                    Expect.equal
+                        (s.GetProperty("message").GetString())
+                        "the stopping rule fired: labels>=10: 10 labels"
+                        "why"
+
+                    Expect.equal (s.GetProperty("batch").ValueKind) JsonValueKind.Null "no batch"
+                    let code, body = give r 0 0
+                    Expect.equal code 409 $"no more labels: {body}"
+
+                    withBrowser (fun browser ->
+                        let page = openPage' browser r false
+                        waitText page "#finished" "labels>=10: 10 labels"
+                        screenshot page "label-finished.png")
+
+                    // SIGTERM: the server stops, says how to go on, exits 0 and frees the folder.
+                    use kill = Process.Start("kill", $"-TERM {r.Process.Id}")
+                    kill.WaitForExit()
+                    Expect.isTrue (r.Process.WaitForExit 30000) "exited"
+                    Expect.equal r.Process.ExitCode 0 "exit code 0"
+                    Thread.Sleep 200
+                    Expect.contains (Seq.toList r.Out) "stopped; run the same command again to go on" "its last line"
+                    use again = start args
+                    Expect.isTrue (statusIs "finished" (state again)) "reopened: still finished")
+            }
+
+            test
+                "known labels seed the session; bad command lines and bad label files are refused naming the option or file" {
+                inTemp (fun root ->
+                    let data = imageFolder root
+                    let session = Path.Combine(root, "session")
+                    let known = Path.Combine(root, "known.csv")
+                    let files = Directory.GetFiles(Path.Combine(data, "top"), "*.png") |> Array.sort
+
+                    File.WriteAllLines(
+                        known,
+                        [|
+                            "path,label"
+                            $"top/{Path.GetFileName files[0]},top"
+                            $"top/{Path.GetFileName files[1]},"
+                            $"\"top/{Path.GetFileName files[2]}\",trouser"
+                        |]
+                    )
+
+                    let waal (args: string list) =
+                        use out = new StringWriter()
+                        use err = new StringWriter()
+                        let code = Waal.Cli.Cli.run out err (Array.ofList args)
+                        code, err.ToString().Trim()
+
+                    let refused (args: string list) (expected: string) =
+                        let code, err = waal ("label" :: args)
+                        Expect.equal code 2 $"exit code 2 for %A{args}"
+                        Expect.stringContains err expected $"the message for %A{args}"
+
+                    let images = [ "--dataset"; $"images={data}"; "--out"; session ]
+                    refused images "--classes: missing"
+                    refused (images @ [ "--classes"; "one" ]) "--classes: at least 2 class names"
+                    refused (images @ [ "--classes"; "a,a" ]) "--classes: the names must differ"
+
+                    refused
+                        [ "--dataset"; "fashion-mnist"; "--out"; session ]
+                        "'waal label' reads images=DIR or folder=DIR"
+
+                    refused
+                        [ "--dataset"; $"folder={data}"; "--classes"; "a,b"; "--out"; session ]
+                        "a class-folder dataset names its classes by its folders"
+
+                    refused
+                        (images @ [ "--classes"; "top,trouser"; "--host"; "localhost" ])
+                        "--host: expected an IP address"
+
+                    let badCsv = Path.Combine(root, "bad.csv")
+                    File.WriteAllLines(badCsv, [| "path,label"; "nowhere.png,top" |])
+
+                    refused
+                        (images @ [ "--classes"; "top,trouser"; "--known-labels"; badCsv ])
+                        $"error LABEL005: {badCsv}:2: 'nowhere.png' is not an image of the pool"
+
+                    File.WriteAllLines(badCsv, [| $"top/{Path.GetFileName files[0]},sock" |])
+
+                    refused
+                        (images @ [ "--classes"; "top,trouser"; "--known-labels"; badCsv ])
+                        $"error LABEL005: {badCsv}:1: class 'sock' is not one of top, trouser"
+
+                    Expect.isFalse (File.Exists(Path.Combine(session, "label.json"))) "no session was created"
+
+                    // Two known labels (the empty one is unknown): the session starts from them, training first.
+                    use r =
+                        start ([ "--classes"; "top,trouser,pullover"; "--known-labels"; known ] @ images @ fast)
+
+                    let s = waitFor r "the first queried batch" (queriedIn 0)
+                    Expect.equal (s.GetProperty("labelled").GetInt32()) 2 "two labels seeded"
+                    let log = File.ReadAllText(Path.Combine(session, "labels.json"))
+
+                    Expect.stringContains
+                        log
+                        $"top/{Path.GetFileName files[2]}\",\"trouser\""
+                        "the seeded label, named"
+
+                    // A second server on the same session is refused while the first runs.
+                    refused ([ "--classes"; "top,trouser,pullover" ] @ images) "error LABEL004: "
+                    // An export while it runs too.
+                    let code, err = waal [ "labels"; session; "--csv"; Path.Combine(root, "x.csv") ]
+                    Expect.equal code 2 "labels while a server runs"
+                    Expect.stringContains err "error LABEL004: " "busy")
+            }
+
             test "exports: CSV and class folders of every label, Label Studio tasks whose export imports back" {
                 inTemp (fun root ->
                     let data = imageFolder root
@@ -574,63 +764,6 @@ let private http' =
                         "names file, task, class")
             }
         ]
-
-// ---------- the browser ----------
-
-let private chromium = "/usr/bin/chromium"
-
-/// Screenshots go to $WAAL_SCREENSHOTS when set (docs/images is filled that way), else nowhere.
-let private screenshot (page: IPage) (name: string) =
-    match Environment.GetEnvironmentVariable "WAAL_SCREENSHOTS" with
-    | null
-    | "" -> ()
-    | dir ->
-        Directory.CreateDirectory dir |> ignore
-        page.ScreenshotAsync(PageScreenshotOptions(Path = Path.Combine(dir, name), FullPage = true)).Wait()
-
-let private withBrowser (f: IBrowser -> unit) =
-    use playwright = Playwright.CreateAsync().Result
-
-    let browser =
-        playwright.Chromium
-            .LaunchAsync(
-                BrowserTypeLaunchOptions(ExecutablePath = chromium, Headless = true, Args = [| "--no-sandbox" |])
-            )
-            .Result
-
-    try
-        f browser
-    finally
-        browser.CloseAsync().Wait()
-
-let private openPage (browser: IBrowser) (r: Running) =
-    let context =
-        browser
-            .NewContextAsync(BrowserNewContextOptions(ViewportSize = ViewportSize(Width = 1200, Height = 800)))
-            .Result
-
-    let page = context.NewPageAsync().Result
-    page.GotoAsync(r.Url).Wait()
-    page.WaitForSelectorAsync(".tile.focused").Wait()
-    page
-
-let private text (page: IPage) (selector: string) =
-    page.Locator(selector).InnerTextAsync().Result
-
-let private press (page: IPage) (key: string) = page.Keyboard.PressAsync(key).Wait()
-
-/// Waits until the page's batch status reads `expected` (a substring).
-let private waitText (page: IPage) (selector: string) (expected: string) =
-    let clock = Stopwatch.StartNew()
-
-    while not ((text page selector).Contains expected)
-          && clock.Elapsed < TimeSpan.FromMinutes 2.0 do
-        Thread.Sleep 100
-
-    Expect.stringContains (text page selector) expected $"{selector} reads '{expected}'"
-
-let private focusedIndex (page: IPage) =
-    int (page.Locator(".tile.focused").GetAttributeAsync("data-index").Result)
 
 let private browser =
     testList
