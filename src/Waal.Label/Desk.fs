@@ -554,7 +554,10 @@ type Desk
                 w.WriteString("instance", instance)
                 w.WriteNumber("round", session.Round)
                 w.WriteNumber("pool", pool.Count)
+                // Stored in the session (what the next training uses) and given in all (the batch's and the
+                // ones given while the model trained included).
                 w.WriteNumber("labelled", session.Pool.LabelledCount)
+                w.WriteNumber("given", (allLabels ()).Length)
                 w.WriteBoolean("knownLabels", (source = ClassFolders))
                 w.WriteBoolean("hasTest", session.HasTest)
                 w.WriteStartArray "classes"

@@ -42,8 +42,9 @@ let classFolders (root: string) (pool: Dataset) (labels: (int * int)[]) (out: st
     copied
 
 /// The batch being labelled as Label Studio tasks (a JSON list): `data.image` is the page's URL of the image,
-/// `data.path` its file, `data.pool_index` and `data.query_rank` where it stands; with a trained model, one
-/// prediction each (the most probable class, its probability as the score). `imageUrl` gives an index's URL.
+/// `data.path` its file, `data.pool_index` and `data.query_rank` (0: picked first) where it stands; with a
+/// trained model, `data.margin` (the gap between its two most probable classes) and one prediction each (the
+/// most probable class, its probability as the score). `imageUrl` gives an index's URL.
 let labelStudioTasks
     (pool: Dataset)
     (b: BatchLabels)
@@ -67,11 +68,19 @@ let labelStudioTasks
             w.WriteNumber("pool_index", i)
             w.WriteNumber("query_rank", rank)
             w.WriteNumber("round", b.Round)
+
+            // The margin between the model's two most probable classes: what margin-ranking queries sort by.
+            let row =
+                probabilities
+                |> Option.map (fun p -> Array.sub p (rank * pool.Classes) pool.Classes)
+
+            row
+            |> Option.iter (fun row -> w.WriteNumber("margin", Classic.margin (Array.map float row)))
+
             w.WriteEndObject()
 
-            match probabilities with
-            | Some p ->
-                let row = Array.sub p (rank * pool.Classes) pool.Classes
+            match row with
+            | Some row ->
                 let best = Array.IndexOf(row, Array.max row)
                 w.WriteStartArray "predictions"
                 w.WriteStartObject()

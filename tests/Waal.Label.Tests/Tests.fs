@@ -679,6 +679,8 @@ let private http' =
                     Expect.equal (t0.GetProperty("data").GetProperty("pool_index").GetInt32()) next[0] "query order"
                     let score = (t0.GetProperty "predictions").[0].GetProperty("score").GetDouble()
                     Expect.isTrue (score > 0.0 && score <= 1.0) "a prediction score"
+                    let margin = t0.GetProperty("data").GetProperty("margin").GetDouble()
+                    Expect.isTrue (margin >= 0.0 && margin <= score) "the query's margin"
                     r.Kill()
 
                     // What Label Studio's JSON export adds: annotations with the chosen class.
