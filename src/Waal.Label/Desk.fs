@@ -323,7 +323,10 @@ type Desk
             batch <- None
             status <- Training
             progress.Value <- ("training", 0, 1)
-            training <- Task.Run(Action(fun () -> train ()))
+
+            // A desk being disposed starts nothing (the next start of the session trains).
+            if not disposed then
+                training <- Task.Run(Action(fun () -> train ()))
 
     /// Called with the gate held: a batch with every label goes into the session (with the extra labels given
     /// while the model trained), which is saved; then the next proposal starts.

@@ -122,8 +122,10 @@ let start (desk: Desk) (binding: Binding) : Task<Running> =
 
         let app = builder.Build()
         let loopback = IPAddress.IsLoopback(IPAddress.Parse binding.Host)
-        let mutable port = binding.Port
-        let cookie () = $"waal_token_{port}"
+        // The port Kestrel took (binding.Port may be 0): it names the cookie, so sessions on other ports of the
+        // same host keep their own.
+        let port = ref binding.Port
+        let cookie () = $"waal_token_{port.Value}"
 
         let handle (ctx: HttpContext) : Task =
             task {
@@ -282,15 +284,16 @@ let start (desk: Desk) (binding: Binding) : Task<Running> =
             app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>().Addresses
             |> Seq.head
 
-        port <- Uri(address).Port
+        port.Value <- Uri(address).Port
 
         let shown =
-            if binding.Host = "0.0.0.0" then
-                "127.0.0.1"
-            else
-                binding.Host
+            match binding.Host with
+            | "0.0.0.0" -> "127.0.0.1"
+            | "::" -> "[::1]"
+            | h when h.Contains ':' -> $"[{h}]"
+            | h -> h
 
-        let baseUrl = $"http://{shown}:{port}"
+        let baseUrl = $"http://{shown}:{port.Value}"
 
         return
             {

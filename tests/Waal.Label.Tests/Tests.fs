@@ -362,6 +362,7 @@ let private http' =
                     let response = http.GetAsync(r.Url).Result
                     Expect.equal (int response.StatusCode) 302 "redirected to /"
                     let cookie = String.Join(";", response.Headers.GetValues "Set-Cookie")
+                    Expect.stringStarts cookie $"waal_token_{Uri(r.Base).Port}={r.Token}" "named by the port"
                     Expect.stringContains (cookie.ToLowerInvariant()) "httponly" "HttpOnly"
                     Expect.stringContains (cookie.ToLowerInvariant()) "samesite=strict" "SameSite=Strict")
             }
