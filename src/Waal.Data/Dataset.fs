@@ -88,12 +88,54 @@ module DataError =
     let line (error: DataError) =
         $"error {code error}: {file error}: {message error}"
 
+/// Pixels that stay in a file (a folder's decode cache) and are read a batch at a time, so a pool of any size
+/// costs its labels and paths in memory, not its pixels: image i is the `Rows[i]`-th row of `RowBytes` bytes
+/// after `Offset`. The handle stays open for the dataset's life (a replaced or deleted file is still read).
+type PixelFile =
+    {
+        Path: string
+        Handle: Microsoft.Win32.SafeHandles.SafeFileHandle
+        Offset: int64
+        RowBytes: int
+        Rows: int[]
+    }
+
+    /// Reads the rows of items `items` (in that order) into `dest`, one after the other; runs of consecutive
+    /// file rows are read with one call.
+    member f.Read(items: int[], dest: System.Span<byte>) =
+        let mutable k = 0
+
+        while k < items.Length do
+            let first = f.Rows[items[k]]
+            let mutable run = 1
+
+            while k + run < items.Length && f.Rows[items[k + run]] = first + run do
+                run <- run + 1
+
+            let target = dest.Slice(k * f.RowBytes, run * f.RowBytes)
+            let at = f.Offset + int64 first * int64 f.RowBytes
+            let mutable got = 0
+
+            while got < target.Length do
+                let n = System.IO.RandomAccess.Read(f.Handle, target.Slice got, at + int64 got)
+
+                if n <= 0 then
+                    raise (
+                        System.IO.IOException $"{f.Path}: the decode cache ended early (row {first + got / f.RowBytes})"
+                    )
+
+                got <- got + n
+
+            k <- k + run
+
 /// A labelled image dataset held as raw bytes: N images of C x H x W unsigned bytes in NCHW order, one label in
 /// 0 .. Classes-1 per image. The class count belongs to the dataset, never to a subset of it.
 type Dataset =
     {
-        /// N x C x H x W bytes, row-major (NCHW).
+        /// N x C x H x W bytes, row-major (NCHW); empty when the pixels are `Stored` in a file.
         Images: byte[]
+        /// Where the pixels are when not in `Images` (folder datasets read from their decode cache).
+        Stored: PixelFile option
         /// One label per image, each in 0 .. Classes-1.
         Labels: int[]
         Count: int
@@ -140,7 +182,46 @@ module Dataset =
                         Source = source
                         ClassNames = Array.init classes string
                         Files = [||]
+                        Stored = None
                     }
+
+    /// A dataset whose pixels stay in a file (`stored.Rows` gives one row per label).
+    let createStored source (stored: PixelFile) (labels: int[]) channels height width classes =
+        if stored.Rows.Length <> labels.Length then
+            Error(CountMismatch(source, stored.Rows.Length, labels.Length))
+        elif stored.RowBytes <> channels * height * width then
+            Error(SizeMismatch(source, "row size", $"{channels * height * width} bytes", $"{stored.RowBytes}"))
+        else
+            create source [||] [||] channels height width classes
+            |> Result.bind (fun empty ->
+                match Array.tryFindIndex (fun l -> l < 0 || l >= classes) labels with
+                | Some i -> Error(LabelOutOfRange(source, int64 i, int64 labels[i], $"0..{classes - 1}"))
+                | None ->
+                    Ok
+                        { empty with
+                            Labels = labels
+                            Count = labels.Length
+                            Stored = Some stored
+                        })
+
+    /// The bytes of items `items` (in that order), wherever the pixels are.
+    let rows (items: int[]) (data: Dataset) : byte[] =
+        let size = data.ImageSize
+        let out = Array.zeroCreate<byte>(items.Length * size)
+
+        match data.Stored with
+        | Some f -> f.Read(items, System.Span out)
+        | None ->
+            items
+            |> Array.iteri (fun j i -> Array.blit data.Images (i * size) out (j * size) size)
+
+        out
+
+    /// Every image's bytes, N x C x H x W (read from the file for a stored dataset).
+    let pixels (data: Dataset) =
+        match data.Stored with
+        | Some _ -> rows (Array.init data.Count id) data
+        | None -> data.Images
 
     /// How many images each class has (index = class).
     let classCounts (data: Dataset) =
@@ -156,7 +237,12 @@ module Dataset =
         let n = max 0 (min count data.Count)
 
         { data with
-            Images = data.Images[.. n * data.ImageSize - 1]
+            Images =
+                (if data.Stored.IsSome then
+                     [||]
+                 else
+                     data.Images[.. n * data.ImageSize - 1])
+            Stored = data.Stored |> Option.map (fun f -> { f with Rows = f.Rows[.. n - 1] })
             Labels = data.Labels[.. n - 1]
             Count = n
             Files = if data.Files.Length = 0 then [||] else data.Files[.. n - 1]
@@ -164,14 +250,14 @@ module Dataset =
 
     /// The images at `indices`, in that order.
     let select (indices: int[]) (data: Dataset) =
-        let size = data.ImageSize
-        let images = Array.zeroCreate (indices.Length * size)
-
-        indices
-        |> Array.iteri (fun j i -> Array.blit data.Images (i * size) images (j * size) size)
-
         { data with
-            Images = images
+            Images = (if data.Stored.IsSome then [||] else rows indices data)
+            Stored =
+                data.Stored
+                |> Option.map (fun f ->
+                    { f with
+                        Rows = indices |> Array.map (fun i -> f.Rows[i])
+                    })
             Labels = indices |> Array.map (fun i -> data.Labels[i])
             Count = indices.Length
             Files =
@@ -215,7 +301,7 @@ module Dataset =
             | None ->
                 create
                     source
-                    (parts |> List.map (fun p -> p.Images) |> Array.concat)
+                    (parts |> List.map pixels |> Array.concat)
                     (parts |> List.map (fun p -> p.Labels) |> Array.concat)
                     first.Channels
                     first.Height
@@ -255,19 +341,31 @@ module Normalisation =
         let sums = Array.zeroCreate<float> data.Channels
         let squares = Array.zeroCreate<float> data.Channels
 
-        for n in 0 .. data.Count - 1 do
-            for c in 0 .. data.Channels - 1 do
-                let start = (n * data.Channels + c) * plane
-                let mutable s = 0L
-                let mutable q = 0L
+        // A chunk of images at a time (a stored dataset is read from its file); the sums are added in image
+        // order either way, so the result does not depend on where the pixels are.
+        let chunk = 4096
 
-                for i in start .. start + plane - 1 do
-                    let v = int64 data.Images[i]
-                    s <- s + v
-                    q <- q + v * v
+        for first in 0..chunk .. data.Count - 1 do
+            let n = min chunk (data.Count - first)
 
-                sums[c] <- sums[c] + float s
-                squares[c] <- squares[c] + float q
+            let bytes, origin =
+                match data.Stored with
+                | Some _ -> Dataset.rows (Array.init n (fun k -> first + k)) data, 0
+                | None -> data.Images, first * data.ImageSize
+
+            for k in 0 .. n - 1 do
+                for c in 0 .. data.Channels - 1 do
+                    let start = origin + (k * data.Channels + c) * plane
+                    let mutable s = 0L
+                    let mutable q = 0L
+
+                    for i in start .. start + plane - 1 do
+                        let v = int64 bytes[i]
+                        s <- s + v
+                        q <- q + v * v
+
+                    sums[c] <- sums[c] + float s
+                    squares[c] <- squares[c] + float q
 
         let count = float data.Count * float plane
 

@@ -369,6 +369,11 @@ let private cacheKey (files: string[]) (options: Options) =
     use sha = Security.Cryptography.SHA256.Create()
     sha.ComputeHash(Encoding.UTF8.GetBytes(text.ToString())) |> Convert.ToHexString
 
+/// Decoded pixels: in memory, or rows of the decode cache file.
+type private Pixels =
+    | InMemory of byte[]
+    | Stored of PixelFile
+
 /// decodeAll through the cache: a folder decoded once (with nothing skipped) is read back as one uint8 file on
 /// the next run. The cache is best effort: an unreadable, short or foreign cache file is ignored, and a cache
 /// that cannot be written is skipped.
@@ -382,70 +387,95 @@ let private cachedDecode (files: string[]) (options: Options) =
             | :? IOException
             | :? UnauthorizedAccessException -> None)
 
-    // Read straight into one array of the pixels' size (no second copy of the whole file).
+    // A valid cache file's pixels stay in it: the dataset reads them a batch at a time (PixelFile), so a pool's
+    // pixels are never all in memory.
+    let openStored (p: string) (count: int) =
+        let handle =
+            File.OpenHandle(p, FileMode.Open, FileAccess.Read, FileShare.Read ||| FileShare.Delete)
+
+        let header = Array.zeroCreate<byte>(cacheMagic.Length + 12)
+
+        let valid =
+            try
+                if
+                    RandomAccess.Read(handle, Span header, 0L) <> header.Length
+                    || header[.. cacheMagic.Length - 1] <> cacheMagic
+                then
+                    None
+                else
+                    let int32At (o: int) = BitConverter.ToInt32(header, o)
+                    let c, h, w = int32At 8, int32At 12, int32At 16
+
+                    if
+                        c < 1
+                        || h < 1
+                        || w < 1
+                        || RandomAccess.GetLength handle
+                           <> int64 header.Length + int64 count * int64 c * int64 h * int64 w
+                    then
+                        None
+                    else
+                        Some(
+                            {
+                                Path = p
+                                Handle = handle
+                                Offset = int64 header.Length
+                                RowBytes = c * h * w
+                                Rows = Array.init count id
+                            },
+                            c,
+                            h,
+                            w
+                        )
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException -> None
+
+        if valid.IsNone then
+            handle.Dispose()
+
+        valid
+
     let fromCache =
         path
         |> Option.bind (fun p ->
             try
-                if not (File.Exists p) then
-                    None
-                else
-                    use stream = File.OpenRead p
-                    let header = Array.zeroCreate<byte>(cacheMagic.Length + 12)
-
-                    if
-                        stream.Read(header, 0, header.Length) <> header.Length
-                        || header[.. cacheMagic.Length - 1] <> cacheMagic
-                    then
-                        None
-                    else
-                        let int32At (o: int) = BitConverter.ToInt32(header, o)
-                        let c, h, w = int32At 8, int32At 12, int32At 16
-                        let size = int64 files.Length * int64 c * int64 h * int64 w
-
-                        if
-                            c < 1
-                            || h < 1
-                            || w < 1
-                            || stream.Length <> int64 header.Length + size
-                            || size > int64 Int32.MaxValue
-                        then
-                            None
-                        else
-                            let pixels = Array.zeroCreate<byte>(int size)
-                            stream.ReadExactly(pixels, 0, pixels.Length)
-                            Some(pixels, [], c, h, w, Array.init files.Length id)
+                if File.Exists p then openStored p files.Length else None
             with
             | :? IOException
             | :? UnauthorizedAccessException -> None)
 
     match fromCache with
-    | Some hit -> Ok(hit, true)
+    | Some(stored, c, h, w) -> Ok((Stored stored, [], c, h, w, Array.init files.Length id), true)
     | None ->
         decodeAll files options
-        |> Result.map (fun ((images, skipped, c, h, w, kept) as decoded) ->
-            match path with
-            | Some p when skipped.IsEmpty && kept.Length = files.Length && kept.Length > 0 ->
-                try
-                    Directory.CreateDirectory(Path.GetDirectoryName p) |> ignore
-                    let tmp = p + $".{Environment.ProcessId}.tmp"
+        |> Result.map (fun (images, skipped, c, h, w, kept) ->
+            let written =
+                match path with
+                | Some p when skipped.IsEmpty && kept.Length = files.Length && kept.Length > 0 ->
+                    try
+                        Directory.CreateDirectory(Path.GetDirectoryName p) |> ignore
+                        let tmp = p + $".{Environment.ProcessId}.tmp"
 
-                    do
-                        use stream = File.Create tmp
-                        stream.Write(cacheMagic, 0, cacheMagic.Length)
+                        do
+                            use stream = File.Create tmp
+                            stream.Write(cacheMagic, 0, cacheMagic.Length)
 
-                        for v in [ c; h; w ] do
-                            stream.Write(BitConverter.GetBytes v, 0, 4)
+                            for v in [ c; h; w ] do
+                                stream.Write(BitConverter.GetBytes v, 0, 4)
 
-                        stream.Write(images, 0, images.Length)
+                            stream.Write(images, 0, images.Length)
 
-                    File.Move(tmp, p, true)
-                with
-                | :? IOException
-                | :? UnauthorizedAccessException -> ()
-            | _ -> ()
+                        File.Move(tmp, p, true)
+                        openStored p files.Length
+                    with
+                    | :? IOException
+                    | :? UnauthorizedAccessException -> None
+                | _ -> None
 
-            decoded, false)
+            match written with
+            | Some(stored, _, _, _) -> (Stored stored, skipped, c, h, w, kept), false
+            | None -> (InMemory images, skipped, c, h, w, kept), false)
 
 /// The dataset of the decoded files that were kept (labels and paths follow them), as a Read.
 let private toRead
@@ -453,12 +483,16 @@ let private toRead
     (files: string[])
     (labels: int[])
     (names: string[])
-    ((images, skipped, channels, h, w, kept: int[]), fromCache)
+    ((pixels, skipped, channels, h, w, kept: int[]), fromCache)
     =
     if kept.Length = 0 then
         Error(NoImages(root, formats))
     else
-        Dataset.create root images (kept |> Array.map (fun i -> labels[i])) channels h w names.Length
+        let labels = kept |> Array.map (fun i -> labels[i])
+
+        match pixels with
+        | InMemory images -> Dataset.create root images labels channels h w names.Length
+        | Stored stored -> Dataset.createStored root stored labels channels h w names.Length
         |> Result.map (fun d ->
             {
                 Data =

@@ -9,13 +9,19 @@ open type TorchSharp.torch
 open Microsoft.FSharp.Core.Operators
 open Waal.Data
 
-/// Images as one uint8 N x C x H x W tensor on the device, with the per-channel constants that turn a batch of
-/// them into the network's float32 inputs. No labels: what a learner sees of the pool has none, so labels can
-/// reach training only through the pool's label log; a test set's labels stay in its Dataset, for accuracy.
+/// Where a dataset's raw rows are: one uint8 N x C x H x W tensor on the device, or the rows of a file (a
+/// folder's decode cache) read a batch at a time and moved to the device.
+type Rows =
+    | Resident of Tensor
+    | Streamed of PixelFile * Device
+
+/// Images as raw uint8 rows, with the per-channel constants that turn a batch of them into the network's float32
+/// inputs. No labels: what a learner sees of the pool has none, so labels can reach training only through the
+/// pool's label log; a test set's labels stay in its Dataset, for accuracy.
 type ImageTensors =
     {
         /// The raw bytes, N x C x H x W.
-        Pixels: Tensor
+        Pixels: Rows
         /// 1 x C x 1 x 1 float32 means and standard deviations (of pixel/255).
         Mean: Tensor
         Std: Tensor
@@ -32,22 +38,50 @@ type ImageTensors =
         use _scope = torch.NewDisposeScope()
         ((raw.to_type ScalarType.Float32 / 255.0f - t.Mean) / t.Std).MoveToOuterDisposeScope()
 
+    /// The raw rows of `items` from a file, as a uint8 batch on the device.
+    member private t.Read(file: PixelFile, device: Device, items: int[]) =
+        let bytes = Array.zeroCreate<byte>(items.Length * file.RowBytes)
+        file.Read(items, Span bytes)
+
+        use host =
+            torch.from_array(bytes).view(int64 items.Length, int64 t.Channels, int64 t.Height, int64 t.Width)
+
+        host.``to`` device
+
     /// The normalised rows at `indices` (an int64 tensor on the device).
     member t.Gather(indices: Tensor) =
-        use raw = t.Pixels.index_select (0L, indices)
-        t.Normalise raw
+        match t.Pixels with
+        | Resident pixels ->
+            use raw = pixels.index_select (0L, indices)
+            t.Normalise raw
+        | Streamed(file, device) ->
+            use onCpu = indices.cpu ()
+            let items = onCpu.data<int64>().ToArray() |> Array.map int
+            use raw = t.Read(file, device, items)
+            t.Normalise raw
 
     /// The normalised rows start .. start+length-1.
     member t.Slice(start: int64, length: int64) =
-        use raw = t.Pixels.narrow (0L, start, length)
-        t.Normalise raw
+        match t.Pixels with
+        | Resident pixels ->
+            use raw = pixels.narrow (0L, start, length)
+            t.Normalise raw
+        | Streamed(file, device) ->
+            use raw = t.Read(file, device, Array.init (int length) (fun k -> int start + k))
+            t.Normalise raw
 
-    /// The device the pixels live on.
-    member t.Device = t.Pixels.device
+    /// The device the pixels live on (or are moved to, a batch at a time).
+    member t.Device =
+        match t.Pixels with
+        | Resident pixels -> pixels.device
+        | Streamed(_, device) -> device
 
     interface IDisposable with
         member this.Dispose() =
-            this.Pixels.Dispose()
+            match this.Pixels with
+            | Resident pixels -> pixels.Dispose()
+            | Streamed _ -> ()
+
             this.Mean.Dispose()
             this.Std.Dispose()
 
@@ -59,9 +93,6 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors
 
     use _scope = torch.NewDisposeScope()
     let shape = [| int64 d.Count; int64 d.Channels; int64 d.Height; int64 d.Width |]
-    // On the CPU the tensor shares the dataset's byte[] (from_array never copies; the array stays pinned while the
-    // tensor lives): the pool is held once. Nothing writes into it: batches are gathered into new tensors.
-    let raw = torch.from_array(d.Images).view shape
 
     let constants (values: float[]) =
         torch
@@ -71,7 +102,15 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors
             .MoveToOuterDisposeScope()
 
     {
-        Pixels = raw.``to``(device).MoveToOuterDisposeScope()
+        Pixels =
+            match d.Stored with
+            | Some file -> Streamed(file, device)
+            | None ->
+                // On the CPU the tensor shares the dataset's byte[] (from_array never copies; the array stays
+                // pinned while the tensor lives): the pool is held once. Nothing writes into it: batches are
+                // gathered into new tensors.
+                let raw = torch.from_array(d.Images).view shape
+                Resident(raw.``to``(device).MoveToOuterDisposeScope())
         Mean = constants norm.Mean
         Std = constants norm.Std
         Count = d.Count

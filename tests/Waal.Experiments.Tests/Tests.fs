@@ -546,6 +546,72 @@ let private folders =
     testList
         "Folder datasets"
         [
+            test
+                "a pool read a batch at a time from the decode cache file trains and queries exactly as one held in memory" {
+                let data = temp ()
+                let cache = temp ()
+                let before = Environment.GetEnvironmentVariable "WAAL_IMAGE_CACHE"
+
+                try
+                    let train, _ =
+                        Load.fashionMnist fashion
+                        |> Result.defaultWith (fun e -> failtest (DataError.line e))
+
+                    Waal.Testing.ImageFolders.write
+                        Waal.Testing.ImageFolders.GreyPng
+                        (Dataset.take 400 train)
+                        [| "top"; "trouser"; "pullover" |]
+                        30
+                        data
+                    |> ignore
+
+                    let run (cacheSetting: string) =
+                        Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", cacheSetting)
+                        let out = temp ()
+
+                        let config =
+                            Datasets.ofCommandLine
+                                [
+                                    "--dataset"
+                                    $"folder={data}"
+                                    "--initial"
+                                    "10"
+                                    "--query"
+                                    "10"
+                                    "--rounds"
+                                    "2"
+                                    "--epochs"
+                                    "1"
+                                    "--floor"
+                                    "64"
+                                    "--threads"
+                                    "2"
+                                ]
+                            |> Result.defaultWith failtest
+
+                        Runner.run config out false Runner.quiet |> ok "folder run"
+
+                        let rounds =
+                            File.ReadAllLines(Path.Combine(out, "rounds.csv"))
+                            |> Array.map (fun l -> String.Join(",", l.Split(',')[0..2]))
+
+                        let labels = File.ReadAllText(Path.Combine(out, "labels.json"))
+                        let norm = File.ReadAllText(Path.Combine(out, "dataset.json"))
+                        Directory.Delete(out, true)
+                        rounds, labels, norm
+
+                    let stored = run cache
+                    Expect.isNonEmpty (Directory.GetFiles(cache, "*.u8")) "the pixels went to the cache file"
+                    let storedAgain = run cache
+                    let inMemory = run "off"
+                    Expect.equal storedAgain stored "read back from the cache: the same rounds, labels, normalisation"
+                    Expect.equal inMemory stored "held in memory: the same rounds, labels, normalisation"
+                finally
+                    Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", before)
+                    Directory.Delete(data, true)
+                    Directory.Delete(cache, true)
+            }
+
             test "a folder run trains the residual net and names every file and class in its results" {
                 let data = temp ()
                 let out = temp ()

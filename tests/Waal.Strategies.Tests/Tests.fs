@@ -167,9 +167,14 @@ let private suiteUnder (label: string) (change: ExperimentSpec -> ExperimentSpec
                     // Item j of the permuted pool is item perm[j] of the original.
                     use idx = Tensors.indexTensor torch.CPU perm
 
+                    let reordered =
+                        match f.Tensors.Pixels with
+                        | Tensors.Resident pixels -> pixels.index_select (0L, idx)
+                        | Tensors.Streamed _ -> failwith "the fixture's pool is in memory"
+
                     let permuted =
                         { f.Tensors with
-                            Pixels = f.Tensors.Pixels.index_select (0L, idx)
+                            Pixels = Tensors.Resident reordered
                         }
 
                     let inverse = Array.zeroCreate size
@@ -189,7 +194,7 @@ let private suiteUnder (label: string) (change: ExperimentSpec -> ExperimentSpec
                         |> Array.map (fun j -> perm[j])
                         |> set
 
-                    permuted.Pixels.Dispose()
+                    reordered.Dispose()
                     direct = viaPermuted)
         ]
 
