@@ -43,10 +43,14 @@ type ImageTensors =
         let bytes = Array.zeroCreate<byte>(items.Length * file.RowBytes)
         file.Read(items, Span bytes)
 
-        use host =
-            torch.from_array(bytes).view(int64 items.Length, int64 t.Channels, int64 t.Height, int64 t.Width)
+        // As in ofDataset: the tensor shares `bytes`; the scope frees the intermediates, the batch is moved out.
+        use _scope = torch.NewDisposeScope()
 
-        host.``to`` device
+        torch
+            .from_array(bytes)
+            .view(int64 items.Length, int64 t.Channels, int64 t.Height, int64 t.Width)
+            .``to``(device)
+            .MoveToOuterDisposeScope()
 
     /// The normalised rows at `indices` (an int64 tensor on the device).
     member t.Gather(indices: Tensor) =
