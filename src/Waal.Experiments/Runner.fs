@@ -307,7 +307,15 @@ let private prepare (config: Configuration) =
                 | _ ->
                     let poolData = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
 
-                    if spec.Initial > poolData.Count then
+                    if test.Count = 0 then
+                        let how =
+                            if config.Settings.TestDir = "" then
+                                "the held-out part (--holdout) is empty: every class needs at least 2 images, or give --test-dir"
+                            else
+                                "the test folder holds no image"
+
+                        Error(DoesNotFit((if config.Settings.TestDir = "" then "holdout" else "test-dir"), how))
+                    elif spec.Initial > poolData.Count then
                         Error(
                             DoesNotFit(
                                 "initial",

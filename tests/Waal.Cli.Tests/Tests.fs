@@ -525,6 +525,141 @@ let private writers =
             }
         ]
 
+/// Runs the built `waal` as a user who cannot read what mode 000 protects: as `nobody` through setpriv when the
+/// tests run as root (root reads anything), else as the current user.
+let private waalUnprivileged (args: string list) =
+    let dll = Path.Combine(AppContext.BaseDirectory, "waal.dll")
+    let root = Environment.IsPrivilegedProcess
+
+    let info =
+        ProcessStartInfo(
+            (if root then "setpriv" else "dotnet"),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true
+        )
+
+    if root then
+        for a in [ "--reuid=65534"; "--regid=65534"; "--clear-groups"; "dotnet" ] do
+            info.ArgumentList.Add a
+
+    info.ArgumentList.Add dll
+
+    for a in args do
+        info.ArgumentList.Add a
+
+    // Nothing of root's is needed: no decode cache, a home the user can write.
+    info.Environment["WAAL_IMAGE_CACHE"] <- "off"
+    info.Environment["HOME"] <- Path.GetTempPath()
+    info.Environment["DOTNET_CLI_HOME"] <- Path.GetTempPath()
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+    p.ExitCode, out.Result, err
+
+let private permissions =
+    testList
+        "Unreadable files"
+        [
+            test
+                "an image the user may not read is a DATA error naming it; --skip-bad-images lists it; an empty held-out part is refused" {
+                if Environment.IsPrivilegedProcess then
+                    // As root the run is repeated as `nobody`, who must be able to read the built runner.
+                    use probe =
+                        Process.Start(
+                            "setpriv",
+                            [
+                                "--reuid=65534"
+                                "--regid=65534"
+                                "--clear-groups"
+                                "test"
+                                "-r"
+                                Path.Combine(AppContext.BaseDirectory, "waal.dll")
+                            ]
+                        )
+
+                    probe.WaitForExit()
+
+                    if probe.ExitCode <> 0 then
+                        skiptest "the built runner is under a folder user nobody cannot read"
+
+                let root =
+                    Path.Combine(Path.GetTempPath(), "waal-cli-perm-" + Guid.NewGuid().ToString "N")
+
+                let data = Path.Combine(root, "data")
+                Directory.CreateDirectory root |> ignore
+                // The unprivileged user writes the run folders here.
+                File.SetUnixFileMode(root, enum<UnixFileMode> 0o777)
+
+                try
+                    let train, _ =
+                        Waal.Data.Load.fashionMnist fashion
+                        |> Result.defaultWith (fun e -> failtest (Waal.Data.DataError.line e))
+
+                    Waal.Testing.ImageFolders.write
+                        Waal.Testing.ImageFolders.GreyPng
+                        (Waal.Data.Dataset.take 300 train)
+                        [| "top"; "trouser" |]
+                        6
+                        data
+                    |> ignore
+
+                    let locked = Directory.GetFiles(Path.Combine(data, "trouser"))[2]
+                    File.SetUnixFileMode(locked, UnixFileMode.None)
+
+                    let args out extra =
+                        [
+                            "run"
+                            "--dataset"
+                            $"folder={data}"
+                            "--initial"
+                            "2"
+                            "--query"
+                            "2"
+                            "--rounds"
+                            "1"
+                        ]
+                        @ [
+                            "--epochs"
+                            "1"
+                            "--floor"
+                            "8"
+                            "--threads"
+                            "2"
+                            "--out"
+                            Path.Combine(root, out)
+                        ]
+                        @ extra
+
+                    let code, out, err = waalUnprivileged (args "a" [])
+                    Expect.equal code 2 $"refused: {out} {err}"
+                    Expect.stringStarts err $"error DATA003: {locked}: cannot be read" "names the file"
+                    Expect.isFalse (Directory.Exists(Path.Combine(root, "a", "checkpoint"))) "nothing trained"
+
+                    let code, out, err = waalUnprivileged (args "b" [ "--skip-bad-images" ])
+                    Expect.equal code 0 $"skipped: {out} {err}"
+                    let dataset = File.ReadAllText(Path.Combine(root, "b", "dataset.json"))
+                    Expect.stringContains dataset (Path.GetFileName locked) "dataset.json lists the skipped file"
+
+                    // One readable image per class: nothing can be held out of a class of one.
+                    for f in Directory.GetFiles(Path.Combine(data, "top"))[1..] do
+                        File.Delete f
+
+                    let trousers = Directory.GetFiles(Path.Combine(data, "trouser")) |> Array.sort
+                    let keep = trousers |> Array.find (fun f -> f <> locked)
+
+                    for f in trousers do
+                        if f <> locked && f <> keep then
+                            File.Delete f
+
+                    let code, _, err = waalUnprivileged (args "c" [ "--skip-bad-images" ])
+                    Expect.equal code 2 $"refused: {err}"
+                    Expect.stringStarts err "error EXP003: --holdout: the held-out part (--holdout) is empty" "says why"
+                finally
+                    Directory.Delete(root, true)
+            }
+        ]
+
 /// A folder of colour JPEGs, a folder run, then `waal export` and `waal predict` as a user types them.
 let private model =
     testList
@@ -631,6 +766,7 @@ let all =
         "Cli"
         [
             testSequenced model
+            testSequenced permissions
             testSequenced inspect
             options
             testSequenced experiment
