@@ -314,7 +314,15 @@ let private prepare (config: Configuration) =
                             else
                                 "the test folder holds no image"
 
-                        Error(DoesNotFit((if config.Settings.TestDir = "" then "holdout" else "test-dir"), how))
+                        Error(
+                            DoesNotFit(
+                                (if config.Settings.TestDir = "" then
+                                     "holdout"
+                                 else
+                                     "test-dir"),
+                                how
+                            )
+                        )
                     elif spec.Initial > poolData.Count then
                         Error(
                             DoesNotFit(

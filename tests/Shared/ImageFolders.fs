@@ -95,3 +95,12 @@ let write (style: Style) (data: Dataset) (names: string[]) (perClass: int) (fold
                 File.WriteAllBytes(Path.Combine(dir, $"img-{i:D5}.{ext}"), encode style data i)
                 yield i
     |]
+
+/// Writes `perClass` images of each of the first classes of the real Fashion-MNIST training set (from the folder
+/// `fashion`, its first 400 images) under `folder`, as `write` does.
+let writeFashion (fashion: string) (style: Style) (names: string[]) (perClass: int) (folder: string) =
+    let train, _ =
+        Load.fashionMnist fashion
+        |> Result.defaultWith (fun e -> failwith (DataError.line e))
+
+    write style (Dataset.take 400 train) names perClass folder

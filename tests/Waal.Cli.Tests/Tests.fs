@@ -592,13 +592,9 @@ let private permissions =
                 File.SetUnixFileMode(root, enum<UnixFileMode> 0o777)
 
                 try
-                    let train, _ =
-                        Waal.Data.Load.fashionMnist fashion
-                        |> Result.defaultWith (fun e -> failtest (Waal.Data.DataError.line e))
-
-                    Waal.Testing.ImageFolders.write
+                    Waal.Testing.ImageFolders.writeFashion
+                        fashion
                         Waal.Testing.ImageFolders.GreyPng
-                        (Waal.Data.Dataset.take 300 train)
                         [| "top"; "trouser" |]
                         6
                         data
@@ -673,13 +669,9 @@ let private model =
                 let csv = Path.Combine(root, "predictions.csv")
 
                 try
-                    let train, _ =
-                        Waal.Data.Load.fashionMnist fashion
-                        |> Result.defaultWith (fun e -> failtest (Waal.Data.DataError.line e))
-
-                    Waal.Testing.ImageFolders.write
+                    Waal.Testing.ImageFolders.writeFashion
+                        fashion
                         Waal.Testing.ImageFolders.ColourJpeg
-                        (Waal.Data.Dataset.take 300 train)
                         [| "top"; "trouser" |]
                         20
                         data

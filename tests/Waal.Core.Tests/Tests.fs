@@ -1528,6 +1528,16 @@ let private act (indices: int[]) (b: BatchLabels) (kind: int, at: int, label: in
     | 1 -> BatchLabels.skip index b
     | _ -> BatchLabels.undo b
 
+/// The state a script leads to (refused actions change nothing).
+let private play (indices: int[]) actions (start: BatchLabels) =
+    actions
+    |> List.fold
+        (fun b a ->
+            match act indices b a with
+            | Ok next -> next
+            | Error _ -> b)
+        start
+
 let private labelling =
     testList
         "labelling a batch"
@@ -1536,16 +1546,7 @@ let private labelling =
                 "every state a script reaches is consistent, survives JSON, and counts each item once"
                 labellingScript
                 (fun (indices, actions) ->
-                    let b0 = BatchLabels.start 3 QueryBatch indices
-
-                    let final =
-                        actions
-                        |> List.fold
-                            (fun b a ->
-                                match act indices b a with
-                                | Ok next -> next
-                                | Error _ -> b)
-                            b0
+                    let final = play indices actions (BatchLabels.start 3 QueryBatch indices)
 
                     let back = BatchLabels.ofJson 50 4 (BatchLabels.toJson final)
 
@@ -1561,14 +1562,7 @@ let private labelling =
                 "undo takes back exactly the last label given (the one it replaced comes back)"
                 labellingScript
                 (fun (indices, actions) ->
-                    let b =
-                        actions
-                        |> List.fold
-                            (fun b a ->
-                                match act indices b a with
-                                | Ok next -> next
-                                | Error _ -> b)
-                            (BatchLabels.start 0 InitialBatch indices)
+                    let b = play indices actions (BatchLabels.start 0 InitialBatch indices)
 
                     indices
                     |> Array.forall (fun i ->

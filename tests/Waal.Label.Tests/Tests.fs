@@ -23,16 +23,23 @@ let private classes = [| "top"; "trouser"; "pullover" |]
 
 /// A folder of 3 x 12 grey PNGs of real Fashion-MNIST images in class folders.
 let private imageFolder (root: string) =
-    let train, _ =
-        Load.fashionMnist fashion
-        |> Result.defaultWith (fun e -> failtest (DataError.line e))
-
     let data = Path.Combine(root, "images")
 
-    Waal.Testing.ImageFolders.write Waal.Testing.ImageFolders.GreyPng (Dataset.take 400 train) classes 12 data
+    Waal.Testing.ImageFolders.writeFashion fashion Waal.Testing.ImageFolders.GreyPng classes 12 data
     |> ignore
 
     data
+
+/// The options of a session over the images of `data` (nobody's labels), with the test's classes.
+let private imagesOf (data: string) (session: string) =
+    [
+        "--dataset"
+        $"images={data}"
+        "--classes"
+        String.Join(",", classes)
+        "--out"
+        session
+    ]
 
 /// Small and fast training: batches of 6 then 4, one epoch, 2 threads.
 let private fast =
@@ -282,18 +289,7 @@ let private http' =
                     let data = imageFolder root
                     let session = Path.Combine(root, "session")
 
-                    use r =
-                        start (
-                            [
-                                "--dataset"
-                                $"images={data}"
-                                "--classes"
-                                String.Join(",", classes)
-                                "--out"
-                                session
-                            ]
-                            @ fast
-                        )
+                    use r = start (imagesOf data session @ fast)
 
                     let before = state r
                     let batch = batchOf before
@@ -435,20 +431,6 @@ let private http' =
                 inTemp (fun root ->
                     let data = imageFolder root
                     let session = Path.Combine(root, "session")
-                    // Training long enough (about 900 steps a round) to label meanwhile and to be killed in.
-                    let slow =
-                        [
-                            "--initial"
-                            "6"
-                            "--query"
-                            "4"
-                            "--epochs"
-                            "20"
-                            "--floor"
-                            "3000"
-                            "--threads"
-                            "2"
-                        ]
 
                     let args = [ "--dataset"; $"folder={data}"; "--out"; session ] @ slow
                     let first = start args
@@ -646,16 +628,7 @@ let private http' =
                     let data = imageFolder root
                     let session = Path.Combine(root, "session")
 
-                    let args =
-                        [
-                            "--dataset"
-                            $"images={data}"
-                            "--classes"
-                            String.Join(",", classes)
-                            "--out"
-                            session
-                        ]
-                        @ fast
+                    let args = imagesOf data session @ fast
 
                     use r = start args
                     let batch = batchOf (state r)
@@ -841,18 +814,7 @@ let private browser =
                     let data = imageFolder root
                     let session = Path.Combine(root, "session")
 
-                    use r =
-                        start (
-                            [
-                                "--dataset"
-                                $"images={data}"
-                                "--classes"
-                                String.Join(",", classes)
-                                "--out"
-                                session
-                            ]
-                            @ fast
-                        )
+                    use r = start (imagesOf data session @ fast)
 
                     withBrowser (fun browser ->
                         let page = openPage browser r
@@ -866,7 +828,11 @@ let private browser =
                         Expect.equal (labelsOf (state r)) [||] "nothing labelled"
 
                         press page "s"
-                        Thread.Sleep 300
+                        let clock = Stopwatch.StartNew()
+
+                        while focusedIndex page = first && clock.Elapsed < TimeSpan.FromSeconds 30.0 do
+                            Thread.Sleep 50
+
                         let second = focusedIndex page
                         Expect.notEqual second first "skipped: the next image"
                         let order = batchOf (state r)
@@ -885,18 +851,7 @@ let private browser =
                     let data = imageFolder root
                     let session = Path.Combine(root, "session")
 
-                    use r =
-                        start (
-                            [
-                                "--dataset"
-                                $"images={data}"
-                                "--classes"
-                                String.Join(",", classes)
-                                "--out"
-                                session
-                            ]
-                            @ fast
-                        )
+                    use r = start (imagesOf data session @ fast)
 
                     withBrowser (fun browser ->
                         let a = openPage browser r
