@@ -120,23 +120,34 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
                 for n in notes do
                     out.WriteLine n
 
-                let running = (Server.start desk binding).GetAwaiter().GetResult()
-                use stop = new ManualResetEventSlim(false)
+                match
+                    (try
+                        Ok((Server.start desk binding).GetAwaiter().GetResult())
+                     with :? IOException as e ->
+                         Error e.Message)
+                with
+                | Error why ->
+                    err.WriteLine
+                        $"error LABEL009: --host {binding.Host} --port {binding.Port}: cannot listen there: {why}"
 
-                let onSignal (ctx: PosixSignalContext) =
-                    ctx.Cancel <- true
-                    stop.Set()
+                    2
+                | Ok running ->
+                    use stop = new ManualResetEventSlim(false)
 
-                use _ = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal)
-                use _ = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal)
-                out.WriteLine $"session: {Path.GetFullPath folder}"
-                out.WriteLine $"open: {running.Url}"
-                out.WriteLine "every label is saved as it is given; Ctrl+C stops (labels are kept)"
-                out.Flush()
-                stop.Wait()
-                running.Stop().GetAwaiter().GetResult()
-                out.WriteLine "stopped; run the same command again to go on"
-                0
+                    let onSignal (ctx: PosixSignalContext) =
+                        ctx.Cancel <- true
+                        stop.Set()
+
+                    use _ = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal)
+                    use _ = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal)
+                    out.WriteLine $"session: {Path.GetFullPath folder}"
+                    out.WriteLine $"open: {running.Url}"
+                    out.WriteLine "every label is saved as it is given; Ctrl+C stops (labels are kept)"
+                    out.Flush()
+                    stop.Wait()
+                    running.Stop().GetAwaiter().GetResult()
+                    out.WriteLine "stopped; run the same command again to go on"
+                    0
 
 /// `waal labels`: exports and imports while no server runs.
 let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) =

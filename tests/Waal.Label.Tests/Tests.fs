@@ -602,6 +602,18 @@ let private http' =
 
                     Expect.isFalse (File.Exists(Path.Combine(session, "label.json"))) "no session was created"
 
+                    // A port already taken.
+                    use busy = new Sockets.TcpListener(IPAddress.Loopback, 0)
+                    busy.Start()
+                    let port = (busy.LocalEndpoint :?> IPEndPoint).Port
+
+                    refused
+                        ([ "--classes"; "top,trouser"; "--port"; string port ]
+                         @ imagesOf data (Path.Combine(root, "other")))
+                        $"error LABEL009: --host 127.0.0.1 --port {port}: cannot listen there"
+
+                    busy.Stop()
+
                     // Two known labels (the empty one is unknown): the session starts from them, training first.
                     use r =
                         start ([ "--classes"; "top,trouser,pullover"; "--known-labels"; known ] @ images @ fast)
