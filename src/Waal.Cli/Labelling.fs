@@ -78,14 +78,10 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
 
     let prepared =
         if resuming && File.Exists spec then
-            // A session reopens with what it was started with (openDesk reads it); no option is needed again.
-            match Datasets.readSpec (File.ReadAllText spec) with
-            | Ok config -> Ok(Desk.ClassFolders, config)
-            | Error errors ->
-                let detail =
-                    errors |> List.map (fun e -> $"{e.Field}: {e.Message}") |> String.concat "; "
-
-                Error $"error LABEL002: {spec}: {detail}"
+            // A session reopens with what it was started with; no option is needed again.
+            Desk.readSession folder
+            |> Result.map (fun (config, source) -> source, config)
+            |> Result.mapError Desk.message
         else
             tokensOf (args.GetResults LabelArgs.Option_Text) (args.TryGetResult LabelArgs.Classes)
             |> Result.bind (fun (source, tokens) ->

@@ -188,6 +188,15 @@ let readKnownLabels (file: string) (pool: Dataset) : Result<(int * int)[], DeskE
     with :? IOException as e ->
         Error(KnownLabels(file, 0, e.Message))
 
+/// The (index, label) pairs a pool's label state holds.
+let storedLabels (pool: Pool) =
+    Pool.labelled pool |> Array.map (fun i -> i, Pool.labelOf pool i |> Option.get)
+
+/// Every label given: the stored ones, the batch's, then the ones held from the training time that neither has.
+let givenLabels (stored: (int * int)[]) (inBatch: (int * int)[]) (held: (int * int)[]) =
+    let taken = Set.ofArray (Array.map fst (Array.append stored inBatch))
+    Array.concat [ stored; inBatch; held |> Array.filter (fun (i, _) -> not (taken.Contains i)) ]
+
 /// What the desk is doing.
 type Status =
     /// A batch waits for labels.
@@ -200,7 +209,18 @@ type Status =
     | Failed of why: string
 
 /// A request the desk refused: an HTTP status and why.
-type Refusal = { Status: int; Message: string }
+type Refusal =
+    {
+        Status: int
+        Message: string
+    }
+
+    /// A refused label, skip or undo: 409 when there is nothing to undo, else 400 (a bad index or class).
+    static member ofLabelling(e: LabellingError) =
+        {
+            Status = (if e = NothingToUndo then 409 else 400)
+            Message = BatchLabels.message e
+        }
 
 /// The desk over an open session. Thread-safe: every request and the background training take one gate.
 [<Sealed>]
@@ -474,12 +494,7 @@ type Desk
             match status, batch with
             | Labelling, Some b ->
                 match f b with
-                | Error e ->
-                    Error
-                        {
-                            Status = (if e = NothingToUndo then 409 else 400)
-                            Message = BatchLabels.message e
-                        }
+                | Error e -> Error(Refusal.ofLabelling e)
                 | Ok next ->
                     persist next
                     batch <- Some next
@@ -492,12 +507,7 @@ type Desk
             | Training, _ when prefetch.IsSome ->
                 // Labelling the images offered while the model trains.
                 match f prefetch.Value with
-                | Error e ->
-                    Error
-                        {
-                            Status = (if e = NothingToUndo then 409 else 400)
-                            Message = BatchLabels.message e
-                        }
+                | Error e -> Error(Refusal.ofLabelling e)
                 | Ok next ->
                     prefetch <- Some next
                     persistPrefetch ()
@@ -694,6 +704,18 @@ type Desk
                 (session :> IDisposable).Dispose()
                 cancel.Dispose()
 
+/// A session folder's configuration (spec.json) and source (label.json), as it was started.
+let readSession (folder: string) : Result<Configuration * Source, DeskError> =
+    let files = Files(Path.GetFullPath folder)
+
+    readRecorded files.Label
+    |> Result.mapError (fun m -> Options $"error LABEL002: {m}")
+    |> Result.bind (fun recorded ->
+        Datasets.readSpec (File.ReadAllText files.Layout.Spec)
+        |> Result.mapError (fun errors ->
+            Options $"error LABEL002: {files.Layout.Spec}: {Session.message (Session.SpecProblem errors)}")
+        |> Result.map (fun config -> config, recorded.Source))
+
 /// A progress sink that records the current phase and its steps in a cell the page reads.
 let private sinkInto (cell: (string * int * int) ref) : ProgressSink =
     {
@@ -732,16 +754,9 @@ let openDesk
 
         let recorded =
             if resuming then
-                match readRecorded files.Label with
-                | Error m -> Error(Options $"error LABEL002: {m}")
-                | Ok r ->
-                    match Datasets.readSpec (File.ReadAllText files.Layout.Spec) with
-                    | Error errors ->
-                        let detail =
-                            errors |> List.map (fun e -> $"{e.Field}: {e.Message}") |> String.concat "; "
-
-                        Error(Options $"error LABEL002: {files.Layout.Spec}: {detail}")
-                    | Ok saved -> Ok(saved, r.Source, [ $"resuming {files.Folder} (its own options and images)" ])
+                readSession files.Folder
+                |> Result.map (fun (saved, source) ->
+                    saved, source, [ $"resuming {files.Folder} (its own options and images)" ])
             else
                 Ok(config, source, [])
 
@@ -826,16 +841,7 @@ type Offline =
 
     /// Every label given: the stored ones, the batch's, the held ones.
     member o.Labels =
-        let inBatch = o.Batch |> Option.map BatchLabels.pairs |> Option.defaultValue [||]
-
-        let taken = Set.ofArray (Array.map fst (Array.append o.Stored inBatch))
-
-        Array.concat
-            [
-                o.Stored
-                inBatch
-                o.Held |> Array.filter (fun (i, _) -> not (taken.Contains i))
-            ]
+        givenLabels o.Stored (o.Batch |> Option.map BatchLabels.pairs |> Option.defaultValue [||]) o.Held
 
     interface IDisposable with
         member o.Dispose() = o.Lock.Dispose()
@@ -851,16 +857,9 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
         | Error m -> Error(Busy $"{files.Folder}: {m}")
         | Ok folderLock ->
             let result =
-                readRecorded files.Label
-                |> Result.mapError (fun m -> Options $"error LABEL002: {m}")
-                |> Result.bind (fun recorded ->
-                    Datasets.readSpec (File.ReadAllText files.Layout.Spec)
-                    |> Result.mapError (fun errors ->
-                        let detail =
-                            errors |> List.map (fun e -> $"{e.Field}: {e.Message}") |> String.concat "; "
-
-                        Options $"error LABEL002: {files.Layout.Spec}: {detail}")
-                    |> Result.bind (fun config -> readData config recorded.Source)
+                readSession files.Folder
+                |> Result.bind (fun (config, source) ->
+                    readData config source
                     |> Result.bind (fun (pool, _, _) ->
                         Results.readProgress files.Layout.Progress
                         |> Result.mapError (fun m -> Options $"error LABEL002: {files.Layout.Progress}: {m}")
@@ -888,10 +887,8 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
                                 {
                                     Files = files
                                     Pool = pool
-                                    Root = recorded.DataDir
-                                    Stored =
-                                        Pool.labelled progress.Pool
-                                        |> Array.map (fun i -> i, Pool.labelOf progress.Pool i |> Option.get)
+                                    Root = Path.GetFullPath config.Settings.DataDir
+                                    Stored = storedLabels progress.Pool
                                     Batch = batch |> Option.filter current
                                     Held =
                                         prefetch
