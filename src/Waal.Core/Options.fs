@@ -134,6 +134,7 @@ module Options =
                     | None -> Error $"expected {expected}, found '{text}'"
         }
 
+    /// A real number: always finite (see Set), and `ok` on top.
     let private number name (ok: float -> bool) expected help facade dflt (get: Configuration -> float) set =
         {
             Name = name
@@ -148,6 +149,11 @@ module Options =
             Set =
                 fun text c ->
                     match parseNumber text with
+                    // spec.json, MSBuild metadata and every front end record numbers as JSON, which has no
+                    // infinity or NaN: a value that cannot be recorded is refused here, before anything is written.
+                    | Some v when not (Double.IsFinite v) ->
+                        Error
+                            $"expected {expected}, found '{text.Trim()}', which is not a finite number (a run records only finite numbers)"
                     | Some v when ok v -> Ok(set v c)
                     | Some v -> Error $"expected {expected}, found {formatNumber v}"
                     | None -> Error $"expected {expected}, found '{text}'"
@@ -556,7 +562,7 @@ module Options =
                 (fun v -> train (fun t -> { t with Batch = int v }))
             number
                 "lr"
-                (fun v -> v > 0.0 && Double.IsFinite v)
+                (fun v -> v > 0.0)
                 "a number > 0"
                 "SGD learning rate (reference: 0.01; CIFAR-10's baselines 0.05)."
                 (Some "LearningRate")
@@ -582,7 +588,7 @@ module Options =
             later (
                 number
                     "weight-decay"
-                    (fun v -> v >= 0.0 && Double.IsFinite v)
+                    (fun v -> v >= 0.0)
                     "a number >= 0"
                     "SGD's L2 weight decay on every network (0: none, as the reference)."
                     (Some "WeightDecay")
@@ -653,7 +659,7 @@ module Options =
             )
             number
                 "alpha"
-                (fun v -> v >= 0.0 && Double.IsFinite v)
+                (fun v -> v >= 0.0)
                 "a number >= 0"
                 "weight of the adversarial terms."
                 (Some "Alpha")
@@ -662,7 +668,7 @@ module Options =
                 (fun v -> methodOf (fun m -> { m with Alpha = v }))
             number
                 "selection"
-                Double.IsFinite
+                (fun _ -> true)
                 "a finite number"
                 "weight of the critic in the query score u - selection x critic."
                 (Some "Selection")
@@ -693,7 +699,7 @@ module Options =
                 (fun v -> methodOf (fun m -> { m with GpSign = v }))
             number
                 "gp-weight"
-                (fun v -> v >= 0.0 && Double.IsFinite v)
+                (fun v -> v >= 0.0)
                 "a number >= 0"
                 "gradient-penalty weight."
                 (Some "GpWeight")
@@ -780,7 +786,7 @@ module Options =
             later (
                 number
                     "critic-lr"
-                    (fun v -> v > 0.0 && Double.IsFinite v)
+                    (fun v -> v > 0.0)
                     "a number > 0"
                     "Adam's learning rate for the critic (critic-optimiser adam)."
                     (Some "CriticLearningRate")
@@ -825,9 +831,9 @@ module Options =
             later (
                 number
                     "beta"
-                    (fun v -> v >= 0.0 && not (Double.IsNaN v))
-                    "a number >= 0 (infinity: top-k)"
-                    "the soft-rank exponent: 0 uniform, 1 Kirsch et al.'s default, large values approach top-k."
+                    (fun v -> v >= 0.0)
+                    "a number >= 0"
+                    "the soft-rank exponent: 0 uniform, 1 Kirsch et al.'s default, large values approach top-k (--batch-mode top-k is the limit)."
                     (Some "Beta")
                     (always "1")
                     (fun c -> c.Spec.Pick.Beta)

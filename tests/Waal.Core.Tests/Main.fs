@@ -2,4 +2,6 @@ module Waal.Core.Tests.Main
 
 [<EntryPoint>]
 let main argv =
-    Waal.Testing.Summary.run argv Waal.Core.Tests.Tests.all
+    Waal.Testing.Summary.run
+        argv
+        (Expecto.Tests.testList "Core" [ Waal.Core.Tests.Tests.all; Waal.Core.Tests.Inputs.all ])
