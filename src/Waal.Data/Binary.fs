@@ -9,34 +9,31 @@ open System.IO.Compression
 /// Bytes are read in chunks of this size, so memory follows the data that exists, not the data claimed.
 let private chunkSize = 1 <<< 20
 
-/// Checks that `path` is an existing, non-empty, readable file and returns its length.
+/// Checks that `path` is a regular, non-empty file within Files.Limits.datasetBytes and returns its length.
 let checkFile (path: string) : Result<int64, DataError> =
-    if Directory.Exists path then
-        Error(WrongKind(path, "a file, found a directory"))
-    elif not (File.Exists path) then
-        Error(Missing path)
-    else
-        try
-            let length = FileInfo(path).Length
-            if length = 0L then Error(Empty path) else Ok length
-        with
-        | :? UnauthorizedAccessException as e -> Error(Unreadable(path, e.Message))
-        | :? IOException as e -> Error(Unreadable(path, e.Message))
+    Files.openCapped "a dataset file" Files.Limits.datasetBytes path
+    |> Result.bind (fun (stream, length) ->
+        stream.Dispose()
+        if length = 0L then Error(Empty path) else Ok length)
 
-/// Runs `f` on the open file; I/O failures become Unreadable, corrupt compressed data Malformed.
+/// Runs `f` on the open file: a regular file (Files.openRegular: a FIFO or a device is refused before it is read),
+/// not empty, of at most Files.Limits.datasetBytes; I/O failures become Unreadable, corrupt compressed data
+/// Malformed.
 let withFile (path: string) (f: Stream -> Result<'a, DataError>) : Result<'a, DataError> =
-    checkFile path
-    |> Result.bind (fun _ ->
-        try
-            use stream =
-                new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
+    Files.openCapped "a dataset file" Files.Limits.datasetBytes path
+    |> Result.bind (fun (stream, length) ->
+        use stream = stream
 
-            f stream
-        with
-        // Corrupt gzip or zlib data can surface on any read of a decompressing stream.
-        | :? InvalidDataException as e -> Error(Malformed(path, 0L, $"corrupt compressed data ({e.Message})"))
-        | :? UnauthorizedAccessException as e -> Error(Unreadable(path, e.Message))
-        | :? IOException as e -> Error(Unreadable(path, e.Message)))
+        if length = 0L then
+            Error(Empty path)
+        else
+            try
+                f stream
+            with
+            // Corrupt gzip or zlib data can surface on any read of a decompressing stream.
+            | :? InvalidDataException as e -> Error(Malformed(path, 0L, $"corrupt compressed data ({e.Message})"))
+            | :? UnauthorizedAccessException as e -> Error(Unreadable(path, e.Message))
+            | :? IOException as e -> Error(Unreadable(path, e.Message)))
 
 /// Reads up to `count` bytes; returns fewer only at the end of the stream. Grows in chunks, so a claim larger
 /// than the data never allocates more than about the data. Corrupt compressed data is reported as Malformed

@@ -29,6 +29,11 @@ type DataError =
     | NoImages of folder: string * expected: string
     /// A path that cannot be used: a name that is not UTF-8, a symbolic link that loops.
     | BadPath of file: string * detail: string
+    /// Not a regular file once links are resolved: a FIFO, a socket, a device (such as /dev/zero). Only regular
+    /// files are ever read, so nothing waits for a writer or reads without end.
+    | NotRegular of file: string * found: string
+    /// Larger than the cap stated for what it was read as (Files.Limits), refused before it is read.
+    | TooLarge of file: string * what: string * size: string * limit: string
 
 /// Stable codes and one-line messages for data errors.
 module DataError =
@@ -48,6 +53,8 @@ module DataError =
         | Malformed _ -> "DATA011"
         | NoImages _ -> "DATA012"
         | BadPath _ -> "DATA013"
+        | NotRegular _ -> "DATA014"
+        | TooLarge _ -> "DATA015"
 
     /// The file the error is about.
     let file (error: DataError) =
@@ -64,7 +71,9 @@ module DataError =
         | Unsupported(f, _, _)
         | Malformed(f, _, _)
         | NoImages(f, _)
-        | BadPath(f, _) -> f
+        | BadPath(f, _)
+        | NotRegular(f, _)
+        | TooLarge(f, _, _, _) -> f
 
     /// What went wrong, without the file name (which `file` gives).
     let message (error: DataError) =
@@ -83,6 +92,8 @@ module DataError =
         | Malformed(_, offset, detail) -> $"at byte {offset}: {detail}"
         | NoImages(_, expected) -> $"holds no images; expected {expected}"
         | BadPath(_, detail) -> detail
+        | NotRegular(_, found) -> $"expected a regular file, found {found}"
+        | TooLarge(_, what, size, limit) -> $"{size}, larger than the {limit} allowed for {what}"
 
     /// `error CODE: file: message`, the line the CLI prints.
     let line (error: DataError) =

@@ -262,6 +262,20 @@ let reference (name: string) (strategy: string) =
 /// Reads spec.json with the registry's profiles.
 let readSpec (text: string) = SpecJson.ofJson profileOf text
 
+/// Reads a spec.json file (a regular file within Files.Limits.documentBytes); a file that cannot be read is one
+/// error on the field "document".
+let readSpecFile (path: string) =
+    match Files.readText "spec.json" Files.Limits.documentBytes path with
+    | Ok text -> readSpec text
+    | Error e ->
+        Error
+            [
+                {
+                    Field = "document"
+                    Message = DataError.message e
+                }
+            ]
+
 /// The options of a command line, in order: `--name value` pairs (a flag may stand alone, meaning true).
 let private pairs (tokens: string list) : Result<(OptionDef * string) list, string> =
     let rec go acc tokens =
@@ -343,3 +357,21 @@ let ofCommandLine (tokens: string list) : Result<Configuration, string> =
                         Error
                             $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR, DIR holding {e.Files}"
                     | _ -> Ok c))
+
+/// Run settings given to a command that runs no experiment (`waal predict --threads 2 --score-batch 100`): each
+/// value is read through the option table, as every option of every command is, so the same ranges hold.
+let settingsOf (given: (string * string) list) : Result<RunSettings, string> =
+    defaultsFor "fashion-mnist" "waal" RecommendedPreset
+    |> Result.mapError (fun m -> $"error EXP001: {m}")
+    |> Result.bind (fun defaults ->
+        given
+        |> List.fold
+            (fun acc (name, value) ->
+                acc
+                |> Result.bind (fun c ->
+                    match Options.tryFind name with
+                    | Some o when o.Scope = Setting ->
+                        o.Set value c |> Result.mapError (fun m -> $"error EXP001: --{name}: {m}")
+                    | _ -> Error $"error CLI001: command line: --{name} is not a run setting of the option table"))
+            (Ok defaults))
+    |> Result.map (fun c -> c.Settings)

@@ -138,27 +138,33 @@ let private upright (origin: SKEncodedOrigin) (stored: SKBitmap) (w: int) (h: in
     canvas.Flush()
     turned, ow, oh
 
-/// Decodes an encoded image (`file` names it in errors) into RGBA at `size` x `size` (resized shorter side,
-/// centre crop) or at its stored size, composited over white.
-let private decodeBytes (file: string) (bytes: byte[]) (size: int) : Result<Decoded, DataError> =
-    if bytes.Length = 0 then
+/// Decodes an encoded image read from `stream` (`length` bytes; `file` names it in errors) into RGBA at `size` x
+/// `size` (resized shorter side, centre crop) or at its stored size, composited over white. Only the header is
+/// read before the image's dimensions are checked against Files.Limits.imagePixels, so a small file that claims
+/// a huge image (a decompression bomb) is refused before anything is allocated for its pixels.
+let private decodeStream (file: string) (stream: Stream) (length: int64) (size: int) : Result<Decoded, DataError> =
+    if length = 0L then
         Error(Empty file)
     else
-        use data = SKData.CreateCopy bytes
-        use codec = SKCodec.Create data
+        // The first bytes, for the message when no codec recognises them (SkiaSharp owns the stream afterwards).
+        let head = Array.zeroCreate<byte>(int (min 8L length))
+        let got = stream.ReadAtLeast(head.AsSpan(), head.Length, false)
+        stream.Position <- 0L
+        use codec = SKCodec.Create stream
 
         if isNull codec then
             let head =
-                bytes[.. min 7 (bytes.Length - 1)]
-                |> Array.map (fun b -> b.ToString "x2")
-                |> String.concat " "
+                head[.. got - 1] |> Array.map (fun b -> b.ToString "x2") |> String.concat " "
 
             Error(BadMagic(file, 0L, formats, $"bytes {head}"))
         else
             let w, h = codec.Info.Width, codec.Info.Height
 
-            if w < 1 || h < 1 || int64 w * int64 h > 100_000_000L then
-                Error(SizeMismatch(file, "image size", "1 to 100 megapixels", $"{w}x{h}"))
+            if w < 1 || h < 1 || int64 w * int64 h > Files.Limits.imagePixels then
+                let cap =
+                    (float Files.Limits.imagePixels / 1e6).ToString("0.#", Globalization.CultureInfo.InvariantCulture)
+
+                Error(SizeMismatch(file, "image size", $"1 to {cap} megapixels", $"{w}x{h}"))
             else
                 let info = SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul)
                 use full = new SKBitmap(info)
@@ -207,20 +213,26 @@ let private decodeBytes (file: string) (bytes: byte[]) (size: int) : Result<Deco
                             Rgba = target.Bytes
                         }
                 | SKCodecResult.IncompleteInput
-                | SKCodecResult.ErrorInInput ->
-                    Error(Truncated(file, int64 bytes.Length, $"a whole {w}x{h} image", $"{result}"))
+                | SKCodecResult.ErrorInInput -> Error(Truncated(file, length, $"a whole {w}x{h} image", $"{result}"))
                 | other -> Error(Malformed(file, 0L, $"the image cannot be decoded ({other})"))
 
-let private readBytes (file: string) =
-    try
-        Ok(File.ReadAllBytes file)
-    with
-    | :? UnauthorizedAccessException as e -> Error(Unreadable(file, e.Message))
-    | :? IOException as e -> Error(Unreadable(file, e.Message))
+/// Decodes encoded bytes (see decodeStream).
+let private decodeBytes (file: string) (bytes: byte[]) (size: int) =
+    use stream = new MemoryStream(bytes, false)
+    decodeStream file stream bytes.LongLength size
 
-/// Decodes one file (see decodeBytes).
+/// Decodes one file (see decodeStream): only a regular file of at most Files.Limits.imageBytes is opened, and
+/// only its header is read before its dimensions are checked.
 let private decode (file: string) (size: int) : Result<Decoded, DataError> =
-    readBytes file |> Result.bind (fun bytes -> decodeBytes file bytes size)
+    Files.openCapped "an image file" Files.Limits.imageBytes file
+    |> Result.bind (fun (stream, length) ->
+        use stream = stream
+
+        try
+            decodeStream file stream length size
+        with
+        | :? UnauthorizedAccessException as e -> Error(Unreadable(file, e.Message))
+        | :? IOException as e -> Error(Unreadable(file, e.Message)))
 
 /// Writes one RGBA image into `dest` at `offset` as `channels` planes (grey: the Rec. 601 luma, rounded; an
 /// image whose R, G and B agree gives exactly that value).
@@ -234,35 +246,33 @@ let private planes (rgba: byte[]) (pixels: int) (channels: int) (dest: byte[]) (
             for i in 0 .. pixels - 1 do
                 dest[offset + c * pixels + i] <- rgba[4 * i + c]
 
+/// A decoded image as `channels` x H x W bytes; with size 0 its stored size must be `height` x `width`.
+let private prepared (size: int) (channels: int) (height: int) (width: int) (name: string) (d: Decoded) =
+    if size = 0 && (d.Width, d.Height) <> (width, height) then
+        Error(
+            SizeMismatch(
+                name,
+                "image size",
+                $"{width}x{height} like the model's training images",
+                $"{d.Width}x{d.Height}"
+            )
+        )
+    else
+        let pixels = height * width
+        let out = Array.zeroCreate<byte>(channels * pixels)
+        planes d.Rgba pixels channels out 0
+        Ok out
+
 /// One encoded image (PNG, JPEG, BMP, WebP; `name` names it in errors) as `channels` x H x W bytes the way a
 /// folder dataset read with `size` (0: stored size) holds it; with size 0 its stored size must be `height` x
 /// `width`.
 let imageBytes (size: int) (channels: int) (height: int) (width: int) (name: string) (bytes: byte[]) =
     decodeBytes name bytes size
-    |> Result.bind (fun d ->
-        if size = 0 && (d.Width, d.Height) <> (width, height) then
-            Error(
-                SizeMismatch(
-                    name,
-                    "image size",
-                    $"{width}x{height} like the model's training images",
-                    $"{d.Width}x{d.Height}"
-                )
-            )
-        else
-            let pixels = height * width
-            let out = Array.zeroCreate<byte>(channels * pixels)
-            planes d.Rgba pixels channels out 0
-            Ok out)
+    |> Result.bind (prepared size channels height width name)
 
-/// One image file as imageBytes reads it.
+/// One image file as imageBytes reads it (see decode: regular files only, bounded).
 let imageFile (size: int) (channels: int) (height: int) (width: int) (file: string) =
-    if Directory.Exists file then
-        Error(WrongKind(file, "an image file"))
-    elif not (File.Exists file) then
-        Error(Missing file)
-    else
-        readBytes file |> Result.bind (imageBytes size channels height width file)
+    decode file size |> Result.bind (prepared size channels height width file)
 
 /// Decodes `files` (absolute paths) into one uint8 N x C x H x W array, in parallel, each image into its own
 /// slot (so the result does not depend on the thread count). Under SkipBad the failures are left out and
@@ -390,51 +400,52 @@ let private cachedDecode (files: string[]) (options: Options) =
     // A valid cache file's pixels stay in it: the dataset reads them a batch at a time (PixelFile), so a pool's
     // pixels are never all in memory.
     let openStored (p: string) (count: int) =
-        let handle =
-            File.OpenHandle(p, FileMode.Open, FileAccess.Read, FileShare.Read ||| FileShare.Delete)
+        // Only a regular file is a cache file (anything else at its name is ignored, never waited on).
+        match Files.openRegular p with
+        | Error _ -> None
+        | Ok(handle, _) ->
+            let header = Array.zeroCreate<byte>(cacheMagic.Length + 12)
 
-        let header = Array.zeroCreate<byte>(cacheMagic.Length + 12)
-
-        let valid =
-            try
-                if
-                    RandomAccess.Read(handle, Span header, 0L) <> header.Length
-                    || header[.. cacheMagic.Length - 1] <> cacheMagic
-                then
-                    None
-                else
-                    let int32At (o: int) = BitConverter.ToInt32(header, o)
-                    let c, h, w = int32At 8, int32At 12, int32At 16
-
+            let valid =
+                try
                     if
-                        c < 1
-                        || h < 1
-                        || w < 1
-                        || RandomAccess.GetLength handle
-                           <> int64 header.Length + int64 count * int64 c * int64 h * int64 w
+                        RandomAccess.Read(handle, Span header, 0L) <> header.Length
+                        || header[.. cacheMagic.Length - 1] <> cacheMagic
                     then
                         None
                     else
-                        Some(
-                            {
-                                Path = p
-                                Handle = handle
-                                Offset = int64 header.Length
-                                RowBytes = c * h * w
-                                Rows = Array.init count id
-                            },
-                            c,
-                            h,
-                            w
-                        )
-            with
-            | :? IOException
-            | :? UnauthorizedAccessException -> None
+                        let int32At (o: int) = BitConverter.ToInt32(header, o)
+                        let c, h, w = int32At 8, int32At 12, int32At 16
 
-        if valid.IsNone then
-            handle.Dispose()
+                        if
+                            c < 1
+                            || h < 1
+                            || w < 1
+                            || RandomAccess.GetLength handle
+                               <> int64 header.Length + int64 count * int64 c * int64 h * int64 w
+                        then
+                            None
+                        else
+                            Some(
+                                {
+                                    Path = p
+                                    Handle = handle
+                                    Offset = int64 header.Length
+                                    RowBytes = c * h * w
+                                    Rows = Array.init count id
+                                },
+                                c,
+                                h,
+                                w
+                            )
+                with
+                | :? IOException
+                | :? UnauthorizedAccessException -> None
 
-        valid
+            if valid.IsNone then
+                handle.Dispose()
+
+            valid
 
     let fromCache =
         path
@@ -541,8 +552,18 @@ let read (options: Options) (classes: string[] option) (folder: string) : Result
                     |> Array.map Path.GetFileName
                     |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
 
-                match found |> Array.tryFind (fun n -> n.Contains '\uFFFD') with
-                | Some bad -> Error(BadPath(Path.Combine(root, bad), "the name is not valid UTF-8; rename it"))
+                // A class folder's name is a class name: checked where it enters, like every other (ClassNames).
+                let badName =
+                    found
+                    |> Array.tryPick (fun n ->
+                        if n.Contains '\uFFFD' then
+                            Some(n, "is not valid UTF-8")
+                        else
+                            ClassNames.problem n
+                            |> Option.map (fun p -> n, $"is not a usable class name: it {p}"))
+
+                match badName with
+                | Some(bad, why) -> Error(BadPath(Path.Combine(root, bad), $"the name {why}; rename it"))
                 | None ->
                     let names = classes |> Option.defaultValue found
 
@@ -636,19 +657,18 @@ let readImages (options: Options) (classes: string[]) (folder: string) : Result<
         Error(WrongKind(folder, "a folder of images"))
     elif not (Directory.Exists folder) then
         Error(Missing folder)
-    elif classes.Length < 2 then
-        Error(SizeMismatch(folder, "classes", "at least 2 class names", $"{classes.Length}"))
-    elif (Array.distinct classes).Length <> classes.Length then
-        Error(SizeMismatch(folder, "classes", "distinct class names", String.Join(", ", classes)))
     else
-        let root = Path.GetFullPath folder
+        match ClassNames.check classes with
+        | Error m -> Error(Unsupported(folder, "classes", m))
+        | Ok classes ->
+            let root = Path.GetFullPath folder
 
-        filesBelow root
-        |> Result.bind (fun files ->
-            let files = Array.ofList files
+            filesBelow root
+            |> Result.bind (fun files ->
+                let files = Array.ofList files
 
-            if files.Length = 0 then
-                Error(NoImages(root, formats))
-            else
-                cachedDecode files options
-                |> Result.bind (toRead root files (Array.zeroCreate files.Length) classes))
+                if files.Length = 0 then
+                    Error(NoImages(root, formats))
+                else
+                    cachedDecode files options
+                    |> Result.bind (toRead root files (Array.zeroCreate files.Length) classes))

@@ -429,7 +429,11 @@ let private find (path: string) (name: string) (vars: MatArray list) =
 /// Reads an SVHN MAT file: images N x C x H x W (from X, H x W x C x N column-major), labels 0..9 (y's 10 -> 0).
 let read (path: string) : Result<Dataset, DataError> =
     checkFile path
-    |> Result.bind (fun length -> withFile path (fun s -> readUpTo path 0L s length))
+    |> Result.bind (fun length ->
+        // The 128-byte header first: a file that is not a level-5 MAT-file is refused before the rest is read.
+        withFile path (fun s -> readUpTo path 0L s (min 128L length))
+        |> Result.bind (variables path)
+        |> Result.bind (fun _ -> withFile path (fun s -> readUpTo path 0L s length)))
     |> Result.bind (variables path)
     |> Result.bind (fun vars ->
         find path "X" vars

@@ -2,4 +2,6 @@ module Waal.Data.Tests.Main
 
 [<EntryPoint>]
 let main argv =
-    Waal.Testing.Summary.run argv Waal.Data.Tests.Tests.all
+    Waal.Testing.Summary.run
+        argv
+        (Expecto.Tests.testList "Data" [ Waal.Data.Tests.Tests.all; Waal.Data.Tests.Bounded.all ])
