@@ -105,7 +105,7 @@ type PredictArgs =
     | [<Mandatory>] Images of paths: string list
     | [<Mandatory>] Out of file: string
     | Skip_Bad_Images
-    | Batch of count: int
+    | [<AltCommandLine("--batch")>] Score_Batch of count: int
     | Threads of count: int
 
     interface IArgParserTemplate with
@@ -115,8 +115,8 @@ type PredictArgs =
             | Images _ -> "image files and folders (searched recursively; PNG, JPEG, BMP, WebP)."
             | Out _ -> "the CSV: path,class,probability, one probability column per class, margin, entropy."
             | Skip_Bad_Images -> "leave out files that cannot be decoded (each is reported) instead of stopping."
-            | Batch _ -> "images per forward pass (default 250)."
-            | Threads _ -> "libtorch threads (default: libtorch's choice)."
+            | Score_Batch _ -> "images per forward pass (the option table's score-batch; default 250)."
+            | Threads _ -> "libtorch threads (the option table's threads; default: libtorch's choice)."
 
 /// `waal label --out SESSION --dataset images=DIR --classes a,b,c [--OPTION VALUE]...`: the labelling page.
 type LabelArgs =

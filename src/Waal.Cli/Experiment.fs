@@ -116,15 +116,26 @@ let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result:
 
 /// `waal run`.
 let run (out: TextWriter) (err: TextWriter) (args: ParseResults<RunArgs>) =
-    match configOf (args.GetResults RunArgs.Option_Text) with
-    | Error line ->
-        err.WriteLine line
-        2
-    | Ok s ->
-        let folder = args.GetResult RunArgs.Out
+    let folder = args.GetResult RunArgs.Out
 
-        withProgress out (fun hooks -> Runner.run s folder (args.Contains RunArgs.Force) hooks)
-        |> finish out err folder
+    configOf (args.GetResults RunArgs.Option_Text)
+    |> Result.bind (fun s ->
+        // A run never writes into the data it reads.
+        Outputs.refuse
+            "--out"
+            folder
+            [
+                "the dataset's folder", s.Settings.DataDir
+                "the test folder", s.Settings.TestDir
+            ]
+        |> Result.map (fun () -> s))
+    |> function
+        | Error line ->
+            err.WriteLine line
+            2
+        | Ok s ->
+            withProgress out (fun hooks -> Runner.run s folder (args.Contains RunArgs.Force) hooks)
+            |> finish out err folder
 
 /// `waal resume`.
 let resume (out: TextWriter) (err: TextWriter) (args: ParseResults<ResumeArgs>) =
@@ -140,9 +151,12 @@ let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) 
         out.WriteLine $"report: {md}"
         out.WriteLine $"learning curve: {png}"
         0
-    | Error message ->
+    | Error(Report.RunUnreadable message) ->
         err.WriteLine $"error EXP005: {message}"
         2
+    | Error(Report.WriteFailed(path, detail)) ->
+        err.WriteLine $"error EXP008: --out: {path}: {detail}"
+        1
 
 /// `waal query-times`.
 let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTimesArgs>) =
@@ -183,41 +197,69 @@ let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTime
 /// `waal export`.
 let export (out: TextWriter) (err: TextWriter) (args: ParseResults<ExportArgs>) =
     let folder = args.GetResult ExportArgs.Out
+    let run = args.GetResult ExportArgs.Run_Folder
 
-    match Model.export (args.GetResult ExportArgs.Run_Folder) folder with
-    | Ok info ->
-        let accuracy =
-            if Double.IsNaN info.TestAccuracy then
-                ""
-            else
-                $", test accuracy {100.0 * info.TestAccuracy:F2} %%"
+    let inputs =
+        ("the run's checkpoint", Path.Combine(run, "checkpoint"))
+        :: [ for f in Model.inputsOf run -> "the run", f ]
 
-        out.WriteLine
-            $"model: {Path.GetFullPath folder} ({info.Network}, {info.Channels}x{info.Height}x{info.Width}, {info.Classes} classes, round {info.Round}{accuracy})"
-
-        0
-    | Error e ->
-        err.WriteLine(Model.ModelError.line e)
+    match Outputs.refuse "--out" folder inputs with
+    | Error line ->
+        err.WriteLine line
         2
+    | Ok() ->
+
+        match Model.export run folder with
+        | Ok info ->
+            let accuracy =
+                if Double.IsNaN info.TestAccuracy then
+                    ""
+                else
+                    $", test accuracy {100.0 * info.TestAccuracy:F2} %%"
+
+            out.WriteLine
+                $"model: {Path.GetFullPath folder} ({info.Network}, {info.Channels}x{info.Height}x{info.Width}, {info.Classes} classes, round {info.Round}{accuracy})"
+
+            0
+        | Error e ->
+            err.WriteLine(Model.ModelError.line e)
+            2
 
 /// `waal predict`.
 let predict (out: TextWriter) (err: TextWriter) (args: ParseResults<PredictArgs>) =
-    Device.configure (args.TryGetResult PredictArgs.Threads |> Option.defaultValue 0)
-    let batch = args.TryGetResult PredictArgs.Batch |> Option.defaultValue 250
+    let given =
+        [
+            "threads", args.TryGetResult PredictArgs.Threads
+            "score-batch", args.TryGetResult PredictArgs.Score_Batch
+        ]
+        |> List.choose (fun (name, v) -> v |> Option.map (fun v -> name, string v))
 
-    if batch < 1 then
-        err.WriteLine $"error CLI001: command line: --batch: expected an integer >= 1, found {batch}"
+    let model = args.GetResult PredictArgs.Model
+    let images = args.GetResult PredictArgs.Images
+    let file = args.GetResult PredictArgs.Out
+
+    let checkedFirst =
+        Datasets.settingsOf given
+        |> Result.bind (fun settings ->
+            Outputs.refuse
+                "--out"
+                file
+                ([ for f in Model.inputsOf model -> "the model", f ]
+                 @ [ for i in images -> "--images", i ])
+            |> Result.bind (fun () ->
+                if Directory.Exists file then
+                    Error $"error MODEL002: --out: {file}: is a folder; expected a file for the predictions"
+                else
+                    Ok settings))
+
+    match checkedFirst with
+    | Error line ->
+        err.WriteLine line
         2
-    else
-        let file = args.GetResult PredictArgs.Out
+    | Ok settings ->
+        Device.configure settings.Threads
 
-        match
-            Model.predictFiles
-                (args.GetResult PredictArgs.Model)
-                (args.GetResult PredictArgs.Images)
-                (args.Contains PredictArgs.Skip_Bad_Images)
-                batch
-        with
+        match Model.predictFiles model images (args.Contains PredictArgs.Skip_Bad_Images) settings.ScoreBatch with
         | Error e ->
             err.WriteLine(Model.ModelError.line e)
             2

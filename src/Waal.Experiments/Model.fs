@@ -58,9 +58,6 @@ module ModelError =
         | ExportFailed(path, detail) -> $"error MODEL002: {path}: {detail}"
         | BadImage e -> DataError.line e
 
-/// The files of a model folder.
-let private weightFiles = [ "features.dat"; "classifier.dat"; "critic.dat" ]
-
 let private floatsOf (e: JsonElement) =
     e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq
 
@@ -134,6 +131,33 @@ let toJson (m: ModelInfo) =
 
     stream.ToArray()
 
+/// A description read back from model.json or a run's dataset.json, checked before it is used: the normalisation
+/// (one positive, finite deviation per channel: a deviation of 0 would make every probability NaN), at least two
+/// distinct class names (a model's names are labels of its outputs, never paths: Fashion-MNIST's "T-shirt/top"
+/// is one), the network for the shape.
+let private validated (path: string) (info: ModelInfo) : Result<ModelInfo, ModelError> =
+    let norm = info.Normalisation
+
+    if norm.Mean.Length <> info.Channels || norm.Std.Length <> info.Channels then
+        Error(NotAModel(path, $"normalisation: expected {info.Channels} values per list"))
+    elif not (Array.forall Double.IsFinite norm.Mean) then
+        Error(NotAModel(path, $"""normalisation.mean: expected finite numbers, found {String.Join(", ", norm.Mean)}"""))
+    elif not (norm.Std |> Array.forall (fun v -> Double.IsFinite v && v > 0.0)) then
+        Error(
+            NotAModel(path, $"""normalisation.std: expected finite numbers > 0, found {String.Join(", ", norm.Std)}""")
+        )
+    elif info.ImageSize < 0 then
+        Error(NotAModel(path, $"imageSize: expected 0 or a size in pixels, found {info.ImageSize}"))
+    elif
+        info.ClassNames.Length < 2
+        || (Array.distinct info.ClassNames).Length < info.ClassNames.Length
+    then
+        Error(NotAModel(path, "classNames: expected at least 2 distinct class names"))
+    else
+        match Nets.resolve info.Network info.Channels info.Height info.Width with
+        | Error m -> Error(NotAModel(path, $"network: {m}"))
+        | Ok _ -> Ok info
+
 /// Reads model.json; a missing or mistyped field is named.
 let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
     try
@@ -172,27 +196,47 @@ let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
                         |> List.ofSeq
                 }
 
-            if
-                info.Normalisation.Mean.Length <> info.Channels
-                || info.Normalisation.Std.Length <> info.Channels
-            then
-                Error(NotAModel(path, $"normalisation: expected {info.Channels} values per list"))
-            elif info.ClassNames.Length < 2 then
-                Error(NotAModel(path, "classNames: expected at least 2 classes"))
-            else
-                match Nets.resolve info.Network info.Channels info.Height info.Width with
-                | Error m -> Error(NotAModel(path, $"network: {m}"))
-                | Ok _ -> Ok info
+            validated path info
     with
     | :? JsonException as e -> Error(NotAModel(path, $"not valid JSON ({e.Message})"))
     | :? Collections.Generic.KeyNotFoundException as e -> Error(NotAModel(path, $"a field is missing ({e.Message})"))
     | :? InvalidOperationException as e -> Error(NotAModel(path, $"a field has the wrong type ({e.Message})"))
     | :? FormatException as e -> Error(NotAModel(path, $"a number is out of range ({e.Message})"))
 
+let private notAModel (e: DataError) =
+    NotAModel(DataError.file e, DataError.message e)
+
+/// The round folder that checkpoint/latest names, and its round: the name must be a round folder of the same
+/// checkpoint (round-NNN), never a path that leads elsewhere.
+let private latestRound (layout: Results.Layout) : Result<string * int, ModelError> =
+    let latest = Path.Combine(layout.Checkpoint, "latest")
+
+    Files.readText "checkpoint/latest" Files.Limits.shortTextBytes latest
+    |> Result.mapError notAModel
+    |> Result.bind (fun text ->
+        let name = text.Trim()
+        let digits = if name.StartsWith "round-" then name.Substring 6 else ""
+
+        if digits.Length >= 3 && digits.Length <= 9 && Seq.forall Char.IsAsciiDigit digits then
+            Ok(Path.Combine(layout.Checkpoint, name), int digits)
+        else
+            let shown =
+                ClassNames.shown (
+                    if name.Length > 80 then
+                        name.Substring(0, 80) + "..."
+                    else
+                        name
+                )
+
+            Error(NotAModel(latest, $"expected the name of a round folder beside it (round-NNN), found {shown}")))
+
 /// The description of a run folder's last trained networks and the folder holding their weights.
 let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
     let layout = { Results.Layout.Folder = run }
     let latest = Path.Combine(layout.Checkpoint, "latest")
+
+    let document (path: string) =
+        Files.readText (Path.GetFileName path) Files.Limits.documentBytes path
 
     if not (File.Exists layout.Spec) then
         Error(NotAModel(run, "neither a model folder (model.json) nor a run folder (spec.json)"))
@@ -206,80 +250,81 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
             )
         )
     else
-        match Datasets.readSpec (File.ReadAllText layout.Spec) with
-        | Error errors ->
-            let e = List.head errors
-            Error(NotAModel(layout.Spec, $"{e.Field}: {e.Message}"))
-        | Ok config ->
-            try
-                use doc = JsonDocument.Parse(File.ReadAllText layout.Dataset)
-                let d = doc.RootElement
+        document layout.Spec
+        |> Result.mapError notAModel
+        |> Result.bind (fun specText ->
+            match Datasets.readSpec specText with
+            | Error errors ->
+                let e = List.head errors
+                Error(NotAModel(layout.Spec, $"{e.Field}: {e.Message}"))
+            | Ok config ->
+                latestRound layout
+                |> Result.bind (fun (weights, round) ->
+                    document layout.Dataset
+                    |> Result.mapError notAModel
+                    |> Result.bind (fun datasetText ->
+                        try
+                            use doc = JsonDocument.Parse datasetText
+                            let d = doc.RootElement
 
+                            let channels, height, width =
+                                d.GetProperty("channels").GetInt32(),
+                                d.GetProperty("height").GetInt32(),
+                                d.GetProperty("width").GetInt32()
 
-                let channels, height, width =
-                    d.GetProperty("channels").GetInt32(),
-                    d.GetProperty("height").GetInt32(),
-                    d.GetProperty("width").GetInt32()
+                            let accuracy =
+                                match
+                                    (if File.Exists layout.Rounds then
+                                         Results.readRoundsCsv layout.Rounds
+                                     else
+                                         Error "no rounds.csv")
+                                with
+                                | Ok rows ->
+                                    rows
+                                    |> List.tryFind (fun r -> r.Round = round)
+                                    |> Option.map (fun r -> r.TestAccuracy)
+                                    |> Option.defaultValue Double.NaN
+                                | Error _ -> Double.NaN
 
-                let name = File.ReadAllText(latest).Trim()
+                            let versions =
+                                use spec = JsonDocument.Parse specText
 
-                let round =
-                    if name.StartsWith "round-" then
-                        int (name.Substring 6)
-                    else
-                        -1
+                                match spec.RootElement.TryGetProperty "versions" with
+                                | true, v ->
+                                    v.EnumerateObject()
+                                    |> Seq.map (fun p -> p.Name, p.Value.ToString())
+                                    |> List.ofSeq
+                                | _ -> []
 
-                let accuracy =
-                    match
-                        (if File.Exists layout.Rounds then
-                             Results.readRoundsCsv layout.Rounds
-                         else
-                             Error "no rounds.csv")
-                    with
-                    | Ok rows ->
-                        rows
-                        |> List.tryFind (fun r -> r.Round = round)
-                        |> Option.map (fun r -> r.TestAccuracy)
-                        |> Option.defaultValue Double.NaN
-                    | Error _ -> Double.NaN
-
-                match Nets.resolve config.Spec.Network channels height width with
-                | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
-                | Ok network ->
-                    let versions =
-                        use spec = JsonDocument.Parse(File.ReadAllText layout.Spec)
-
-                        match spec.RootElement.TryGetProperty "versions" with
-                        | true, v ->
-                            v.EnumerateObject()
-                            |> Seq.map (fun p -> p.Name, p.Value.ToString())
-                            |> List.ofSeq
-                        | _ -> []
-
-                    Ok(
-                        {
-                            Network = network
-                            Channels = channels
-                            Height = height
-                            Width = width
-                            ImageSize = config.Spec.Images.Size
-                            ClassNames = stringsOf (d.GetProperty "classNames")
-                            Normalisation = normalisationOf (d.GetProperty "normalisation")
-                            CriticOutput = config.Spec.Method.CriticOutput
-                            Dataset = config.Spec.Dataset
-                            Run = Path.GetFullPath run
-                            Round = round
-                            TestAccuracy = accuracy
-                            Versions = versions
-                        },
-                        Path.Combine(layout.Checkpoint, name)
-                    )
-            with
-            | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
-            | :? Collections.Generic.KeyNotFoundException as e ->
-                Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
-            | :? InvalidOperationException as e ->
-                Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
+                            match Nets.resolve config.Spec.Network channels height width with
+                            | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
+                            | Ok network ->
+                                validated
+                                    layout.Dataset
+                                    {
+                                        Network = network
+                                        Channels = channels
+                                        Height = height
+                                        Width = width
+                                        ImageSize = config.Spec.Images.Size
+                                        ClassNames = stringsOf (d.GetProperty "classNames")
+                                        Normalisation = normalisationOf (d.GetProperty "normalisation")
+                                        CriticOutput = config.Spec.Method.CriticOutput
+                                        Dataset = config.Spec.Dataset
+                                        Run = Path.GetFullPath run
+                                        Round = round
+                                        TestAccuracy = accuracy
+                                        Versions = versions
+                                    }
+                                |> Result.map (fun info -> info, weights)
+                        with
+                        | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
+                        | :? Collections.Generic.KeyNotFoundException as e ->
+                            Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
+                        | :? InvalidOperationException as e ->
+                            Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
+                        | :? FormatException as e ->
+                            Error(NotAModel(layout.Dataset, $"a number is out of range ({e.Message})")))))
 
 /// The description and weight folder of a model folder or a run folder.
 let private locate (dir: string) : Result<ModelInfo * string, ModelError> =
@@ -288,32 +333,12 @@ let private locate (dir: string) : Result<ModelInfo * string, ModelError> =
     if not (Directory.Exists dir) then
         Error(NotAModel(dir, "no such folder"))
     elif File.Exists modelJson then
-        ofJson modelJson (File.ReadAllText modelJson)
-        |> Result.bind (fun info ->
-            match weightFiles |> List.tryFind (fun f -> not (File.Exists(Path.Combine(dir, f)))) with
-            | Some f -> Error(NotAModel(Path.Combine(dir, f), "missing: the model's weights"))
-            | None -> Ok(info, dir))
+        Files.readText "model.json" Files.Limits.documentBytes modelJson
+        |> Result.mapError notAModel
+        |> Result.bind (ofJson modelJson)
+        |> Result.map (fun info -> info, dir)
     else
         ofRun dir
-
-/// Writes a run's last trained networks and their description into `out` (created; the weight files first, then
-/// model.json, each atomically, so a folder with model.json is whole).
-let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
-    ofRun run
-    |> Result.bind (fun (info, weights) ->
-        try
-            Directory.CreateDirectory out |> ignore
-
-            for f in weightFiles do
-                let tmp = Path.Combine(out, f + ".tmp")
-                File.Copy(Path.Combine(weights, f), tmp, true)
-                File.Move(tmp, Path.Combine(out, f), true)
-
-            Results.writeAtomic (Path.Combine(out, "model.json")) (toJson info)
-            Ok info
-        with
-        | :? IOException as e -> Error(ExportFailed(out, e.Message))
-        | :? UnauthorizedAccessException as e -> Error(ExportFailed(out, e.Message)))
 
 /// A loaded model: its description and networks (in eval mode, on the CPU). Dispose it.
 type Loaded =
@@ -325,20 +350,106 @@ type Loaded =
     interface IDisposable with
         member m.Dispose() = (m.Networks :> IDisposable).Dispose()
 
+/// The networks a description names, with the weights of `weights` loaded and checked (Checkpoint.load: each a
+/// regular file, its sum as listed, of the network's shape, every weight finite), in eval mode.
+let private networks (info: ModelInfo) (weights: string) : Result<Nets.Networks, ModelError> =
+    let nets =
+        Nets.createNamed info.Network torch.CPU info.Channels info.Height info.Width info.Classes info.CriticOutput
+
+    match Checkpoint.load weights nets with
+    | Ok() ->
+        nets.Train false
+        Ok nets
+    | Error(file, why) ->
+        (nets :> IDisposable).Dispose()
+        Error(NotAModel(file, why))
+
 /// Opens a model folder or a run folder's last trained networks.
 let load (dir: string) : Result<Loaded, ModelError> =
     locate dir
     |> Result.bind (fun (info, weights) ->
-        let nets =
-            Nets.createNamed info.Network torch.CPU info.Channels info.Height info.Width info.Classes info.CriticOutput
+        networks info weights
+        |> Result.map (fun nets -> { Info = info; Networks = nets }))
 
-        try
-            Checkpoint.load weights nets
-            nets.Train false
-            Ok { Info = info; Networks = nets }
-        with e ->
-            (nets :> IDisposable).Dispose()
-            Error(NotAModel(weights, $"the weights do not fit a {info.Network} network ({e.Message.Split('\n')[0]})")))
+/// The files the model of a model or run folder is read from: what no command may write over.
+let inputsOf (dir: string) : string list =
+    let layout = { Results.Layout.Folder = dir }
+
+    match locate dir with
+    | Ok(_, weights) ->
+        [
+            Path.Combine(dir, "model.json")
+            layout.Spec
+            layout.Dataset
+            layout.Rounds
+            Path.Combine(layout.Checkpoint, "latest")
+        ]
+        @ [ for f in Checkpoint.manifest :: Checkpoint.files -> Path.Combine(weights, f) ]
+    | Error _ -> []
+
+/// Writes a run's last trained networks and their description into the folder `out`. The weights are loaded and
+/// checked first (Checkpoint.load); the model is written whole into a hidden folder beside `out` and then renamed
+/// to it, so a failed export leaves nothing behind. `out` must be new, empty, or an earlier export (a folder with
+/// model.json), which is replaced; a folder holding anything else is refused.
+let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
+    let target = Path.GetFullPath out
+
+    let replaces =
+        match Files.kind target with
+        | Ok Files.Absent -> Ok false
+        | Ok Files.Folder when Seq.isEmpty (Directory.EnumerateFileSystemEntries target) -> Ok false
+        | Ok Files.Folder when File.Exists(Path.Combine(target, "model.json")) -> Ok true
+        | Ok Files.Folder ->
+            Error(
+                ExportFailed(
+                    out,
+                    "holds other files; a model is written into a new or empty folder, or over an earlier export (a folder with model.json)"
+                )
+            )
+        | Ok _ -> Error(ExportFailed(out, "is a file; expected a folder for the model"))
+        | Error e -> Error(ExportFailed(out, DataError.message e))
+
+    replaces
+    |> Result.bind (fun replaces ->
+        ofRun run
+        |> Result.bind (fun (info, weights) ->
+            networks info weights
+            |> Result.bind (fun nets ->
+                use _ = nets
+                let parent = Path.GetDirectoryName target
+                let name = Path.GetFileName target
+                let staging = Path.Combine(parent, $".{name}.export-{Environment.ProcessId}.tmp")
+                let aside = Path.Combine(parent, $".{name}.replaced-{Environment.ProcessId}.tmp")
+
+                try
+                    try
+                        if Directory.Exists staging then
+                            Directory.Delete(staging, true)
+
+                        Checkpoint.save staging nets
+                        Results.writeAtomic (Path.Combine(staging, "model.json")) (toJson info)
+
+                        if replaces then
+                            Directory.Move(target, aside)
+                        elif Directory.Exists target then
+                            Directory.Delete target
+
+                        Directory.Move(staging, target)
+
+                        if Directory.Exists aside then
+                            Directory.Delete(aside, true)
+
+                        Ok info
+                    with
+                    | :? IOException as e -> Error(ExportFailed(out, e.Message))
+                    | :? UnauthorizedAccessException as e -> Error(ExportFailed(out, e.Message))
+                finally
+                    // A failure puts back what was there and removes what was written.
+                    if Directory.Exists aside && not (Directory.Exists target) then
+                        Directory.Move(aside, target)
+
+                    if Directory.Exists staging then
+                        Directory.Delete(staging, true))))
 
 /// One image's prediction.
 type Prediction =
@@ -395,14 +506,17 @@ let imageFiles (paths: string list) : Result<(string * string) list, ModelError>
             let root = Path.GetFullPath path
 
             try
-                Directory.GetFiles(root, "*", SearchOption.AllDirectories)
-                |> Array.filter (fun f ->
-                    Path.GetRelativePath(root, f).Split(Path.DirectorySeparatorChar)
-                    |> Array.forall (fun part -> not (part.StartsWith ".")))
-                |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
-                |> Array.map (fun f -> Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'), f)
-                |> List.ofArray
-                |> Ok
+                match
+                    Directory.GetFiles(root, "*", SearchOption.AllDirectories)
+                    |> Array.filter (fun f ->
+                        Path.GetRelativePath(root, f).Split(Path.DirectorySeparatorChar)
+                        |> Array.forall (fun part -> not (part.StartsWith ".")))
+                    |> Array.sortWith (fun a b -> String.CompareOrdinal(a, b))
+                    |> Array.map (fun f -> Path.GetRelativePath(root, f).Replace(Path.DirectorySeparatorChar, '/'), f)
+                    |> List.ofArray
+                with
+                | [] -> Error(BadImage(NoImages(path, Folder.formats)))
+                | files -> Ok files
             with
             | :? IOException as e -> Error(BadImage(Unreadable(path, e.Message)))
             | :? UnauthorizedAccessException as e -> Error(BadImage(Unreadable(path, e.Message)))
@@ -420,12 +534,6 @@ let prepare (info: ModelInfo) (file: string) =
 let prepareBytes (info: ModelInfo) (name: string) (bytes: byte[]) =
     Folder.imageBytes info.ImageSize info.Channels info.Height info.Width name bytes
 
-let private csvField (s: string) =
-    if s.IndexOfAny [| ','; '"'; '\n'; '\r' |] >= 0 then
-        "\"" + s.Replace("\"", "\"\"") + "\""
-    else
-        s
-
 let private number (v: float) =
     v.ToString("R", Globalization.CultureInfo.InvariantCulture)
 
@@ -436,15 +544,15 @@ let predictionsCsv (info: ModelInfo) (rows: (string * Prediction) list) =
     sb.Append("path,class,probability") |> ignore
 
     for c in info.ClassNames do
-        sb.Append(',').Append(csvField c) |> ignore
+        sb.Append(',').Append(Csv.text c) |> ignore
 
     sb.Append(",margin,entropy\n") |> ignore
 
     for name, p in rows do
         sb
-            .Append(csvField name)
+            .Append(Csv.text name)
             .Append(',')
-            .Append(csvField info.ClassNames[p.Class])
+            .Append(Csv.text info.ClassNames[p.Class])
             .Append(',')
             .Append(number (float p.Probabilities[p.Class]))
         |> ignore

@@ -39,7 +39,7 @@ let readRun (folder: string) : Result<Run, string> =
     elif not (File.Exists layout.Rounds) then
         Error $"{layout.Rounds}: missing"
     else
-        match Datasets.readSpec (File.ReadAllText layout.Spec) with
+        match Datasets.readSpecFile layout.Spec with
         | Error errors -> Error $"{layout.Spec}: {errors.Head.Field}: {errors.Head.Message}"
         | Ok config ->
             let spec = config.Spec
@@ -353,7 +353,14 @@ let plot (groups: Group list) (path: string) =
     plt.SavePng(path, 1100, 560) |> ignore
 
 /// Reads the run folders and writes OUT/report.md and OUT/learning_curve.png; returns their paths.
-let write (folders: string list) (out: string) : Result<string * string, string> =
+/// Why a report could not be written.
+type ReportError =
+    /// A run folder that cannot be read as one (its file and what is wrong).
+    | RunUnreadable of string
+    /// OUT cannot hold the report (a file, not writable).
+    | WriteFailed of path: string * detail: string
+
+let write (folders: string list) (out: string) : Result<string * string, ReportError> =
     let read =
         folders
         |> List.map readRun
@@ -367,14 +374,22 @@ let write (folders: string list) (out: string) : Result<string * string, string>
         |> Result.map List.rev
 
     read
+    |> Result.mapError RunUnreadable
     |> Result.bind (fun runs ->
         match runs |> List.tryFind (fun r -> r.Rows.IsEmpty) with
-        | Some r -> Error $"""{Path.Combine(r.Folder, "rounds.csv")}: no completed round to report"""
+        | Some r -> Error(RunUnreadable $"""{Path.Combine(r.Folder, "rounds.csv")}: no completed round to report""")
+        | None when File.Exists out ->
+            Error(WriteFailed(out, "is a file; expected a folder for report.md and learning_curve.png"))
         | None ->
             let groups = group runs
-            Directory.CreateDirectory out |> ignore
             let md = Path.Combine(out, "report.md")
             let png = Path.Combine(out, "learning_curve.png")
-            Results.writeTextAtomic md (markdown groups)
-            plot groups png
-            Ok(md, png))
+
+            try
+                Directory.CreateDirectory out |> ignore
+                Results.writeTextAtomic md (markdown groups)
+                plot groups png
+                Ok(md, png)
+            with
+            | :? IOException as e -> Error(WriteFailed(out, e.Message))
+            | :? UnauthorizedAccessException as e -> Error(WriteFailed(out, e.Message)))

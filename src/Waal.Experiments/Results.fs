@@ -28,6 +28,22 @@ type Layout =
     member l.Dataset = Path.Combine(l.Folder, "dataset.json")
     /// Held (an exclusive lock) by the one process writing the folder.
     member l.Lock = Path.Combine(l.Folder, ".lock")
+    /// Where `run --force` keeps the experiment it replaces until the new one has written its first files.
+    member l.Replaced = Path.Combine(l.Folder, ".replaced")
+
+    /// The files (and the checkpoint folder) that make an experiment: what `run --force` replaces. progress.json
+    /// comes first: it is moved aside first and written last of the new experiment's first files, so whether it
+    /// is in the folder tells which experiment a folder killed in the middle of a replacement holds.
+    member l.ExperimentFiles =
+        [
+            l.Progress
+            l.Spec
+            l.Dataset
+            l.Rounds
+            l.Labels
+            l.Diagnostics
+            l.Checkpoint
+        ]
 
 /// The six fixed columns of rounds.csv, in order.
 let fixedColumns =
@@ -101,47 +117,51 @@ type RoundRow =
 
 /// Reads rounds.csv; a malformed line is an error naming its line number and field.
 let readRoundsCsv (path: string) : Result<RoundRow list, string> =
-    let lines = File.ReadAllLines path |> Array.filter (fun l -> l.Trim() <> "")
+    match Files.readLines "rounds.csv" Files.Limits.documentBytes path with
+    | Error e -> Error $"{path}: {DataError.message e}"
+    | Ok lines ->
 
-    // Files written before the train_iterations and stopping columns have fewer columns after the fixed six.
-    if lines.Length = 0 || not (lines[0].Trim().StartsWith fixedColumns) then
-        Error $"{path}: line 1: expected the header '{roundsHeader}'"
-    else
-        let parse (n: int) (line: string) =
-            let f = line.Split ','
+        let lines = lines |> Array.filter (fun l -> l.Trim() <> "")
 
-            let num (i: int) =
-                Double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture)
+        // Files written before the train_iterations and stopping columns have fewer columns after the fixed six.
+        if lines.Length = 0 || not (lines[0].Trim().StartsWith fixedColumns) then
+            Error $"{path}: line 1: expected the header '{roundsHeader}'"
+        else
+            let parse (n: int) (line: string) =
+                let f = line.Split ','
 
-            let whole (i: int) =
-                Int32.TryParse(f[i], NumberStyles.Integer, CultureInfo.InvariantCulture)
+                let num (i: int) =
+                    Double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture)
 
-            if f.Length < 6 then
-                Error $"{path}: line {n}: expected 6 fields, found {f.Length}"
-            else
-                match whole 0, whole 1, num 2, num 3, num 4, num 5 with
-                | (true, r), (true, l), (true, a), (true, t), (true, q), (true, e) ->
-                    Ok
-                        {
-                            Round = r
-                            Labelled = l
-                            TestAccuracy = a
-                            TrainSeconds = t
-                            QuerySeconds = q
-                            EvalSeconds = e
-                        }
-                | _ -> Error $"{path}: line {n}: expected numbers, found '{line}'"
+                let whole (i: int) =
+                    Int32.TryParse(f[i], NumberStyles.Integer, CultureInfo.InvariantCulture)
 
-        lines[1..]
-        |> Array.mapi (fun i l -> parse (i + 2) l)
-        |> Array.fold
-            (fun acc r ->
-                match acc, r with
-                | Ok rows, Ok row -> Ok(row :: rows)
-                | Error e, _
-                | _, Error e -> Error e)
-            (Ok [])
-        |> Result.map List.rev
+                if f.Length < 6 then
+                    Error $"{path}: line {n}: expected 6 fields, found {f.Length}"
+                else
+                    match whole 0, whole 1, num 2, num 3, num 4, num 5 with
+                    | (true, r), (true, l), (true, a), (true, t), (true, q), (true, e) ->
+                        Ok
+                            {
+                                Round = r
+                                Labelled = l
+                                TestAccuracy = a
+                                TrainSeconds = t
+                                QuerySeconds = q
+                                EvalSeconds = e
+                            }
+                    | _ -> Error $"{path}: line {n}: expected numbers, found '{line}'"
+
+            lines[1..]
+            |> Array.mapi (fun i l -> parse (i + 2) l)
+            |> Array.fold
+                (fun acc r ->
+                    match acc, r with
+                    | Ok rows, Ok row -> Ok(row :: rows)
+                    | Error e, _
+                    | _, Error e -> Error e)
+                (Ok [])
+            |> Result.map List.rev
 
 /// Removes temporary files that a killed writer left behind (`*.tmp` in the folder and below it); the files
 /// they were meant to replace are intact, because a rename never happened.
@@ -149,6 +169,59 @@ let removeStaleTemporaries (folder: string) =
     if Directory.Exists folder then
         for f in Directory.GetFiles(folder, "*.tmp", SearchOption.AllDirectories) do
             File.Delete f
+
+let private remove (path: string) =
+    if File.Exists path then
+        File.Delete path
+    elif Directory.Exists path then
+        Directory.Delete(path, true)
+
+let private moveTo (source: string) (target: string) =
+    if File.Exists source then
+        File.Move(source, target)
+    elif Directory.Exists source then
+        Directory.Move(source, target)
+
+/// Moves an experiment's files into .replaced/ (`run --force`): nothing is deleted until the new experiment has
+/// written its first files (discardReplaced), and a failure before then puts them back (restoreReplaced). The
+/// marker `.replaced/whole` says every file was moved, so that the new experiment may have begun writing.
+let setAside (layout: Layout) =
+    if
+        layout.ExperimentFiles
+        |> List.exists (fun f -> File.Exists f || Directory.Exists f)
+    then
+        Directory.CreateDirectory layout.Replaced |> ignore
+
+        for f in layout.ExperimentFiles do
+            moveTo f (Path.Combine(layout.Replaced, Path.GetFileName f))
+
+        writeTextAtomic (Path.Combine(layout.Replaced, "whole")) ""
+
+/// Puts back the experiment set aside. Once it was set aside whole, whatever the new experiment had written of
+/// its files is removed first; before that, the folder still holds only the old experiment's files.
+let restoreReplaced (layout: Layout) =
+    if Directory.Exists layout.Replaced then
+        let whole = File.Exists(Path.Combine(layout.Replaced, "whole"))
+
+        for f in layout.ExperimentFiles do
+            if whole then
+                remove f
+
+            moveTo (Path.Combine(layout.Replaced, Path.GetFileName f)) f
+
+        Directory.Delete(layout.Replaced, true)
+
+/// Deletes the experiment set aside: the new one has written its first files.
+let discardReplaced (layout: Layout) = remove layout.Replaced
+
+/// After a process was killed while replacing an experiment: the new experiment stays if it had written its
+/// first files (progress.json, written last of them, is in the folder); otherwise the old one comes back.
+let recoverReplaced (layout: Layout) =
+    if Directory.Exists layout.Replaced then
+        if File.Exists layout.Progress then
+            discardReplaced layout
+        else
+            restoreReplaced layout
 
 /// progress.json: the label log and every completed round (with its queried indices and iteration count).
 /// With a naming, each record also lists its queried items' files ("queriedFiles", when the items are files)
@@ -291,85 +364,157 @@ let private contradiction (progress: Progress) =
         else
             None
 
+/// A value no run writes: an accuracy outside [0, 1] (or infinite), a negative or infinite time, a negative
+/// iteration count, a predicted class outside the pool's classes, stop-set predictions of different lengths or
+/// longer than the pool. The first, or None.
+let private outOfRange (progress: Progress) =
+    let records =
+        progress.Records
+        @ (progress.Pending |> Option.map (fun p -> p.Record) |> Option.toList)
+
+    let lengths =
+        records
+        |> List.map (fun r -> r.StopPredictions.Length)
+        |> List.filter (fun n -> n > 0)
+        |> List.distinct
+
+    let field (r: RoundRecord) =
+        let where = $"records[{r.Round}]"
+
+        let time (name: string) (v: float) =
+            if Double.IsFinite v && v >= 0.0 then
+                None
+            else
+                Some $"{where}.{name}: expected a number of seconds >= 0, found {invariant v}"
+
+        [
+            if
+                not (Double.IsNaN r.TestAccuracy)
+                && not (r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0)
+            then
+                Some $"{where}.testAccuracy: expected a fraction in [0, 1] or null, found {invariant r.TestAccuracy}"
+            time "trainSeconds" r.TrainSeconds
+            time "querySeconds" r.QuerySeconds
+            time "evalSeconds" r.EvalSeconds
+            if r.TrainIterations < 0L then
+                Some $"{where}.trainIterations: expected an integer >= 0, found {r.TrainIterations}"
+            match
+                r.StopPredictions
+                |> Array.tryFind (fun c -> c < 0 || c >= progress.Pool.Classes)
+            with
+            | Some c -> Some $"{where}.stopPredictions: class {c} is outside 0..{progress.Pool.Classes - 1}"
+            | None -> ()
+        ]
+        |> List.tryPick id
+
+    match records |> List.tryPick field with
+    | Some problem -> Some problem
+    | None ->
+        match lengths with
+        | [] -> None
+        | [ n ] when n <= progress.Pool.Size -> None
+        | [ n ] -> Some $"stopPredictions: {n} predictions for a pool of {progress.Pool.Size}"
+        | _ ->
+            let shown = String.Join(", ", lengths)
+            Some $"stopPredictions: every round predicts the same stop set, found lengths {shown}"
+
+/// The stop set's predictions in progress.json have the length of the spec's stop set (min(stop-set, pool)).
+let checkStopSet (stopSet: int) (path: string) (progress: Progress) : Result<Progress, string> =
+    let expected = min stopSet progress.Pool.Size
+
+    match
+        (progress.Records
+         @ (progress.Pending |> Option.map (fun p -> p.Record) |> Option.toList))
+        |> List.tryFind (fun r -> r.StopPredictions.Length > 0 && r.StopPredictions.Length <> expected)
+    with
+    | Some r ->
+        Error
+            $"{path}: records[{r.Round}].stopPredictions: expected {expected} (the spec's stop set), found {r.StopPredictions.Length}"
+    | None -> Ok progress
+
 /// Reads progress.json back into the pool (replayed from its label log), the records and the pending batch;
 /// every field read back is checked against the label log.
 let readProgress (path: string) : Result<Progress, string> =
-    try
-        use doc = JsonDocument.Parse(File.ReadAllBytes path)
-        let root = doc.RootElement
+    match Files.readBytes "progress.json" Files.Limits.documentBytes path with
+    | Error e -> Error $"{path}: {DataError.message e}"
+    | Ok bytes ->
 
-        let named (r: JsonElement) (field: string) =
-            match r.TryGetProperty field with
-            | true, o when o.ValueKind = JsonValueKind.Object ->
-                [
-                    for p in o.EnumerateObject() ->
-                        p.Name,
-                        (if p.Value.ValueKind = JsonValueKind.Null then
-                             Double.NaN
-                         else
-                             p.Value.GetDouble())
-                ]
-            | _ -> []
+        try
+            use doc = JsonDocument.Parse bytes
+            let root = doc.RootElement
 
-        let record (r: JsonElement) =
-            {
-                Round = r.GetProperty("round").GetInt32()
-                Labelled = r.GetProperty("labelled").GetInt32()
-                TestAccuracy =
-                    match r.GetProperty "testAccuracy" with
-                    | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
-                    | a -> a.GetDouble()
-                TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
-                QuerySeconds = r.GetProperty("querySeconds").GetDouble()
-                EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
-                TrainIterations = r.GetProperty("trainIterations").GetInt64()
-                Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
-                // Files written before signals (or stopping) existed have none.
-                Signals = named r "signals"
-                StopSignals = named r "stopSignals"
-                StopPredictions =
-                    match r.TryGetProperty "stopPredictions" with
-                    | true, a when a.ValueKind = JsonValueKind.Array ->
-                        [| for c in a.EnumerateArray() -> c.GetInt32() |]
-                    | _ -> [||]
-                Stopped =
-                    match r.TryGetProperty "stopped" with
-                    | true, v when v.ValueKind = JsonValueKind.String -> Some(v.GetString())
-                    | _ -> None
-            }
+            let named (r: JsonElement) (field: string) =
+                match r.TryGetProperty field with
+                | true, o when o.ValueKind = JsonValueKind.Object ->
+                    [
+                        for p in o.EnumerateObject() ->
+                            p.Name,
+                            (if p.Value.ValueKind = JsonValueKind.Null then
+                                 Double.NaN
+                             else
+                                 p.Value.GetDouble())
+                    ]
+                | _ -> []
 
-        let records = [ for r in root.GetProperty("records").EnumerateArray() -> record r ]
+            let record (r: JsonElement) =
+                {
+                    Round = r.GetProperty("round").GetInt32()
+                    Labelled = r.GetProperty("labelled").GetInt32()
+                    TestAccuracy =
+                        match r.GetProperty "testAccuracy" with
+                        | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
+                        | a -> a.GetDouble()
+                    TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
+                    QuerySeconds = r.GetProperty("querySeconds").GetDouble()
+                    EvalSeconds = r.GetProperty("evalSeconds").GetDouble()
+                    TrainIterations = r.GetProperty("trainIterations").GetInt64()
+                    Queried = [| for i in r.GetProperty("queried").EnumerateArray() -> i.GetInt32() |]
+                    // Files written before signals (or stopping) existed have none.
+                    Signals = named r "signals"
+                    StopSignals = named r "stopSignals"
+                    StopPredictions =
+                        match r.TryGetProperty "stopPredictions" with
+                        | true, a when a.ValueKind = JsonValueKind.Array ->
+                            [| for c in a.EnumerateArray() -> c.GetInt32() |]
+                        | _ -> [||]
+                    Stopped =
+                        match r.TryGetProperty "stopped" with
+                        | true, v when v.ValueKind = JsonValueKind.String -> Some(v.GetString())
+                        | _ -> None
+                }
 
-        // Files written before the pending batch was persisted have no "pending" field.
-        let pending =
-            match root.TryGetProperty "pending" with
-            | true, p when p.ValueKind <> JsonValueKind.Null -> Some { Record = record p }
-            | _ -> None
+            let records = [ for r in root.GetProperty("records").EnumerateArray() -> record r ]
 
-        let logBytes = Encoding.UTF8.GetBytes(root.GetProperty("labelLog").GetRawText())
+            // Files written before the pending batch was persisted have no "pending" field.
+            let pending =
+                match root.TryGetProperty "pending" with
+                | true, p when p.ValueKind <> JsonValueKind.Null -> Some { Record = record p }
+                | _ -> None
 
-        LabelLogJson.ofBytes logBytes
-        |> Result.bind Pool.ofLog
-        |> Result.mapError (fun e -> $"{path}: {Errors.poolMessage e}")
-        |> Result.bind (fun pool ->
-            if records |> List.mapi (fun i r -> r.Round = i) |> List.forall id then
-                let progress =
-                    {
-                        Pool = pool
-                        Records = records
-                        Pending = pending
-                    }
+            let logBytes = Encoding.UTF8.GetBytes(root.GetProperty("labelLog").GetRawText())
 
-                match contradiction progress with
-                | Some detail -> Error $"{path}: {detail}"
-                | None -> Ok progress
-            else
-                Error $"{path}: records: expected rounds 0, 1, 2, ... in order")
-    with
-    | :? JsonException as e -> Error $"{path}: not valid JSON ({e.Message})"
-    | :? KeyNotFoundException as e -> Error $"{path}: a field is missing ({e.Message})"
-    | :? InvalidOperationException as e -> Error $"{path}: a field has the wrong type ({e.Message})"
-    | :? FormatException as e -> Error $"{path}: a number is out of range ({e.Message})"
+            LabelLogJson.ofBytes logBytes
+            |> Result.bind Pool.ofLog
+            |> Result.mapError (fun e -> $"{path}: {Errors.poolMessage e}")
+            |> Result.bind (fun pool ->
+                if records |> List.mapi (fun i r -> r.Round = i) |> List.forall id then
+                    let progress =
+                        {
+                            Pool = pool
+                            Records = records
+                            Pending = pending
+                        }
+
+                    match contradiction progress |> Option.orElse (outOfRange progress) with
+                    | Some detail -> Error $"{path}: {detail}"
+                    | None -> Ok progress
+                else
+                    Error $"{path}: records: expected rounds 0, 1, 2, ... in order")
+        with
+        | :? JsonException as e -> Error $"{path}: not valid JSON ({e.Message})"
+        | :? KeyNotFoundException as e -> Error $"{path}: a field is missing ({e.Message})"
+        | :? InvalidOperationException as e -> Error $"{path}: a field has the wrong type ({e.Message})"
+        | :? FormatException as e -> Error $"{path}: a number is out of range ({e.Message})"
 
 /// dataset.json: the dataset's name and folder, class names, image shape, normalisation, the pool's and the
 /// test split's sizes and files (relative to the folder), and the files skipped (with the error line).
@@ -493,24 +638,48 @@ type FolderLock(stream: FileStream) =
     interface IDisposable with
         member _.Dispose() = stream.Dispose()
 
+/// Why a folder's lock was not taken.
+type LockRefused =
+    /// Another process holds it: which one, and what to do.
+    | HeldBy of detail: string
+    /// The folder or its lock file cannot be created or opened (a file in the way, no permission, no such place).
+    | CannotLock of detail: string
+
 /// Takes the folder's lock (creating the folder), or says which process holds it.
-let lockFolder (layout: Layout) : Result<FolderLock, string> =
-    Directory.CreateDirectory layout.Folder |> ignore
+let lockFolder (layout: Layout) : Result<FolderLock, LockRefused> =
+    let opened =
+        try
+            Directory.CreateDirectory layout.Folder |> ignore
 
-    try
-        // FileShare.None takes an exclusive flock on Unix: a second process cannot open the file this way.
-        let stream =
-            new FileStream(layout.Lock, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
-
-        // The holder's process id, for the message a second writer gets (the locked file itself is unreadable).
-        writeTextAtomic (layout.Lock + ".pid") (string Environment.ProcessId)
-        Ok(new FolderLock(stream))
-    with :? IOException ->
-        let holder =
             try
-                let pid = File.ReadAllText(layout.Lock + ".pid").Trim()
-                $"process {pid}"
-            with _ ->
-                "another process"
+                // FileShare.None takes an exclusive flock on Unix: a second process cannot open the file this way.
+                Ok(new FileStream(layout.Lock, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+            with
+            | :? UnauthorizedAccessException as e -> Error(CannotLock e.Message)
+            | :? IOException ->
+                let holder =
+                    match Files.readText "a process id" Files.Limits.shortTextBytes (layout.Lock + ".pid") with
+                    | Ok pid -> $"process {pid.Trim()}"
+                    | Error _ -> "another process"
 
-        Error $"is in use by {holder} (a run or resume writing this folder); wait for it to finish or stop it"
+                Error(
+                    HeldBy
+                        $"is in use by {holder} (a run or resume writing this folder); wait for it to finish or stop it"
+                )
+        with
+        | :? IOException as e -> Error(CannotLock e.Message)
+        | :? UnauthorizedAccessException as e -> Error(CannotLock e.Message)
+
+    opened
+    |> Result.bind (fun stream ->
+        try
+            // The holder's process id, for the message a second writer gets (the locked file itself is unreadable).
+            writeTextAtomic (layout.Lock + ".pid") (string Environment.ProcessId)
+            Ok(new FolderLock(stream))
+        with
+        | :? IOException as e ->
+            stream.Dispose()
+            Error(CannotLock e.Message)
+        | :? UnauthorizedAccessException as e ->
+            stream.Dispose()
+            Error(CannotLock e.Message))

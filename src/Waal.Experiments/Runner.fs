@@ -342,26 +342,30 @@ let private prepare (config: Configuration) =
                                 Normalisation = entry.Normalisation poolData
                             }
 
-/// Holds the folder's lock for the work, or says who does (nothing is written then).
+/// Holds the folder's lock for the work, or says who does (nothing is written then). A replacement (`run
+/// --force`) that a killed process left half done is settled first (Results.recoverReplaced).
 let private locked (folder: string) (work: unit -> Result<unit, RunError>) =
     let layout = { Results.Layout.Folder = folder }
 
     match
-        (try
-            Results.lockFolder layout |> Result.mapError (fun d -> FolderBusy(folder, d))
-         with
-         | :? IOException as e -> Error(WriteFailed(folder, e.Message))
-         | :? UnauthorizedAccessException as e -> Error(WriteFailed(folder, e.Message)))
+        Results.lockFolder layout
+        |> Result.mapError (function
+            | Results.HeldBy d -> FolderBusy(folder, d)
+            | Results.CannotLock d -> WriteFailed(folder, d))
     with
     | Error e -> Error e
     | Ok hold ->
         use _ = hold
-        work ()
+
+        catchIo layout.Replaced (fun () -> Results.recoverReplaced layout)
+        |> Result.bind work
 
 /// Starts an experiment in `folder`: writes spec.json, draws and labels the initial set (round 0's labels,
 /// from the key (seed, 0, "initial")), and runs every round. A folder that already holds an experiment is
-/// refused unless `force`, which removes that experiment's files (and nothing else) first. One process at a
-/// time writes a folder.
+/// refused unless `force`. Everything is checked and serialised before anything in the folder changes; `force`
+/// then moves the old experiment's files aside and deletes them only once the new one has written its first
+/// files (spec.json, dataset.json, progress.json), so a run that fails before that leaves the old experiment as
+/// it was. One process at a time writes a folder.
 let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : Result<unit, RunError> =
     let layout = { Results.Layout.Folder = folder }
 
@@ -382,49 +386,82 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
                 }
         }
 
+    let held () =
+        if File.Exists layout.Spec && not force then
+            Error(OutputExists folder)
+        else
+            Ok()
+
     if File.Exists folder then
         Error(NotAnExperiment(folder, "is a file; expected a folder for the results"))
-    elif File.Exists layout.Spec && not force then
-        Error(OutputExists folder)
     else
-        prepare config
+        held ()
+        |> Result.bind (fun () -> prepare config)
         |> Result.bind (fun p ->
-            locked folder (fun () ->
-                catchIo folder (fun () ->
-                    for f in [ layout.Spec; layout.Rounds; layout.Labels; layout.Progress; layout.Dataset ] do
-                        if File.Exists f then
-                            File.Delete f
+            let spec = p.Config.Spec
 
-                    if Directory.Exists layout.Checkpoint then
-                        Directory.Delete(layout.Checkpoint, true)
+            let initial =
+                Pool.create p.PoolData.Count p.PoolData.Classes
+                |> Result.mapError (fun e -> RoundFailed(LabelsRefused(0, e)))
+                |> Result.bind (fun empty ->
+                    let drawn = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
 
-                    Results.removeStaleTemporaries folder
+                    Pool.label 0 (drawn |> Array.map (fun i -> i, p.PoolData.Labels[i])) empty
+                    |> Result.mapError (fun e -> RoundFailed(LabelsRefused(0, e))))
 
-                    Results.writeTextAtomic layout.Spec (SpecJson.toJson (versions ()) p.Config)
-                    Results.writeAtomic layout.Dataset (datasetJson p))
-                |> Result.bind (fun () ->
-                    hooks.Info
-                        $"pool: {p.PoolData.Count} images, test: {p.TestData.Count} images, {p.PoolData.Classes} classes"
+            initial
+            |> Result.bind (fun pool ->
+                let start =
+                    {
+                        Pool = pool
+                        Records = []
+                        Pending = None
+                    }
 
-                    let empty =
-                        Pool.create p.PoolData.Count p.PoolData.Classes
-                        |> Result.defaultWith (failwithf "%A")
+                // The first files, serialised before anything in the folder changes (progress.json at the start
+                // holds only the label log's integers).
+                let firstFiles =
+                    try
+                        Ok(SpecJson.toJson (versions ()) p.Config, datasetJson p)
+                    with e ->
+                        Error(
+                            SpecInvalid
+                                [
+                                    {
+                                        Field = "spec"
+                                        Message = $"cannot be recorded: {e.Message}"
+                                    }
+                                ]
+                        )
 
-                    let spec = p.Config.Spec
-                    let initial = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
+                firstFiles
+                |> Result.bind (fun (specText, datasetBytes) ->
+                    locked folder (fun () ->
+                        // Checked again under the lock (a replacement settled by it may have brought one back).
+                        held ()
+                        |> Result.bind (fun () ->
+                            catchIo folder (fun () ->
+                                Results.removeStaleTemporaries folder
+                                Results.setAside layout)
+                            |> Result.bind (fun () ->
+                                let written =
+                                    catchIo folder (fun () ->
+                                        Results.writeTextAtomic layout.Spec specText
+                                        Results.writeAtomic layout.Dataset datasetBytes
+                                        Results.saveProgress layout (namingOf p.PoolData) start)
 
-                    match Pool.label 0 (initial |> Array.map (fun i -> i, p.PoolData.Labels[i])) empty with
-                    | Error e -> Error(RoundFailed(LabelsRefused(0, e)))
-                    | Ok pool ->
-                        let start =
-                            {
-                                Pool = pool
-                                Records = []
-                                Pending = None
-                            }
+                                match written with
+                                | Error e ->
+                                    // The old experiment comes back as it was.
+                                    catchIo folder (fun () -> Results.restoreReplaced layout)
+                                    |> Result.bind (fun () -> Error e)
+                                | Ok() ->
+                                    catchIo folder (fun () -> Results.discardReplaced layout)
+                                    |> Result.bind (fun () ->
+                                        hooks.Info
+                                            $"pool: {p.PoolData.Count} images, test: {p.TestData.Count} images, {p.PoolData.Classes} classes"
 
-                        catchIo folder (fun () -> Results.saveProgress layout (namingOf p.PoolData) start)
-                        |> Result.bind (fun () -> proceed layout p hooks start))))
+                                        proceed layout p hooks start)))))))
 
 /// Continues the experiment in `folder` from its persisted state: a batch that was waiting for labels is
 /// labelled as it was proposed (not proposed again). With the same threads on the CPU, the result equals an
@@ -444,7 +481,7 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
             )
         )
     else
-        match Datasets.readSpec (File.ReadAllText layout.Spec) with
+        match Datasets.readSpecFile layout.Spec with
         | Error errors ->
             let e = List.head errors
             Error(NotAnExperiment(layout.Spec, $"{e.Field}: {e.Message}"))
@@ -452,7 +489,10 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
             prepare config
             |> Result.bind (fun p ->
                 locked folder (fun () ->
-                    match Results.readProgress layout.Progress with
+                    match
+                        Results.readProgress layout.Progress
+                        |> Result.bind (Results.checkStopSet p.Config.Spec.Stopping.StopSet layout.Progress)
+                    with
                     | Error detail -> Error(NotAnExperiment(layout.Progress, detail))
                     | Ok progress when progress.Pool.Size <> p.PoolData.Count ->
                         Error(

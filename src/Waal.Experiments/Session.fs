@@ -274,13 +274,13 @@ type Session
                 d.Classes
                 (Training.criticOutput config.Spec.Method)
 
-        try
-            Checkpoint.load folder nets
-        with _ ->
+        match Checkpoint.load folder nets with
+        | Ok() ->
+            replaceModel (Some nets)
+            Ok()
+        | Error(file, why) ->
             (nets :> IDisposable).Dispose()
-            reraise ()
-
-        replaceModel (Some nets)
+            Error(SessionFile(file, why))
 
     interface IDisposable with
         member _.Dispose() =
@@ -312,21 +312,14 @@ let create (config: Configuration) (poolData: Dataset) (test: Dataset option) (p
 let load (folder: string) (poolData: Dataset) (test: Dataset option) (progress: ProgressSink) =
     let layout = { Results.Layout.Folder = folder }
 
-    let read (path: string) =
-        if File.Exists path then
-            Ok(File.ReadAllText path)
-        else
-            Error(SessionFile(path, "missing"))
-
-    read layout.Spec
-    |> Result.bind (fun text ->
-        Datasets.readSpec text
-        |> Result.mapError (fun e -> SessionFile(layout.Spec, message (SpecProblem e))))
+    Datasets.readSpecFile layout.Spec
+    |> Result.mapError (fun e -> SessionFile(layout.Spec, message (SpecProblem e)))
     |> Result.bind (fun config ->
         if not (File.Exists layout.Progress) then
             Error(SessionFile(layout.Progress, "missing"))
         else
             Results.readProgress layout.Progress
+            |> Result.bind (Results.checkStopSet config.Spec.Stopping.StopSet layout.Progress)
             |> Result.mapError (fun detail -> SessionFile(layout.Progress, detail))
             |> Result.bind (fun state ->
                 if state.Pool.Size <> poolData.Count then
@@ -340,11 +333,10 @@ let load (folder: string) (poolData: Dataset) (test: Dataset option) (progress: 
                     Session.Open(config, poolData, test, state, progress)
                     |> Result.bind (fun s ->
                         if Directory.Exists layout.Checkpoint then
-                            try
-                                s.LoadModel layout.Checkpoint
-                                Ok s
-                            with e ->
+                            match s.LoadModel layout.Checkpoint with
+                            | Ok() -> Ok s
+                            | Error e ->
                                 (s :> IDisposable).Dispose()
-                                Error(SessionFile(layout.Checkpoint, e.Message))
+                                Error e
                         else
                             Ok s)))

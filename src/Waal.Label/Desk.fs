@@ -45,6 +45,14 @@ type DeskError =
     | Busy of string
     | KnownLabels of file: string * line: int * detail: string
 
+/// A session folder whose lock was not taken: another server or export holds it (LABEL004), or it cannot be
+/// created or written (LABEL012).
+let private lockRefused (folder: string) =
+    function
+    | Results.HeldBy detail -> Busy $"{folder}: {detail}"
+    | Results.CannotLock detail ->
+        Options $"error LABEL012: {folder}: the session folder cannot be created or written: {detail}"
+
 /// One line per error, naming the file or option.
 let message (e: DeskError) =
     match e with
@@ -80,37 +88,43 @@ let private recordedJson (r: Recorded) =
 
 /// Reads label.json.
 let readRecorded (path: string) : Result<Recorded, string> =
-    try
-        use doc = JsonDocument.Parse(File.ReadAllText path)
-        let root = doc.RootElement
+    match Files.readText "label.json" Files.Limits.documentBytes path with
+    | Error e -> Error $"{path}: {DataError.message e}"
+    | Ok text ->
 
-        let str (name: string) =
-            match root.TryGetProperty name with
-            | true, v when v.ValueKind = JsonValueKind.String -> v.GetString()
-            | _ -> failwith $"'{name}' is missing or not a string"
+        try
+            use doc = JsonDocument.Parse text
+            let root = doc.RootElement
 
-        if str "format" <> "waal-label/1" then
-            failwith "'format' is not waal-label/1"
+            let str (name: string) =
+                match root.TryGetProperty name with
+                | true, v when v.ValueKind = JsonValueKind.String -> v.GetString()
+                | _ -> failwith $"'{name}' is missing or not a string"
 
-        let source =
-            match str "source" with
-            | "folder" -> ClassFolders
-            | "images" ->
-                match root.TryGetProperty "classes" with
-                | true, v when v.ValueKind = JsonValueKind.Array ->
-                    Images [| for c in v.EnumerateArray() -> c.GetString() |]
-                | _ -> failwith "'classes' is missing"
-            | s -> failwith $"'source' is '{s}', expected images or folder"
+            if str "format" <> "waal-label/1" then
+                failwith "'format' is not waal-label/1"
 
-        Ok
-            {
-                Source = source
-                DataDir = str "dataDir"
-            }
-    with
-    | :? JsonException as e -> Error $"{path}: not valid JSON ({e.Message})"
-    | :? IOException as e -> Error $"{path}: {e.Message}"
-    | Failure m -> Error $"{path}: {m}"
+            let source =
+                match str "source" with
+                | "folder" -> ClassFolders
+                | "images" ->
+                    match root.TryGetProperty "classes" with
+                    | true, v when v.ValueKind = JsonValueKind.Array ->
+                        match ClassNames.check [| for c in v.EnumerateArray() -> c.GetString() |] with
+                        | Ok names -> Images names
+                        | Error m -> failwith $"'classes': {m}"
+                    | _ -> failwith "'classes' is missing"
+                | s -> failwith $"'source' is '{s}', expected images or folder"
+
+            Ok
+                {
+                    Source = source
+                    DataDir = str "dataDir"
+                }
+        with
+        | :? JsonException as e -> Error $"{path}: not valid JSON ({e.Message})"
+        | :? InvalidOperationException as e -> Error $"{path}: a field has the wrong type ({e.Message})"
+        | Failure m -> Error $"{path}: {m}"
 
 /// The pool and, for class folders, the test split, read from a configuration's folder.
 let readData (config: Configuration) (source: Source) : Result<Dataset * Dataset option * DataError list, DeskError> =
@@ -143,8 +157,9 @@ let readKnownLabels (file: string) (pool: Dataset) : Result<(int * int)[], DeskE
 
     let classes = pool.ClassNames |> Array.mapi (fun i c -> c, i) |> dict
 
-    try
-        let lines = File.ReadAllLines file
+    match Files.readLines "a CSV of known labels" Files.Limits.documentBytes file with
+    | Error e -> Error(KnownLabels(file, 0, DataError.message e))
+    | Ok lines ->
 
         let rec go (n: int) acc =
             if n >= lines.Length then
@@ -164,8 +179,10 @@ let readKnownLabels (file: string) (pool: Dataset) : Result<(int * int)[], DeskE
                     if comma < 0 then
                         Error(KnownLabels(file, number, $"expected 'path,label', found '{line}'"))
                     else
-                        let path = line.Substring(0, comma).Trim().Trim('"').Replace('\\', '/')
-                        let label = line.Substring(comma + 1).Trim().Trim('"')
+                        // Cells as `waal labels --csv` writes them (Csv.text): quoted, a formula guarded by '.
+                        let cell (s: string) = Csv.ofText (s.Trim().Trim('"'))
+                        let path = (cell (line.Substring(0, comma))).Replace('\\', '/')
+                        let label = cell (line.Substring(comma + 1))
 
                         match index.TryGetValue path with
                         | false, _ ->
@@ -185,8 +202,18 @@ let readKnownLabels (file: string) (pool: Dataset) : Result<(int * int)[], DeskE
                                 Error(KnownLabels(file, number, $"class '{label}' is not one of {known}"))
 
         go 0 []
-    with :? IOException as e ->
-        Error(KnownLabels(file, 0, e.Message))
+
+/// A batch file (batch.json, prefetch.json) of a pool of `count` items and `classes` classes.
+let readBatchFile (count: int) (classes: int) (path: string) : Result<BatchLabels, string> =
+    Files.readText (Path.GetFileName path) Files.Limits.documentBytes path
+    |> Result.mapError DataError.message
+    |> Result.bind (BatchLabels.ofJson count classes)
+
+/// Moves a file that cannot be read out of the way (renamed beside it, so nothing is lost); returns its new name.
+let private keepAside (path: string) =
+    let aside = path + ".unreadable"
+    File.Move(path, aside, true)
+    aside
 
 /// The (index, label) pairs a pool's label state holds.
 let storedLabels (pool: Pool) =
@@ -444,22 +471,20 @@ type Desk
     member private _.Resume() =
         lock gate (fun () ->
             if File.Exists files.Batch then
-                match BatchLabels.ofJson pool.Count classes (File.ReadAllText files.Batch) with
+                match readBatchFile pool.Count classes files.Batch with
                 | Ok b -> batch <- Some b
                 | Error why ->
                     // A batch file that cannot be read is kept beside, never silently dropped.
-                    let aside = files.Batch + ".unreadable"
-                    File.Copy(files.Batch, aside, true)
+                    let aside = keepAside files.Batch
                     eprintfn $"warning LABEL006: {files.Batch}: {why}; kept as {aside}, the batch starts again"
 
             if File.Exists files.Prefetch then
-                match BatchLabels.ofJson pool.Count classes (File.ReadAllText files.Prefetch) with
+                match readBatchFile pool.Count classes files.Prefetch with
                 | Ok f ->
                     // Labels a killed process had already stored are not held twice.
                     prefetch <- BatchLabels.keep (fun i -> not (Pool.isLabelled session.Pool i)) f
                 | Error why ->
-                    let aside = files.Prefetch + ".unreadable"
-                    File.Copy(files.Prefetch, aside, true)
+                    let aside = keepAside files.Prefetch
                     eprintfn $"warning LABEL006: {files.Prefetch}: {why}; kept as {aside}"
 
             advance ())
@@ -481,6 +506,12 @@ type Desk
     /// Labels one item of the batch being labelled.
     member this.Give(index: int, label: int) =
         this.Change(BatchLabels.give classes index label)
+
+    /// Labels several items of the batch, all or none: one refused label leaves the batch as it was.
+    member this.GiveAll(pairs: (int * int)[]) =
+        this.Change(fun b ->
+            pairs
+            |> Array.fold (fun acc (i, l) -> acc |> Result.bind (BatchLabels.give classes i l)) (Ok b))
 
     /// Takes back the last label of the batch.
     member this.Undo() = this.Change BatchLabels.undo
@@ -711,7 +742,7 @@ let readSession (folder: string) : Result<Configuration * Source, DeskError> =
     readRecorded files.Label
     |> Result.mapError (fun m -> Options $"error LABEL002: {m}")
     |> Result.bind (fun recorded ->
-        Datasets.readSpec (File.ReadAllText files.Layout.Spec)
+        Datasets.readSpecFile files.Layout.Spec
         |> Result.mapError (fun errors ->
             Options $"error LABEL002: {files.Layout.Spec}: {Session.message (Session.SpecProblem errors)}")
         |> Result.map (fun config -> config, recorded.Source))
@@ -741,9 +772,31 @@ let openDesk
     : Result<Desk * IDisposable * string list, DeskError> =
     let files = Files(Path.GetFullPath folder)
 
-    match Results.lockFolder files.Layout with
-    | Error m -> Error(Busy $"{files.Folder}: {m}")
-    | Ok folderLock ->
+    let seeds (pool: Dataset) =
+        match knownLabels with
+        | None -> Ok [||]
+        | Some file -> readKnownLabels file pool
+
+    // A new session's images and known labels are read before its folder is created: input that cannot be read
+    // leaves nothing behind.
+    let early =
+        if Directory.Exists files.Folder then
+            Ok None
+        else
+            readData config source
+            |> Result.bind (fun data ->
+                let pool, _, _ = data
+                seeds pool |> Result.map (fun pairs -> Some(data, pairs)))
+
+    match
+        early
+        |> Result.bind (fun early ->
+            Results.lockFolder files.Layout
+            |> Result.map (fun held -> early, held)
+            |> Result.mapError (lockRefused files.Folder))
+    with
+    | Error e -> Error e
+    | Ok(early, folderLock) ->
         let fail e =
             (folderLock :> IDisposable).Dispose()
             Error e
@@ -763,7 +816,12 @@ let openDesk
         match recorded with
         | Error e -> fail e
         | Ok(config, source, notes) ->
-            match readData config source with
+            let data =
+                match early with
+                | Some(data, _) -> Ok data
+                | None -> readData config source
+
+            match data with
             | Error e -> fail e
             | Ok(pool, test, skipped) ->
                 let notes =
@@ -781,15 +839,14 @@ let openDesk
                         |> Result.mapError SessionFailed
                         |> Result.bind (fun s ->
                             let seeded =
-                                match knownLabels with
-                                | None -> Ok()
-                                | Some file ->
-                                    readKnownLabels file pool
-                                    |> Result.bind (fun pairs ->
-                                        if pairs.Length = 0 then
-                                            Ok()
-                                        else
-                                            s.Label pairs |> Result.mapError SessionFailed)
+                                match early with
+                                | Some(_, pairs) -> Ok pairs
+                                | None -> seeds pool
+                                |> Result.bind (fun pairs ->
+                                    if pairs.Length = 0 then
+                                        Ok()
+                                    else
+                                        s.Label pairs |> Result.mapError SessionFailed)
 
                             match seeded with
                             | Error e ->
@@ -854,7 +911,7 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
         Error(Options $"error LABEL002: {files.Label}: missing; expected the folder of a 'waal label' session")
     else
         match Results.lockFolder files.Layout with
-        | Error m -> Error(Busy $"{files.Folder}: {m}")
+        | Error refused -> Error(lockRefused files.Folder refused)
         | Ok folderLock ->
             let result =
                 readSession files.Folder
@@ -866,7 +923,7 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
                         |> Result.bind (fun progress ->
                             let readBatch (path: string) =
                                 if File.Exists path then
-                                    BatchLabels.ofJson pool.Count pool.Classes (File.ReadAllText path)
+                                    readBatchFile pool.Count pool.Classes path
                                     |> Result.map Some
                                     |> Result.mapError (fun m -> Options $"error LABEL002: {path}: {m}")
                                 else

@@ -10,36 +10,88 @@ open System.Text.Json
 open Waal.Core
 open Waal.Data
 
-let private csvField (s: string) =
-    if s.IndexOfAny([| ','; '"'; '\n'; '\r' |]) >= 0 then
-        "\"" + s.Replace("\"", "\"\"") + "\""
-    else
-        s
-
 /// `path,class`, one row per label (paths relative to the images folder), in pool order.
 let labelsCsv (pool: Dataset) (labels: (int * int)[]) =
     let sb = StringBuilder("path,class\n")
 
     for i, l in labels |> Array.sortBy fst do
-        sb.Append(csvField pool.Files[i]).Append(',').Append(csvField pool.ClassNames[l]).Append('\n')
+        sb.Append(Csv.text pool.Files[i]).Append(',').Append(Csv.text pool.ClassNames[l]).Append('\n')
         |> ignore
 
     sb.ToString()
 
-/// Copies every labelled image into `out/<class>/<its path>` (a folder `--dataset folder=` reads); returns the
-/// number of files copied. Files already there with the same content are left as they are.
-let classFolders (root: string) (pool: Dataset) (labels: (int * int)[]) (out: string) =
-    let mutable copied = 0
+/// What a folder export did: files copied, and files already there with the same bytes (an export repeated).
+type FolderExport = { Copied: int; AlreadyThere: int }
 
-    for i, l in labels do
+/// Copies every labelled image into `out/<class>/<its path>` (a folder `--dataset folder=` reads). It never
+/// overwrites: a file already there with the same bytes is left as it is, one with other bytes is an error naming
+/// it; and nothing is written outside `out` (class names and paths are checked where they enter, and each target
+/// again here). Images are read as regular files within the image cap (Files.readBytes).
+let classFolders (root: string) (pool: Dataset) (labels: (int * int)[]) (out: string) : Result<FolderExport, string> =
+    let copyOne (i: int, l: int) : Result<bool, string> =
+        let file = pool.Files[i]
+
         let target =
-            Path.Combine(out, pool.ClassNames[l], pool.Files[i].Replace('/', Path.DirectorySeparatorChar))
+            Path.GetFullPath(Path.Combine(out, pool.ClassNames[l], file.Replace('/', Path.DirectorySeparatorChar)))
 
-        Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
-        File.Copy(Path.Combine(root, pool.Files[i]), target, true)
-        copied <- copied + 1
+        if not (Files.within out target) then
+            Error
+                $"{target}: lies outside {out} (class {ClassNames.shown pool.ClassNames[l]}, file '{file}'); nothing is written there"
+        else
+            Files.readBytes "an image file" Files.Limits.imageBytes (Path.Combine(root, file))
+            |> Result.mapError DataError.line
+            |> Result.bind (fun bytes ->
+                match Files.kind target with
+                | Ok Files.Absent ->
+                    Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
 
-    copied
+                    let tmp =
+                        Path.Combine(
+                            Path.GetDirectoryName target,
+                            $".{Path.GetFileName target}.{Environment.ProcessId}.tmp"
+                        )
+
+                    File.WriteAllBytes(tmp, bytes)
+                    // No overwrite, even of a file that appeared meanwhile.
+                    File.Move(tmp, target, false)
+                    Ok true
+                | Ok(Files.Regular size) when
+                    size = bytes.LongLength
+                    && Files.readBytes "an image file" Files.Limits.imageBytes target = Ok bytes
+                    ->
+                    Ok false
+                | Ok(Files.Regular _) ->
+                    Error
+                        $"{target}: already exists with other content; a folder export never overwrites (give an empty --folders folder)"
+                | Ok _ ->
+                    Error
+                        $"{target}: already exists and is not a file; a folder export never overwrites (give an empty --folders folder)"
+                | Error e -> Error(DataError.line e))
+
+    try
+        labels
+        |> Array.fold
+            (fun acc pair ->
+                acc
+                |> Result.bind (fun (done': FolderExport) ->
+                    copyOne pair
+                    |> Result.map (fun copied ->
+                        if copied then
+                            { done' with Copied = done'.Copied + 1 }
+                        else
+                            { done' with
+                                AlreadyThere = done'.AlreadyThere + 1
+                            })))
+            (Ok { Copied = 0; AlreadyThere = 0 })
+    with
+    | :? IOException as e -> Error $"{out}: {e.Message}"
+    | :? UnauthorizedAccessException as e -> Error $"{out}: {e.Message}"
+
+/// The address of a pool file under a folder's file URI: each path segment escaped, so a name holding '%', '#' or
+/// '?' is linked as it is named (a name `z%41.png` stays z%41.png, not zA.png).
+let fileUri (root: string) (file: string) =
+    let rootUri = Uri(Path.GetFullPath root + "/").AbsoluteUri
+    rootUri + String.Join("/", file.Split('/') |> Array.map Uri.EscapeDataString)
 
 /// The batch being labelled as Label Studio tasks (a JSON list): `data.image` is the page's URL of the image,
 /// `data.path` its file, `data.pool_index` and `data.query_rank` (0: picked first) where it stands; with a

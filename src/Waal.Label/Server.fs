@@ -19,6 +19,7 @@ open Microsoft.AspNetCore.Hosting.Server.Features
 open Microsoft.Extensions.DependencyInjection
 open Microsoft.Extensions.Logging
 open Waal.Core
+open Waal.Data
 open Waal.Label.Desk
 
 /// Where the server listens.
@@ -106,6 +107,38 @@ let private readInts (ctx: HttpContext) (names: string list) : Task<Result<int l
                 | :? JsonException -> return Error "the body is not a JSON object"
                 | :? InvalidOperationException -> return Error "the body is not a JSON object"
                 | Failure m -> return Error m
+    }
+
+/// The largest Label Studio export the page's import takes (a task is a few hundred bytes).
+let private importBytes = 16 * 1024 * 1024
+
+/// Reads a request body of at most `cap` bytes as UTF-8 text, never more.
+let private readBody (ctx: HttpContext) (cap: int) : Task<Result<string, string>> =
+    task {
+        let limit = $"the request body is larger than {Files.limitText (int64 cap)}"
+
+        if
+            ctx.Request.ContentLength.HasValue
+            && ctx.Request.ContentLength.Value > int64 cap
+        then
+            return Error limit
+        else
+            use buffer = new MemoryStream()
+            let chunk = Array.zeroCreate<byte> 65536
+            let mutable ended = false
+            let mutable over = false
+
+            while not ended && not over do
+                let! n = ctx.Request.Body.ReadAsync(chunk, 0, chunk.Length)
+
+                if n = 0 then ended <- true
+                elif buffer.Length + int64 n > int64 cap then over <- true
+                else buffer.Write(chunk, 0, n)
+
+            if over then
+                return Error limit
+            else
+                return Ok(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, int buffer.Length))
     }
 
 /// Starts the server over a desk; `binding.Port` 0 takes a free port.
@@ -208,22 +241,16 @@ let start (desk: Desk) (binding: Binding) : Task<Running> =
                                 | Error m -> do! text ctx 400 m
                             | "/api/undo" -> do! answer (desk.Undo())
                             | "/api/import/label-studio" ->
-                                use reader = new StreamReader(request.Body, Encoding.UTF8)
-                                let! body = reader.ReadToEndAsync()
-
-                                match Exports.ofLabelStudio desk.Classes body with
-                                | Error m -> do! text ctx 400 $"Label Studio export: {m}"
-                                | Ok pairs ->
-                                    let refused =
-                                        pairs
-                                        |> Array.tryPick (fun (i, l) ->
-                                            match desk.Give(i, l) with
-                                            | Ok() -> None
-                                            | Error r -> Some r)
-
-                                    match refused with
-                                    | Some r -> do! text ctx r.Status $"Label Studio export: {r.Message}"
-                                    | None -> do! json ctx (desk.StateJson())
+                                match! readBody ctx importBytes with
+                                | Error m -> do! text ctx 413 $"Label Studio export: {m}"
+                                | Ok body ->
+                                    // All or nothing, as the offline import: one refused task changes nothing.
+                                    match Exports.ofLabelStudio desk.Classes body with
+                                    | Error m -> do! text ctx 400 $"Label Studio export: {m}"
+                                    | Ok pairs ->
+                                        match desk.GiveAll pairs with
+                                        | Error r -> do! text ctx r.Status $"Label Studio export: {r.Message}"
+                                        | Ok() -> do! json ctx (desk.StateJson())
                             | _ -> do! text ctx 404 $"no such action: {path}"
                     elif HttpMethods.IsGet request.Method || HttpMethods.IsHead request.Method then
                         match path with
@@ -261,17 +288,21 @@ let start (desk: Desk) (binding: Binding) : Task<Running> =
                                  else
                                      None)
                             with
-                            | Some file when File.Exists file ->
-                                let kind =
-                                    match contentTypes.TryGetValue(Path.GetExtension(file).ToLowerInvariant()) with
-                                    | true, t -> t
-                                    | _ -> "application/octet-stream"
+                            | Some file ->
+                                // The pool's files were checked when it was read; what is there now is read the
+                                // same way (a regular file within the image cap), never followed into a device.
+                                match Files.readBytes "an image file" Files.Limits.imageBytes file with
+                                | Error e -> do! text ctx 404 $"pool index {digits}: {DataError.line e}"
+                                | Ok bytes ->
+                                    let kind =
+                                        match contentTypes.TryGetValue(Path.GetExtension(file).ToLowerInvariant()) with
+                                        | true, t -> t
+                                        | _ -> "application/octet-stream"
 
-                                headers.CacheControl <- "private, max-age=3600"
-                                ctx.Response.ContentType <- kind
-                                let! bytes = File.ReadAllBytesAsync file
-                                do! ctx.Response.Body.WriteAsync(bytes, 0, bytes.Length)
-                            | _ -> do! text ctx 404 $"no image with pool index '{digits}'"
+                                    headers.CacheControl <- "private, max-age=3600"
+                                    ctx.Response.ContentType <- kind
+                                    do! ctx.Response.Body.WriteAsync(bytes, 0, bytes.Length)
+                            | None -> do! text ctx 404 $"no image with pool index '{digits}'"
                         | _ -> do! text ctx 404 $"not found: {path}"
                     else
                         do! text ctx 405 $"method {request.Method} is not allowed"

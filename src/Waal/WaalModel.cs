@@ -56,12 +56,21 @@ public sealed class WaalModel : IDisposable
         return Run(Experiments.Model.prepare(_model.Info, path));
     }
 
-    /// <summary>Predicts the class of an encoded image read from a stream (to its end).</summary>
+    /// <summary>Predicts the class of an encoded image read from a stream (to its end, and never more than the
+    /// image cap of 256 MiB: a longer stream is refused with DATA015).</summary>
     public ImagePrediction Predict(Stream stream, string name = "stream")
     {
         Live();
+        var cap = Data.Files.Limits.imageBytes;
         using var copy = new MemoryStream();
-        stream.CopyTo(copy);
+        var buffer = new byte[81920];
+        int n;
+        while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (copy.Length + n > cap)
+                throw Errors.Data(Data.DataError.NewTooLarge(name, "an image", $"more than {Data.Files.limitText(cap)}", Data.Files.limitText(cap)));
+            copy.Write(buffer, 0, n);
+        }
         return Predict(copy.ToArray(), name);
     }
 

@@ -352,7 +352,10 @@ let private persistence =
             test "a folder held by another writer is refused with EXP009 naming the holder, and nothing is written" {
                 let dir = temp ()
                 let layout: Results.Layout = { Folder = dir }
-                use hold = Results.lockFolder layout |> Result.defaultWith failtest
+
+                use hold =
+                    Results.lockFolder layout |> Result.defaultWith (fun e -> failtest $"%A{e}")
+
                 let before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories) |> Array.sort
 
                 match Runner.run (small 1L) dir true Runner.quiet with
@@ -467,7 +470,7 @@ let private report =
                 Runner.run (tiny 2L) b false Runner.quiet |> ok "seed 2"
 
                 match Report.write [ a; b ] out with
-                | Error e -> failtest e
+                | Error e -> failtest $"%A{e}"
                 | Ok(md, png) ->
                     let text = File.ReadAllText md
                     Expect.stringContains text "| waal | 2 | " "one group of two runs"
@@ -491,8 +494,8 @@ let private report =
                 Expect.isGreaterThanOrEqual s 0.0 "std"
 
                 match Report.write [ a; temp () ] out with
-                | Error e -> Expect.stringContains e "spec.json" "a folder without a run is named"
-                | Ok _ -> failtest "expected an error"
+                | Error(Report.RunUnreadable e) -> Expect.stringContains e "spec.json" "a folder without a run is named"
+                | other -> failtest $"expected an unreadable run, got %A{other}"
 
                 for d in [ a; b; out ] do
                     Directory.Delete(d, true)
@@ -825,7 +828,7 @@ let private folders =
                         let text = File.ReadAllText md
                         Expect.stringContains text "Stopped early" "the report says the run stopped"
                         Expect.stringContains text "after round 1, agreement>=0.01/1" "which rule, after which round"
-                    | Error e -> failtest e
+                    | Error e -> failtest $"%A{e}"
 
                     Directory.Delete(reportDir, true)
                     let before = File.ReadAllText(Path.Combine(dir, "progress.json"))

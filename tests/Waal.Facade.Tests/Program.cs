@@ -318,6 +318,12 @@ var tests = Runner.TestList("Facade", new[]
 
             Expect(() => model.Predict(new byte[] { 1, 2, 3, 4 }), "DATA005");
             Expect(() => model.Predict(Path.Combine(data, "none.png")), "DATA001");
+            // A stream without end (as /dev/zero is) is read no further than the image cap, then refused.
+            using (var endless = File.OpenRead("/dev/zero"))
+                Expect(() => model.Predict(endless, "endless"), "DATA015");
+            var device = Path.Combine(data, "zero.png");
+            File.CreateSymbolicLink(device, "/dev/zero");
+            Expect(() => model.Predict(device), "DATA014");
             Expect(() => WaalModel.Load(data + "-none"), "MODEL001");
             Expect(() => WaalModel.Load(data), "MODEL001");
         }

@@ -753,6 +753,171 @@ let private http' =
             }
         ]
 
+/// Runs the CLI in this process (for commands that do not serve): exit code and stderr.
+let private waalHere (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = Waal.Cli.Cli.run out err (Array.ofList args)
+    code, out.ToString().Trim(), err.ToString().Trim()
+
+let private hostile =
+    testList
+        "a hostile session"
+        [
+            test
+                "names that are formulas or escapes, an import refused whole, special files served, exports that never overwrite" {
+                inTemp (fun root ->
+                    let data = imageFolder root
+                    let session = Path.Combine(root, "session")
+
+                    let one =
+                        Directory.GetFiles(Path.Combine(data, "top"), "*.png")
+                        |> Array.sort
+                        |> Array.head
+
+                    // Files whose names a spreadsheet would run, or a URL would decode, at the images' top level.
+                    let named =
+                        [ "=1+1.png"; "-cmd.png"; "@sum.png"; "'quoted.png"; "z%41.png"; "a#b?.png" ]
+
+                    for n in named do
+                        File.Copy(one, Path.Combine(data, n))
+
+                    let known = Path.Combine(root, "known.csv")
+
+                    File.WriteAllLines(
+                        known,
+                        [| "path,label" |] |> Array.append
+                        <| [| for n in named -> $"{Csv.text n},trouser" |]
+                    )
+
+                    use r = start (imagesOf data session @ fast @ [ "--known-labels"; known ])
+                    let code, csv = get r "/export/labels.csv" true
+                    Expect.equal code 200 "labels.csv"
+
+                    for n in named do
+                        let row =
+                            csv.Split('\n')
+                            |> Array.find (fun l -> l.EndsWith ",trouser" && l.Contains(n.Replace("'", "")))
+
+                        Expect.equal row $"{Csv.text n},trouser" $"{n}: guarded and quoted"
+
+                    Expect.stringContains csv "\"'=1+1.png\",trouser" "a formula goes out as text"
+
+                    // A Label Studio export with one task the batch does not hold: refused whole. (The known labels
+                    // make a labelled set, so the model trains first and the first batch is a query.)
+                    let before = waitFor r "the first queried batch" (queriedIn 0)
+                    let batch = batchOf before
+                    let foreign = [ 0..60 ] |> List.find (fun i -> not (Array.contains i batch))
+
+                    let task (i: int) =
+                        $"{{\"data\":{{\"pool_index\":{i}}},\"annotations\":[{{\"result\":[{{\"value\":{{\"choices\":[\"top\"]}}}}]}}]}}"
+
+                    let code, body =
+                        post
+                            r
+                            "/api/import/label-studio"
+                            $"[{task batch[0]},{task batch[1]},{task foreign}]"
+                            [ "X-Waal-Token", r.Token ]
+                            true
+
+                    Expect.equal code 400 $"the import is refused: {body}"
+                    let after = state r
+                    Expect.equal (labelsOf after) [||] "no task of the refused import was applied"
+
+                    Expect.equal
+                        (after.GetProperty("version").GetInt64())
+                        (before.GetProperty("version").GetInt64())
+                        "unchanged"
+
+                    // An image replaced by something that is not a regular file is never read from.
+                    let item =
+                        before.GetProperty("batch").GetProperty("items").EnumerateArray()
+                        |> Seq.find (fun it -> it.GetProperty("index").GetInt32() = batch[0])
+
+                    let file = Path.Combine(data, item.GetProperty("file").GetString())
+                    let bytes = File.ReadAllBytes file
+
+                    for kind in Waal.Testing.SpecialFiles.all do
+                        File.Delete file
+                        Waal.Testing.SpecialFiles.make kind file
+
+                        let code, body =
+                            Waal.Testing.SpecialFiles.within 30.0 $"GET a %A{kind}" (fun () ->
+                                get r $"/image/{batch[0]}" true)
+
+                        match kind with
+                        | Waal.Testing.SpecialFiles.Bomb ->
+                            Expect.equal code 200 "a small regular file is served as it is"
+                        | _ ->
+                            Expect.equal code 404 $"%A{kind}: {body}"
+
+                            Expect.isTrue
+                                (Waal.Testing.SpecialFiles.codes kind |> List.exists body.Contains)
+                                $"%A{kind}: says why: {body}"
+
+                    File.Delete file
+                    File.WriteAllBytes(file, bytes)
+                    r.Kill()
+
+                    // The class folders export: copied once, left alone when repeated, never overwritten.
+                    let folders = Path.Combine(root, "by-class")
+                    let code, out, err = waalHere [ "labels"; session; "--folders"; folders ]
+                    Expect.equal code 0 $"export: {err}"
+                    Expect.stringContains out $"{named.Length} images copied" "the known labels"
+                    let code, out, err = waalHere [ "labels"; session; "--folders"; folders ]
+                    Expect.equal code 0 $"again: {err}"
+
+                    Expect.stringContains
+                        out
+                        $"0 images copied into class folders under {folders} ({named.Length} already there)"
+                        "left alone"
+
+                    let mine = Path.Combine(folders, "trouser", "=1+1.png")
+                    File.WriteAllText(mine, "someone's own file")
+                    let code, _, err = waalHere [ "labels"; session; "--folders"; folders ]
+                    Expect.equal code 2 "refused"
+
+                    Expect.stringStarts
+                        err
+                        $"error LABEL010: {mine}: already exists with other content"
+                        "names the file"
+
+                    Expect.equal (File.ReadAllText mine) "someone's own file" "never overwritten"
+
+                    // No export inside the session, the images, or over the file being imported.
+                    for option, target in
+                        [
+                            "--csv", Path.Combine(session, "label.json")
+                            "--csv", Path.Combine(data, "labels.csv")
+                            "--folders", Path.Combine(data, "sorted")
+                            "--label-studio", Path.Combine(session, "tasks.json")
+                        ] do
+                        let code, _, err = waalHere [ "labels"; session; option; target ]
+                        Expect.equal code 2 $"{option} {target}"
+                        Expect.stringStarts err $"error CLI004: {option}: {target}: is or lies in" $"{option} {target}"
+
+                    // Label Studio's links are the files' own names, whatever characters they hold.
+                    for n in named do
+                        Expect.equal
+                            (Uri(Waal.Label.Exports.fileUri data n).LocalPath)
+                            (Path.Combine(data, n))
+                            $"the link of {n}"
+
+                    // label.json edited so that a class would escape the export folder: refused where it is read.
+                    let labelJson = Path.Combine(session, "label.json")
+                    let good = File.ReadAllText labelJson
+                    File.WriteAllText(labelJson, good.Replace("\"pullover\"", "\"../../escaped\""))
+
+                    let code, _, err =
+                        waalHere [ "labels"; session; "--csv"; Path.Combine(root, "x.csv") ]
+
+                    Expect.equal code 2 "refused"
+                    Expect.stringContains err "class name '../../escaped' holds a path separator" "names the class"
+                    Expect.isFalse (File.Exists(Path.Combine(root, "x.csv"))) "nothing written"
+                    File.WriteAllText(labelJson, good))
+            }
+        ]
+
 let private browser =
     testList
         "in a real browser"
@@ -897,4 +1062,4 @@ let private browser =
             }
         ]
 
-let all = testSequenced (testList "Label" [ http'; browser ])
+let all = testSequenced (testList "Label" [ http'; hostile; browser ])
