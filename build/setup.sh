@@ -6,7 +6,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source build/env.sh
 
+# The first minute of a fresh clone says what it is doing (and how long each step took).
+step() { echo "setup: $1"; step_started=$SECONDS; }
+done_step() { echo "setup: done in $((SECONDS - step_started)) s"; }
+
+step "restoring the local dotnet tools (Paket, Fantomas)"
 dotnet tool restore >/dev/null
+done_step
 
 if [ ! -f "$WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
   if [ "$WAAL_FASHION_MNIST" = /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
@@ -21,7 +27,11 @@ if [ ! -f "$WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
   fi
 fi
 
+step "restoring the NuGet packages (from the package cache; a first time downloads about 1 GB, libtorch most of it)"
 dotnet restore Waal.Functional.sln -v quiet >/dev/null
+done_step
+step "building the solution in Release (libraries, the waal command, tests, benchmark)"
 dotnet build Waal.Functional.sln -c Release --no-restore -v quiet -nologo -clp:NoSummary -warnaserror
+done_step
 # The experiments targets rebuild the runner when a source is newer than this stamp: the build above is it.
 touch src/Waal.Cli/bin/Release/net10.0/.waal-tools-built
