@@ -207,7 +207,7 @@ let monteCarlo
 /// the predicted class changes; returns the squared norm of the accumulated perturbation per image. Each step
 /// is r = (|f_l| + 1e-4) / ||w_l||^2 w_l, overshot by 2 % (applied per step rather than once to the total, a
 /// small deviation from the original that only matters for images that flip on the first step). Batched over
-/// images: each step takes one backward pass per class.
+/// images: each step takes one backward pass per class, over the images not yet flipped.
 let deepFool
     (nets: Networks)
     (data: ImageTensors)
@@ -237,20 +237,28 @@ let deepFool
                 let original =
                     (nets.Classifier.forward (nets.Features.forward x0)).argmax(1L).detach()
 
-                let mutable active = torch.ones (n, dtype = ScalarType.Bool)
+                // The rows still on their original class: each step runs on those alone (most images cross a
+                // boundary in a few steps; the network is in eval mode, so a row's values do not depend on which
+                // other rows share its pass).
+                let mutable rows = torch.arange (n)
                 let mutable step = 0
 
-                while step < maxSteps && active.any().item<bool>() do
-                    // One scope per step: only the running perturbation and the active mask leave it.
+                while step < maxSteps && rows.shape[0] > 0L do
+                    // One scope per step: only the running perturbation and the active rows leave it.
                     use _step = torch.NewDisposeScope()
-                    let x = (flat + total).detach().requires_grad_ true
-                    let logits = nets.Classifier.forward (nets.Features.forward (x.reshape x0.shape))
-                    let current = logits.argmax (1L)
-                    active <- active.logical_and (current.eq original)
+                    let m = rows.shape[0]
 
-                    if active.any().item<bool>() then
-                        let rows = torch.arange (n)
-                        let fo = logits.index ([| rows; original |])
+                    let x =
+                        (flat.index_select (0L, rows) + total.index_select (0L, rows)).detach().requires_grad_ true
+
+                    let shape = Array.append [| m |] x0.shape[1..]
+                    let logits = nets.Classifier.forward (nets.Features.forward (x.reshape shape))
+                    let origin = original.index_select (0L, rows)
+                    let still = logits.argmax(1L).eq origin
+
+                    if still.any().item<bool>() then
+                        let within = torch.arange (m)
+                        let fo = logits.index ([| within; origin |])
 
                         let grads =
                             [|
@@ -262,9 +270,9 @@ let deepFool
                                     )).[0]
                             |]
 
-                        let gOriginal = torch.stack(grads, 1L).index([| rows; original |])
-                        let mutable best = torch.full (n, System.Double.PositiveInfinity)
-                        let mutable bestStep = torch.zeros_like flat
+                        let gOriginal = torch.stack(grads, 1L).index([| within; origin |])
+                        let mutable best = torch.full (m, System.Double.PositiveInfinity)
+                        let mutable bestStep = torch.zeros_like x
 
                         for k in 0L .. classes - 1L do
                             let w = grads[int k] - gOriginal
@@ -273,20 +281,23 @@ let deepFool
                             let dist = f.abs().detach() / wn
                             // The original class is no boundary: exclude it.
                             let dist =
-                                dist.masked_fill (original.eq (torch.tensor k), System.Double.PositiveInfinity)
+                                dist.masked_fill (origin.eq (torch.tensor k), System.Double.PositiveInfinity)
 
                             let closer = dist.lt best
                             let r = ((f.abs().detach() + 1e-4) / (wn * wn)).unsqueeze(1L) * w.detach ()
                             bestStep <- torch.where (closer.unsqueeze (1L), r, bestStep)
                             best <- torch.where (closer, dist, best)
 
-                        total <-
-                            (total
-                             + torch.where (active.unsqueeze (1L), bestStep * 1.02, torch.zeros_like bestStep))
-                                .MoveToOuterDisposeScope()
+                        // Only the rows still on their class move; the others keep their perturbation.
+                        let moving = rows.masked_select still
 
-                    active <- active.MoveToOuterDisposeScope()
+                        let moved =
+                            total.index_select (0L, moving)
+                            + bestStep.index_select (0L, still.nonzero().view(-1L)) * 1.02
 
+                        total <- total.index_copy(0L, moving, moved).MoveToOuterDisposeScope()
+
+                    rows <- rows.masked_select(still).MoveToOuterDisposeScope()
                     step <- step + 1
 
                 [| (total * total).sum(1L) |])
