@@ -1,24 +1,26 @@
 // Three rounds of active learning from C#: a pool of Fashion-MNIST images, a console oracle that shows the
 // indices to label and reads the answers from standard input, and the test accuracy after each round.
-// Run: dotnet run --project src/Waal.Sample -c Release -- [FOLDER] [--auto] [--session DIR]
+// Run: dotnet run --project src/Waal.Sample -c Release -- [FOLDER] [--auto] [--session DIR] [--epochs E]
 // With --auto the oracle answers itself from the dataset's hidden labels (what the tests do). With --session DIR
 // the session is saved after every step, so labelling can stop at any moment (even killed mid-batch) and continue
-// later from DIR with the same batch waiting.
+// later from DIR with the same batch waiting. --epochs E (default 10) sets each round's training: E x 47 steps.
 using Waal;
 
-var folder = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || args[i - 1] != "--session")).FirstOrDefault()
+var folder = args.Where((a, i) => !a.StartsWith("--") && (i == 0 || (args[i - 1] != "--session" && args[i - 1] != "--epochs"))).FirstOrDefault()
     ?? Environment.GetEnvironmentVariable("WAAL_FASHION_MNIST")
     ?? "/usr/share/datasets/fashion-mnist";
 var auto = args.Contains("--auto");
 var sessionAt = Array.IndexOf(args, "--session");
 var session = sessionAt >= 0 && sessionAt + 1 < args.Length ? args[sessionAt + 1] : null;
+var epochsAt = Array.IndexOf(args, "--epochs");
+var epochs = epochsAt >= 0 && epochsAt + 1 < args.Length && int.TryParse(args[epochsAt + 1], out var given) && given >= 1 ? given : 10;
 
 try
 {
     var pool = LearnerData.FashionMnist(folder, train: true, take: 2000);
     var test = LearnerData.FashionMnist(folder, train: false, take: 2000);
     // The recommended preset with 10 epochs over max(|L|, 3000) images a round (470 steps).
-    var options = new LearnerOptions { Strategy = Strategy.Waal, Epochs = 10, Seed = 1, Threads = 2, QueryBatch = 100 };
+    var options = new LearnerOptions { Strategy = Strategy.Waal, Epochs = epochs, Seed = 1, Threads = 2, QueryBatch = 100 };
     IOracle oracle = new ConsoleOracle(auto ? pool.Labels : null);
     var resuming = session is not null && File.Exists(Path.Combine(session, "progress.json"));
     using var learner = resuming ? await ActiveLearner.LoadAsync(session!, pool, test) : ActiveLearner.Create(pool, options, test);

@@ -164,7 +164,7 @@ var tests = Runner.TestList("Facade", new[]
         {
             // A person at the console: the initial labels typed, then the process killed while round 0's batch waits.
             var info = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { sampleDll, fashion, "--session", folder }) info.ArgumentList.Add(a);
+            foreach (var a in new[] { sampleDll, fashion, "--session", folder, "--epochs", "1" }) info.ArgumentList.Add(a);
             using (var person = Process.Start(info)!)
             {
                 var prompt = await ReadUntil(person.StandardOutput, l => l.StartsWith("label 200 images"));
@@ -185,7 +185,7 @@ var tests = Runner.TestList("Facade", new[]
 
                 // Restarted: the same batch comes back first (not proposed again), and the run completes.
                 var again = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-                foreach (var a in new[] { sampleDll, fashion, "--session", folder, "--auto" }) again.ArgumentList.Add(a);
+                foreach (var a in new[] { sampleDll, fashion, "--session", folder, "--auto", "--epochs", "1" }) again.ArgumentList.Add(a);
                 using var resumed = Process.Start(again)!;
                 var stdout = resumed.StandardOutput.ReadToEndAsync();
                 var stderr = resumed.StandardError.ReadToEndAsync();
@@ -210,6 +210,9 @@ var tests = Runner.TestList("Facade", new[]
         info.ArgumentList.Add(dll);
         info.ArgumentList.Add(fashion);
         info.ArgumentList.Add("--auto");
+        // The flow (prompts, rounds, labels) is what is checked here: one epoch a round (47 steps) trains enough.
+        info.ArgumentList.Add("--epochs");
+        info.ArgumentList.Add("1");
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEnd();
