@@ -14,8 +14,16 @@ py=""
 for candidate in /usr/bin/python3 python3; do
   if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import torch" >/dev/null 2>&1; then py="$candidate"; break; fi
 done
+# Like the test command's chromium: installed when missing and apt-get is usable.
+if [ -z "$py" ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing Debian's python3-torch (PyTorch, the benchmark's other side)"
+  $sudo apt-get update -q >/dev/null
+  $sudo apt-get install -y -q python3-torch >/dev/null || true
+  /usr/bin/python3 -c "import torch" >/dev/null 2>&1 && py=/usr/bin/python3
+fi
 if [ -z "$py" ]; then
-  echo "error BENCH001: PyTorch is not installed for any python3 here; install Debian's: apt-get install -y python3-torch" >&2
+  echo "error BENCH001: PyTorch is not installed for any python3 here and apt-get could not install it; install Debian's: apt-get install -y python3-torch" >&2
   exit 1
 fi
 

@@ -26,6 +26,14 @@ let main argv =
 
         exit 0
 
+    if argv.Length > 0 && argv[0] = "onednn-repro" then
+        // onednn-repro [RUNS] [STEPS] [THREADS]: TorchSharp alone, no code of this project, no oneDNN guard.
+        let arg i d =
+            if argv.Length > i then int argv[i] else d
+
+        OneDnnRepro.run (arg 1 20) (arg 2 2000) (arg 3 2)
+        exit 0
+
     if argv.Length > 0 && argv[0] = "micro" then
         Device.configure (if argv.Length > 1 then int argv[1] else 2)
 
