@@ -105,7 +105,11 @@ public sealed class WriteReport : WaalTool
     /// <summary>Where report.md and learning_curve.png go.</summary>
     [Required] public string OutputDirectory { get; set; } = "";
 
+    /// <summary>The accuracy reported: test (the default) or validation.</summary>
+    public string Metric { get; set; } = "";
+
     /// <inheritdoc />
     protected override IEnumerable<string> Arguments() =>
-        new[] { "report" }.Concat(Runs).Concat(new[] { "--out", OutputDirectory });
+        new[] { "report" }.Concat(Runs).Concat(new[] { "--out", OutputDirectory })
+            .Concat(string.IsNullOrEmpty(Metric) ? Array.Empty<string>() : new[] { "--metric", Metric });
 }

@@ -77,16 +77,23 @@ type ResumeArgs =
             match a with
             | Folder _ -> "the folder of an interrupted 'waal run'."
 
-/// `waal report DIR... --out OUT`.
+/// The accuracies `waal report --metric` reports.
+type MetricArg =
+    | Test
+    | Validation
+
+/// `waal report DIR... --out OUT [--metric test|validation]`.
 type ReportArgs =
     | [<MainCommand; Mandatory>] Runs of folder: string list
     | [<Mandatory>] Out of folder: string
+    | Metric of MetricArg
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Runs _ -> "run folders (each with spec.json and rounds.csv)."
             | Out _ -> "where report.md and learning_curve.png go."
+            | Metric _ -> "the accuracy reported: test (default) or validation (runs made with --validation)."
 
 /// `waal export RUN_DIR --out MODEL_DIR`.
 type ExportArgs =

@@ -42,7 +42,13 @@ let private roundLine (r: RoundRecord) =
         | Some why -> $"; stopped early, {why}"
         | None -> ""
 
-    $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s{stopped}"
+    let validation =
+        if Double.IsFinite r.ValidationAccuracy then
+            $", validation {100.0 * r.ValidationAccuracy:F2} %%"
+        else
+            ""
+
+    $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%{validation}, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s{stopped}"
 
 /// Plain progress lines (not a terminal): one line when a phase starts, one when it ends.
 let private plainHooks (out: TextWriter) : Runner.Hooks =
@@ -146,7 +152,12 @@ let resume (out: TextWriter) (err: TextWriter) (args: ParseResults<ResumeArgs>) 
 
 /// `waal report`.
 let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) =
-    match Report.write (args.GetResult ReportArgs.Runs) (args.GetResult ReportArgs.Out) with
+    let metric =
+        match args.TryGetResult ReportArgs.Metric with
+        | Some MetricArg.Validation -> Report.ValidationMetric
+        | _ -> Report.TestMetric
+
+    match Report.write metric (args.GetResult ReportArgs.Runs) (args.GetResult ReportArgs.Out) with
     | Ok(md, png) ->
         out.WriteLine $"report: {md}"
         out.WriteLine $"learning curve: {png}"

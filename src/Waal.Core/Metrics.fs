@@ -72,6 +72,20 @@ let auc (positives: float[]) (negatives: float[]) =
         let nn = float negatives.Length
         Some((sumPositive - np * (np + 1.0) / 2.0) / (np * nn))
 
+/// A 95% interval for an AUC of `positives` against `negatives` counts (Hanley and McNeil, 1982: the standard error
+/// from the AUC and the two counts), clipped to [0, 1].
+let aucInterval (a: float) (positives: int) (negatives: int) =
+    let n1, n2 = float positives, float negatives
+    let q1 = a / (2.0 - a)
+    let q2 = 2.0 * a * a / (1.0 + a)
+
+    let variance =
+        (a * (1.0 - a) + (n1 - 1.0) * (q1 - a * a) + (n2 - 1.0) * (q2 - a * a))
+        / (n1 * n2)
+
+    let se = sqrt (max 0.0 variance)
+    max 0.0 (a - 1.96 * se), min 1.0 (a + 1.96 * se)
+
 /// Pearson's correlation (None when a side is constant or the lengths differ or are below 2).
 let pearson (xs: float[]) (ys: float[]) =
     if xs.Length <> ys.Length || xs.Length < 2 then

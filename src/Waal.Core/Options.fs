@@ -853,6 +853,63 @@ module Options =
                     (fun v -> pick (fun p -> { p with Candidates = int v }))
             )
             later (
+                integer
+                    "validation"
+                    Identity
+                    0L
+                    maxInt
+                    "an integer >= 0"
+                    "the next V training images after the pool: a validation split evaluated every round beside the test set (rounds.csv's validation_accuracy), to choose settings without the test set (0: none)."
+                    None
+                    (always "0")
+                    (fun c -> int64 c.Spec.Validation)
+                    (fun v -> spec (fun s -> { s with Validation = int v }))
+            )
+            later (
+                integer
+                    "critic-steps"
+                    Identity
+                    1L
+                    100L
+                    "an integer in 1..100"
+                    "WAAL: critic steps (step B) per step of the networks (step A)."
+                    (Some "CriticSteps")
+                    (always "1")
+                    (fun c -> int64 c.Spec.Method.CriticSteps)
+                    (fun v -> methodOf (fun m -> { m with CriticSteps = int v }))
+            )
+            later (
+                flag
+                    "critic-trained"
+                    "WAAL: train the critic (false: it keeps its random initialisation, a control on the same score path)."
+                    (Some "CriticTrained")
+                    (always "true")
+                    (fun c -> c.Spec.Method.CriticTrained)
+                    (fun v -> methodOf (fun m -> { m with CriticTrained = v }))
+            )
+            later (
+                number
+                    "critic-holdout"
+                    (fun v -> v >= 0.0 && v < 0.5)
+                    "a number in [0, 0.5)"
+                    "WAAL: the fraction of L and of U withheld from the critic's steps (the classifier still trains on them), so diagnostics.csv measures the critic on items it never saw (0: none)."
+                    (Some "CriticHoldout")
+                    (always "0")
+                    (fun c -> c.Spec.Method.CriticHoldout)
+                    (fun v -> methodOf (fun m -> { m with CriticHoldout = v }))
+            )
+            later (
+                choice
+                    "score-scale"
+                    Identity
+                    [ PaperScale, "paper"; ZScale, "z"; RankScale, "rank" ]
+                    "WAAL's query: the scale on which the critic term meets the uncertainty, u - selection x d: paper (the bound and the critic raw; margin and entropy z-scored), z (both z-scored over U) or rank (both as rank fractions)."
+                    (Some "ScoreScale")
+                    (fixedChoice PaperScale)
+                    (fun c -> c.Spec.Method.ScoreScale)
+                    (fun v -> methodOf (fun m -> { m with ScoreScale = v }))
+            )
+            later (
                 choice
                     "preset"
                     Identity
@@ -908,6 +965,7 @@ module Options =
                     Rounds = 0
                     Seed = 0L
                     Pool = None
+                    Validation = 0
                     Train =
                         {
                             Epochs = 0
@@ -936,6 +994,10 @@ module Options =
                             CriticOptimiser = CriticSgd
                             CriticLearningRate = 0.0
                             Uncertainty = BoundUncertainty
+                            CriticSteps = 0
+                            CriticTrained = true
+                            CriticHoldout = 0.0
+                            ScoreScale = PaperScale
                         }
                     Pick =
                         {

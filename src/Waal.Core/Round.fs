@@ -7,6 +7,8 @@ type RoundRecord =
         /// Labels the model of this round was trained with.
         Labelled: int
         TestAccuracy: float
+        /// Accuracy on the validation split (training images outside the pool, `--validation`); NaN without one.
+        ValidationAccuracy: float
         TrainSeconds: float
         QuerySeconds: float
         EvalSeconds: float
@@ -57,6 +59,9 @@ type Learner<'model, 'error> =
         Train: Pool -> int -> Result<'model * int64, 'error>
         /// Test accuracy of a model (NaN when there is no test data).
         Evaluate: 'model -> Result<float, 'error>
+        /// Accuracy on the validation split (NaN when there is none): what settings are chosen on, so the test
+        /// set is touched only for final tables.
+        Validate: 'model -> Result<float, 'error>
         /// Up to k unlabelled indices to label next, chosen in the given round.
         Query: 'model -> Pool -> int -> int -> Result<int[], 'error>
         /// Named measurements of the model and its query in a round that queried (may be empty).
@@ -138,14 +143,16 @@ module Round =
 
                         match
                             learner.Evaluate model
-                            |> Result.mapError (fun e -> LearnerFailed(round, "evaluate", e))
                             |> Result.bind (fun accuracy ->
+                                learner.Validate model |> Result.map (fun validation -> accuracy, validation))
+                            |> Result.mapError (fun e -> LearnerFailed(round, "evaluate", e))
+                            |> Result.bind (fun accuracies ->
                                 learner.StopSet model
                                 |> Result.mapError (fun e -> LearnerFailed(round, "stop set", e))
-                                |> Result.map (fun stop -> accuracy, stop))
+                                |> Result.map (fun stop -> accuracies, stop))
                         with
                         | Error e -> Error e
-                        | Ok(accuracy, (stopPredictions, uncertainty)) ->
+                        | Ok((accuracy, validation), (stopPredictions, uncertainty)) ->
                             let t2 = clock ()
 
                             // The previous completed round's predictions on the same stop set (a record from a
@@ -191,6 +198,7 @@ module Round =
                                         Round = round
                                         Labelled = pool.LabelledCount
                                         TestAccuracy = accuracy
+                                        ValidationAccuracy = validation
                                         TrainSeconds = t1 - t0
                                         QuerySeconds = t3 - t2
                                         EvalSeconds = t2 - t1

@@ -97,6 +97,15 @@ type WaalScore =
     /// -critic alone: the items least like the labelled set.
     | DiversityOnly
 
+/// On which scale WAAL's critic term meets its uncertainty term in the query score u - selection x d.
+type ScoreScale =
+    /// The paper's bound and the critic as they are; margin and entropy z-scored against the z-scored critic.
+    | PaperScale
+    /// Both terms z-scored over U (mean 0, deviation 1): selection is the critic's weight in deviations.
+    | ZScale
+    /// Both terms as ranks over U scaled to [0, 1]: selection is the critic's weight in rank fractions.
+    | RankScale
+
 /// How a round trains: the optimiser and the length of training.
 type TrainOptions =
     {
@@ -132,6 +141,15 @@ type MethodOptions =
         /// Adam's rate for the critic (CriticAdam only).
         CriticLearningRate: float
         Uncertainty: WaalUncertainty
+        /// Critic steps (step B) per step of the networks (step A).
+        CriticSteps: int
+        /// False: the critic keeps its random initialisation (a control: the same score path, nothing learned).
+        CriticTrained: bool
+        /// The fraction of the labelled and of the unlabelled items withheld from the critic's steps (the
+        /// classifier still trains on them), to measure the critic on items it never saw (0: none).
+        CriticHoldout: float
+        /// The scale of the critic term against the uncertainty in the query score.
+        ScoreScale: ScoreScale
     }
 
 /// How a scalar score becomes a batch (every strategy that ranks by one score: waal, entropy, margin,
@@ -182,6 +200,9 @@ type ExperimentSpec =
         Seed: int64
         /// The first Pool training images form the pool (None: all of them).
         Pool: int option
+        /// The next Validation training images after the pool: a validation split, evaluated every round beside
+        /// the test set, so that settings are chosen without touching the test set (0: none).
+        Validation: int
         Train: TrainOptions
         Method: MethodOptions
         Pick: PickOptions

@@ -30,6 +30,17 @@ type Group =
         Runs: Run list
     }
 
+/// The accuracy a report is over: the test split, or the validation split (`--validation`: the training images
+/// after the pool), on which settings are chosen so that the test set is touched only for final tables.
+type Metric =
+    | TestMetric
+    | ValidationMetric
+
+    member m.Words =
+        match m with
+        | TestMetric -> "test accuracy"
+        | ValidationMetric -> "validation accuracy"
+
 /// Reads a run folder (spec.json and rounds.csv); errors name the file.
 let readRun (folder: string) : Result<Run, string> =
     let layout = { Results.Layout.Folder = folder }
@@ -166,15 +177,115 @@ let private accuracyAt (r: Run) (labels: int) =
 let private aubc (r: Run) =
     Metrics.areaUnderBudgetCurve (r.Rows |> List.map (fun row -> row.Labelled, row.TestAccuracy))
 
-/// The Markdown report.
-let markdown (groups: Group list) =
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (a 95% two-sided interval); 1.96 beyond 30.
+let tQuantile (df: int) =
+    let table =
+        [|
+            12.706
+            4.303
+            3.182
+            2.776
+            2.571
+            2.447
+            2.365
+            2.306
+            2.262
+            2.228
+            2.201
+            2.179
+            2.160
+            2.145
+            2.131
+            2.120
+            2.110
+            2.101
+            2.093
+            2.086
+            2.080
+            2.074
+            2.069
+            2.064
+            2.060
+            2.056
+            2.052
+            2.048
+            2.045
+            2.042
+        |]
+
+    if df >= 1 && df <= table.Length then
+        table[df - 1]
+    else
+        1.96
+
+/// The settings line of a group: what applies to its strategy (WAAL's method only for waal; the batch mode only
+/// for strategies that rank by one score).
+let settingsLine (g: Group) =
+    let s = g.Spec
+    let m = s.Method
+    let pool = s.Pool |> Option.map string |> Option.defaultValue "all"
+    let v (name: string) = Options.specValue name s
+    let preset, budget, schedule = v "preset", v "train-budget", v "schedule"
+
+    let common =
+        $"{s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, preset {preset}, budget {budget} (floor {s.Train.Floor}), {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum} Nesterov {s.Train.Nesterov} weight decay {s.Train.WeightDecay} schedule {schedule}, augmentation {m.Augment}"
+
+    let batchMode =
+        if List.contains s.Strategy [ "waal"; "entropy"; "margin"; "least-confidence" ] then
+            let mode = v "batch-mode"
+            $"; batch mode {mode}"
+        else
+            ""
+
+    let waal =
+        if s.Strategy = "waal" then
+            let uncertainty, scale = v "waal-uncertainty", v "score-scale"
+            let output, optimiser = v "critic", v "critic-optimiser"
+
+            let imbalance, sign, adversary, bound =
+                v "imbalance", v "gp-sign", v "adversary", v "bound"
+
+            let query =
+                match m.Score with
+                | UncertaintyOnly -> $"query: {uncertainty} alone (critic off)"
+                | DiversityOnly -> "query: the critic alone"
+                | Combined -> $"query: {uncertainty} - {m.Selection} x critic on the {scale} scale"
+
+            let rate =
+                if m.CriticOptimiser = CriticAdam then
+                    $" lr {m.CriticLearningRate}"
+                else
+                    ""
+
+            let critic =
+                if m.CriticTrained then
+                    $"critic {output} ({optimiser}{rate}, {m.CriticSteps} step(s) per network step)"
+                else
+                    $"critic {output}, frozen at its initialisation"
+
+            $"; WAAL's trainer: alpha {m.Alpha}, imbalance {imbalance}, GP sign {sign} weight {m.GpWeight}, adversary {adversary}, {critic}; {query}, bound {bound}"
+        else
+            ""
+
+    let seeds = String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))
+    $"{common}{batchMode}{waal}; seeds {seeds}."
+
+/// The Markdown report over the chosen accuracy.
+let markdown (metric: Metric) (groups: Group list) =
     let sb = StringBuilder()
     let line (s: string) = sb.Append(s).Append('\n') |> ignore
     let labels = groups |> List.collect budget |> List.distinct |> List.sort
 
     line "# Active-learning report"
     line ""
-    line "Test accuracy (%) on the dataset's full test split against the number of labels. AUBC is the area under"
+
+    match metric with
+    | TestMetric ->
+        line "Test accuracy (%) on the dataset's full test split against the number of labels. AUBC is the area under"
+    | ValidationMetric ->
+        line "Validation accuracy (%) on the training images after the pool (`--validation`; the test split is not"
+        line "shown) against the number of labels. AUBC is the area under"
+
     line "the budget curve (trapezoids) divided by the label range: the mean accuracy over the budget."
     line ""
     line "## Accuracy per run"
@@ -239,20 +350,26 @@ let markdown (groups: Group list) =
     // Paired differences against random: the same seed means the same initial labels and initialisation.
     match groups |> List.filter (fun g -> g.Spec.Strategy = "random") with
     | [ random ] when groups.Length > 1 ->
+        // Round 0 involves no query: the mean over rounds 1 and later.
         let meanOver (r: Run) =
-            r.Rows |> List.averageBy (fun row -> row.TestAccuracy)
+            r.Rows
+            |> List.filter (fun row -> row.Round >= 1)
+            |> function
+                | [] -> nan
+                | rows -> rows |> List.averageBy (fun row -> row.TestAccuracy)
 
         let randomBySeed =
             random.Runs |> List.map (fun r -> r.Spec.Seed, meanOver r) |> Map.ofList
 
         line ""
-        line $"## Paired differences against random (mean accuracy over rounds, points)"
+        line $"## Paired differences against random (mean {metric.Words} over rounds 1 and later, points)"
         line ""
-        line "Per seed: the run's mean accuracy over its rounds minus random's with the same seed (the same initial"
-        line "labels). Mean +- standard error over the seeds; ahead on: the seeds with a positive difference."
+        line "Per seed: the run's mean accuracy over its rounds after round 0 minus random's with the same seed (the"
+        line "same initial labels). Mean, standard error and 95% t-interval over the seeds; ahead on: the seeds with a"
+        line "positive difference."
         line ""
-        line "| strategy | mean over rounds | per seed | mean difference +- SE | ahead on |"
-        line "|---|---|---|---|---|"
+        line "| strategy | mean over rounds | per seed | mean difference +- SE | 95% interval | ahead on |"
+        line "|---|---|---|---|---|---|"
 
         for g in groups do
             if not (obj.ReferenceEquals(g, random)) then
@@ -262,12 +379,20 @@ let markdown (groups: Group list) =
                         randomBySeed
                         |> Map.tryFind r.Spec.Seed
                         |> Option.map (fun b -> r.Spec.Seed, meanOver r - b))
+                    |> List.filter (fun (_, d) -> Double.IsFinite d)
 
                 if not pairs.IsEmpty then
                     let ds = pairs |> List.map snd
                     let m, sd = meanStd ds
                     let se = sd / sqrt (float ds.Length)
                     let own, _ = meanStd (g.Runs |> List.map meanOver)
+                    let half = tQuantile (ds.Length - 1) * se
+
+                    let interval =
+                        if ds.Length > 1 then
+                            $"[{signedPoints (m - half)}, {signedPoints (m + half)}]"
+                        else
+                            "(one seed)"
 
                     let perSeed =
                         pairs
@@ -277,7 +402,7 @@ let markdown (groups: Group list) =
                     let ahead = ds |> List.filter (fun d -> d > 0.0) |> List.length
 
                     line
-                        $"| {g.Label} | {pct own} | {perSeed} | {signedPoints m} +- {pct se} | {ahead} of {ds.Length} |"
+                        $"| {g.Label} | {pct own} | {perSeed} | {signedPoints m} +- {pct se} | {interval} | {ahead} of {ds.Length} |"
     | _ -> ()
 
     line ""
@@ -303,17 +428,12 @@ let markdown (groups: Group list) =
     line ""
 
     for g in groups do
-        let s = g.Spec
-        let m = s.Method
-        let pool = s.Pool |> Option.map string |> Option.defaultValue "all"
-
-        line
-            $"""- **{g.Label}**: {s.Dataset}, pool {pool}, {s.Initial} initial + {s.Query} per query, {s.Rounds} rounds, preset {Options.specValue "preset" s}, budget {Options.specValue "train-budget" s} (floor {s.Train.Floor}), {s.Train.Epochs} epochs, batch {s.Train.Batch}, SGD lr {s.Train.LearningRate} momentum {s.Train.Momentum} Nesterov {s.Train.Nesterov} weight decay {s.Train.WeightDecay} schedule {Options.specValue "schedule" s}; batch mode {Options.specValue "batch-mode" s}; alpha {m.Alpha}, selection {m.Selection}, imbalance {Options.specValue "imbalance" s}, GP sign {Options.specValue "gp-sign" s} weight {m.GpWeight}, critic {Options.specValue "critic" s} ({Options.specValue "critic-optimiser" s}), uncertainty {Options.specValue "waal-uncertainty" s}, bound {Options.specValue "bound" s}, augmentation {m.Augment}; seeds {String.Join(", ", g.Runs |> List.map (fun r -> r.Spec.Seed))}."""
+        line $"- **{g.Label}**: {settingsLine g}"
 
     sb.ToString()
 
 /// The learning curve as a PNG: mean accuracy (%) against labels per group, with a +- std band.
-let plot (groups: Group list) (path: string) =
+let plot (metric: Metric) (groups: Group list) (path: string) =
     use plt = new ScottPlot.Plot()
     let palette = ScottPlot.Palettes.Category10()
     let strategies = groups |> List.map (fun g -> g.Spec.Strategy) |> List.distinct
@@ -346,13 +466,12 @@ let plot (groups: Group list) (path: string) =
             band.FillColor <- color.WithAlpha(0.12)
             band.LineWidth <- 0.0f
 
-    plt.Title "Test accuracy against labels (mean +- std over seeds)"
+    plt.Title $"{metric.Words} against labels (mean +- std over seeds)"
     plt.XLabel "labelled images"
-    plt.YLabel "test accuracy (%)"
+    plt.YLabel $"{metric.Words} (%%)"
     plt.ShowLegend(ScottPlot.Edge.Right) |> ignore
     plt.SavePng(path, 1100, 560) |> ignore
 
-/// Reads the run folders and writes OUT/report.md and OUT/learning_curve.png; returns their paths.
 /// Why a report could not be written.
 type ReportError =
     /// A run folder that cannot be read as one (its file and what is wrong).
@@ -360,7 +479,9 @@ type ReportError =
     /// OUT cannot hold the report (a file, not writable).
     | WriteFailed of path: string * detail: string
 
-let write (folders: string list) (out: string) : Result<string * string, ReportError> =
+/// Reads the run folders and writes OUT/report.md and OUT/learning_curve.png over the chosen accuracy; returns
+/// their paths. Under the validation metric every run must have a validation split.
+let write (metric: Metric) (folders: string list) (out: string) : Result<string * string, ReportError> =
     let read =
         folders
         |> List.map readRun
@@ -372,6 +493,30 @@ let write (folders: string list) (out: string) : Result<string * string, ReportE
                 | _, Error e -> Error e)
             (Ok [])
         |> Result.map List.rev
+        |> Result.bind (fun runs ->
+            match metric with
+            | TestMetric -> Ok runs
+            | ValidationMetric ->
+                match
+                    runs
+                    |> List.tryFind (fun r -> r.Rows |> List.exists (fun row -> Double.IsNaN row.ValidationAccuracy))
+                with
+                | Some r ->
+                    Error
+                        $"""{Path.Combine(r.Folder, "rounds.csv")}: no validation accuracy (the run had no --validation split)"""
+                | None ->
+                    Ok(
+                        runs
+                        |> List.map (fun r ->
+                            { r with
+                                Rows =
+                                    r.Rows
+                                    |> List.map (fun row ->
+                                        { row with
+                                            TestAccuracy = row.ValidationAccuracy
+                                        })
+                            })
+                    ))
 
     read
     |> Result.mapError RunUnreadable
@@ -387,8 +532,8 @@ let write (folders: string list) (out: string) : Result<string * string, ReportE
 
             try
                 Directory.CreateDirectory out |> ignore
-                Results.writeTextAtomic md (markdown groups)
-                plot groups png
+                Results.writeTextAtomic md (markdown metric groups)
+                plot metric groups png
                 Ok(md, png)
             with
             | :? IOException as e -> Error(WriteFailed(out, e.Message))

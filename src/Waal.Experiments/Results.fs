@@ -81,7 +81,12 @@ let private seconds (x: float) =
 /// rounds.csv: the header, then one row per completed round (accuracy written exactly, seconds to 1 ms).
 let roundsCsv (records: RoundRecord list) =
     let sb = StringBuilder()
-    sb.Append(roundsHeader).Append('\n') |> ignore
+    // A run with a validation split has one more column, last (other runs' files stay as they were).
+    let validated =
+        records |> List.exists (fun r -> Double.IsFinite r.ValidationAccuracy)
+
+    sb.Append(roundsHeader).Append(if validated then ",validation_accuracy\n" else "\n")
+    |> ignore
 
     let signal (r: RoundRecord) (name: string) =
         match r.StopSignals |> List.tryFind (fun (n, _) -> n = name) with
@@ -99,8 +104,21 @@ let roundsCsv (records: RoundRecord list) =
         for name in [ "stop_kappa"; "stop_agreement"; "stop_uncertainty" ] do
             sb.Append(',').Append(signal r name) |> ignore
 
-        sb.Append(',').Append(r.Stopped |> Option.map quoted |> Option.defaultValue "").Append('\n')
+        sb.Append(',').Append(r.Stopped |> Option.map quoted |> Option.defaultValue "")
         |> ignore
+
+        if validated then
+            sb
+                .Append(',')
+                .Append(
+                    if Double.IsFinite r.ValidationAccuracy then
+                        invariant r.ValidationAccuracy
+                    else
+                        ""
+                )
+            |> ignore
+
+        sb.Append('\n') |> ignore
 
     sb.ToString()
 
@@ -113,6 +131,8 @@ type RoundRow =
         TrainSeconds: float
         QuerySeconds: float
         EvalSeconds: float
+        /// The validation split's accuracy (NaN for a run without one).
+        ValidationAccuracy: float
     }
 
 /// Reads rounds.csv; a malformed line is an error naming its line number and field.
@@ -127,8 +147,25 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
         if lines.Length = 0 || not (lines[0].Trim().StartsWith fixedColumns) then
             Error $"{path}: line 1: expected the header '{roundsHeader}'"
         else
+            // The validation column, when there is one, is the last: after the quoted `stopped` text.
+            let validated = lines[0].TrimEnd().EndsWith ",validation_accuracy"
+
             let parse (n: int) (line: string) =
                 let f = line.Split ','
+
+                let validation =
+                    if validated then
+                        match
+                            Double.TryParse(
+                                line.Substring(line.LastIndexOf ',' + 1),
+                                NumberStyles.Float,
+                                CultureInfo.InvariantCulture
+                            )
+                        with
+                        | true, v -> v
+                        | _ -> Double.NaN
+                    else
+                        Double.NaN
 
                 let num (i: int) =
                     Double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture)
@@ -149,6 +186,7 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
                                 TrainSeconds = t
                                 QuerySeconds = q
                                 EvalSeconds = e
+                                ValidationAccuracy = validation
                             }
                     | _ -> Error $"{path}: line {n}: expected numbers, found '{line}'"
 
@@ -241,6 +279,10 @@ let progressJson (naming: Naming option) (progress: Progress) =
                 w.WriteNumber("testAccuracy", r.TestAccuracy)
             else
                 w.WriteNull "testAccuracy"
+
+            // Only runs with a validation split have it (files of other runs stay as they were).
+            if Double.IsFinite r.ValidationAccuracy then
+                w.WriteNumber("validationAccuracy", r.ValidationAccuracy)
 
             w.WriteNumber("trainSeconds", r.TrainSeconds)
             w.WriteNumber("querySeconds", r.QuerySeconds)
@@ -393,6 +435,12 @@ let private outOfRange (progress: Progress) =
                 && not (r.TestAccuracy >= 0.0 && r.TestAccuracy <= 1.0)
             then
                 Some $"{where}.testAccuracy: expected a fraction in [0, 1] or null, found {invariant r.TestAccuracy}"
+            if
+                not (Double.IsNaN r.ValidationAccuracy)
+                && not (r.ValidationAccuracy >= 0.0 && r.ValidationAccuracy <= 1.0)
+            then
+                Some
+                    $"{where}.validationAccuracy: expected a fraction in [0, 1], found {invariant r.ValidationAccuracy}"
             time "trainSeconds" r.TrainSeconds
             time "querySeconds" r.QuerySeconds
             time "evalSeconds" r.EvalSeconds
@@ -464,6 +512,10 @@ let readProgress (path: string) : Result<Progress, string> =
                         match r.GetProperty "testAccuracy" with
                         | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
                         | a -> a.GetDouble()
+                    ValidationAccuracy =
+                        match r.TryGetProperty "validationAccuracy" with
+                        | true, a when a.ValueKind = JsonValueKind.Number -> a.GetDouble()
+                        | _ -> Double.NaN
                     TrainSeconds = r.GetProperty("trainSeconds").GetDouble()
                     QuerySeconds = r.GetProperty("querySeconds").GetDouble()
                     EvalSeconds = r.GetProperty("evalSeconds").GetDouble()

@@ -139,6 +139,8 @@ type private Prepared =
         Strategy: Strategy
         PoolData: Dataset
         TestData: Dataset
+        /// The training images after the pool (--validation); empty without one.
+        ValidationData: Dataset
         Skipped: DataError list
         /// The pool's normalisation (computed once: a folder's is a pass over every pixel).
         Normalisation: Normalisation
@@ -204,6 +206,18 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
         use testT = Tensors.ofDataset device p.Normalisation p.TestData
         let truth = p.TestData.Labels
 
+        let validationT =
+            if p.ValidationData.Count > 0 then
+                Some(Tensors.ofDataset device p.Normalisation p.ValidationData)
+            else
+                None
+
+        use _validation =
+            { new IDisposable with
+                member _.Dispose() =
+                    validationT |> Option.iter (fun t -> (t :> IDisposable).Dispose())
+            }
+
         let ctx =
             {
                 Spec = spec
@@ -222,6 +236,15 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
                     fun nets ->
                         let predicted = Scoring.predict nets testT settings.ScoreBatch hooks.Progress
                         Ok(Metrics.accuracy predicted truth)
+                Validate =
+                    fun nets ->
+                        match validationT with
+                        | None -> Ok Double.NaN
+                        | Some v ->
+                            let predicted =
+                                Scoring.predictAs "validation" nets v settings.ScoreBatch hooks.Progress
+
+                            Ok(Metrics.accuracy predicted p.ValidationData.Labels)
                 Query = p.Strategy.Query ctx
                 Signals = p.Strategy.Signals ctx
                 StopSet =
@@ -323,6 +346,13 @@ let private prepare (config: Configuration) =
                                 how
                             )
                         )
+                    elif spec.Validation > train.Count - poolData.Count then
+                        Error(
+                            DoesNotFit(
+                                "validation",
+                                $"{spec.Validation} validation images do not fit after a pool of {poolData.Count}: {spec.Dataset} has {train.Count} training images (give a smaller --pool)"
+                            )
+                        )
                     elif spec.Initial > poolData.Count then
                         Error(
                             DoesNotFit(
@@ -338,6 +368,8 @@ let private prepare (config: Configuration) =
                                 Strategy = strategy
                                 PoolData = poolData
                                 TestData = test
+                                ValidationData =
+                                    Dataset.select (Array.init spec.Validation (fun i -> poolData.Count + i)) train
                                 Skipped = skipped
                                 Normalisation = entry.Normalisation poolData
                             }

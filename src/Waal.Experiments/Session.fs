@@ -100,6 +100,8 @@ type Session
                     | Some(data, tensors) ->
                         let predicted = Scoring.predict nets tensors config.Settings.ScoreBatch ctx.Progress
                         Ok(Metrics.accuracy predicted data.Labels)
+            // A session is labelled by a person: no validation split.
+            Validate = fun _ -> Ok nan
             Query = strategy.Query ctx
             Signals = strategy.Signals ctx
             StopSet =

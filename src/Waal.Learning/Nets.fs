@@ -161,6 +161,9 @@ type Networks =
         Classifier: Classifier
         Critic: Critic
         HasBatchNorm: bool
+        /// What the training that produced these networks measured about itself, by name (WAAL: the critic's
+        /// gap over the round, how far its weights moved, ...); read by the strategy's signals. Not saved.
+        Trace: Collections.Generic.Dictionary<string, float>
     }
 
     /// Train mode (dropout, batch statistics) or eval mode for all three.
@@ -240,6 +243,7 @@ let createNamed
         Classifier = h
         Critic = g
         HasBatchNorm = bn
+        Trace = Collections.Generic.Dictionary()
     }
 
 /// Fresh networks chosen by shape ("auto": 1x28x28 the small net, 3x32x32 VGG16-BN, any other the residual net).

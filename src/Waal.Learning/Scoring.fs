@@ -102,14 +102,18 @@ let private floats (t: Tensor) =
     use t = t
     t.data<float32>().ToArray()
 
-/// The predicted class of every image of `data` (argmax of the logits).
-let predict (nets: Networks) (data: ImageTensors) (batch: int) (progress: ProgressSink) =
+/// The predicted class of every image of `data` (argmax of the logits), reported to the progress sink as `what`.
+let predictAs (what: string) (nets: Networks) (data: ImageTensors) (batch: int) (progress: ProgressSink) =
     let out =
-        batched nets data None batch progress "evaluate" [| 1L, ScalarType.Int64 |] (fun x ->
+        batched nets data None batch progress what [| 1L, ScalarType.Int64 |] (fun x ->
             [| (nets.Classifier.forward (nets.Features.forward x)).argmax(1L) |])
 
     use predicted = out[0]
     predicted.data<int64>().ToArray() |> Array.map int
+
+/// The predicted class of every image of `data` (argmax of the logits).
+let predict (nets: Networks) (data: ImageTensors) (batch: int) (progress: ProgressSink) =
+    predictAs "evaluate" nets data batch progress
 
 /// Log-probabilities and critic values of the images at `indices`, one forward of f, h and g.
 let scores (nets: Networks) (data: ImageTensors) (indices: int[]) (batch: int) (progress: ProgressSink) =

@@ -130,6 +130,33 @@ let private finished (nets: Networks) (failure: LearnError option) (iterations: 
         Error e
     | None -> Ok(nets, iterations)
 
+/// The labelled and unlabelled pool items a round withholds from the critic's steps (`CriticHoldout` of each,
+/// rounded, drawn by permutations keyed (seed, round, purpose)): the classifier still trains on them, so the
+/// critic can be measured on items it never saw (the strategy's signals draw the same sets).
+let criticHoldout (seed: int64) (round: int) (fraction: float) (pool: Pool) =
+    let draw (items: int[]) (purpose: string) =
+        let n =
+            int (Math.Round(fraction * float items.Length, MidpointRounding.AwayFromZero))
+
+        Rng.permutation (Rng.key seed round (Rng.Named purpose)) items.Length
+        |> Array.truncate n
+        |> Array.map (fun i -> items[i])
+        |> Array.sort
+
+    draw (Pool.labelled pool) "critic-holdout-labelled", draw (Pool.unlabelled pool) "critic-holdout-unlabelled"
+
+/// Mean of each tenth of a series: the first, the middle (fifth) and the last.
+let private tenths (xs: ResizeArray<float>) =
+    if xs.Count = 0 then
+        nan, nan, nan
+    else
+        let part (k: int) =
+            let a = k * xs.Count / 10
+            let b = max (a + 1) ((k + 1) * xs.Count / 10)
+            Seq.averageBy id (Seq.take (min xs.Count b - a) (Seq.skip a xs))
+
+        part 0, part 4, part 9
+
 /// WAAL's adversarial training of one round. Under the reference budget each epoch pairs max(|L|,|U|) items
 /// (Pairing.epoch); under the floor budget it takes as many steps as the plain trainer, each labelled batch
 /// paired with an unlabelled batch from shuffled passes over U (see `segment`). Each batch of `Batch` labelled +
@@ -194,6 +221,23 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         let mutable failure = None
         let mutable iterations = 0L
         nets.Train true
+
+        // Diagnostics (Nets.Trace): the critic's starting weights, its gap at each step, the ratio of the
+        // adversarial to the cross-entropy gradient on the features every `sampleEvery` steps. None of it changes
+        // a parameter.
+        let criticStart =
+            [
+                for p in nets.Critic.parameters () do
+                    use detached = p.detach ()
+                    detached.clone ()
+            ]
+
+        let gaps = ResizeArray<float>()
+        let ratios = ResizeArray<float>()
+        let sampleEvery = 25L
+
+        let heldL, heldU = criticHoldout s.Seed round s.Method.CriticHoldout pool
+        let withheld = Collections.Generic.HashSet<int>(Array.append heldL heldU)
 
         // Passes over an empty L would never end: the floor budget needs a label (the reference's pairing refuses
         // it too).
@@ -326,33 +370,77 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                         let gz = nets.Critic.forward z
                         let gapA = adversaryGap (gz.narrow (0L, len, len)) (gz.narrow (0L, 0L, len))
                         let lossA = ce + gapA * alpha
+
+                        if iterations % sampleEvery = 0L && alpha > 0.0 then
+                            let onFeatures (t: Tensor) =
+                                (torch.autograd.grad ([| t |], [| z |], retain_graph = true)).[0].norm().item<float32>()
+
+                            let ceNorm = onFeatures ce
+
+                            if ceNorm > 0.0f then
+                                ratios.Add(float (onFeatures (gapA * alpha)) / float ceNorm)
+
                         lossA.backward ()
                         optF.step () |> ignore
                         optH.step () |> ignore
                         requiresGrad nets.Critic true
 
-                        // Step B: the critic, on features recomputed after step A, without gradients into f.
+                        // Step B: the critic, on features recomputed after step A, without gradients into f;
+                        // `CriticSteps` times; never on the items withheld from it; not at all for a frozen critic.
                         let z2 =
                             use _ = torch.no_grad ()
                             features ()
 
-                        let zl2 = z2.narrow (0L, 0L, len)
-                        let zu2 = z2.narrow (0L, len, len)
-                        optG.zero_grad ()
-                        let gz2 = nets.Critic.forward z2
-                        let gapB = adversaryGap (gz2.narrow (0L, len, len)) (gz2.narrow (0L, 0L, len))
+                        // The critic's rows: every row, or those of items not withheld (as many of each side).
+                        let critics =
+                            if withheld.Count = 0 then
+                                Some(z2, len)
+                            else
+                                let keep (items: int[]) (offset: int64) =
+                                    [|
+                                        for r in 0 .. int len - 1 do
+                                            if not (withheld.Contains items[int start + r]) then
+                                                offset + int64 r
+                                    |]
 
-                        let lossB =
-                            match s.Method.Adversary with
-                            | Wasserstein ->
-                                let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
-                                Adversarial.criticLoss criticScale gapB gp s.Method.GpSign s.Method.GpWeight
-                            | HDivergence -> gapB * -criticScale
+                                let rowsL = keep li 0L
+                                let rowsU = keep ui len
+                                let m = min rowsL.Length rowsU.Length
 
-                        lossB.backward ()
-                        optG.step () |> ignore
+                                if m = 0 then
+                                    None
+                                else
+                                    let rows = Array.append rowsL[.. m - 1] rowsU[.. m - 1]
+                                    Some(z2.index_select (0L, torch.tensor(rows).``to`` s.Device), int64 m)
+
+                        let mutable bv = 0.0f
+
+                        match critics with
+                        | Some(zc, m) when s.Method.CriticTrained ->
+                            let zl2 = zc.narrow (0L, 0L, m)
+                            let zu2 = zc.narrow (0L, m, m)
+
+                            for k in 1 .. s.Method.CriticSteps do
+                                optG.zero_grad ()
+                                let gz2 = nets.Critic.forward zc
+                                let gapB = adversaryGap (gz2.narrow (0L, m, m)) (gz2.narrow (0L, 0L, m))
+
+                                let lossB =
+                                    match s.Method.Adversary with
+                                    | Wasserstein ->
+                                        let gp = Adversarial.gradientPenalty nets.Critic.forward zu2 zl2
+                                        Adversarial.criticLoss criticScale gapB gp s.Method.GpSign s.Method.GpWeight
+                                    | HDivergence -> gapB * -criticScale
+
+                                lossB.backward ()
+                                optG.step () |> ignore
+                                bv <- lossB.item<float32>()
+
+                                if k = 1 then
+                                    gaps.Add(float (gapB.item<float32>()))
+                        | _ -> ()
+
                         let a = lossA.item<float32>()
-                        let bv = lossB.item<float32>()
 
                         if not (finite a) then
                             failure <- Some(Diverged(round, epoch, b, "the loss of step A (f, h)", float a))
@@ -368,6 +456,23 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
 
         if s.Train.Budget = EpochsOverFloor then
             s.Progress.Finish()
+
+        let first, middle, last = tenths gaps
+        nets.Trace["wgap_first"] <- first
+        nets.Trace["wgap_middle"] <- middle
+        nets.Trace["wgap_last"] <- last
+
+        nets.Trace["critic_moved"] <-
+            Seq.zip (nets.Critic.parameters ()) criticStart
+            |> Seq.sumBy (fun (p, p0) ->
+                use d = p.detach () - p0
+                float ((d * d).sum().item<float32>()))
+            |> sqrt
+
+        nets.Trace["grad_ratio"] <- (if ratios.Count = 0 then nan else Seq.average ratios)
+
+        for p0 in criticStart do
+            p0.Dispose()
 
         finished nets failure iterations
     with _ ->

@@ -17,9 +17,26 @@ let private uncertainty (m: MethodOptions) (row: float[]) =
     | MarginUncertainty -> Classic.margin (row |> Array.map exp)
     | EntropyUncertainty -> Classic.negEntropy (row |> Array.map exp)
 
+/// Ranks over U as fractions in [0, 1] (0: the smallest; ties share their mean rank).
+let private rankFractions (xs: float[]) =
+    if xs.Length < 2 then
+        Array.zeroCreate xs.Length
+    else
+        Metrics.ranks xs |> Array.map (fun r -> (r - 1.0) / float (xs.Length - 1))
+
+/// The uncertainty and critic terms as they meet in the score (`ScoreScale`): the paper's bound and the critic
+/// raw, margin and entropy z-scored against the z-scored critic (paper); both z-scored (z); both rank fractions
+/// (rank).
+let private onScale (m: MethodOptions) (u: float[]) (d: float[]) =
+    match m.ScoreScale, m.Uncertainty with
+    | PaperScale, BoundUncertainty -> u, d
+    | PaperScale, _
+    | ZScale, _ -> BatchSelection.standardise u, BatchSelection.standardise d
+    | RankScale, _ -> rankFractions u, rankFractions d
+
 /// The WAAL scores of the unlabelled pool, in the order of `unlabelled`: u (the uncertainty term), the critic
-/// value d, the ranking score (smallest first) and the raw scores. The score is u - selection x d with the
-/// paper's bound, z(u) - selection x z(d) (z-scores over U) with margin or entropy; or u, or -d (ablations).
+/// value d, the ranking score (smallest first) and the raw scores. The score is u - selection x d on the
+/// spec's scale (`onScale`); or u, or -d (ablations).
 let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
     let s = Scoring.scores nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
     let m = ctx.Spec.Method
@@ -27,12 +44,12 @@ let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
     let d = s.Critic |> Array.map float
 
     let rank =
-        match m.Score, m.Uncertainty with
-        | Combined, BoundUncertainty -> Array.map2 (Uncertainty.combined m.Selection) u d
-        | Combined, _ ->
-            Array.map2 (Uncertainty.combined m.Selection) (BatchSelection.standardise u) (BatchSelection.standardise d)
-        | UncertaintyOnly, _ -> u
-        | DiversityOnly, _ -> d |> Array.map (fun x -> -x)
+        match m.Score with
+        | Combined ->
+            let su, sd = onScale m u d
+            Array.map2 (Uncertainty.combined m.Selection) su sd
+        | UncertaintyOnly -> u
+        | DiversityOnly -> d |> Array.map (fun x -> -x)
 
     u, d, rank, s
 
@@ -43,38 +60,94 @@ let query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int
     let _, _, rank, s = scores ctx nets unlabelled
     Strategy.pick ctx nets round k unlabelled rank (fun () -> Strategy.argmaxRows s.Classes s.LogProbabilities)
 
-/// What the critic does, measured after a query: `critic_auc`, how well g separates U (high) from L (the
-/// training labels, not held out); `critic_term_sd` and `uncertainty_sd`, the spread over U of the two terms as
-/// they enter the score; `score_uncertainty_spearman`, the rank correlation of the score with the uncertainty
-/// term alone (1: the critic changes nothing in the order).
-let signals (ctx: Context) (nets: Nets.Networks) (pool: Pool) (_: int) =
+/// What the critic does, measured after a query: `critic_auc`, how well g separates U (high) from L (its own
+/// training items); `critic_holdout_auc` with its 95% interval (`_low`, `_high`), the same on the items withheld
+/// from the critic's steps (`--critic-holdout`; empty without); `wgap_first`, `wgap_middle`, `wgap_last`, the
+/// critic's gap over the first, middle and last tenth of the round's steps; `critic_moved`, the distance its
+/// weights moved from their initialisation; `grad_ratio`, the adversarial gradient's norm on the features over
+/// the cross-entropy's (sampled every 25 steps); `critic_term_sd` and `uncertainty_sd`, the spread over U of
+/// the two terms as they enter the score; `score_uncertainty_spearman`, the rank correlation of the score with
+/// the uncertainty alone; `critic_off_overlap`, the fraction of the batch that the same scores pick with the
+/// critic term removed (1: the critic changed nothing).
+let signals (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) =
     let unlabelled = Pool.unlabelled pool
     let labelled = Pool.labelled pool
-    let u, d, rank, _ = scores ctx nets unlabelled
+    let u, d, rank, s = scores ctx nets unlabelled
 
-    let onLabelled =
-        (Scoring.scores nets ctx.Pool labelled ctx.Settings.ScoreBatch ctx.Progress).Critic
+    let critic (items: int[]) =
+        (Scoring.scores nets ctx.Pool items ctx.Settings.ScoreBatch ctx.Progress).Critic
         |> Array.map float
 
+    let onLabelled = critic labelled
     let m = ctx.Spec.Method
 
     let criticTerm, uncertaintyTerm =
-        match m.Score, m.Uncertainty with
-        | UncertaintyOnly, _ -> Array.zeroCreate d.Length, u
-        | DiversityOnly, _ -> d, Array.zeroCreate u.Length
-        | Combined, BoundUncertainty -> d |> Array.map (fun x -> m.Selection * x), u
-        | Combined, _ ->
-            BatchSelection.standardise d |> Array.map (fun x -> m.Selection * x), BatchSelection.standardise u
+        match m.Score with
+        | UncertaintyOnly -> Array.zeroCreate d.Length, u
+        | DiversityOnly -> d, Array.zeroCreate u.Length
+        | Combined ->
+            let su, sd = onScale m u d
+            sd |> Array.map (fun x -> m.Selection * x), su
 
     let orNaN = Option.defaultValue Double.NaN
 
-    Ok
+    let holdout =
+        let heldL, heldU = Training.criticHoldout ctx.Spec.Seed round m.CriticHoldout pool
+
+        match
+            (if heldL.Length > 0 && heldU.Length > 0 then
+                 Metrics.auc (critic heldU) (critic heldL)
+             else
+                 None)
+        with
+        | Some a ->
+            let low, high = Metrics.aucInterval a heldU.Length heldL.Length
+
+            [
+                "critic_holdout_auc", a
+                "critic_holdout_auc_low", low
+                "critic_holdout_auc_high", high
+            ]
+        | None -> []
+
+    let traced =
+        [
+            for name in [ "wgap_first"; "wgap_middle"; "wgap_last"; "critic_moved"; "grad_ratio" ] do
+                match nets.Trace.TryGetValue name with
+                | true, v -> name, v
+                | _ -> ()
+        ]
+
+    // The batch these scores give, and the one they give with the critic term removed (uncertainty alone).
+    let k = min ctx.Spec.Query unlabelled.Length
+
+    let overlap =
+        let predicted () =
+            Strategy.argmaxRows s.Classes s.LogProbabilities
+
+        match
+            Strategy.pick ctx nets round k unlabelled rank predicted,
+            Strategy.pick ctx nets round k unlabelled u predicted
+        with
+        | Ok withCritic, Ok without when k > 0 ->
+            let a = Set.ofArray withCritic
+
+            [
+                "critic_off_overlap", float (without |> Array.filter a.Contains |> Array.length) / float k
+            ]
+        | _ -> []
+
+    Ok(
         [
             "critic_auc", Metrics.auc d onLabelled |> orNaN
             "critic_term_sd", Metrics.standardDeviation criticTerm
             "uncertainty_sd", Metrics.standardDeviation uncertaintyTerm
             "score_uncertainty_spearman", Metrics.spearman rank u |> orNaN
         ]
+        @ holdout
+        @ traced
+        @ overlap
+    )
 
 /// The strategy.
 let strategy =

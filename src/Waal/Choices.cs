@@ -168,6 +168,17 @@ public enum WaalUncertainty
     Entropy,
 }
 
+/// <summary>The scale on which WAAL's critic term meets its uncertainty term in the query score.</summary>
+public enum ScoreScale
+{
+    /// <summary>The paper's bound and the critic raw; margin and entropy z-scored against the z-scored critic.</summary>
+    Paper,
+    /// <summary>Both terms z-scored over the unlabelled pool.</summary>
+    Z,
+    /// <summary>Both terms as rank fractions over the unlabelled pool.</summary>
+    Rank,
+}
+
 /// <summary>How a scalar score becomes a batch (waal, entropy, margin, least-confidence).</summary>
 public enum BatchMode
 {

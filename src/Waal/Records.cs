@@ -89,6 +89,19 @@ public sealed record LearnerOptions
     /// <summary>WAAL's uncertainty term.</summary>
     public WaalUncertainty? WaalUncertainty { get; init; }
 
+    /// <summary>WAAL: critic steps per step of the networks (default 1).</summary>
+    public int? CriticSteps { get; init; }
+
+    /// <summary>WAAL: false keeps the critic at its random initialisation (a control; default true).</summary>
+    public bool? CriticTrained { get; init; }
+
+    /// <summary>WAAL: the fraction of the labelled and unlabelled items withheld from the critic's steps, so the
+    /// signals measure it on items it never saw (default 0).</summary>
+    public double? CriticHoldout { get; init; }
+
+    /// <summary>WAAL's query: the scale on which the critic term meets the uncertainty (default paper).</summary>
+    public ScoreScale? ScoreScale { get; init; }
+
     /// <summary>How a scalar score becomes a batch.</summary>
     public BatchMode? BatchMode { get; init; }
 

@@ -179,6 +179,19 @@ let all =
                     && (cell = s || cell.StartsWith "\"")
                 | _ -> false)
 
+            test
+                "an AUC's 95% interval follows Hanley and McNeil (hand-computed), narrows with more items, stays in [0, 1]" {
+                // A = 0.5, 100 and 100: Q1 = Q2 = 1/3, variance (0.25 + 2 x 99 x (1/3 - 0.25)) / 10^4 = 0.001675.
+                let low, high = Metrics.aucInterval 0.5 100 100
+                Expect.floatClose Accuracy.high low (0.5 - 1.96 * sqrt 0.001675) "low end"
+                Expect.floatClose Accuracy.high high (0.5 + 1.96 * sqrt 0.001675) "high end"
+                let low', high' = Metrics.aucInterval 0.5 1000 1000
+                Expect.isLessThan (high' - low') (high - low) "more items, a narrower interval"
+                Expect.equal (Metrics.aucInterval 1.0 3 3) (1.0, 1.0) "a perfect AUC on few items: [1, 1]"
+                let low, _ = Metrics.aucInterval 0.02 5 5
+                Expect.equal low 0.0 "clipped at 0"
+            }
+
             test "every real-number option refuses what spec.json cannot record, before anything is written" {
                 let c = Options.defaults fashion "waal" RecommendedPreset
 

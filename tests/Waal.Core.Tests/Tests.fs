@@ -1233,6 +1233,7 @@ let private counting: Learner<int, string> =
     {
         Train = fun _ round -> Ok(round, 10L)
         Evaluate = fun round -> Ok(0.5 + 0.1 * float round)
+        Validate = fun round -> Ok(0.4 + 0.1 * float round)
         Query = fun _ pool _ k -> Ok(Pool.unlabelled pool |> Array.truncate k)
         Signals = fun _ _ round -> Ok [ "round", float round ]
         // Twenty stop-set items; round r predicts class 1 for the first max(0, 8 - 4r) of them (so rounds 2 and

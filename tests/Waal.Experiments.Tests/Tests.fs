@@ -139,8 +139,14 @@ let private experiments =
                         "critic_term_sd"
                         "uncertainty_sd"
                         "score_uncertainty_spearman"
+                        "wgap_first"
+                        "wgap_middle"
+                        "wgap_last"
+                        "critic_moved"
+                        "grad_ratio"
+                        "critic_off_overlap"
                     |]
-                    "the columns after the class counts"
+                    "the columns after the class counts (no critic_holdout_auc without --critic-holdout)"
 
                 Expect.equal diagnostics.Length 3 "two queries"
 
@@ -159,7 +165,11 @@ let private experiments =
                     Expect.equal (Array.sum counts) 100 "the whole batch"
                     let auc = float cells[14]
                     Expect.isTrue (auc >= 0.0 && auc <= 1.0) $"an AUC, found {auc}"
-                    Expect.equal (record.Signals |> List.map fst |> List.length) 4 "signals in progress.json"
+
+                    Expect.equal
+                        (record.Signals |> List.map fst |> List.length)
+                        (header.Length - 14)
+                        "every signal in progress.json"
 
                 Expect.isEmpty (Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories)) "no temporary files left"
                 let spec = Datasets.readSpec (File.ReadAllText(Path.Combine(dir, "spec.json")))
@@ -469,7 +479,7 @@ let private report =
                 Runner.run (tiny 1L) a false Runner.quiet |> ok "seed 1"
                 Runner.run (tiny 2L) b false Runner.quiet |> ok "seed 2"
 
-                match Report.write [ a; b ] out with
+                match Report.write Report.TestMetric [ a; b ] out with
                 | Error e -> failtest $"%A{e}"
                 | Ok(md, png) ->
                     let text = File.ReadAllText md
@@ -493,7 +503,7 @@ let private report =
                 Expect.floatClose Accuracy.veryHigh m (List.average (acc 100)) "mean"
                 Expect.isGreaterThanOrEqual s 0.0 "std"
 
-                match Report.write [ a; temp () ] out with
+                match Report.write Report.TestMetric [ a; temp () ] out with
                 | Error(Report.RunUnreadable e) -> Expect.stringContains e "spec.json" "a folder without a run is named"
                 | other -> failtest $"expected an unreadable run, got %A{other}"
 
@@ -823,7 +833,7 @@ let private folders =
 
                     let reportDir = Path.Combine(dir, "report")
 
-                    match Report.write [ dir ] reportDir with
+                    match Report.write Report.TestMetric [ dir ] reportDir with
                     | Ok(md, _) ->
                         let text = File.ReadAllText md
                         Expect.stringContains text "Stopped early" "the report says the run stopped"

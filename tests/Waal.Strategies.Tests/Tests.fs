@@ -356,5 +356,160 @@ let private specific =
             }
         ]
 
+/// WAAL's critic measured on the items withheld from its steps: trained on a pool whose unlabelled part is its
+/// labelled part's kind of image inverted (separable by construction), it must tell them apart on the withheld
+/// items; on a pool where the two parts are a random split of the same images, it must not.
+let private critic =
+    testList
+        "WAAL's critic"
+        [
+            test
+                "on withheld items its AUC is near 1 when L and U differ by construction, and near 0.5 for a random split" {
+                let f = fixture.Value
+                let half = size / 2
+                let pixels = Dataset.pixels f.Data
+                let bytes = f.Data.ImageSize
+
+                // Items 0 .. half-1 as they are, half .. size-1 inverted (255 - v).
+                let inverted =
+                    pixels |> Array.mapi (fun j v -> if j / bytes >= half then 255uy - v else v)
+
+                let spec =
+                    let r =
+                        (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+
+                    { r with
+                        Seed = 7L
+                        Query = 50
+                        Train =
+                            { r.Train with
+                                Epochs = 10
+                                Budget = EpochsOverFloor
+                                Floor = 1280
+                            }
+                        Method =
+                            { r.Method with
+                                CriticOptimiser = CriticAdam
+                                CriticLearningRate = 1e-3
+                                Imbalance = Imbalance.One
+                                CriticHoldout = 0.25
+                                CriticSteps = 3
+                            }
+                    }
+
+                let measured (images: byte[]) (labelled: int[]) =
+                    let data =
+                        Dataset.create "test" images f.Data.Labels 1 28 28 10
+                        |> Result.defaultWith (fun e -> failwith (DataError.line e))
+
+                    use tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist data
+
+                    let ctx =
+                        {
+                            Spec = spec
+                            Settings = Options.defaultSettings
+                            Device = torch.CPU
+                            Pool = tensors
+                            Progress = ProgressSink.none
+                        }
+
+                    let pool =
+                        Pool.create size 10
+                        |> Result.bind (Pool.label 0 (labelled |> Array.map (fun i -> i, data.Labels[i])))
+                        |> Result.defaultWith (failwithf "%A")
+
+                    match Waal.strategy.Train ctx pool 0 with
+                    | Error e -> failwith (LearnError.message e)
+                    | Ok(nets, _) ->
+                        use nets = nets
+
+                        let signals =
+                            Waal.signals ctx nets pool 0
+                            |> Result.defaultWith (fun e -> failwith (LearnError.message e))
+                            |> dict
+
+                        signals["critic_holdout_auc"],
+                        signals["critic_holdout_auc_low"],
+                        signals["critic_holdout_auc_high"]
+
+                // L: the images as they are; U: the inverted ones.
+                let auc, low, _ = measured inverted (Array.init half id)
+                Expect.isGreaterThan auc 0.95 $"separable by construction: AUC {auc}"
+                Expect.isGreaterThan low 0.9 $"and its interval's low end {low}"
+
+                // L: a random half of the same (untouched) images.
+                let random =
+                    Rng.permutation (Rng.key 7L 0 (Rng.Named "split")) size
+                    |> Array.truncate half
+                    |> Array.sort
+
+                let auc, low, high = measured pixels random
+                Expect.isLessThan (abs (auc - 0.5)) 0.12 $"a random split: AUC {auc} near 0.5"
+                Expect.isLessThan low 0.5 $"its interval ({low}, {high}) holds 0.5"
+                Expect.isGreaterThan high 0.5 $"its interval ({low}, {high}) holds 0.5"
+            }
+
+            test
+                "a frozen critic keeps its initial weights; a trained one moves, its gap is traced, the batch is compared" {
+                let f = fixture.Value
+
+                let run (trained: bool) =
+                    let r =
+                        (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+
+                    let spec =
+                        { r with
+                            Seed = 3L
+                            Query = 40
+                            Train = { r.Train with Epochs = 1 }
+                            Method =
+                                { r.Method with
+                                    CriticTrained = trained
+                                }
+                        }
+
+                    let ctx =
+                        {
+                            Spec = spec
+                            Settings = Options.defaultSettings
+                            Device = torch.CPU
+                            Pool = f.Tensors
+                            Progress = ProgressSink.none
+                        }
+
+                    let pool = Pools.labelled f.Data.Labels 10 100 3L
+
+                    match Waal.strategy.Train ctx pool 0 with
+                    | Error e -> failwith (LearnError.message e)
+                    | Ok(nets, _) ->
+                        use nets = nets
+
+                        Waal.signals ctx nets pool 0
+                        |> Result.defaultWith (fun e -> failwith (LearnError.message e))
+                        |> dict
+
+                let frozen = run false
+                Expect.equal frozen["critic_moved"] 0.0 "a frozen critic does not move"
+                Expect.isTrue (Double.IsNaN frozen["wgap_first"]) "and has no gap of its own steps"
+                let trained = run true
+                Expect.isGreaterThan trained["critic_moved"] 0.0 "a trained critic moves"
+
+                for name in [ "wgap_first"; "wgap_middle"; "wgap_last"; "grad_ratio" ] do
+                    Expect.isTrue (Double.IsFinite trained[name]) $"{name} is measured"
+
+                let overlap = trained["critic_off_overlap"]
+                Expect.isTrue (overlap >= 0.0 && overlap <= 1.0) $"the overlap is a fraction: {overlap}"
+            }
+        ]
+
 let all =
-    testSequenced (testList "Strategies" [ yield! Registry.all |> List.map suite; yield modes; yield specific ])
+    testSequenced (
+        testList
+            "Strategies"
+            [
+                yield! Registry.all |> List.map suite
+                yield modes
+                yield specific
+                yield critic
+            ]
+    )
