@@ -20,6 +20,8 @@ type Run =
         Iterations: int64 list
         /// The stopping rule that ended the run early, with the round and why (from progress.json).
         Stopped: (int * string) option
+        /// diagnostics.csv's numeric columns per queried round (round -> name -> value; empty without the file).
+        Diagnostics: Map<int, Map<string, float>>
     }
 
 /// Runs whose specs differ only in the seed (and in fields that do not change what is computed).
@@ -40,6 +42,35 @@ type Metric =
         match m with
         | TestMetric -> "test accuracy"
         | ValidationMetric -> "validation accuracy"
+
+/// diagnostics.csv's numeric cells by round and column name (a missing or unreadable file gives none: the
+/// diagnostics are an addition to a report, never a reason to refuse one).
+let private diagnosticsOf (path: string) : Map<int, Map<string, float>> =
+    match Files.readLines "diagnostics.csv" Files.Limits.documentBytes path with
+    | Error _ -> Map.empty
+    | Ok lines when lines.Length < 2 -> Map.empty
+    | Ok lines ->
+        let header = lines[0].Split ','
+
+        [
+            for line in lines[1..] do
+                let cells = line.Split ','
+
+                match Int32.TryParse cells[0] with
+                | true, round when cells.Length = header.Length ->
+                    let values =
+                        [
+                            for name, cell in Array.zip header cells do
+                                match Double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture) with
+                                | true, v -> name, v
+                                | _ -> ()
+                        ]
+                        |> Map.ofList
+
+                    round, values
+                | _ -> ()
+        ]
+        |> Map.ofList
 
 /// Reads a run folder (spec.json and rounds.csv); errors name the file.
 let readRun (folder: string) : Result<Run, string> =
@@ -76,6 +107,7 @@ let readRun (folder: string) : Result<Run, string> =
                     Rows = rows
                     Iterations = iterations
                     Stopped = stopped
+                    Diagnostics = diagnosticsOf layout.Diagnostics
                 })
 
 /// Groups runs by their spec less the seed; labels are strategy names, numbered when a name repeats.
@@ -404,6 +436,66 @@ let markdown (metric: Metric) (groups: Group list) =
                     line
                         $"| {g.Label} | {pct own} | {perSeed} | {signedPoints m} +- {pct se} | {interval} | {ahead} of {ds.Length} |"
     | _ -> ()
+
+    // WAAL's critic, from diagnostics.csv: per group and queried round, the mean over its runs (and the lowest run,
+    // for the held-out AUC).
+    let waalGroups =
+        groups
+        |> List.filter (fun g ->
+            g.Spec.Strategy = "waal"
+            && g.Runs |> List.exists (fun r -> not r.Diagnostics.IsEmpty))
+
+    if not waalGroups.IsEmpty then
+        line ""
+        line "## WAAL's critic (diagnostics.csv; mean over runs, per queried round)"
+        line ""
+        line "Held-out AUC: the critic's AUC on the items withheld from its steps (`--critic-holdout`; lowest run in"
+        line "brackets); gap: its gap over the last tenth of the round's steps; moved: how far its weights moved;"
+        line "gradient ratio: the adversarial gradient on the features over the cross-entropy's; overlap: the share of"
+        line "the batch the same scores pick with the critic term removed."
+        line ""
+
+        line
+            "| strategy | round | held-out AUC | AUC on its training items | gap (last tenth) | moved | gradient ratio | overlap |"
+
+        line "|---|---|---|---|---|---|---|---|"
+
+        let three (x: float) =
+            if Double.IsFinite x then
+                x.ToString("F3", CultureInfo.InvariantCulture)
+            else
+                ""
+
+        let small (x: float) =
+            if Double.IsFinite x then
+                x.ToString("G3", CultureInfo.InvariantCulture)
+            else
+                ""
+
+        for g in waalGroups do
+            let rounds =
+                g.Runs
+                |> List.collect (fun r -> r.Diagnostics |> Map.toList |> List.map fst)
+                |> List.distinct
+                |> List.sort
+
+            for round in rounds do
+                let values (name: string) =
+                    g.Runs
+                    |> List.choose (fun r -> r.Diagnostics |> Map.tryFind round |> Option.bind (Map.tryFind name))
+
+                let mean name =
+                    match values name with
+                    | [] -> nan
+                    | xs -> List.average xs
+
+                let auc =
+                    match values "critic_holdout_auc" with
+                    | [] -> ""
+                    | xs -> $"{three (List.average xs)} ({three (List.min xs)})"
+
+                line
+                    $"""| {g.Label} | {round} | {auc} | {three (mean "critic_auc")} | {three (mean "wgap_last")} | {small (mean "critic_moved")} | {small (mean "grad_ratio")} | {three (mean "critic_off_overlap")} |"""
 
     line ""
     line "## Seconds per round (mean over runs and rounds) and training budget"

@@ -145,6 +145,52 @@ let private targets =
             }
         ]
 
+/// Every project under experiments/ evaluated as a build would (its item targets, with WriteExperimentArgs'
+/// checks of names and metadata), then each experiment.args read by the runner's own parser: a typo in a
+/// project that nobody ran for hours fails here in seconds.
+let private projects =
+    test "every project under experiments/ gives experiments the runner accepts" {
+        let dir =
+            Path.Combine(Path.GetTempPath(), "waal-projects-" + Guid.NewGuid().ToString "N")
+
+        Directory.CreateDirectory dir |> ignore
+
+        try
+            let all = Path.Combine(dir, "all.proj")
+            let experiments = Path.Combine(repoRoot, "experiments")
+            // Folders are never opened while arguments are written; the CIFAR-10 study is a second evaluation.
+            let folders = "SvhnDir=/nonexistent/svhn;Cifar10Dir=/nonexistent/cifar10"
+
+            File.WriteAllText(
+                all,
+                $"<Project>\n  <ItemGroup><P Include=\"{experiments}/*.proj\" /></ItemGroup>\n  <Target Name=\"Check\">\n    <MSBuild Projects=\"@(P)\" Targets=\"_WaalWriteArgs\" Properties=\"WaalResults={dir}/%%(P.Filename);{folders}\" />\n    <MSBuild Projects=\"{experiments}/cifar10.proj\" Targets=\"_WaalWriteArgs\" Properties=\"WaalResults={dir}/cifar10-study;WaalCifarStudy=true;{folders}\" />\n  </Target>\n</Project>\n"
+            )
+
+            let code, log = msbuild all "Check"
+            Expect.equal code 0 $"every project evaluates: {log}"
+
+            let args =
+                Directory.GetFiles(dir, "experiment.args", SearchOption.AllDirectories)
+                |> Array.sort
+
+            let projectsSeen =
+                args
+                |> Array.map (fun a -> Path.GetRelativePath(dir, a).Split(Path.DirectorySeparatorChar)[0])
+                |> Array.distinct
+
+            Expect.equal
+                projectsSeen.Length
+                (Directory.GetFiles(experiments, "*.proj").Length + 1)
+                $"every project (and the CIFAR-10 study) declared experiments: %A{projectsSeen}"
+
+            for a in args do
+                match Waal.Data.Datasets.ofCommandLine (File.ReadAllLines a |> List.ofArray) with
+                | Ok _ -> ()
+                | Error line -> failtest $"{Path.GetRelativePath(dir, a)}: {line}"
+        finally
+            Directory.Delete(dir, true)
+    }
+
 /// The option table seen from every front end (the CLI's text through the same parser the runner uses).
 /// A value of an option other than the given one, valid for it.
 let private otherValue (o: Waal.Core.OptionDef) (current: string) =
@@ -289,4 +335,4 @@ let private options =
 
         ]
 
-let all = testList "Build" [ testSequenced targets; options ]
+let all = testList "Build" [ testSequenced targets; projects; options ]

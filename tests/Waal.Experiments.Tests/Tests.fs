@@ -487,6 +487,8 @@ let private report =
                     Expect.stringContains text " +- " "mean +- std"
                     Expect.stringContains text "AUBC" "area under the budget curve"
                     Expect.stringContains text "training iterations per round" "the training budget"
+                    Expect.stringContains text "## WAAL's critic" "the critic's diagnostics have a section"
+                    Expect.stringContains text "| waal | 0 | " "a row for the queried round"
                     let bytes = File.ReadAllBytes png
                     Expect.equal bytes[1..3] "PNG"B "a PNG file"
                     Expect.isGreaterThan bytes.Length 10000 "with a picture in it"
@@ -494,6 +496,10 @@ let private report =
                 let runs = [ a; b ] |> List.map (Report.readRun >> Result.defaultWith failwith)
                 let g = Report.group runs
                 Expect.equal g.Length 1 "runs differing only in the seed group together"
+
+                for r in runs do
+                    let auc = r.Diagnostics |> Map.find 0 |> Map.find "critic_auc"
+                    Expect.isTrue (auc >= 0.0 && auc <= 1.0) $"diagnostics.csv's critic_auc is read as a number: {auc}"
 
                 let acc l =
                     runs
@@ -535,6 +541,7 @@ let private labels =
                         Rows = []
                         Iterations = []
                         Stopped = None
+                        Diagnostics = Map.empty
                     }
 
                 let groups =
