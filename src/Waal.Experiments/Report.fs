@@ -90,10 +90,14 @@ let readRun (folder: string) : Result<Run, string> =
             |> Result.map (fun rows ->
                 let progress = Results.readProgress layout.Progress |> Result.toOption
 
+                // From progress.json, or rounds.csv's column when only the per-round rows were kept (the
+                // findings' committed data).
                 let iterations =
-                    progress
-                    |> Option.map (fun p -> p.Records |> List.map (fun r -> r.TrainIterations))
-                    |> Option.defaultValue []
+                    match progress with
+                    | Some p -> p.Records |> List.map (fun r -> r.TrainIterations)
+                    | None when rows |> List.forall (fun r -> r.TrainIterations.IsSome) ->
+                        rows |> List.choose (fun r -> r.TrainIterations)
+                    | None -> []
 
                 let stopped =
                     progress
@@ -116,6 +120,21 @@ let group (runs: Run list) : Group list =
         runs
         |> List.groupBy (fun (r: Run) -> Options.withoutSeed r.Spec)
         |> List.map (fun (_, rs: Run list) -> (List.head rs).Spec, List.sortBy (fun (r: Run) -> r.Spec.Seed) rs)
+
+    // Whether an option changes what a spec computes given its other settings: the critic's rate only under
+    // Adam, its training settings only when it trains, the query's weight and scale only when the critic term
+    // is in the query. An option that does not apply reads as empty and is left out of the label.
+    let applies (name: string) (s: ExperimentSpec) =
+        let m = s.Method
+
+        match name with
+        | "critic-lr" -> m.CriticTrained && m.CriticOptimiser = CriticAdam
+        | "critic-optimiser"
+        | "critic-steps" -> m.CriticTrained
+        | "selection"
+        | "score-scale" -> m.Score = Combined
+        | "waal-uncertainty" -> m.Score <> DiversityOnly
+        | _ -> true
 
     // The options that tell groups of one strategy apart, as they read on the command line (from the option
     // table; epochs and the budget read as one).
@@ -144,7 +163,7 @@ let group (runs: Run list) : Group list =
                             ]
                     )
                 then
-                    o.Name, Options.specValue o.Name s
+                    o.Name, (if applies o.Name s then Options.specValue o.Name s else "")
         ]
 
     groups
@@ -155,8 +174,9 @@ let group (runs: Run list) : Group list =
         let differing =
             settings spec
             |> List.filter (fun (name, value) ->
-                siblings
-                |> List.exists (fun s -> settings s |> List.find (fun (n, _) -> n = name) |> snd <> value))
+                value <> ""
+                && siblings
+                   |> List.exists (fun s -> settings s |> List.find (fun (n, _) -> n = name) |> snd <> value))
 
         let label =
             match differing with

@@ -133,6 +133,8 @@ type RoundRow =
         EvalSeconds: float
         /// The validation split's accuracy (NaN for a run without one).
         ValidationAccuracy: float
+        /// The round's training iterations (None in files written before the column).
+        TrainIterations: int64 option
     }
 
 /// Reads rounds.csv; a malformed line is an error naming its line number and field.
@@ -187,6 +189,15 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
                                 QuerySeconds = q
                                 EvalSeconds = e
                                 ValidationAccuracy = validation
+                                TrainIterations =
+                                    if f.Length > 6 then
+                                        match
+                                            Int64.TryParse(f[6], NumberStyles.Integer, CultureInfo.InvariantCulture)
+                                        with
+                                        | true, i -> Some i
+                                        | _ -> None
+                                    else
+                                        None
                             }
                     | _ -> Error $"{path}: line {n}: expected numbers, found '{line}'"
 

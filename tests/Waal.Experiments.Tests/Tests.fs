@@ -558,6 +558,50 @@ let private labels =
                     [ "random (10 epochs)", 2; "random (match-waal x2)", 1; "waal", 1 ]
                     "labels and sizes"
             }
+
+            test "a label names only the settings that apply: no critic rate under SGD, no weight with the critic off" {
+                let waal seed (f: MethodOptions -> MethodOptions) : Report.Run =
+                    let d = reference.Spec
+
+                    {
+                        Folder = $"waal-{seed}"
+                        Spec =
+                            { d with
+                                Strategy = "waal"
+                                Seed = seed
+                                Method = f d.Method
+                            }
+                        Rows = []
+                        Iterations = []
+                        Stopped = None
+                        Diagnostics = Map.empty
+                    }
+
+                let groups =
+                    Report.group
+                        [
+                            waal 1L (fun m ->
+                                { m with
+                                    CriticOptimiser = CriticSgd
+                                    Score = UncertaintyOnly
+                                })
+                            waal 1L (fun m ->
+                                { m with
+                                    CriticOptimiser = CriticAdam
+                                    CriticLearningRate = 1e-4
+                                    Score = Combined
+                                    Selection = 3.0
+                                })
+                        ]
+
+                Expect.equal
+                    (groups |> List.map (fun g -> g.Label))
+                    [
+                        "waal (waal-score uncertainty, critic-optimiser sgd)"
+                        "waal (selection 3, waal-score combined, critic-optimiser adam, critic-lr 0.0001, score-scale paper)"
+                    ]
+                    "each label lists what differs and applies to it"
+            }
         ]
 
 /// A folder dataset end to end: colour PNGs of 3 classes written from Fashion-MNIST, resized to 16x16 (the
