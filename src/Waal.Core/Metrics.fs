@@ -125,6 +125,29 @@ let histogram (classes: int) (labels: int seq) =
 
     h
 
+/// In a pool of copies (item i is a copy of original i % originals, as `--repeat` builds it), what a queried
+/// batch wasted: how many of its items repeat an original picked earlier in the same batch, and how many are
+/// copies of an original that was already labelled before the batch.
+let copies (originals: int) (labelledBefore: int seq) (batch: int[]) =
+    if originals < 1 then
+        invalidArg (nameof originals) $"expected originals >= 1, found {originals}"
+
+    let labelled = labelledBefore |> Seq.map (fun i -> i % originals) |> Set.ofSeq
+    let seen = System.Collections.Generic.HashSet<int>()
+    let mutable inBatch = 0
+    let mutable ofLabelled = 0
+
+    for i in batch do
+        let o = i % originals
+
+        if not (seen.Add o) then
+            inBatch <- inBatch + 1
+
+        if labelled.Contains o then
+            ofLabelled <- ofLabelled + 1
+
+    inBatch, ofLabelled
+
 /// The entropy of a histogram's class distribution in bits: log2 C for a perfectly even batch, 0 for one class.
 let histogramEntropy (counts: int[]) =
     let total = float (Array.sum counts)

@@ -867,6 +867,30 @@ module Options =
             )
             later (
                 integer
+                    "repeat"
+                    Identity
+                    1L
+                    10L
+                    "an integer in 1..10"
+                    "each pool image R times, each copy with Gaussian noise (--repeat-noise): a redundant pool, as Kirsch et al.'s Repeated-MNIST (1: the pool as it is)."
+                    None
+                    (always "1")
+                    (fun c -> int64 c.Spec.Repeat)
+                    (fun v -> spec (fun s -> { s with Repeat = int v }))
+            )
+            later (
+                number
+                    "repeat-noise"
+                    (fun v -> v >= 0.0 && v <= 1.0)
+                    "a number in [0, 1]"
+                    "the standard deviation of the noise added to each copy of a repeated pool, as a fraction of the pixel range (0.03: about BatchBALD's 0.1 in normalised MNIST units)."
+                    None
+                    (always "0.03")
+                    (fun c -> c.Spec.RepeatNoise)
+                    (fun v -> spec (fun s -> { s with RepeatNoise = v }))
+            )
+            later (
+                integer
                     "critic-steps"
                     Identity
                     1L
@@ -966,6 +990,8 @@ module Options =
                     Seed = 0L
                     Pool = None
                     Validation = 0
+                    Repeat = 1
+                    RepeatNoise = 0.0
                     Train =
                         {
                             Epochs = 0

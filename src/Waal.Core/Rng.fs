@@ -27,6 +27,8 @@ type Purpose =
     | SoftRankKeys
     /// The clustered batch's k-means++ seeds.
     | ClusterSeeds
+    /// The noise added to each copy of a repeated pool (`--repeat`).
+    | RepeatNoise
     /// Any other use (tests, tools), by name; a name equal to another purpose's gives that purpose's stream.
     | Named of string
 
@@ -44,6 +46,7 @@ type Purpose =
         | UnlabelledPass pass -> $"unlabelled-{pass}"
         | SoftRankKeys -> "soft-rank"
         | ClusterSeeds -> "cluster"
+        | RepeatNoise -> "repeat-noise"
         | Named name -> name
 
 /// What a stream is for, and for which round of which seeded experiment.
@@ -122,6 +125,24 @@ type Stream(k: Key) =
 let uniform (k: Key) (count: int) =
     let s = Stream k
     Array.init count (fun _ -> s.NextDouble())
+
+/// `count` independent standard normal values (Box-Muller on the stream's uniforms; 1 - u keeps the log finite).
+let gaussian (k: Key) (count: int) =
+    let s = Stream k
+    let a = Array.zeroCreate<float> count
+    let mutable i = 0
+
+    while i < count do
+        let r = sqrt (-2.0 * log (1.0 - s.NextDouble()))
+        let t = 2.0 * System.Math.PI * s.NextDouble()
+        a[i] <- r * cos t
+
+        if i + 1 < count then
+            a[i + 1] <- r * sin t
+
+        i <- i + 2
+
+    a
 
 /// A uniformly random permutation of 0 .. n-1 (Fisher-Yates).
 let permutation (k: Key) (n: int) =

@@ -203,6 +203,11 @@ type ExperimentSpec =
         /// The next Validation training images after the pool: a validation split, evaluated every round beside
         /// the test set, so that settings are chosen without touching the test set (0: none).
         Validation: int
+        /// Copies of each pool image (1: none): Kirsch et al.'s Repeated-MNIST, a redundant pool where top-k by
+        /// uncertainty picks the same image several times. Item c x P + i is copy c of image i.
+        Repeat: int
+        /// The standard deviation of the Gaussian noise added to every copy, as a fraction of the pixel range.
+        RepeatNoise: float
         Train: TrainOptions
         Method: MethodOptions
         Pick: PickOptions

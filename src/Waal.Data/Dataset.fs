@@ -278,6 +278,54 @@ module Dataset =
                     indices |> Array.map (fun i -> data.Files[i])
         }
 
+    /// Each image `copies` times, every copy with Gaussian noise of standard deviation `noise` (a fraction of
+    /// the pixel range) added and rounded back to a byte: Kirsch et al.'s Repeated-MNIST. Item c x N + i is copy c
+    /// of image i, with image i's label and file. The noise comes from `key`'s stream, copy after copy, so the
+    /// same key gives the same bytes. Only for pixels held in memory.
+    let repeat (key: Waal.Core.Rng.Key) (copies: int) (noise: float) (data: Dataset) =
+        if copies < 1 then
+            invalidArg (nameof copies) $"expected copies >= 1, found {copies}"
+
+        if data.Stored.IsSome then
+            invalidArg (nameof data) $"{data.Source}: a repeated pool needs its pixels in memory"
+
+        if copies = 1 then
+            data
+        else
+            let n = data.Images.Length
+            let images = Array.zeroCreate<byte>(n * copies)
+            let stream = Waal.Core.Rng.Stream key
+            let scale = noise * 255.0
+            let mutable spare = nan
+
+            // Box-Muller, two values per pair of uniforms; 1 - u keeps the log finite.
+            let next () =
+                if not (System.Double.IsNaN spare) then
+                    let v = spare
+                    spare <- nan
+                    v
+                else
+                    let r = sqrt (-2.0 * log (1.0 - stream.NextDouble()))
+                    let t = 2.0 * System.Math.PI * stream.NextDouble()
+                    spare <- r * sin t
+                    r * cos t
+
+            for c in 0 .. copies - 1 do
+                for j in 0 .. n - 1 do
+                    let v = float data.Images[j] + scale * next ()
+                    images[c * n + j] <- byte (System.Math.Clamp(System.Math.Round v, 0.0, 255.0))
+
+            { data with
+                Images = images
+                Labels = Array.init (data.Count * copies) (fun i -> data.Labels[i % data.Count])
+                Count = data.Count * copies
+                Files =
+                    if data.Files.Length = 0 then
+                        [||]
+                    else
+                        Array.init (data.Count * copies) (fun i -> data.Files[i % data.Count])
+            }
+
     /// The same dataset with its class names (one per class).
     let withClassNames (names: string[]) (data: Dataset) =
         if names.Length <> data.Classes then

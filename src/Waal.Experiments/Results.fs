@@ -642,9 +642,14 @@ let datasetJson
 /// diagnostics.csv: per completed round that queried, the class histogram of its batch (from the labels the
 /// oracle gave), the histogram's entropy in bits (log2 C: perfectly even) and the strategy's signals (WAAL: the
 /// critic's AUC, the spread of its terms, the rank correlation of score and uncertainty; empty otherwise).
-let diagnosticsCsv (naming: Naming option) (progress: Progress) =
+/// A pool of copies (`originals` below the pool's size: item i copies original i % originals) adds what the batch
+/// wasted: batch_repeats (items whose original the batch already holds) and batch_labelled_copies (copies of an
+/// original labelled before the batch).
+let diagnosticsCsv (naming: Naming option) (originals: int) (progress: Progress) =
     let classes = progress.Pool.Classes
     let queried = progress.Records |> List.filter (fun r -> r.Queried.Length > 0)
+    let repeated = originals < progress.Pool.Size
+    let batches = (Pool.log progress.Pool).Batches
 
     let names =
         queried |> List.collect (fun r -> r.Signals |> List.map fst) |> List.distinct
@@ -668,6 +673,9 @@ let diagnosticsCsv (naming: Naming option) (progress: Progress) =
     for n in names do
         sb.Append(',').Append(n) |> ignore
 
+    if repeated then
+        sb.Append(",batch_repeats,batch_labelled_copies") |> ignore
+
     sb.Append('\n') |> ignore
 
     for r in queried do
@@ -685,13 +693,25 @@ let diagnosticsCsv (naming: Naming option) (progress: Progress) =
             | Some(_, v) when Double.IsFinite v -> sb.Append(invariant v) |> ignore
             | _ -> ()
 
+        if repeated then
+            // The batch queried at round r is labelled as round r + 1: what was labelled before it is every
+            // batch up to round r.
+            let before =
+                batches
+                |> Seq.filter (fun b -> b.Round <= r.Round)
+                |> Seq.collect (fun b -> b.Items |> Seq.map fst)
+
+            let inBatch, ofLabelled = Metrics.copies originals before r.Queried
+            sb.Append($",{inBatch},{ofLabelled}") |> ignore
+
         sb.Append('\n') |> ignore
 
     sb.ToString()
 
-let saveProgress (layout: Layout) (naming: Naming option) (progress: Progress) =
+/// `originals`: the number of distinct images in the pool (its size, unless it was repeated).
+let saveProgress (layout: Layout) (naming: Naming option) (originals: int) (progress: Progress) =
     writeAtomic layout.Progress (progressJson naming progress)
-    writeTextAtomic layout.Diagnostics (diagnosticsCsv naming progress)
+    writeTextAtomic layout.Diagnostics (diagnosticsCsv naming originals progress)
     writeAtomic layout.Labels (LabelLogJson.toBytesNamed naming (Pool.log progress.Pool))
     writeTextAtomic layout.Rounds (roundsCsv progress.Records)
 

@@ -263,7 +263,8 @@ let private proceed (layout: Results.Layout) (p: Prepared) (hooks: Hooks) (start
         let seconds () = clock.Elapsed.TotalSeconds
 
         let save progress =
-            catchIo layout.Progress (fun () -> Results.saveProgress layout (namingOf p.PoolData) progress)
+            catchIo layout.Progress (fun () ->
+                Results.saveProgress layout (namingOf p.PoolData) (p.PoolData.Count / p.Config.Spec.Repeat) progress)
 
         let rec loop (progress: Progress) =
             if Round.isFinished spec.Rounds progress then
@@ -328,7 +329,7 @@ let private prepare (config: Configuration) =
                         )
                     )
                 | _ ->
-                    let poolData = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
+                    let originals = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
 
                     if test.Count = 0 then
                         let how =
@@ -346,21 +347,31 @@ let private prepare (config: Configuration) =
                                 how
                             )
                         )
-                    elif spec.Validation > train.Count - poolData.Count then
+                    elif spec.Validation > train.Count - originals.Count then
                         Error(
                             DoesNotFit(
                                 "validation",
-                                $"{spec.Validation} validation images do not fit after a pool of {poolData.Count}: {spec.Dataset} has {train.Count} training images (give a smaller --pool)"
+                                $"{spec.Validation} validation images do not fit after a pool of {originals.Count}: {spec.Dataset} has {train.Count} training images (give a smaller --pool)"
                             )
                         )
-                    elif spec.Initial > poolData.Count then
+                    elif spec.Repeat > 1 && train.Stored.IsSome then
+                        Error(
+                            DoesNotFit(
+                                "repeat",
+                                $"{spec.Dataset}'s images are read from a folder's decode cache; a repeated pool is built in memory, for the datasets stored in one file (fashion-mnist, cifar10, svhn)"
+                            )
+                        )
+                    elif spec.Initial > originals.Count * spec.Repeat then
                         Error(
                             DoesNotFit(
                                 "initial",
-                                $"{spec.Initial} initial labels do not fit in a pool of {poolData.Count}"
+                                $"{spec.Initial} initial labels do not fit in a pool of {originals.Count * spec.Repeat}"
                             )
                         )
                     else
+                        let poolData =
+                            Dataset.repeat (Rng.key spec.Seed 0 Rng.RepeatNoise) spec.Repeat spec.RepeatNoise originals
+
                         Ok
                             {
                                 Config = config
@@ -369,7 +380,7 @@ let private prepare (config: Configuration) =
                                 PoolData = poolData
                                 TestData = test
                                 ValidationData =
-                                    Dataset.select (Array.init spec.Validation (fun i -> poolData.Count + i)) train
+                                    Dataset.select (Array.init spec.Validation (fun i -> originals.Count + i)) train
                                 Skipped = skipped
                                 Normalisation = entry.Normalisation poolData
                             }
@@ -480,7 +491,12 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
                                     catchIo folder (fun () ->
                                         Results.writeTextAtomic layout.Spec specText
                                         Results.writeAtomic layout.Dataset datasetBytes
-                                        Results.saveProgress layout (namingOf p.PoolData) start)
+
+                                        Results.saveProgress
+                                            layout
+                                            (namingOf p.PoolData)
+                                            (p.PoolData.Count / p.Config.Spec.Repeat)
+                                            start)
 
                                 match written with
                                 | Error e ->
@@ -546,5 +562,10 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, RunError> =
 
                         catchIo folder (fun () ->
                             Results.writeAtomic layout.Dataset (datasetJson p)
-                            Results.saveProgress layout (namingOf p.PoolData) progress)
+
+                            Results.saveProgress
+                                layout
+                                (namingOf p.PoolData)
+                                (p.PoolData.Count / p.Config.Spec.Repeat)
+                                progress)
                         |> Result.bind (fun () -> proceed layout p hooks progress)))

@@ -255,7 +255,7 @@ type Session
         try
             let layout = { Results.Layout.Folder = folder }
             Results.writeTextAtomic layout.Spec (SpecJson.toJson (Runner.versions ()) config)
-            Results.saveProgress layout naming state
+            Results.saveProgress layout naming state.Pool.Size state
             model |> Option.iter (Checkpoint.save layout.Checkpoint)
             Ok()
         with

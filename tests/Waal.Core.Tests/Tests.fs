@@ -1030,6 +1030,46 @@ let private diagnostics =
                     xs.Length < 2
                     || (abs (Option.get up - 1.0) < 1e-12 && abs (Option.get down + 1.0) < 1e-12))
 
+            property
+                "copies in a repeated pool: repeats are the batch less its distinct originals; labelled copies are counted"
+                (Arb.fromGen (
+                    gen {
+                        let! originals = Gen.choose (1, 20)
+                        let! copies = Gen.choose (1, 4)
+                        let! batch = Gen.listOf (Gen.choose (0, originals * copies - 1))
+                        let! labelled = Gen.listOf (Gen.choose (0, originals * copies - 1))
+                        return originals, List.distinct batch, labelled
+                    }
+                ))
+                (fun (originals, batch, labelled) ->
+                    let batch = Array.ofList batch
+                    let inBatch, ofLabelled = Metrics.copies originals labelled batch
+                    let distinct = batch |> Array.map (fun i -> i % originals) |> Array.distinct
+                    let known = labelled |> List.map (fun i -> i % originals) |> Set.ofList
+
+                    inBatch = batch.Length - distinct.Length
+                    && ofLabelled = (batch |> Array.filter (fun i -> known.Contains(i % originals))).Length)
+
+            test
+                "copies in a repeated pool: a batch of one image's three copies wastes two; a copy of a labelled one counts" {
+                // Originals 0..9; items 3, 13 and 23 are the three copies of image 3; 15 copies the labelled 5.
+                Expect.equal (Metrics.copies 10 [ 5 ] [| 3; 13; 23; 15; 7 |]) (2, 1) "two repeats, one labelled copy"
+                Expect.equal (Metrics.copies 10 [] [| 0; 1; 2 |]) (0, 0) "distinct originals waste nothing"
+            }
+
+            test "Gaussian draws: the same key gives the same values; mean 0 and variance 1 over 100,000" {
+                let k = Rng.key 7L 0 Rng.RepeatNoise
+                let g = Rng.gaussian k 100001
+                Expect.equal g (Rng.gaussian k 100001) "reproducible"
+                Expect.notEqual g[..9] (Rng.gaussian (Rng.key 8L 0 Rng.RepeatNoise) 10) "another seed, other values"
+                let mean = Array.average g
+                let variance = g |> Array.averageBy (fun x -> (x - mean) ** 2.0)
+                // Standard errors: 0.003 for the mean, 0.0045 for the variance.
+                Expect.isLessThan (abs mean) 0.015 $"mean {mean}"
+                Expect.isLessThan (abs (variance - 1.0)) 0.025 $"variance {variance}"
+                Expect.isTrue (g |> Array.forall Double.IsFinite) "all finite"
+            }
+
             test "a batch's class entropy: log2 C when even, 0 for one class" {
                 Expect.floatClose Accuracy.high (Metrics.histogramEntropy [| 5; 5; 5; 5 |]) 2.0 "even"
                 Expect.equal (Metrics.histogramEntropy [| 0; 9; 0 |]) 0.0 "one class"

@@ -436,6 +436,51 @@ let private realTests =
                 Expect.isGreaterThan first 10000 "the first image is not blank"
             }
 
+            test
+                "a repeated pool: R copies of each image with its label, noise of the stated size, the same bytes for the same key" {
+                let train, _ = Load.fashionMnist fashionFolder |> ok fashionFolder
+                let d = Dataset.take 500 train
+                let key = Waal.Core.Rng.key 3L 0 Waal.Core.Rng.RepeatNoise
+                let r = Dataset.repeat key 3 0.03 d
+                Expect.equal (r.Count, r.Images.Length) (1500, 1500 * 784) "three copies"
+
+                Expect.equal
+                    r.Labels
+                    (Array.concat [ d.Labels; d.Labels; d.Labels ])
+                    "copy c of image i keeps its label"
+
+                Expect.equal (Dataset.repeat key 3 0.03 d).Images r.Images "the same key, the same bytes"
+
+                Expect.notEqual
+                    (Dataset.repeat (Waal.Core.Rng.key 4L 0 Waal.Core.Rng.RepeatNoise) 3 0.03 d).Images
+                    r.Images
+                    "another key, other noise"
+
+                // On pixels away from 0 and 255 the noise is not clipped: its deviation is 0.03 x 255 = 7.65
+                // levels, less the rounding's.
+                let diffs =
+                    [|
+                        for c in 0..2 do
+                            for j in 0 .. d.Images.Length - 1 do
+                                let v = int d.Images[j]
+
+                                if v > 40 && v < 215 then
+                                    float (int r.Images[c * d.Images.Length + j] - v)
+                    |]
+
+                let sd = sqrt (diffs |> Array.averageBy (fun x -> x * x))
+                Expect.isGreaterThan diffs.Length 100000 "enough unclipped pixels"
+                Expect.isTrue (sd > 7.3 && sd < 8.0) $"the noise's deviation is {sd:F2} levels, expected about 7.65"
+                Expect.isLessThan (abs (Array.average diffs)) 0.1 "and its mean about 0"
+
+                Expect.equal
+                    (Dataset.repeat key 2 0.0 d).Images
+                    (Array.append d.Images d.Images)
+                    "no noise: exact copies"
+
+                Expect.equal (Dataset.repeat key 1 0.03 d) d "one copy is the pool as it is"
+            }
+
             test "the detected format of the folder is IDX, and its training split loads" {
                 Expect.equal (Load.detect fashionFolder) (Ok Load.Idx) "format"
                 let d = Load.inspect None fashionFolder None |> ok "inspect"

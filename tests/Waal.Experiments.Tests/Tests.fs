@@ -300,7 +300,7 @@ let private persistence =
                     }
 
                 File.Copy(Path.Combine(whole, "spec.json"), Path.Combine(waiting, "spec.json"))
-                Results.saveProgress { Folder = waiting } None pending
+                Results.saveProgress { Folder = waiting } None pending.Pool.Size pending
                 let mutable trainings = 0
 
                 let counting =
@@ -517,6 +517,77 @@ let private report =
                     Directory.Delete(d, true)
             }
         ]
+
+/// Kirsch et al.'s redundant pool: every image three times with noise; diagnostics.csv counts what a batch wasted.
+let private repeated =
+    test "a repeated pool: three noisy copies per image, and diagnostics.csv's waste agrees with labels.json" {
+        let dir = temp ()
+
+        try
+            let config =
+                small 5L
+                |> withSpec (fun s ->
+                    { s with
+                        Strategy = "margin"
+                        Pool = Some 300
+                        Repeat = 3
+                        RepeatNoise = 0.03
+                        Initial = 40
+                        Query = 60
+                        Rounds = 1
+                    })
+
+            Runner.run config dir false Runner.quiet |> ok "repeated run"
+
+            let log =
+                File.ReadAllBytes(Path.Combine(dir, "labels.json"))
+                |> LabelLogJson.ofBytes
+                |> Result.defaultWith (fun e -> failtest $"%A{e}")
+
+            Expect.equal log.PoolSize 900 "300 images, three copies each"
+            let initial = log.Batches |> List.find (fun b -> b.Round = 0)
+            let batch = log.Batches |> List.find (fun b -> b.Round = 1)
+
+            let originals (items: (int * int)[]) =
+                items |> Array.map (fun (i, _) -> i % 300)
+
+            let distinct = batch.Items |> originals |> Array.distinct
+            let known = initial.Items |> originals |> Set.ofArray
+
+            let labelledCopies =
+                batch.Items |> originals |> Array.filter known.Contains |> Array.length
+
+            let lines = File.ReadAllLines(Path.Combine(dir, "diagnostics.csv"))
+            let header = lines[0].Split ','
+            let row = lines[1].Split ','
+
+            let cell name =
+                int row[Array.findIndex ((=) name) header]
+
+            Expect.equal (cell "batch_repeats") (60 - distinct.Length) "repeats: the batch less its distinct images"
+            Expect.equal (cell "batch_labelled_copies") labelledCopies "copies of images labelled at round 0"
+
+            // Each copy keeps its image's label: the oracle's labels of copies agree.
+            let labelOf =
+                dict
+                    [
+                        for b in log.Batches do
+                            yield! b.Items
+                    ]
+
+            for (i, l) in batch.Items do
+                for c in 0..2 do
+                    match labelOf.TryGetValue(i % 300 + c * 300) with
+                    | true, other -> Expect.equal other l $"copies of image {i % 300} share a label"
+                    | _ -> ()
+
+            Expect.stringContains
+                (File.ReadAllText(Path.Combine(dir, "spec.json")))
+                "\"repeat\": 3"
+                "spec.json records the copies"
+        finally
+            Directory.Delete(dir, true)
+    }
 
 let private labels =
     testList
@@ -918,5 +989,6 @@ let all =
             testSequenced experiments
             testSequenced persistence
             testSequenced report
+            testList "Repeated pool" [ repeated ]
             labels
         ]
