@@ -20,7 +20,15 @@ let optionsUsage () =
         (Datasets.find "fashion-mnist" |> Result.map (fun e -> e.Profile))
         |> Result.defaultWith failwith
 
+    let waal =
+        Datasets.defaults "fashion-mnist" "waal"
+        |> Result.map (fun c -> Options.describe c.Spec)
+        |> Result.defaultWith failwith
+
     [
+        $"The default waal is {waal}: the critic shapes the features through WAAL's training, and"
+        "--waal-score combined puts its term in the query (docs/findings.md §6 measured both)."
+        ""
         "EXPERIMENT OPTIONS (defaults for fashion-mnist, waal and the recommended preset; --preset reference gives the"
         "published protocols; every one is also a spec.json field and an MSBuild Experiment metadata in PascalCase):"
         for o in Options.all do

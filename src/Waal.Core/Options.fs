@@ -1109,6 +1109,27 @@ module Options =
     let specValue (name: string) (s: ExperimentSpec) =
         get name { Spec = s; Settings = defaultSettings }
 
+    /// What a run's strategy is, in words: for WAAL, which parts of the method are in use. The recommended
+    /// preset's waal is "WAAL's trainer, margin query, critic off": the critic shapes the features through the
+    /// training but is not in the query (docs/findings.md §6 measured why). Written to spec.json's `summary`, the
+    /// report's settings lines and `waal run`'s first lines.
+    let describe (s: ExperimentSpec) =
+        if not (isWaal s.Strategy) then
+            s.Strategy
+        else
+            let m = s.Method
+            let u = specValue "waal-uncertainty" s
+            let frozen = if m.CriticTrained then "" else ", frozen random critic"
+
+            match m.Score with
+            | UncertaintyOnly -> $"WAAL's trainer, {u} query, critic off"
+            | DiversityOnly -> $"WAAL's trainer, critic-only query{frozen}"
+            | Combined when m.ScoreScale = PaperScale && m.Uncertainty = BoundUncertainty ->
+                $"WAAL, the paper's query: bound - {formatNumber m.Selection} x critic{frozen}"
+            | Combined ->
+                let scale = specValue "score-scale" s
+                $"WAAL: {u} - {formatNumber m.Selection} x critic on the {scale} scale{frozen}"
+
     /// Every problem with a configuration's values (empty when valid): each option's value must read back.
     let problems (c: Configuration) : SpecError list =
         [

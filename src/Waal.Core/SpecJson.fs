@@ -28,6 +28,13 @@ let toJson (versions: (string * string) list) (c: Configuration) =
             | Choice _
             | Text -> w.WriteString(o.JsonName, value)
 
+        // What the run is, in words (derived from the fields above; not read back).
+        // (Encoded without escaping the apostrophe, so the file reads as the words: JSON needs no escape there.)
+        w.WriteString(
+            "summary",
+            JsonEncodedText.Encode(Options.describe c.Spec, Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+        )
+
         w.WriteStartObject "versions"
 
         for name, version in versions do
@@ -103,7 +110,7 @@ let ofJson
                     let unknown =
                         [
                             for p in root.EnumerateObject() do
-                                if p.Name <> "versions" && not (known.Contains p.Name) then
+                                if p.Name <> "versions" && p.Name <> "summary" && not (known.Contains p.Name) then
                                     {
                                         Field = p.Name
                                         Message = $"unknown field; did you mean '{Options.nearest known p.Name}'?"

@@ -315,7 +315,7 @@ let settingsLine (g: Group) =
                 else
                     $"critic {output}, frozen at its initialisation"
 
-            $"; WAAL's trainer: alpha {m.Alpha}, imbalance {imbalance}, GP sign {sign} weight {m.GpWeight}, adversary {adversary}, {critic}; {query}, bound {bound}"
+            $"; {Options.describe s}: alpha {m.Alpha}, imbalance {imbalance}, GP sign {sign} weight {m.GpWeight}, adversary {adversary}, {critic}; {query}, bound {bound}"
         else
             ""
 

@@ -506,6 +506,8 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
                                 | Ok() ->
                                     catchIo folder (fun () -> Results.discardReplaced layout)
                                     |> Result.bind (fun () ->
+                                        hooks.Info $"strategy: {Options.describe p.Config.Spec}"
+
                                         hooks.Info
                                             $"pool: {p.PoolData.Count} images, test: {p.TestData.Count} images, {p.PoolData.Classes} classes"
 

@@ -1171,6 +1171,37 @@ let private spec =
             }
 
             test
+                "a run says what it is: the recommended waal is WAAL's trainer with the margin query and the critic off" {
+                let recommended = (Options.defaults fashion "waal" RecommendedPreset).Spec
+                Expect.equal (Options.describe recommended) "WAAL's trainer, margin query, critic off" "recommended"
+                Expect.equal (Options.describe d.Spec) "WAAL, the paper's query: bound - 10 x critic" "reference"
+
+                let combined =
+                    { recommended with
+                        Method =
+                            { recommended.Method with
+                                Score = Combined
+                                Selection = 0.1
+                                ScoreScale = ZScale
+                                CriticTrained = false
+                            }
+                    }
+
+                Expect.equal
+                    (Options.describe combined)
+                    "WAAL: margin - 0.1 x critic on the z scale, frozen random critic"
+                    "combined, frozen"
+
+                Expect.equal (Options.describe { recommended with Strategy = "badge" }) "badge" "a baseline"
+                let json = SpecJson.toJson [] (Options.defaults fashion "waal" RecommendedPreset)
+
+                Expect.stringContains
+                    json
+                    "\"summary\": \"WAAL's trainer, margin query, critic off\""
+                    "spec.json says it in words"
+            }
+
+            test
                 "the reference defaults: SGD 0.01 / 0.5 (CIFAR-10 0.3), batch 64, alpha 2e-3, selection 10, GP weight 2" {
                 let s = d.Spec
                 Expect.equal (s.Train.LearningRate, s.Train.Momentum, s.Train.Batch) (0.01, 0.5, 64) "optimiser"
