@@ -286,11 +286,10 @@ module Dataset =
         if copies < 1 then
             invalidArg (nameof copies) $"expected copies >= 1, found {copies}"
 
-        if data.Stored.IsSome then
-            invalidArg (nameof data) $"{data.Source}: a repeated pool needs its pixels in memory"
-
         if copies = 1 then
             data
+        elif data.Stored.IsSome then
+            invalidArg (nameof data) $"{data.Source}: a repeated pool needs its pixels in memory"
         else
             let n = data.Images.Length
             let images = Array.zeroCreate<byte>(n * copies)
