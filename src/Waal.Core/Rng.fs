@@ -126,23 +126,27 @@ let uniform (k: Key) (count: int) =
     let s = Stream k
     Array.init count (fun _ -> s.NextDouble())
 
-/// `count` independent standard normal values (Box-Muller on the stream's uniforms; 1 - u keeps the log finite).
-let gaussian (k: Key) (count: int) =
+/// Standard normal values one at a time from the key's stream (Box-Muller, two values per pair of uniforms;
+/// 1 - u keeps the log finite), for draws too many to hold at once. Each call of the result gives the next value.
+let gaussians (k: Key) =
     let s = Stream k
-    let a = Array.zeroCreate<float> count
-    let mutable i = 0
+    let spare = ref nan
 
-    while i < count do
-        let r = sqrt (-2.0 * log (1.0 - s.NextDouble()))
-        let t = 2.0 * System.Math.PI * s.NextDouble()
-        a[i] <- r * cos t
+    fun () ->
+        if not (System.Double.IsNaN spare.Value) then
+            let v = spare.Value
+            spare.Value <- nan
+            v
+        else
+            let r = sqrt (-2.0 * log (1.0 - s.NextDouble()))
+            let t = 2.0 * System.Math.PI * s.NextDouble()
+            spare.Value <- r * sin t
+            r * cos t
 
-        if i + 1 < count then
-            a[i + 1] <- r * sin t
-
-        i <- i + 2
-
-    a
+/// `count` independent standard normal values (the first `count` of `gaussians`).
+let gaussian (k: Key) (count: int) =
+    let next = gaussians k
+    Array.init count (fun _ -> next ())
 
 /// A uniformly random permutation of 0 .. n-1 (Fisher-Yates).
 let permutation (k: Key) (n: int) =

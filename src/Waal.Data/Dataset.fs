@@ -293,21 +293,8 @@ module Dataset =
         else
             let n = data.Images.Length
             let images = Array.zeroCreate<byte>(n * copies)
-            let stream = Waal.Core.Rng.Stream key
+            let next = Waal.Core.Rng.gaussians key
             let scale = noise * 255.0
-            let mutable spare = nan
-
-            // Box-Muller, two values per pair of uniforms; 1 - u keeps the log finite.
-            let next () =
-                if not (System.Double.IsNaN spare) then
-                    let v = spare
-                    spare <- nan
-                    v
-                else
-                    let r = sqrt (-2.0 * log (1.0 - stream.NextDouble()))
-                    let t = 2.0 * System.Math.PI * stream.NextDouble()
-                    spare <- r * sin t
-                    r * cos t
 
             for c in 0 .. copies - 1 do
                 for j in 0 .. n - 1 do
