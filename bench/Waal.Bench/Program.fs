@@ -235,7 +235,7 @@ let main argv =
 
         match Runner.run rounds folder true hooks with
         | Ok() -> ()
-        | Error e -> eprintfn "%s" (Runner.RunError.line e)
+        | Error e -> eprintfn "%s" (ExperimentError.line e)
 
         if Directory.Exists folder then
             Directory.Delete(folder, true)

@@ -79,7 +79,7 @@ let private plainHooks (out: TextWriter) : Runner.Hooks =
     }
 
 /// Runs `work` with Spectre.Console progress bars when stdout is a terminal, else with plain lines.
-let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, Runner.RunError>) =
+let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, ExperimentError>) =
     if Console.IsOutputRedirected || not (obj.ReferenceEquals(out, Console.Out)) then
         work (plainHooks out)
     else
@@ -113,7 +113,7 @@ let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, R
                         Info = fun line -> AnsiConsole.MarkupLine(Markup.Escape line)
                     })
 
-let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result: Result<unit, Runner.RunError>) =
+let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result: Result<unit, ExperimentError>) =
     match result with
     | Ok() ->
         out.WriteLine
@@ -121,11 +121,13 @@ let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result:
 
         0
     | Error e ->
-        err.WriteLine(Runner.RunError.line e)
+        err.WriteLine(ExperimentError.line e)
 
         match e with
-        | Runner.RoundFailed _
-        | Runner.WriteFailed _ -> 1
+        | RoundFailed _
+        | LabelsRefused _
+        | OutOfTurn _
+        | WriteFailed _ -> 1
         | _ -> 2
 
 /// `waal run`.
@@ -210,7 +212,7 @@ let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTime
             QueryTimes.table timings |> List.iter out.WriteLine
             0
         | Error e ->
-            err.WriteLine(Runner.RunError.line e)
+            err.WriteLine(ExperimentError.line e)
             2
 
 /// `waal export`.

@@ -92,58 +92,39 @@ let table (timings: Timing list) =
 
 /// Loads the data of a spec, labels its initial set, trains one WAAL model (round 0) and times every
 /// registered strategy's query of `spec.Query` items on it.
-let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Runner.RunError> =
-    match Options.validate config, Datasets.find config.Spec.Dataset with
-    | Error errors, _ -> Error(Runner.SpecInvalid errors)
-    | _, Error m -> Error(Runner.SpecInvalid [ { Field = "dataset"; Message = m } ])
-    | Ok config, Ok entry ->
-        let spec = config.Spec
+let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, ExperimentError> =
+    Workbench.load config
+    |> Result.bind Workbench.openOn
+    |> Result.bind (fun bench ->
+        use bench = bench
+        let spec = bench.Config.Spec
+        let data = bench.Inputs.Pool
 
-        match entry.Load(Runner.sourceOf config) with
-        | Error e -> Error(Runner.DataFailed e)
-        | Ok { Train = train } ->
-            let data = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
+        Pool.create data.Count data.Classes
+        |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e))
+        |> Result.bind (fun empty ->
+            let initial = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
 
-            match Device.resolve config.Settings.Device with
-            | Error d -> Error(Runner.DeviceFailed d)
-            | Ok device ->
-                Device.configure config.Settings.Threads
+            Pool.label 0 (initial |> Array.map (fun i -> i, data.Labels[i])) empty
+            |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e)))
+        |> Result.bind (fun pool ->
+            let ctx = bench.Context hooks.Progress
 
-                use tensors = Tensors.ofEntry entry device data data
+            match Training.waal ctx.Setup 0 pool with
+            | Error e -> Error(RoundFailed(0, "train", e))
+            | Ok(nets, _) ->
+                use nets = nets
 
-                let empty =
-                    Pool.create data.Count data.Classes |> Result.defaultWith (failwithf "%A")
+                hooks.Info
+                    $"pool {data.Count}, {pool.LabelledCount} labelled, querying {spec.Query} of {pool.UnlabelledCount}"
 
-                let initial = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
-
-                let pool =
-                    Pool.label 0 (initial |> Array.map (fun i -> i, data.Labels[i])) empty
-                    |> Result.defaultWith (failwithf "%A")
-
-                let ctx =
-                    {
-                        Spec = spec
-                        Settings = config.Settings
-                        Device = device
-                        Pool = tensors
-                        Progress = hooks.Progress
-                    }
-
-                match Training.waal ctx.Setup 0 pool with
-                | Error e -> Error(Runner.RoundFailed(LearnerFailed(0, "train", e)))
-                | Ok(nets, _) ->
-                    use nets = nets
-
-                    hooks.Info
-                        $"pool {data.Count}, {pool.LabelledCount} labelled, querying {spec.Query} of {pool.UnlabelledCount}"
-
-                    Ok(
-                        measure
-                            { ctx with
-                                Progress = ProgressSink.none
-                            }
-                            nets
-                            pool
-                            spec.Query
-                            Registry.all
-                    )
+                Ok(
+                    measure
+                        { ctx with
+                            Progress = ProgressSink.none
+                        }
+                        nets
+                        pool
+                        spec.Query
+                        Registry.all
+                )))

@@ -41,7 +41,7 @@ type Files(folder: string) =
 type DeskError =
     | Data of DataError
     | Options of string
-    | SessionFailed of Session.SessionError
+    | SessionFailed of ExperimentError
     | Busy of string
     | KnownLabels of file: string * line: int * detail: string
 
@@ -58,7 +58,7 @@ let message (e: DeskError) =
     match e with
     | Data d -> DataError.line d
     | Options m -> m
-    | SessionFailed s -> $"error LABEL003: session: {Session.message s}"
+    | SessionFailed s -> $"error LABEL003: session: {ExperimentError.message s}"
     | Busy m -> $"error LABEL004: {m}"
     | KnownLabels(file, line, detail) -> $"error LABEL005: {file}:{line}: {detail}"
 
@@ -146,7 +146,7 @@ let readData (config: Configuration) (source: Source) : Result<Dataset * Dataset
         match Datasets.find "folder" with
         | Error m -> Error(Options m)
         | Ok entry ->
-            entry.Load(Runner.sourceOf config)
+            entry.Load(Workbench.sourceOf config)
             |> Result.map (fun l -> l.Train, (if l.Test.Count > 0 then Some l.Test else None), l.Skipped)
             |> Result.mapError Data
 
@@ -290,7 +290,7 @@ type Desk
     let save () =
         match session.Save files.Folder with
         | Ok() -> ()
-        | Error e -> failwith (Session.message e)
+        | Error e -> failwith (ExperimentError.message e)
 
     let finishedWhy () =
         match session.Progress.Stopped with
@@ -351,7 +351,7 @@ type Desk
 
             match storeExtras () with
             | Ok() -> status <- Finished(finishedWhy ())
-            | Error e -> status <- Failed(Session.message e)
+            | Error e -> status <- Failed(ExperimentError.message e)
         | None when session.Pool.LabelledCount = 0 ->
             let b =
                 match batch with
@@ -385,7 +385,7 @@ type Desk
             | PrefetchBatch -> Ok()
 
         match stored |> Result.bind storeExtras with
-        | Error e -> status <- Failed(Session.message e)
+        | Error e -> status <- Failed(ExperimentError.message e)
         | Ok() ->
             save ()
             batch <- None
@@ -426,7 +426,7 @@ type Desk
 
         let result =
             try
-                session.Propose(cancel.Token, query) |> Result.mapError Session.message
+                session.Propose(cancel.Token, query) |> Result.mapError ExperimentError.message
             with
             | :? OperationCanceledException -> Error ""
             | e -> Error $"{e.GetType().Name}: {e.Message}"
@@ -744,7 +744,10 @@ let readSession (folder: string) : Result<Configuration * Source, DeskError> =
     |> Result.bind (fun recorded ->
         Datasets.readSpecFile files.Layout.Spec
         |> Result.mapError (fun errors ->
-            Options $"error LABEL002: {files.Layout.Spec}: {Session.message (Session.SpecProblem errors)}")
+            let fields =
+                errors |> List.map (fun e -> $"{e.Field}: {e.Message}") |> String.concat "; "
+
+            Options $"error LABEL002: {files.Layout.Spec}: {fields}")
         |> Result.map (fun config -> config, recorded.Source))
 
 /// A progress sink that records the current phase and its steps in a cell the page reads.

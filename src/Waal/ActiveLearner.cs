@@ -22,11 +22,11 @@ public sealed class ActiveLearner : IDisposable
     private int _total;
     private int _disposed;
 
-    private ActiveLearner(Func<Learning.ProgressSink, FSharpResult<SessionModule.Session, SessionModule.SessionError>> open) =>
+    private ActiveLearner(Func<Learning.ProgressSink, FSharpResult<SessionModule.Session, Experiments.ExperimentError>> open) =>
         _session = Errors.Unwrap(open(Learning.ProgressSinkModule.ofDelegates(Start, Advance, Finish)));
 
     /// <summary>Opens a learner over a pool of images (labels unknown to it), with optional test data for
-    /// evaluation. Throws <see cref="WaalException"/> (SESSION001) naming the option on bad options.</summary>
+    /// evaluation. Throws <see cref="WaalException"/> (EXP001) naming the option on bad options.</summary>
     public static ActiveLearner Create(LearnerData pool, LearnerOptions? options = null, LearnerData? test = null)
     {
         ArgumentNullException.ThrowIfNull(pool);
@@ -86,7 +86,7 @@ public sealed class ActiveLearner : IDisposable
 
     /// <summary>Adds labels outside a round (the initial set, or extra labels between rounds); throws
     /// <see cref="WaalException"/> and changes nothing when an index is out of range, already labelled or
-    /// repeated, a label is out of range (SESSION004), or a batch is waiting for labels (SESSION009).</summary>
+    /// repeated, a label is out of range (EXP010), or a batch is waiting for labels (EXP011).</summary>
     public void AddLabels(IReadOnlyList<int> indices, IReadOnlyList<int> labels)
     {
         var items = Pairs(indices, labels);
@@ -103,20 +103,20 @@ public sealed class ActiveLearner : IDisposable
         {
             var next = Errors.Unwrap(Live.Propose(token, count));
             if (FSharpOption<string>.get_IsSome(next.Stopped))
-                throw new WaalException("SESSION010", $"a stopping rule fired: {next.Stopped.Value}");
-            return ToPending(next.Pending) ?? throw new WaalException("SESSION009", "nothing is left to label: every item of the pool has a label");
+                throw Errors.Session(Experiments.ExperimentError.NewStopped(next.Stopped.Value));
+            return ToPending(next.Pending) ?? throw Errors.Session(Experiments.ExperimentError.NewOutOfTurn(next.Round, "nothing is left to label: every item of the pool has a label"));
         });
     }
 
     /// <summary>The second half of a round: labels for the pending batch, one per index in the order of
     /// <see cref="PendingBatch.Indices"/>. Throws <see cref="WaalException"/> and changes nothing when no batch
-    /// waits (SESSION009), the count differs or a label is out of range (SESSION004).</summary>
+    /// waits (EXP011), the count differs or a label is out of range (EXP010).</summary>
     public RoundResult Accept(IReadOnlyList<int> labels)
     {
         ArgumentNullException.ThrowIfNull(labels);
         return Locked(() =>
         {
-            var pending = ToPending(Live.Pending) ?? throw new WaalException("SESSION009", "no batch is waiting for labels: propose one first");
+            var pending = ToPending(Live.Pending) ?? throw Errors.Session(Experiments.ExperimentError.NewOutOfTurn(Live.Round, "no batch is waiting for labels: propose one first"));
             var items = Pairs(pending.Indices, labels);
             var record = Errors.Unwrap(Live.Accept(items));
             return new RoundResult(record.Round, record.Labelled, Accuracy(record.TestAccuracy), record.Queried, record.TrainIterations, SignalsOf(record));
@@ -125,7 +125,7 @@ public sealed class ActiveLearner : IDisposable
 
     /// <summary>The last trained model's class probabilities for pool items (one row per index, one column per
     /// class): what a labelling page of your own shows beside each image of <see cref="Pending"/> (the model's
-    /// guess and how sure it is). Throws <see cref="WaalException"/> before any training (SESSION006) and
+    /// guess and how sure it is). Throws <see cref="WaalException"/> before any training (EXP012) and
     /// <see cref="ArgumentOutOfRangeException"/> for an index outside the pool.</summary>
     public Task<IReadOnlyList<IReadOnlyList<double>>> PredictPoolAsync(IReadOnlyList<int> indices, CancellationToken cancellationToken = default)
     {
@@ -222,7 +222,7 @@ public sealed class ActiveLearner : IDisposable
         ArgumentNullException.ThrowIfNull(indices);
         ArgumentNullException.ThrowIfNull(labels);
         if (indices.Count != labels.Count)
-            throw new WaalException("SESSION004", $"{indices.Count} indices but {labels.Count} labels; expected one label per index");
+            throw new WaalException(Errors.Code("LabelsRefused"), $"{indices.Count} indices but {labels.Count} labels; expected one label per index");
         return indices.Select((index, i) => Tuple.Create(index, labels[i])).ToArray();
     }
 
@@ -296,13 +296,13 @@ internal static class OptionTable
         var strategy = o.Strategy is { } s ? Kebab(s.ToString()) : "waal";
         var preset = o.Preset == Waal.Preset.Reference ? Core.Preset.ReferencePreset : Core.Preset.RecommendedPreset;
         var defaults = Data.Datasets.defaultsFor(dataset, strategy, preset);
-        if (defaults.IsError) throw new WaalException("SESSION001", $"LearnerOptions.Dataset: {defaults.ErrorValue}");
+        if (defaults.IsError) throw new WaalException(Errors.Code("SpecInvalid"), $"LearnerOptions.Dataset: {defaults.ErrorValue}");
         var config = defaults.ResultValue;
         foreach (var (option, property) in Exposed())
         {
             if (property.GetValue(o) is not { } value) continue;
             var next = Core.Options.set(option.Name, Text(value), config);
-            if (next.IsError) throw new WaalException("SESSION001", $"LearnerOptions.{property.Name}: {next.ErrorValue.Message}");
+            if (next.IsError) throw new WaalException(Errors.Code("SpecInvalid"), $"LearnerOptions.{property.Name}: {next.ErrorValue.Message}");
             config = next.ResultValue;
         }
         return config;

@@ -95,20 +95,13 @@ internal static class Errors
     public static WaalException Data(Data.DataError e) =>
         new(Waal.Data.DataErrorModule.code(e), $"{Waal.Data.DataErrorModule.file(e)}: {Waal.Data.DataErrorModule.message(e)}");
 
-    public static WaalException Session(Experiments.Session.SessionError e) =>
-        new(e.Tag switch
-        {
-            Experiments.Session.SessionError.Tags.SpecProblem => "SESSION001",
-            Experiments.Session.SessionError.Tags.NoSuchStrategy => "SESSION002",
-            Experiments.Session.SessionError.Tags.NoDevice => "SESSION003",
-            Experiments.Session.SessionError.Tags.LabelsRefused => "SESSION004",
-            Experiments.Session.SessionError.Tags.LearnFailed => "SESSION005",
-            Experiments.Session.SessionError.Tags.NotTrained => "SESSION006",
-            Experiments.Session.SessionError.Tags.NoTestData => "SESSION007",
-            Experiments.Session.SessionError.Tags.OutOfTurn => "SESSION009",
-            _ => "SESSION008",
-        }, Experiments.Session.message(e));
+    public static WaalException Session(Experiments.ExperimentError e) =>
+        new(Experiments.ExperimentErrorModule.code(e), Experiments.ExperimentErrorModule.message(e));
 
-    public static T Unwrap<T>(FSharpResult<T, Experiments.Session.SessionError> r) =>
+    /// <summary>The code the experiments layer gives the error case <paramref name="name"/> (one list of codes).</summary>
+    public static string Code(string name) =>
+        Experiments.ExperimentErrorModule.table.Single(c => c.Item1 == name).Item2;
+
+    public static T Unwrap<T>(FSharpResult<T, Experiments.ExperimentError> r) =>
         r.IsOk ? r.ResultValue : throw Session(r.ErrorValue);
 }

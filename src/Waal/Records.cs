@@ -115,7 +115,7 @@ public sealed record LearnerOptions
     public Network? Network { get; init; }
 
     /// <summary>Stopping rules, as the command line's --stop-when writes them (e.g. "labels>=2000,kappa>=0.99");
-    /// when one fires, <see cref="ActiveLearner.ProposeAsync"/> throws SESSION010 and
+    /// when one fires, <see cref="ActiveLearner.ProposeAsync"/> throws EXP014 and
     /// <see cref="ActiveLearner.StoppedBy"/> says which.</summary>
     public string? StopWhen { get; init; }
 
@@ -158,7 +158,7 @@ public sealed record PendingBatch(int Round, int Labelled, double? TestAccuracy,
 /// <param name="Signals">The round's measurements by name (see <see cref="PendingBatch.Signals"/>).</param>
 public sealed record RoundResult(int Round, int Labelled, double? TestAccuracy, IReadOnlyList<int> Queried, long Steps, IReadOnlyDictionary<string, double> Signals);
 
-/// <summary>A failure with a stable code (e.g. DATA006, SESSION003) and a one-line message.</summary>
+/// <summary>A failure with a stable code (e.g. DATA006, EXP006) and a one-line message.</summary>
 public sealed class WaalException : Exception
 {
     /// <summary>Creates the exception.</summary>

@@ -53,7 +53,7 @@ let private trained =
 
          match Runner.run c dir false Runner.quiet with
          | Ok() -> dir
-         | Error e -> failwith (Runner.RunError.line e))
+         | Error e -> failwith (ExperimentError.line e))
 
 let rec private copy (source: string) (target: string) =
     Directory.CreateDirectory target |> ignore
@@ -174,9 +174,9 @@ let all =
                     File.WriteAllText(path, edited)
 
                     match Runner.resume dir Runner.quiet with
-                    | Error(Runner.NotAnExperiment(p, detail) as e) ->
+                    | Error(NotAnExperiment(p, detail) as e) ->
                         Expect.equal p path "the file is named"
-                        Expect.stringContains detail field $"the field is named: {Runner.RunError.line e}"
+                        Expect.stringContains detail field $"the field is named: {ExperimentError.line e}"
                     | other -> failtestf "expected EXP005 for %s, found %A" field other
 
                 let replace (pattern: string) (by: string) (t: string) =
@@ -192,7 +192,7 @@ let all =
                 File.WriteAllText(path, good)
 
                 Runner.resume dir Runner.quiet
-                |> Result.mapError Runner.RunError.line
+                |> Result.mapError ExperimentError.line
                 |> Expect.isOk
                 <| "the file as written resumes"
             }

@@ -47,7 +47,7 @@ let private temp () =
 let private ok what =
     function
     | Ok v -> v
-    | Error e -> failtestf "%s: %s" what (Runner.RunError.line e)
+    | Error e -> failtestf "%s: %s" what (ExperimentError.line e)
 
 /// The accuracy columns of rounds.csv (round, labeled, test_accuracy), which must be reproducible.
 let private accuracyColumns (folder: string) =
@@ -229,8 +229,7 @@ let private experiments =
                 let before = File.ReadAllText(Path.Combine(dir, "rounds.csv"))
 
                 match Runner.run tiny dir false Runner.quiet with
-                | Error(Runner.OutputExists _ as e) ->
-                    Expect.stringStarts (Runner.RunError.line e) "error EXP004: " "code"
+                | Error(OutputExists _ as e) -> Expect.stringStarts (ExperimentError.line e) "error EXP004: " "code"
                 | other -> failtestf "expected OutputExists, found %A" other
 
                 Expect.equal (File.ReadAllText(Path.Combine(dir, "rounds.csv"))) before "the refused run wrote nothing"
@@ -240,7 +239,7 @@ let private experiments =
 
                 let expectCode code result =
                     match result with
-                    | Error e -> Expect.stringStarts (Runner.RunError.line e) $"error {code}: " (Runner.RunError.line e)
+                    | Error e -> Expect.stringStarts (ExperimentError.line e) $"error {code}: " (ExperimentError.line e)
                     | Ok() -> failtestf "expected %s" code
 
                 let runWith f =
@@ -338,9 +337,9 @@ let private persistence =
                     File.WriteAllText(path, edit good)
 
                     match Runner.resume dir Runner.quiet with
-                    | Error(Runner.NotAnExperiment(p, detail) as e) ->
+                    | Error(NotAnExperiment(p, detail) as e) ->
                         Expect.equal p path "the file is named"
-                        Expect.stringContains detail field $"the field is named: {Runner.RunError.line e}"
+                        Expect.stringContains detail field $"the field is named: {ExperimentError.line e}"
                     | other -> failtestf "expected EXP005 for %s, found %A" field other
 
                 refused (fun t -> t.Replace($"\"queried\":[{first},", "\"queried\":[999999,")) "records[0].queried"
@@ -369,9 +368,9 @@ let private persistence =
                 let before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories) |> Array.sort
 
                 match Runner.run (small 1L) dir true Runner.quiet with
-                | Error(Runner.FolderBusy _ as e) ->
-                    Expect.stringStarts (Runner.RunError.line e) "error EXP009: " "code"
-                    Expect.stringContains (Runner.RunError.line e) $"process {Environment.ProcessId}" "the holder"
+                | Error(FolderBusy _ as e) ->
+                    Expect.stringStarts (ExperimentError.line e) "error EXP009: " "code"
+                    Expect.stringContains (ExperimentError.line e) $"process {Environment.ProcessId}" "the holder"
                 | other -> failtestf "expected FolderBusy, found %A" other
 
                 Expect.equal
@@ -422,10 +421,10 @@ let private persistence =
 
                 use session =
                     Session.create config data None sink
-                    |> Result.defaultWith (Session.message >> failtest)
+                    |> Result.defaultWith (ExperimentError.message >> failtest)
 
                 session.Label(Array.init 100 (fun i -> i, labels[i]))
-                |> Result.defaultWith (Session.message >> failtest)
+                |> Result.defaultWith (ExperimentError.message >> failtest)
 
                 let cancelledTraining () =
                     use cts = new Threading.CancellationTokenSource()
@@ -976,15 +975,48 @@ let private folders =
                     |> Result.defaultWith failtest
 
                 match Runner.run c (temp ()) false Runner.quiet with
-                | Error(Runner.SpecInvalid(e :: _)) -> Expect.equal e.Field "image-size" "the option"
+                | Error(SpecInvalid(e :: _)) -> Expect.equal e.Field "image-size" "the option"
                 | other -> failtestf "expected EXP001 on image-size, got %A" other
             }
         ]
+
+/// The one error type: every case but the data layer's carries its own code beside it, EXP and three digits.
+let private codes =
+    test "every ExperimentError case has its own code, written beside it, and the line starts with it" {
+        let cases =
+            Microsoft.FSharp.Reflection.FSharpType.GetUnionCases typeof<ExperimentError>
+
+        let table = ExperimentError.table |> Map.ofArray
+
+        for case in cases do
+            if case.Name <> "DataFailed" then
+                Expect.isTrue (table.ContainsKey case.Name) $"{case.Name} has a code"
+
+        let values = ExperimentError.table |> Array.map snd
+        Expect.equal (Array.distinct values).Length values.Length "no two cases share a code"
+
+        for v in values do
+            Expect.isMatch v "^EXP[0-9]{3}$" "the code's shape"
+
+        let e = ExperimentError.NotTrained "prediction"
+        let code = table["NotTrained"]
+
+        Expect.equal
+            (ExperimentError.line e)
+            $"error {code}: prediction: needs a trained model: propose a batch first"
+            "the line"
+
+        Expect.equal
+            (ExperimentError.code (DataFailed(Waal.Data.DataError.Missing "x")))
+            (Waal.Data.DataError.code (Waal.Data.DataError.Missing "x"))
+            "the data layer's errors keep their code"
+    }
 
 let all =
     testList
         "Experiments"
         [
+            codes
             testSequenced folders
             testSequenced experiments
             testSequenced persistence

@@ -55,10 +55,10 @@ var tests = Runner.TestList("Facade", new[]
         Check(learner.Pending! with { Signals = pending.Signals } == pending && learner.Pending!.Signals.SequenceEqual(pending.Signals) && pending.Indices.Count == 30 && pending.Round == 0 && pending.Labelled == 100, $"pending: {pending}");
         Check(pending.TestAccuracy is > 0.0 and <= 1.0, "the round's accuracy comes with the batch");
         Check(learner.Labelled.Count == 100, "nothing labelled yet");
-        Expect(() => learner.AddLabels(new[] { pending.Indices[0] }, new[] { 0 }), "SESSION009");
-        await ExpectAsync(() => learner.ProposeAsync(10), "SESSION009");
-        Expect(() => learner.Accept(new[] { 1, 2 }), "SESSION004");
-        Expect(() => learner.Accept(pending.Indices.Select(_ => 10).ToList()), "SESSION004");
+        Expect(() => learner.AddLabels(new[] { pending.Indices[0] }, new[] { 0 }), "EXP011");
+        await ExpectAsync(() => learner.ProposeAsync(10), "EXP011");
+        Expect(() => learner.Accept(new[] { 1, 2 }), "EXP010");
+        Expect(() => learner.Accept(pending.Indices.Select(_ => 10).ToList()), "EXP010");
         Check(learner.Pending! with { Signals = pending.Signals } == pending && learner.Labelled.Count == 100, "refused labels change nothing");
         // What a page of one's own shows beside each image: the model's probabilities for the pending batch.
         var guesses = await learner.PredictPoolAsync(pending.Indices);
@@ -70,28 +70,28 @@ var tests = Runner.TestList("Facade", new[]
         var result = learner.Accept(pending.Indices.Select(i => pool.Labels[i]).ToList());
         Check(result.Round == 0 && result.Queried.SequenceEqual(pending.Indices) && learner.Pending is null, "round 0 complete");
         Check(learner.Labelled.Count == 130 && learner.Round == 1, "labels added, round 1 next");
-        Expect(() => learner.Accept(new[] { 1 }), "SESSION009");
+        Expect(() => learner.Accept(new[] { 1 }), "EXP011");
     }),
 
     Runner.TestCase("bad labels and bad arguments are refused with a code and change nothing", async () =>
     {
         using var learner = ActiveLearner.Create(pool, options);
         learner.AddLabels(new[] { 1, 2 }, new[] { 3, 4 });
-        Expect(() => learner.AddLabels(new[] { 5, 5 }, new[] { 1, 1 }), "SESSION004");
-        Expect(() => learner.AddLabels(new[] { 2 }, new[] { 1 }), "SESSION004");
-        Expect(() => learner.AddLabels(new[] { 7 }, new[] { 10 }), "SESSION004");
-        Expect(() => learner.AddLabels(new[] { 1200 }, new[] { 1 }), "SESSION004");
+        Expect(() => learner.AddLabels(new[] { 5, 5 }, new[] { 1, 1 }), "EXP010");
+        Expect(() => learner.AddLabels(new[] { 2 }, new[] { 1 }), "EXP010");
+        Expect(() => learner.AddLabels(new[] { 7 }, new[] { 10 }), "EXP010");
+        Expect(() => learner.AddLabels(new[] { 1200 }, new[] { 1 }), "EXP010");
         Check(learner.Labelled.SequenceEqual(new[] { 1, 2 }), "nothing changed");
-        await ExpectAsync(() => learner.EvaluateAsync(), "SESSION006");
-        await ExpectAsync(() => learner.PredictPoolAsync(new[] { 1 }), "SESSION006");
+        await ExpectAsync(() => learner.EvaluateAsync(), "EXP012");
+        await ExpectAsync(() => learner.PredictPoolAsync(new[] { 1 }), "EXP012");
         Throws<ArgumentNullException>(() => learner.AddLabels(null!, new[] { 1 }));
         Throws<ArgumentOutOfRangeException>(() => learner.ProposeAsync(0));
         Throws<ArgumentOutOfRangeException>(() => learner.DrawInitial(-1));
         Throws<ArgumentOutOfRangeException>(() => learner.LabelOf(1200));
         Throws<ArgumentNullException>(() => ActiveLearner.Create(null!));
-        Expect(() => ActiveLearner.Create(pool, options with { Epochs = 0 }), "SESSION001");
-        Expect(() => ActiveLearner.Create(pool, options with { Momentum = 1.5 }), "SESSION001");
-        Expect(() => ActiveLearner.Create(pool, options with { Strategy = (Strategy)99 }), "SESSION002");
+        Expect(() => ActiveLearner.Create(pool, options with { Epochs = 0 }), "EXP001");
+        Expect(() => ActiveLearner.Create(pool, options with { Momentum = 1.5 }), "EXP001");
+        Expect(() => ActiveLearner.Create(pool, options with { Strategy = (Strategy)99 }), "EXP002");
     }),
 
     Runner.TestCase("after Dispose every call throws ObjectDisposedException; Dispose during a proposal cancels it", async () =>
@@ -257,7 +257,7 @@ var tests = Runner.TestList("Facade", new[]
             Check(round.Queried.Count == 6, $"the budget cuts the query to 6, found {round.Queried.Count}");
             Check(round.Signals.ContainsKey("stop_uncertainty") && !round.Signals.ContainsKey("stop_kappa"), "round 0: uncertainty, no kappa yet");
             Check(asked.Count == 6, "the oracle saw the six files");
-            await ExpectAsync(() => learner.ProposeAsync(10), "SESSION010");
+            await ExpectAsync(() => learner.ProposeAsync(10), "EXP014");
             Check(learner.StoppedBy is { } why && why.StartsWith("labels>=15: 15 labels"), $"why it stopped: {learner.StoppedBy}");
 
             await learner.SaveAsync(saved);
@@ -290,7 +290,7 @@ var tests = Runner.TestList("Facade", new[]
             var config = Waal.Data.Datasets.ofCommandLine(cli);
             Check(config.IsOk, config.IsOk ? "" : config.ErrorValue);
             var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
-            Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.Runner.RunErrorModule.line(ran.ErrorValue));
+            Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.ExperimentErrorModule.line(ran.ErrorValue));
             var exported = Waal.Experiments.Model.export(run, modelDir);
             Check(exported.IsOk, "export");
 
