@@ -290,7 +290,7 @@ let predict (out: TextWriter) (err: TextWriter) (args: ParseResults<PredictArgs>
 
             match
                 (try
-                    Results.writeTextAtomic file (Model.predictionsCsv info rows)
+                    RunFolder.writeTextAtomic file (Model.predictionsCsv info rows)
                     Ok()
                  with
                  | :? IOException as e -> Error e.Message

@@ -247,7 +247,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                         | Some file ->
                             fun () ->
                                 let o = current.Value
-                                Results.writeTextAtomic file (Exports.labelsCsv o.Pool o.Labels)
+                                RunFolder.writeTextAtomic file (Exports.labelsCsv o.Pool o.Labels)
                                 Ok $"{o.Labels.Length} labels: {file}"
                         | None -> ()
                         match args.TryGetResult LabelsArgs.Folders with
@@ -274,7 +274,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                                 match o.Batch with
                                 | None -> Error $"error LABEL008: {folder}: no batch is being labelled"
                                 | Some b ->
-                                    Results.writeTextAtomic
+                                    RunFolder.writeTextAtomic
                                         file
                                         (Exports.labelStudioTasks o.Pool b None $"waal round {b.Round}" (fun i ->
                                             Exports.fileUri o.Root o.Pool.Files[i]))

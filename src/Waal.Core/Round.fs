@@ -218,9 +218,9 @@ module Round =
                                     { progress with
                                         Pending = Some { Record = record }
                                     })
-                    with e ->
+                    with _ ->
                         learner.Release model
-                        raise e
+                        reraise ()
 
                 match result with
                 | Ok next -> Ok(next, model)

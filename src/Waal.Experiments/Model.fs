@@ -208,7 +208,7 @@ let private notAModel (e: DataError) =
 
 /// The round folder that checkpoint/latest names, and its round: the name must be a round folder of the same
 /// checkpoint (round-NNN), never a path that leads elsewhere.
-let private latestRound (layout: Results.Layout) : Result<string * int, ModelError> =
+let private latestRound (layout: RunFolder.Layout) : Result<string * int, ModelError> =
     let latest = Path.Combine(layout.Checkpoint, "latest")
 
     Files.readText "checkpoint/latest" Files.Limits.shortTextBytes latest
@@ -232,7 +232,7 @@ let private latestRound (layout: Results.Layout) : Result<string * int, ModelErr
 
 /// The description of a run folder's last trained networks and the folder holding their weights.
 let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
-    let layout = { Results.Layout.Folder = run }
+    let layout = { RunFolder.Layout.Folder = run }
     let latest = Path.Combine(layout.Checkpoint, "latest")
 
     let document (path: string) =
@@ -250,81 +250,68 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
             )
         )
     else
-        document layout.Spec
-        |> Result.mapError notAModel
-        |> Result.bind (fun specText ->
-            match Datasets.readSpec specText with
-            | Error errors ->
-                let e = List.head errors
-                Error(NotAModel(layout.Spec, $"{e.Field}: {e.Message}"))
-            | Ok config ->
-                latestRound layout
-                |> Result.bind (fun (weights, round) ->
-                    document layout.Dataset
-                    |> Result.mapError notAModel
-                    |> Result.bind (fun datasetText ->
-                        try
-                            use doc = JsonDocument.Parse datasetText
-                            let d = doc.RootElement
+        RunFolder.readSpec layout
+        |> Result.mapError (fun detail -> NotAModel(layout.Spec, detail))
+        |> Result.bind (fun config ->
+            latestRound layout
+            |> Result.bind (fun (weights, round) ->
+                document layout.Dataset
+                |> Result.mapError notAModel
+                |> Result.bind (fun datasetText ->
+                    try
+                        use doc = JsonDocument.Parse datasetText
+                        let d = doc.RootElement
 
-                            let channels, height, width =
-                                d.GetProperty("channels").GetInt32(),
-                                d.GetProperty("height").GetInt32(),
-                                d.GetProperty("width").GetInt32()
+                        let channels, height, width =
+                            d.GetProperty("channels").GetInt32(),
+                            d.GetProperty("height").GetInt32(),
+                            d.GetProperty("width").GetInt32()
 
-                            let accuracy =
-                                match
-                                    (if File.Exists layout.Rounds then
-                                         Results.readRoundsCsv layout.Rounds
-                                     else
-                                         Error "no rounds.csv")
-                                with
-                                | Ok rows ->
-                                    rows
-                                    |> List.tryFind (fun r -> r.Round = round)
-                                    |> Option.map (fun r -> r.TestAccuracy)
-                                    |> Option.defaultValue Double.NaN
-                                | Error _ -> Double.NaN
+                        let accuracy =
+                            match
+                                (if File.Exists layout.Rounds then
+                                     RunFolder.readRoundsCsv layout.Rounds
+                                 else
+                                     Error "no rounds.csv")
+                            with
+                            | Ok rows ->
+                                rows
+                                |> List.tryFind (fun r -> r.Round = round)
+                                |> Option.map (fun r -> r.TestAccuracy)
+                                |> Option.defaultValue Double.NaN
+                            | Error _ -> Double.NaN
 
-                            let versions =
-                                use spec = JsonDocument.Parse specText
+                        let versions = RunFolder.readVersions layout
 
-                                match spec.RootElement.TryGetProperty "versions" with
-                                | true, v ->
-                                    v.EnumerateObject()
-                                    |> Seq.map (fun p -> p.Name, p.Value.ToString())
-                                    |> List.ofSeq
-                                | _ -> []
-
-                            match Nets.resolve config.Spec.Network channels height width with
-                            | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
-                            | Ok network ->
-                                validated
-                                    layout.Dataset
-                                    {
-                                        Network = network
-                                        Channels = channels
-                                        Height = height
-                                        Width = width
-                                        ImageSize = config.Spec.Images.Size
-                                        ClassNames = stringsOf (d.GetProperty "classNames")
-                                        Normalisation = normalisationOf (d.GetProperty "normalisation")
-                                        CriticOutput = config.Spec.Method.CriticOutput
-                                        Dataset = config.Spec.Dataset
-                                        Run = Path.GetFullPath run
-                                        Round = round
-                                        TestAccuracy = accuracy
-                                        Versions = versions
-                                    }
-                                |> Result.map (fun info -> info, weights)
-                        with
-                        | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
-                        | :? Collections.Generic.KeyNotFoundException as e ->
-                            Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
-                        | :? InvalidOperationException as e ->
-                            Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
-                        | :? FormatException as e ->
-                            Error(NotAModel(layout.Dataset, $"a number is out of range ({e.Message})")))))
+                        match Nets.resolve config.Spec.Network channels height width with
+                        | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
+                        | Ok network ->
+                            validated
+                                layout.Dataset
+                                {
+                                    Network = network
+                                    Channels = channels
+                                    Height = height
+                                    Width = width
+                                    ImageSize = config.Spec.Images.Size
+                                    ClassNames = stringsOf (d.GetProperty "classNames")
+                                    Normalisation = normalisationOf (d.GetProperty "normalisation")
+                                    CriticOutput = config.Spec.Method.CriticOutput
+                                    Dataset = config.Spec.Dataset
+                                    Run = Path.GetFullPath run
+                                    Round = round
+                                    TestAccuracy = accuracy
+                                    Versions = versions
+                                }
+                            |> Result.map (fun info -> info, weights)
+                    with
+                    | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
+                    | :? Collections.Generic.KeyNotFoundException as e ->
+                        Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
+                    | :? InvalidOperationException as e ->
+                        Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
+                    | :? FormatException as e ->
+                        Error(NotAModel(layout.Dataset, $"a number is out of range ({e.Message})")))))
 
 /// The description and weight folder of a model folder or a run folder.
 let private locate (dir: string) : Result<ModelInfo * string, ModelError> =
@@ -373,7 +360,7 @@ let load (dir: string) : Result<Loaded, ModelError> =
 
 /// The files the model of a model or run folder is read from: what no command may write over.
 let inputsOf (dir: string) : string list =
-    let layout = { Results.Layout.Folder = dir }
+    let layout = { RunFolder.Layout.Folder = dir }
 
     match locate dir with
     | Ok(_, weights) ->
@@ -427,7 +414,7 @@ let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
                             Directory.Delete(staging, true)
 
                         Checkpoint.save staging nets
-                        Results.writeAtomic (Path.Combine(staging, "model.json")) (toJson info)
+                        RunFolder.writeAtomic (Path.Combine(staging, "model.json")) (toJson info)
 
                         if replaces then
                             Directory.Move(target, aside)

@@ -98,7 +98,7 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Expe
     |> Result.bind (fun bench ->
         use bench = bench
         let spec = bench.Config.Spec
-        let data = bench.Inputs.Pool
+        let data = bench.Inputs.PoolImages
 
         Pool.create data.Count data.Classes
         |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e))

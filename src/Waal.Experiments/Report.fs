@@ -15,7 +15,7 @@ type Run =
     {
         Folder: string
         Spec: ExperimentSpec
-        Rows: Results.RoundRow list
+        Rows: RunFolder.RoundRow list
         /// Training iterations per round, from progress.json (empty if it is gone).
         Iterations: int64 list
         /// The stopping rule that ended the run early, with the round and why (from progress.json).
@@ -74,21 +74,21 @@ let private diagnosticsOf (path: string) : Map<int, Map<string, float>> =
 
 /// Reads a run folder (spec.json and rounds.csv); errors name the file.
 let readRun (folder: string) : Result<Run, string> =
-    let layout = { Results.Layout.Folder = folder }
+    let layout = { RunFolder.Layout.Folder = folder }
 
     if not (File.Exists layout.Spec) then
         Error $"{layout.Spec}: missing (not an experiment folder)"
     elif not (File.Exists layout.Rounds) then
         Error $"{layout.Rounds}: missing"
     else
-        match Datasets.readSpecFile layout.Spec with
-        | Error errors -> Error $"{layout.Spec}: {errors.Head.Field}: {errors.Head.Message}"
+        match RunFolder.readSpec layout with
+        | Error detail -> Error $"{layout.Spec}: {detail}"
         | Ok config ->
             let spec = config.Spec
 
-            Results.readRoundsCsv layout.Rounds
+            RunFolder.readRoundsCsv layout.Rounds
             |> Result.map (fun rows ->
-                let progress = Results.readProgress layout.Progress |> Result.toOption
+                let progress = RunFolder.readState layout config |> Result.toOption
 
                 // From progress.json, or rounds.csv's column when only the per-round rows were kept (the
                 // findings' committed data).
@@ -644,7 +644,7 @@ let write (metric: Metric) (folders: string list) (out: string) : Result<string 
 
             try
                 Directory.CreateDirectory out |> ignore
-                Results.writeTextAtomic md (markdown metric groups)
+                RunFolder.writeTextAtomic md (markdown metric groups)
                 plot metric groups png
                 Ok(md, png)
             with

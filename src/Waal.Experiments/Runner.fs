@@ -50,11 +50,11 @@ let private catchIo (path: string) (f: unit -> 'a) =
 
 /// Saves a round's networks as checkpoint/round-NNN/ and then points checkpoint/latest at it, so the
 /// checkpoint that `latest` names is always whole; older rounds are removed afterwards.
-let private saveCheckpoint (layout: Results.Layout) (round: int) (nets: Nets.Networks) =
+let private saveCheckpoint (layout: RunFolder.Layout) (round: int) (nets: Nets.Networks) =
     let name = $"round-{round:D3}"
     let folder = Path.Combine(layout.Checkpoint, name)
     Checkpoint.save folder nets
-    Results.writeTextAtomic (Path.Combine(layout.Checkpoint, "latest")) name
+    RunFolder.writeTextAtomic (Path.Combine(layout.Checkpoint, "latest")) name
 
     for old in Directory.GetDirectories(layout.Checkpoint, "round-*") do
         if Path.GetFileName old <> name then
@@ -63,16 +63,16 @@ let private saveCheckpoint (layout: Results.Layout) (round: int) (nets: Nets.Net
 /// dataset.json: what the run's data is (class names, image shape, the normalisation, the pool's and the test
 /// split's files, what was skipped), for people, for `waal export` and for moving a run.
 let private datasetJson (p: Workbench.Inputs) =
-    Results.datasetJson
+    RunFolder.datasetJson
         p.Config.Spec.Dataset
         (Path.GetFullPath p.Config.Settings.DataDir)
-        p.Pool
+        p.PoolImages
         p.Test.Value
         p.Normalisation
         (p.Skipped |> List.map (fun e -> DataError.file e, DataError.line e))
 
 /// Runs the rounds that remain, persisting the state after every half-round; data and spec are already checked.
-let private proceed (layout: Results.Layout) (p: Workbench.Inputs) (hooks: Hooks) (start: Progress) =
+let private proceed (layout: RunFolder.Layout) (p: Workbench.Inputs) (hooks: Hooks) (start: Progress) =
     let spec = p.Config.Spec
 
     Workbench.openOn p
@@ -82,13 +82,13 @@ let private proceed (layout: Results.Layout) (p: Workbench.Inputs) (hooks: Hooks
 
         // The oracle: the dataset's hidden labels of the pool items.
         let oracle (indices: int[]) =
-            indices |> Array.map (fun i -> i, p.Pool.Labels[i])
+            indices |> Array.map (fun i -> i, p.PoolImages.Labels[i])
 
         let clock = Stopwatch.StartNew()
         let seconds () = clock.Elapsed.TotalSeconds
 
         let save progress =
-            catchIo layout.Progress (fun () -> Results.saveProgress layout p.Naming p.Originals progress)
+            catchIo layout.Progress (fun () -> RunFolder.saveProgress layout p.Naming p.Originals progress)
 
         let rec loop (progress: Progress) =
             if Round.isFinished spec.Rounds progress then
@@ -124,21 +124,21 @@ let private proceed (layout: Results.Layout) (p: Workbench.Inputs) (hooks: Hooks
         loop start)
 
 /// Holds the folder's lock for the work, or says who does (nothing is written then). A replacement (`run
-/// --force`) that a killed process left half done is settled first (Results.recoverReplaced).
+/// --force`) that a killed process left half done is settled first (RunFolder.recoverReplaced).
 let private locked (folder: string) (work: unit -> Result<unit, ExperimentError>) =
-    let layout = { Results.Layout.Folder = folder }
+    let layout = { RunFolder.Layout.Folder = folder }
 
     match
-        Results.lockFolder layout
+        RunFolder.lockFolder layout
         |> Result.mapError (function
-            | Results.HeldBy d -> FolderBusy(folder, d)
-            | Results.CannotLock d -> WriteFailed(folder, d))
+            | RunFolder.HeldBy d -> FolderBusy(folder, d)
+            | RunFolder.CannotLock d -> WriteFailed(folder, d))
     with
     | Error e -> Error e
     | Ok hold ->
         use _ = hold
 
-        catchIo layout.Replaced (fun () -> Results.recoverReplaced layout)
+        catchIo layout.Replaced (fun () -> RunFolder.recoverReplaced layout)
         |> Result.bind work
 
 /// Starts an experiment in `folder`: writes spec.json, draws and labels the initial set (round 0's labels,
@@ -148,7 +148,7 @@ let private locked (folder: string) (work: unit -> Result<unit, ExperimentError>
 /// files (spec.json, dataset.json, progress.json), so a run that fails before that leaves the old experiment as
 /// it was. One process at a time writes a folder.
 let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : Result<unit, ExperimentError> =
-    let layout = { Results.Layout.Folder = folder }
+    let layout = { RunFolder.Layout.Folder = folder }
 
     // spec.json records the data folders as absolute paths, so the run folder can move (or be resumed from
     // anywhere) and still find its files.
@@ -182,12 +182,12 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
             let spec = p.Config.Spec
 
             let initial =
-                Pool.create p.Pool.Count p.Pool.Classes
+                Pool.create p.PoolImages.Count p.PoolImages.Classes
                 |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e))
                 |> Result.bind (fun empty ->
                     let drawn = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
 
-                    Pool.label 0 (drawn |> Array.map (fun i -> i, p.Pool.Labels[i])) empty
+                    Pool.label 0 (drawn |> Array.map (fun i -> i, p.PoolImages.Labels[i])) empty
                     |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e)))
 
             initial
@@ -222,28 +222,28 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
                         held ()
                         |> Result.bind (fun () ->
                             catchIo folder (fun () ->
-                                Results.removeStaleTemporaries folder
-                                Results.setAside layout)
+                                RunFolder.removeStaleTemporaries folder
+                                RunFolder.setAside layout)
                             |> Result.bind (fun () ->
                                 let written =
                                     catchIo folder (fun () ->
-                                        Results.writeTextAtomic layout.Spec specText
-                                        Results.writeAtomic layout.Dataset datasetBytes
+                                        RunFolder.writeTextAtomic layout.Spec specText
+                                        RunFolder.writeAtomic layout.Dataset datasetBytes
 
-                                        Results.saveProgress layout p.Naming p.Originals start)
+                                        RunFolder.saveProgress layout p.Naming p.Originals start)
 
                                 match written with
                                 | Error e ->
                                     // The old experiment comes back as it was.
-                                    catchIo folder (fun () -> Results.restoreReplaced layout)
+                                    catchIo folder (fun () -> RunFolder.restoreReplaced layout)
                                     |> Result.bind (fun () -> Error e)
                                 | Ok() ->
-                                    catchIo folder (fun () -> Results.discardReplaced layout)
+                                    catchIo folder (fun () -> RunFolder.discardReplaced layout)
                                     |> Result.bind (fun () ->
                                         hooks.Info $"strategy: {Options.describe p.Config.Spec}"
 
                                         hooks.Info
-                                            $"pool: {p.Pool.Count} images, test: {p.Test.Value.Count} images, {p.Pool.Classes} classes"
+                                            $"pool: {p.PoolImages.Count} images, test: {p.Test.Value.Count} images, {p.PoolImages.Classes} classes"
 
                                         proceed layout p hooks start)))))))
 
@@ -251,7 +251,7 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
 /// labelled as it was proposed (not proposed again). With the same threads on the CPU, the result equals an
 /// uninterrupted run's: every round's randomness is keyed by (seed, round, purpose).
 let resume (folder: string) (hooks: Hooks) : Result<unit, ExperimentError> =
-    let layout = { Results.Layout.Folder = folder }
+    let layout = { RunFolder.Layout.Folder = folder }
 
     if not (Directory.Exists folder) then
         Error(NotAnExperiment(folder, "no such folder"))
@@ -265,24 +265,19 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, ExperimentError> =
             )
         )
     else
-        match Datasets.readSpecFile layout.Spec with
-        | Error errors ->
-            let e = List.head errors
-            Error(NotAnExperiment(layout.Spec, $"{e.Field}: {e.Message}"))
+        match RunFolder.readSpec layout with
+        | Error detail -> Error(NotAnExperiment(layout.Spec, detail))
         | Ok config ->
             Workbench.load config
             |> Result.bind (fun p ->
                 locked folder (fun () ->
-                    match
-                        Results.readProgress layout.Progress
-                        |> Result.bind (Results.checkStopSet p.Config.Spec.Stopping.StopSet layout.Progress)
-                    with
+                    match RunFolder.readState layout p.Config with
                     | Error detail -> Error(NotAnExperiment(layout.Progress, detail))
-                    | Ok progress when progress.Pool.Size <> p.Pool.Count ->
+                    | Ok progress when progress.Pool.Size <> p.PoolImages.Count ->
                         Error(
                             NotAnExperiment(
                                 layout.Progress,
-                                $"its pool has {progress.Pool.Size} items, the spec's data {p.Pool.Count}"
+                                $"its pool has {progress.Pool.Size} items, the spec's data {p.PoolImages.Count}"
                             )
                         )
                     | Ok progress ->
@@ -294,10 +289,10 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, ExperimentError> =
                         hooks.Info
                             $"resuming after {progress.Records.Length} completed round(s) of {p.Config.Spec.Rounds + 1}{waiting}"
 
-                        Results.removeStaleTemporaries folder
+                        RunFolder.removeStaleTemporaries folder
 
                         catchIo folder (fun () ->
-                            Results.writeAtomic layout.Dataset (datasetJson p)
+                            RunFolder.writeAtomic layout.Dataset (datasetJson p)
 
-                            Results.saveProgress layout p.Naming p.Originals progress)
+                            RunFolder.saveProgress layout p.Naming p.Originals progress)
                         |> Result.bind (fun () -> proceed layout p hooks progress)))

@@ -119,7 +119,26 @@ type Session private (bench: Workbench.Workbench, progress: Progress, progressSi
         match model with
         | None -> Error(NotTrained "prediction")
         | Some nets ->
-            Ok(Scoring.probabilitiesAs "predict" nets bench.Pool indices config.Settings.ScoreBatch ProgressSink.none)
+            Ok(
+                Scoring.probabilitiesAs
+                    "predict"
+                    nets
+                    bench.PoolTensors
+                    indices
+                    config.Settings.ScoreBatch
+                    ProgressSink.none
+            )
+
+    /// `count` unlabelled pool items as `strategy` would query them from the last trained networks (the
+    /// spec's batch mode), without proposing a round: the state is unchanged.
+    member _.QueryWith(strategy: Strategy, count: int) =
+        checkLive ()
+
+        match model with
+        | None -> Error(NotTrained $"{strategy.Name}'s query")
+        | Some nets ->
+            strategy.Query (bench.Context ProgressSink.none) nets state.Pool state.Round count
+            |> Result.mapError (fun e -> RoundFailed(state.Round, "query", e))
 
     /// Test accuracy of the last trained networks.
     member _.Evaluate() =
@@ -136,9 +155,9 @@ type Session private (bench: Workbench.Workbench, progress: Progress, progressSi
         checkLive ()
 
         try
-            let layout = { Results.Layout.Folder = folder }
-            Results.writeTextAtomic layout.Spec (SpecJson.toJson (Runner.versions ()) config)
-            Results.saveProgress layout bench.Inputs.Naming bench.Inputs.Originals state
+            let layout = { RunFolder.Layout.Folder = folder }
+            RunFolder.writeTextAtomic layout.Spec (SpecJson.toJson (Runner.versions ()) config)
+            RunFolder.saveProgress layout bench.Inputs.Naming bench.Inputs.Originals state
             model |> Option.iter (Checkpoint.save layout.Checkpoint)
             Ok()
         with
@@ -184,35 +203,29 @@ let create (config: Configuration) (poolData: Dataset) (test: Dataset option) (p
 /// Reopens a saved session over the same pool (and optional test set): the state (the pending batch included)
 /// is read back and checked, the networks of the last training are loaded.
 let load (folder: string) (poolData: Dataset) (test: Dataset option) (progress: ProgressSink) =
-    let layout = { Results.Layout.Folder = folder }
+    let layout = { RunFolder.Layout.Folder = folder }
 
-    Datasets.readSpecFile layout.Spec
-    |> Result.mapError (fun errors ->
-        let e = List.head errors
-        NotAnExperiment(layout.Spec, $"{e.Field}: {e.Message}"))
+    RunFolder.readSpec layout
+    |> Result.mapError (fun detail -> NotAnExperiment(layout.Spec, detail))
     |> Result.bind (fun config ->
-        if not (File.Exists layout.Progress) then
-            Error(NotAnExperiment(layout.Progress, "missing"))
-        else
-            Results.readProgress layout.Progress
-            |> Result.bind (Results.checkStopSet config.Spec.Stopping.StopSet layout.Progress)
-            |> Result.mapError (fun detail -> NotAnExperiment(layout.Progress, detail))
-            |> Result.bind (fun state ->
-                if state.Pool.Size <> poolData.Count then
-                    Error(
-                        NotAnExperiment(
-                            layout.Progress,
-                            $"the saved pool has {state.Pool.Size} items, the data given {poolData.Count}"
-                        )
+        RunFolder.readState layout config
+        |> Result.mapError (fun detail -> NotAnExperiment(layout.Progress, detail))
+        |> Result.bind (fun state ->
+            if state.Pool.Size <> poolData.Count then
+                Error(
+                    NotAnExperiment(
+                        layout.Progress,
+                        $"the saved pool has {state.Pool.Size} items, the data given {poolData.Count}"
                     )
-                else
-                    Session.Open(config, poolData, test, state, progress)
-                    |> Result.bind (fun s ->
-                        if Directory.Exists layout.Checkpoint then
-                            match s.LoadModel layout.Checkpoint with
-                            | Ok() -> Ok s
-                            | Error e ->
-                                (s :> IDisposable).Dispose()
-                                Error e
-                        else
-                            Ok s)))
+                )
+            else
+                Session.Open(config, poolData, test, state, progress)
+                |> Result.bind (fun s ->
+                    if Directory.Exists layout.Checkpoint then
+                        match s.LoadModel layout.Checkpoint with
+                        | Ok() -> Ok s
+                        | Error e ->
+                            (s :> IDisposable).Dispose()
+                            Error e
+                    else
+                        Ok s)))

@@ -18,7 +18,7 @@ type Inputs =
         Entry: Datasets.Entry
         Strategy: Strategy
         /// The pool's images (with --repeat, every copy of each).
-        Pool: Dataset
+        PoolImages: Dataset
         /// How many distinct images the pool holds (its size over --repeat).
         Originals: int
         /// The test split; a session may have none.
@@ -35,8 +35,8 @@ type Inputs =
     member i.Naming: Naming option =
         Some
             {
-                ClassNames = i.Pool.ClassNames
-                Files = i.Pool.Files
+                ClassNames = i.PoolImages.ClassNames
+                Files = i.PoolImages.Files
             }
 
 /// Where a configuration's dataset is and how a folder's files become images.
@@ -92,7 +92,7 @@ let ofData (config: Configuration) (pool: Dataset) (test: Dataset option) =
                 Config = config
                 Entry = entry
                 Strategy = strategy
-                Pool = pool
+                PoolImages = pool
                 Originals = pool.Count
                 Test = test
                 Validation = None
@@ -168,7 +168,7 @@ let load (config: Configuration) =
                                 Config = config
                                 Entry = entry
                                 Strategy = strategy
-                                Pool = pool
+                                PoolImages = pool
                                 Originals = originals.Count
                                 Test = Some test
                                 Validation =
@@ -216,7 +216,7 @@ type Workbench
     /// The device the tensors live on.
     member _.Device = device
     /// The pool's images on the device.
-    member _.Pool = pool
+    member _.PoolTensors = pool
     /// True when there is a test split.
     member _.HasTest = test.IsSome
 
@@ -292,7 +292,7 @@ let openOn (inputs: Inputs) =
                 })
 
         try
-            let pool = tensors inputs.Pool
+            let pool = tensors inputs.PoolImages
             let test = split inputs.Test
             let validation = split inputs.Validation
             Ok(new Workbench(inputs, device, pool, test, validation))

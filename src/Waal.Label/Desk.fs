@@ -29,7 +29,7 @@ type Recorded = { Source: Source; DataDir: string }
 /// The session folder's files.
 type Files(folder: string) =
     member _.Folder = folder
-    member _.Layout: Results.Layout = { Folder = folder }
+    member _.Layout: RunFolder.Layout = { Folder = folder }
     /// The source: images or class folders, and the class names chosen.
     member _.Label = Path.Combine(folder, "label.json")
     /// The batch being labelled, rewritten after every label.
@@ -49,8 +49,8 @@ type DeskError =
 /// created or written (LABEL012).
 let private lockRefused (folder: string) =
     function
-    | Results.HeldBy detail -> Busy $"{folder}: {detail}"
-    | Results.CannotLock detail ->
+    | RunFolder.HeldBy detail -> Busy $"{folder}: {detail}"
+    | RunFolder.CannotLock detail ->
         Options $"error LABEL012: {folder}: the session folder cannot be created or written: {detail}"
 
 /// One line per error, naming the file or option.
@@ -278,12 +278,12 @@ type Desk
     let query = session.Config.Spec.Query
 
     let persist (b: BatchLabels) =
-        Results.writeTextAtomic files.Batch (BatchLabels.toJson b)
+        RunFolder.writeTextAtomic files.Batch (BatchLabels.toJson b)
 
     /// Writes prefetch.json, or removes it when nothing is held.
     let persistPrefetch () =
         match prefetch with
-        | Some f -> Results.writeTextAtomic files.Prefetch (BatchLabels.toJson f)
+        | Some f -> RunFolder.writeTextAtomic files.Prefetch (BatchLabels.toJson f)
         | None when File.Exists files.Prefetch -> File.Delete files.Prefetch
         | None -> ()
 
@@ -391,22 +391,17 @@ type Desk
             batch <- None
             advance ()
 
-    /// The images offered while the model trains: the last model's least sure unlabelled images (smallest
-    /// margin between its two most probable classes), or a seeded random draw before any model.
+    /// The images offered while the model trains: the last model's least sure unlabelled images (the margin
+    /// strategy's own query: smallest gap between the two most probable classes), or a seeded random draw
+    /// before any model.
     and prefetchItems () =
         let unlabelled = Pool.unlabelled session.Pool
         let count = min query unlabelled.Length
 
         match session.Model with
         | Some _ ->
-            match session.Probabilities unlabelled with
-            | Ok p ->
-                let margins =
-                    Array.init unlabelled.Length (fun r ->
-                        Classic.margin (Array.init classes (fun c -> float p[r * classes + c])))
-
-                TopK.smallest count unlabelled margins |> Result.defaultValue [||]
-            | Error _ -> [||]
+            session.QueryWith(Waal.Strategies.Margin.strategy, count)
+            |> Result.defaultWith (fun e -> failwith (ExperimentError.message e))
         | None -> Pool.draw (Rng.key session.Config.Spec.Seed session.Round (Rng.Named "prefetch")) count session.Pool
 
     and train () : unit =
@@ -414,7 +409,9 @@ type Desk
         let offered =
             try
                 if prefetch.IsNone then prefetchItems () else [||]
-            with _ ->
+            with e ->
+                // Labelling goes on without images offered early; the reason is not hidden.
+                eprintfn $"warning LABEL013: {files.Prefetch}: no images offered while the model trains: {e.Message}"
                 [||]
 
         if offered.Length > 0 then
@@ -742,12 +739,8 @@ let readSession (folder: string) : Result<Configuration * Source, DeskError> =
     readRecorded files.Label
     |> Result.mapError (fun m -> Options $"error LABEL002: {m}")
     |> Result.bind (fun recorded ->
-        Datasets.readSpecFile files.Layout.Spec
-        |> Result.mapError (fun errors ->
-            let fields =
-                errors |> List.map (fun e -> $"{e.Field}: {e.Message}") |> String.concat "; "
-
-            Options $"error LABEL002: {files.Layout.Spec}: {fields}")
+        RunFolder.readSpec files.Layout
+        |> Result.mapError (fun detail -> Options $"error LABEL002: {files.Layout.Spec}: {detail}")
         |> Result.map (fun config -> config, recorded.Source))
 
 /// A progress sink that records the current phase and its steps in a cell the page reads.
@@ -794,7 +787,7 @@ let openDesk
     match
         early
         |> Result.bind (fun early ->
-            Results.lockFolder files.Layout
+            RunFolder.lockFolder files.Layout
             |> Result.map (fun held -> early, held)
             |> Result.mapError (lockRefused files.Folder))
     with
@@ -856,7 +849,7 @@ let openDesk
                                 (s :> IDisposable).Dispose()
                                 Error e
                             | Ok() ->
-                                Results.writeTextAtomic
+                                RunFolder.writeTextAtomic
                                     files.Label
                                     (recordedJson
                                         {
@@ -913,7 +906,7 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
     if not (File.Exists files.Label) then
         Error(Options $"error LABEL002: {files.Label}: missing; expected the folder of a 'waal label' session")
     else
-        match Results.lockFolder files.Layout with
+        match RunFolder.lockFolder files.Layout with
         | Error refused -> Error(lockRefused files.Folder refused)
         | Ok folderLock ->
             let result =
@@ -921,7 +914,7 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
                 |> Result.bind (fun (config, source) ->
                     readData config source
                     |> Result.bind (fun (pool, _, _) ->
-                        Results.readProgress files.Layout.Progress
+                        RunFolder.readState files.Layout config
                         |> Result.mapError (fun m -> Options $"error LABEL002: {files.Layout.Progress}: {m}")
                         |> Result.bind (fun progress ->
                             let readBatch (path: string) =
@@ -980,5 +973,5 @@ let importInto (o: Offline) (pairs: (int * int)[]) : Result<Offline * int, strin
 
         go b (List.ofArray pairs)
         |> Result.map (fun next ->
-            Results.writeTextAtomic o.Files.Batch (BatchLabels.toJson next)
+            RunFolder.writeTextAtomic o.Files.Batch (BatchLabels.toJson next)
             { o with Batch = Some next }, pairs.Length)

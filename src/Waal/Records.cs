@@ -10,32 +10,35 @@ public sealed record LearnerOptions
     /// <summary>The dataset kind, which picks the network and the normalisation (default fashion-mnist).</summary>
     public DatasetKind? Dataset { get; init; }
 
-    /// <summary>Epochs per training (WAAL: passes over max(|L|,|U|) pairs, default 2; baselines: passes over the
-    /// labelled set, default their reference 10, or 20 for SVHN and CIFAR-10).</summary>
+    /// <summary>Epochs per training (default 30: every strategy trains 30 x ceil(max(|L|, Floor) / BatchSize) steps
+    /// a round; the reference preset: WAAL 2 passes over max(|L|,|U|) pairs, the baselines 10 over the labelled set,
+    /// 20 for SVHN and CIFAR-10).</summary>
     public int? Epochs { get; init; }
 
-    /// <summary>The seed of every random stream (initial draw, shuffles, network initialisation, dropout).</summary>
+    /// <summary>The seed of every random stream (initial draw, shuffles, network initialisation, dropout; default
+    /// 1).</summary>
     public long? Seed { get; init; }
 
     /// <summary>Where to compute (default auto: CUDA when available).</summary>
     public ComputeDevice? Device { get; init; }
 
-    /// <summary>libtorch threads; 0 keeps libtorch's default.</summary>
+    /// <summary>libtorch threads (default 0: libtorch's own choice).</summary>
     public int? Threads { get; init; }
 
     /// <summary>Batch size (per half for WAAL; default 64).</summary>
     public int? BatchSize { get; init; }
 
-    /// <summary>SGD learning rate (default 0.01; CIFAR-10's baselines 0.05).</summary>
+    /// <summary>SGD learning rate (default 0.05; the reference preset 0.01, CIFAR-10's baselines 0.05).</summary>
     public double? LearningRate { get; init; }
 
-    /// <summary>SGD momentum (default 0.5; CIFAR-10 0.3).</summary>
+    /// <summary>SGD momentum (default 0.9; the reference preset 0.5, CIFAR-10 0.3).</summary>
     public double? Momentum { get; init; }
 
-    /// <summary>SGD's L2 weight decay on every network (default 0: none, as the reference).</summary>
+    /// <summary>SGD's L2 weight decay on every network (default 5e-4; the reference preset 0: none).</summary>
     public double? WeightDecay { get; init; }
 
-    /// <summary>Baselines' training budget (default epochs).</summary>
+    /// <summary>How long a round trains (default floor: Epochs x max(|L|, Floor) samples; the reference preset
+    /// epochs).</summary>
     public TrainBudget? TrainBudget { get; init; }
 
     /// <summary>WAAL: the weight of the adversarial terms (default 2e-3).</summary>
@@ -59,34 +62,35 @@ public sealed record LearnerOptions
     /// <summary>WAAL: the uncertainty bound (default mixed).</summary>
     public UncertaintyBound? Bound { get; init; }
 
-    /// <summary>Random crop + flip for 3x32x32 data (default off).</summary>
+    /// <summary>Random crop + flip for 3x32x32 data (default false).</summary>
     public bool? Augment { get; init; }
 
     /// <summary>WAAL: the adversary (default wasserstein).</summary>
     public AdversaryKind? Adversary { get; init; }
 
-    /// <summary>WAAL: the query ranking (default combined).</summary>
+    /// <summary>WAAL: the query ranking (default uncertainty: the uncertainty term alone; the reference preset
+    /// combined).</summary>
     public WaalScore? WaalScore { get; init; }
 
-    /// <summary>The floor budget's M (<c>TrainBudget.Floor</c>).</summary>
+    /// <summary>The floor budget's M (<c>TrainBudget.Floor</c>; default 3000).</summary>
     public int? Floor { get; init; }
 
-    /// <summary>Nesterov momentum in SGD.</summary>
+    /// <summary>Nesterov momentum in SGD (default true; the reference preset false).</summary>
     public bool? Nesterov { get; init; }
 
-    /// <summary>The learning rate over a round.</summary>
+    /// <summary>The learning rate over a round (default cosine; the reference preset constant).</summary>
     public LearningRateSchedule? Schedule { get; init; }
 
-    /// <summary>Warm-up epochs of the cosine schedule.</summary>
+    /// <summary>Warm-up epochs of the cosine schedule (default 1).</summary>
     public int? Warmup { get; init; }
 
-    /// <summary>The critic's optimiser.</summary>
+    /// <summary>The critic's optimiser (default sgd: the networks' own, on the alpha-scaled loss).</summary>
     public CriticOptimiser? CriticOptimiser { get; init; }
 
-    /// <summary>Adam's learning rate for the critic.</summary>
+    /// <summary>Adam's learning rate for the critic (default 0.001).</summary>
     public double? CriticLearningRate { get; init; }
 
-    /// <summary>WAAL's uncertainty term.</summary>
+    /// <summary>WAAL's uncertainty term (default margin; the reference preset bound).</summary>
     public WaalUncertainty? WaalUncertainty { get; init; }
 
     /// <summary>WAAL: critic steps per step of the networks (default 1).</summary>
@@ -102,27 +106,27 @@ public sealed record LearnerOptions
     /// <summary>WAAL's query: the scale on which the critic term meets the uncertainty (default paper).</summary>
     public ScoreScale? ScoreScale { get; init; }
 
-    /// <summary>How a scalar score becomes a batch.</summary>
+    /// <summary>How a scalar score becomes a batch (default top-k).</summary>
     public BatchMode? BatchMode { get; init; }
 
-    /// <summary>The soft-rank exponent.</summary>
+    /// <summary>The soft-rank exponent (default 1).</summary>
     public double? Beta { get; init; }
 
-    /// <summary>The cluster mode's candidates, as a multiple of the query batch.</summary>
+    /// <summary>The cluster mode's candidates, as a multiple of the query batch (default 10).</summary>
     public int? Candidates { get; init; }
 
-    /// <summary>The network (default: by the images' shape).</summary>
+    /// <summary>The network (default auto: by the images' shape).</summary>
     public Network? Network { get; init; }
 
     /// <summary>Stopping rules, as the command line's --stop-when writes them (e.g. "labels>=2000,kappa>=0.99");
     /// when one fires, <see cref="ActiveLearner.ProposeAsync"/> throws EXP014 and
-    /// <see cref="ActiveLearner.StoppedBy"/> says which.</summary>
+    /// <see cref="ActiveLearner.StoppedBy"/> says which (default none: no rule).</summary>
     public string? StopWhen { get; init; }
 
     /// <summary>The stop set's size (default 1000 pool items, drawn once).</summary>
     public int? StopSet { get; init; }
 
-    /// <summary>Where the defaults come from (<see cref="Waal.Preset.Recommended"/> when not set).</summary>
+    /// <summary>Where the defaults come from (default recommended: <see cref="Waal.Preset.Recommended"/>).</summary>
     public Preset? Preset { get; init; }
 
     /// <summary>The query batch size the imbalance coefficient assumes (default 1000).</summary>

@@ -299,6 +299,53 @@ let private options =
                         Expect.equal fromC.Settings c.Settings $"{o.Name}: and the same settings"
             }
 
+            test "every LearnerOptions doc comment states the table's default (fashion-mnist, waal, recommended)" {
+                // The facade's XML documentation, built beside Waal.dll: what C# users read in their editor.
+                let xml =
+                    IO.Path.ChangeExtension(typeof<Waal.LearnerOptions>.Assembly.Location, ".xml")
+
+                let doc = Xml.Linq.XDocument.Load xml
+
+                let summaries =
+                    doc.Descendants(Xml.Linq.XName.Get "member")
+                    |> Seq.map (fun m ->
+                        m.Attribute(Xml.Linq.XName.Get "name").Value,
+                        Text.RegularExpressions.Regex.Replace(
+                            m.Element(Xml.Linq.XName.Get "summary").Value,
+                            @"\s+",
+                            " "
+                        ))
+                    |> Map.ofSeq
+
+                let d =
+                    Waal.Data.Datasets.defaults "fashion-mnist" "waal"
+                    |> Result.defaultWith failwith
+
+                let number (t: string) =
+                    match
+                        Double.TryParse(t, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+                    with
+                    | true, v -> Some v
+                    | _ -> None
+
+                for o in Waal.Core.Options.all do
+                    match o.Facade with
+                    | None -> ()
+                    | Some name ->
+                        let summary = summaries[$"P:Waal.LearnerOptions.{name}"]
+                        let stated = Text.RegularExpressions.Regex.Match(summary, @"\bdefault ([^\s;:,)]+)")
+                        Expect.isTrue stated.Success $"LearnerOptions.{name}: '{summary}' states its default"
+                        let said = stated.Groups[1].Value
+                        let actual = o.Get d
+
+                        let same =
+                            said = actual
+                            || (said = "none" && actual = "")
+                            || (number said).IsSome && number said = number actual
+
+                        Expect.isTrue same $"LearnerOptions.{name}: the summary says default {said}, the table {actual}"
+            }
+
             test "the C# choices are exactly the table's choices and the registries' names" {
                 for o in Waal.Core.Options.all do
                     match o.Kind, o.Facade with

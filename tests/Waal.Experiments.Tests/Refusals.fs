@@ -105,14 +105,14 @@ let all =
 
                 // Where a kill can fall: before a first move, after each move, after the marker, after each first
                 // file of the new experiment (spec.json, dataset.json, then progress.json: its set-up is whole).
-                let moved = ({ Folder = "" }: Results.Layout).ExperimentFiles.Length
+                let moved = ({ Folder = "" }: RunFolder.Layout).ExperimentFiles.Length
                 let newFiles = [ "spec.json"; "dataset.json"; "progress.json" ]
                 let steps = [ 0 .. moved + 1 + newFiles.Length ]
                 let mutable newStayed = 0
 
                 for killedAt in steps do
                     let dir = temp ()
-                    let layout: Results.Layout = { Folder = dir }
+                    let layout: RunFolder.Layout = { Folder = dir }
                     make dir old
 
                     Directory.CreateDirectory(Path.Combine(dir, "checkpoint", "round-000"))
@@ -120,7 +120,7 @@ let all =
 
                     File.WriteAllText(Path.Combine(dir, "checkpoint", "latest"), "round-000")
 
-                    // The replacement, done step by step as Results.setAside and the runner do it.
+                    // The replacement, done step by step as RunFolder.setAside and the runner do it.
                     let moves = layout.ExperimentFiles
                     Directory.CreateDirectory layout.Replaced |> ignore
 
@@ -139,7 +139,7 @@ let all =
                     for f in newFiles |> List.truncate (max 0 (afterMoves - 1)) do
                         File.WriteAllText(Path.Combine(dir, f), $"new {f}")
 
-                    Results.recoverReplaced layout
+                    RunFolder.recoverReplaced layout
                     Expect.isFalse (Directory.Exists layout.Replaced) $"killed at {killedAt}: nothing left aside"
 
                     if afterMoves - 1 >= newFiles.Length then

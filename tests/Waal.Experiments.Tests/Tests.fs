@@ -58,7 +58,7 @@ let private labelLog (folder: string) =
     File.ReadAllText(Path.Combine(folder, "labels.json"))
 
 let private queried (folder: string) =
-    match Results.readProgress (Path.Combine(folder, "progress.json")) with
+    match RunFolder.readProgress (Path.Combine(folder, "progress.json")) with
     | Ok p -> p.Records |> List.map (fun r -> r.Queried)
     | Error e -> failtest e
 
@@ -151,7 +151,7 @@ let private experiments =
                 Expect.equal diagnostics.Length 3 "two queries"
 
                 let progress =
-                    Results.readProgress (Path.Combine(dir, "progress.json"))
+                    RunFolder.readProgress (Path.Combine(dir, "progress.json"))
                     |> Result.defaultWith failwith
 
                 for row, record in Array.zip diagnostics[1..] (progress.Records |> List.take 2 |> Array.ofList) do
@@ -280,7 +280,7 @@ let private persistence =
                 Runner.run (small 5L) whole false Runner.quiet |> ok "uninterrupted"
 
                 let progress =
-                    Results.readProgress (Path.Combine(whole, "progress.json"))
+                    RunFolder.readProgress (Path.Combine(whole, "progress.json"))
                     |> Result.defaultWith failtest
 
                 // The state right after round 0's proposal: the initial labels, and round 0's batch pending.
@@ -299,7 +299,7 @@ let private persistence =
                     }
 
                 File.Copy(Path.Combine(whole, "spec.json"), Path.Combine(waiting, "spec.json"))
-                Results.saveProgress { Folder = waiting } None pending.Pool.Size pending
+                RunFolder.saveProgress { Folder = waiting } None pending.Pool.Size pending
                 let mutable trainings = 0
 
                 let counting =
@@ -360,10 +360,10 @@ let private persistence =
 
             test "a folder held by another writer is refused with EXP009 naming the holder, and nothing is written" {
                 let dir = temp ()
-                let layout: Results.Layout = { Folder = dir }
+                let layout: RunFolder.Layout = { Folder = dir }
 
                 use hold =
-                    Results.lockFolder layout |> Result.defaultWith (fun e -> failtest $"%A{e}")
+                    RunFolder.lockFolder layout |> Result.defaultWith (fun e -> failtest $"%A{e}")
 
                 let before = Directory.GetFiles(dir, "*", SearchOption.AllDirectories) |> Array.sort
 
@@ -877,7 +877,7 @@ let private folders =
                     let predicted = exported |> List.map (fun (_, p) -> p.Class) |> Array.ofList
 
                     let final =
-                        (Results.readRoundsCsv (Path.Combine(out, "rounds.csv"))
+                        (RunFolder.readRoundsCsv (Path.Combine(out, "rounds.csv"))
                          |> Result.defaultWith failtest
                          |> List.last)
 
@@ -946,7 +946,7 @@ let private folders =
                     Expect.isTrue (uncertainty > 0.0 && uncertainty < 0.9) $"uncertainty {uncertainty}"
                     Expect.stringStarts round1[10] "\"agreement>=0.01/1: mean agreement" "which rule fired"
 
-                    match Results.readProgress (Path.Combine(dir, "progress.json")) with
+                    match RunFolder.readProgress (Path.Combine(dir, "progress.json")) with
                     | Ok p ->
                         Expect.isSome p.Stopped "progress.json keeps the stop"
                         Expect.equal (List.last p.Records).StopPredictions.Length 300 "the stop set's predictions"

@@ -2,7 +2,7 @@
 /// disk, then renamed over the old one), so a kill at any instant leaves either the old or the new version.
 /// progress.json is the source of truth for resuming (the label log and every completed round, in one file);
 /// rounds.csv and labels.json are views of it, rewritten after it.
-module Waal.Experiments.Results
+module Waal.Experiments.RunFolder
 
 open System
 open System.Globalization
@@ -578,6 +578,43 @@ let readProgress (path: string) : Result<Progress, string> =
         | :? KeyNotFoundException as e -> Error $"{path}: a field is missing ({e.Message})"
         | :? InvalidOperationException as e -> Error $"{path}: a field has the wrong type ({e.Message})"
         | :? FormatException as e -> Error $"{path}: a number is out of range ({e.Message})"
+
+/// spec.json read back: the configuration, or "field: what is wrong" (the file unreadable, a field out of range,
+/// an unknown field). Every reader of a run folder (resume, a session's load, export, the report, the desk) reads
+/// it here; each says in its own error what the folder was expected to be.
+let readSpec (layout: Layout) : Result<Configuration, string> =
+    if not (File.Exists layout.Spec) then
+        Error "missing"
+    else
+        Datasets.readSpecFile layout.Spec
+        |> Result.mapError (fun errors ->
+            let e = List.head errors
+            $"{e.Field}: {e.Message}")
+
+/// The software versions spec.json records (empty when the file or field cannot be read).
+let readVersions (layout: Layout) =
+    match Files.readText "spec.json" Files.Limits.documentBytes layout.Spec with
+    | Error _ -> []
+    | Ok text ->
+        try
+            use spec = JsonDocument.Parse text
+
+            match spec.RootElement.TryGetProperty "versions" with
+            | true, v when v.ValueKind = JsonValueKind.Object ->
+                v.EnumerateObject()
+                |> Seq.map (fun p -> p.Name, p.Value.ToString())
+                |> List.ofSeq
+            | _ -> []
+        with :? JsonException ->
+            []
+
+/// progress.json read back and checked against the label log and the spec's stop set.
+let readState (layout: Layout) (config: Configuration) : Result<Progress, string> =
+    if not (File.Exists layout.Progress) then
+        Error "missing"
+    else
+        readProgress layout.Progress
+        |> Result.bind (checkStopSet config.Spec.Stopping.StopSet layout.Progress)
 
 /// dataset.json: the dataset's name and folder, class names, image shape, normalisation, the pool's and the
 /// test split's sizes and files (relative to the folder), and the files skipped (with the error line).
