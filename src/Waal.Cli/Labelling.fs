@@ -32,8 +32,8 @@ let private classNames (given: string) : Result<string[], string> =
         |> Result.mapError (fun m -> $"error CLI001: --classes: {m} (in '{given}')"))
 
 /// The option tokens with `--dataset images=DIR` (or folder=DIR) read: the source and the tokens for the option
-/// table (a folder of images is read like a class folder's options; its classes come from --classes). Without
-/// --initial and --query a person labels batches of 20.
+/// table (a folder of images is read like a class folder's options; its classes come from --classes). The
+/// labelling page's own defaults (batches of 20) are the option table's (`Options.build`, LabellingPage).
 let private tokensOf (tokens: string list) (classes: string option) : Result<Desk.Source * string list, string> =
     let rec find (rest: string list) =
         match rest with
@@ -45,14 +45,6 @@ let private tokensOf (tokens: string list) (classes: string option) : Result<Des
         tokens
         |> List.mapi (fun i t -> if i > 0 && tokens[i - 1] = "--dataset" then value else t)
 
-    let defaults =
-        [
-            if not (List.contains "--initial" tokens) then
-                yield! [ "--initial"; "20" ]
-            if not (List.contains "--query" tokens) then
-                yield! [ "--query"; "20" ]
-        ]
-
     match find tokens with
     | None -> Error "error EXP001: --dataset: missing; expected images=DIR (with --classes) or folder=DIR"
     | Some v when v.StartsWith "images=" ->
@@ -60,12 +52,11 @@ let private tokensOf (tokens: string list) (classes: string option) : Result<Des
         | None -> Error "error CLI001: --classes: missing; --dataset images=DIR needs the class names (a,b,c or a file)"
         | Some c ->
             classNames c
-            |> Result.map (fun names ->
-                Desk.Images names, defaults @ rewrite ("folder=" + v.Substring "images=".Length))
+            |> Result.map (fun names -> Desk.Images names, rewrite ("folder=" + v.Substring "images=".Length))
     | Some v when v.StartsWith "folder=" ->
         match classes with
         | Some _ -> Error "error CLI001: --classes: a class-folder dataset names its classes by its folders"
-        | None -> Ok(Desk.ClassFolders, defaults @ tokens)
+        | None -> Ok(Desk.ClassFolders, tokens)
     | Some v -> Error $"error EXP001: --dataset: 'waal label' reads images=DIR or folder=DIR, found '{v}'"
 
 /// The address `--host` and `--port` name, checked before anything is created: an IP address, a port in
@@ -110,7 +101,8 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
             else
                 tokensOf (args.GetResults LabelArgs.Option_Text) (args.TryGetResult LabelArgs.Classes)
                 |> Result.bind (fun (source, tokens) ->
-                    Experiment.configOf tokens |> Result.map (fun config -> source, config))
+                    Datasets.ofCommandLineFor LabellingPage tokens
+                    |> Result.map (fun config -> source, config))
             |> Result.bind (fun (source, config) ->
                 // The session never writes into the images it reads.
                 Outputs.refuse

@@ -34,6 +34,17 @@ type DefaultsFor =
         Preset: Preset
     }
 
+/// The front ends that build a configuration from given option values (`Options.build`).
+type FrontEnd =
+    /// `waal run` and `waal query-times`, and MSBuild's Experiment metadata through the run's command line.
+    | CommandLine
+    /// spec.json read back.
+    | SpecFile
+    /// The C# facade's LearnerOptions.
+    | CSharp
+    /// `waal label`: a person labels in small batches.
+    | LabellingPage
+
 /// One option: its name in every front end, its type, its default and how it reads and writes a configuration.
 /// Every value travels as canonical text (invariant culture, round-trip exact), so one parser serves the command
 /// line, spec.json, MSBuild metadata and the C# facade.
@@ -57,6 +68,14 @@ type OptionDef =
         Get: Configuration -> string
         /// Sets the value from text; an error says what was expected and what was found.
         Set: string -> Configuration -> Result<Configuration, string>
+        /// Some for the options read before every other, because they pick the others' defaults (dataset,
+        /// strategy, preset): the value a front end takes when none is given (None: it must be given).
+        ReadFirst: (FrontEnd -> string option) option
+        /// True for the options that apply to folder datasets only (a dataset stored in files has its own test
+        /// split and image shape).
+        FolderOnly: bool
+        /// A default one front end uses before the table's (the labelling page's small batches).
+        FrontEndDefault: FrontEnd -> string option
     }
 
     /// The key in spec.json: the name in camelCase.
@@ -124,6 +143,9 @@ module Options =
             Help = help
             Facade = facade
             Required = true
+            ReadFirst = None
+            FolderOnly = false
+            FrontEndDefault = fun _ -> None
             Default = dflt
             Get = fun c -> string (get c)
             Set =
@@ -144,6 +166,9 @@ module Options =
             Help = help
             Facade = facade
             Required = true
+            ReadFirst = None
+            FolderOnly = false
+            FrontEndDefault = fun _ -> None
             Default = dflt
             Get = fun c -> formatNumber (get c)
             Set =
@@ -184,6 +209,9 @@ module Options =
             Help = help
             Facade = facade
             Required = true
+            ReadFirst = None
+            FolderOnly = false
+            FrontEndDefault = fun _ -> None
             Default = fun d -> nameOf (dflt d)
             Get = fun c -> nameOf (get c)
             Set =
@@ -202,6 +230,9 @@ module Options =
             Help = help
             Facade = facade
             Required = true
+            ReadFirst = None
+            FolderOnly = false
+            FrontEndDefault = fun _ -> None
             Default = dflt
             Get = get
             Set =
@@ -213,6 +244,21 @@ module Options =
         }
 
     let private later (o: OptionDef) = { o with Required = false }
+
+    /// Read before every other option; `fallback` gives a front end's value when none is given.
+    let private readFirst (fallback: FrontEnd -> string option) (o: OptionDef) = { o with ReadFirst = Some fallback }
+
+    /// Applies to folder datasets only.
+    let private folderOnly (o: OptionDef) = { o with FolderOnly = true }
+
+    /// The labelling page's own default: a person labels in batches of this size.
+    let private onPage (value: string) (o: OptionDef) =
+        { o with
+            FrontEndDefault =
+                function
+                | LabellingPage -> Some value
+                | _ -> None
+        }
 
     let private isWaal (strategy: string) =
         String.Equals(strategy, "waal", StringComparison.OrdinalIgnoreCase)
@@ -253,6 +299,9 @@ module Options =
             Help = help
             Facade = facade
             Required = true
+            ReadFirst = None
+            FolderOnly = false
+            FrontEndDefault = fun _ -> None
             Default = dflt
             Get = fun c -> if get c then "true" else "false"
             Set =
@@ -292,6 +341,9 @@ module Options =
                         { s with
                             Dataset = v.ToLowerInvariant()
                         }))
+            |> readFirst (function
+                | CSharp -> Some "fashion-mnist"
+                | _ -> None)
             text
                 "data-dir"
                 Setting
@@ -314,6 +366,7 @@ module Options =
                     (fun c -> c.Settings.TestDir)
                     (fun v -> settings (fun s -> { s with TestDir = v }))
             )
+            |> folderOnly
             later (
                 integer
                     "image-size"
@@ -327,6 +380,7 @@ module Options =
                     (fun c -> int64 c.Spec.Images.Size)
                     (fun v -> images (fun i -> { i with Size = int v }))
             )
+            |> folderOnly
             later (
                 integer
                     "channels"
@@ -348,6 +402,7 @@ module Options =
                                 | _ -> o.Set text c
                     }
             )
+            |> folderOnly
             later (
                 flag
                     "skip-bad-images"
@@ -357,6 +412,7 @@ module Options =
                     (fun c -> c.Spec.Images.SkipBad)
                     (fun v -> images (fun i -> { i with SkipBad = v }))
             )
+            |> folderOnly
             later (
                 number
                     "holdout"
@@ -368,6 +424,7 @@ module Options =
                     (fun c -> c.Spec.Images.Holdout)
                     (fun v -> images (fun i -> { i with Holdout = v }))
             )
+            |> folderOnly
             later (
                 text
                     "stop-when"
@@ -435,6 +492,9 @@ module Options =
                         { s with
                             Strategy = v.ToLowerInvariant()
                         }))
+            |> readFirst (function
+                | SpecFile -> None
+                | _ -> Some "waal")
             integer
                 "initial"
                 Identity
@@ -446,6 +506,7 @@ module Options =
                 (always "1000")
                 (fun c -> int64 c.Spec.Initial)
                 (fun v -> spec (fun s -> { s with Initial = int v }))
+            |> onPage "20"
             integer
                 "query"
                 Identity
@@ -457,6 +518,7 @@ module Options =
                 (always "1000")
                 (fun c -> int64 c.Spec.Query)
                 (fun v -> spec (fun s -> { s with Query = int v }))
+            |> onPage "20"
             integer
                 "rounds"
                 Identity
@@ -487,6 +549,9 @@ module Options =
                 Help = "the first P training images form the pool."
                 Facade = None
                 Required = true
+                ReadFirst = None
+                FolderOnly = false
+                FrontEndDefault = fun _ -> None
                 Default = always "all"
                 Get =
                     fun c ->
@@ -737,6 +802,9 @@ module Options =
                 Help = "random crop + flip for 3x32x32 data (off, as in the paper)."
                 Facade = Some "Augment"
                 Required = true
+                ReadFirst = None
+                FolderOnly = false
+                FrontEndDefault = fun _ -> None
                 Default = always "false"
                 Get = fun c -> if c.Spec.Method.Augment then "true" else "false"
                 Set =
@@ -944,6 +1012,9 @@ module Options =
                     (fun c -> c.Spec.Preset)
                     (fun v -> spec (fun s -> { s with Preset = v }))
             )
+            |> readFirst (function
+                | SpecFile -> Some "reference"
+                | _ -> Some "recommended")
         ]
 
     /// The option of that command-line name (case-insensitive).
@@ -1088,6 +1159,72 @@ module Options =
         | "reference" -> Ok ReferencePreset
         | "recommended" -> Ok RecommendedPreset
         | _ -> Error $"expected one of reference, recommended, found '{text}'"
+
+    /// The one way every front end builds a configuration from the option values it was given, as (option,
+    /// text) in the order given. The options read first (dataset, strategy, preset: their last value, else the
+    /// front end's fallback) pick every other option's default; then come the front end's own defaults (the
+    /// labelling page's batches of 20) for options not given, then every given value in order. Every error names
+    /// its option and none is dropped; `defaultsOf dataset strategy preset` gives the defaults (the data layer's
+    /// adds the dataset's standard folder).
+    let build
+        (defaultsOf: string -> string -> Preset -> Result<Configuration, string>)
+        (front: FrontEnd)
+        (given: (OptionDef * string) list)
+        : Result<Configuration, SpecError list> =
+        let readFirst (name: string) =
+            let o = all |> List.find (fun o -> o.Name = name)
+
+            match given |> List.filter (fun (g, _) -> g.Name = name) |> List.tryLast with
+            | Some(_, v) -> Ok v
+            | None ->
+                match o.ReadFirst |> Option.bind (fun fallback -> fallback front) with
+                | Some v -> Ok v
+                | None ->
+                    Error
+                        {
+                            Field = name
+                            Message = $"missing; expected {o.Expected}"
+                        }
+
+        let preset =
+            readFirst "preset"
+            |> Result.bind (fun p -> presetOf p |> Result.mapError (fun m -> { Field = "preset"; Message = m }))
+
+        let start =
+            match readFirst "dataset", readFirst "strategy", preset with
+            | Error e, _, _
+            | _, Error e, _
+            | _, _, Error e -> Error e
+            | Ok dataset, Ok strategy, Ok preset ->
+                defaultsOf dataset strategy preset
+                |> Result.mapError (fun m -> { Field = "dataset"; Message = m })
+
+        match start with
+        | Error e -> Error [ e ]
+        | Ok start ->
+            let named = given |> List.map (fun (o, _) -> o.Name) |> Set.ofList
+
+            let ownDefaults =
+                [
+                    for o in all do
+                        if not (named.Contains o.Name) then
+                            match o.FrontEndDefault front with
+                            | Some v -> o, v
+                            | None -> ()
+                ]
+
+            let c, errors =
+                (ownDefaults @ given)
+                |> List.fold
+                    (fun (c, errors) (o, v) ->
+                        match o.Set v c with
+                        | Ok c -> c, errors
+                        | Error m -> c, { Field = o.Name; Message = m } :: errors)
+                    (start, [])
+
+            match List.rev errors with
+            | [] -> Ok c
+            | errors -> Error errors
 
     /// The value of one option by name, as canonical text.
     let get (name: string) (c: Configuration) =

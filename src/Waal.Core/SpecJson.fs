@@ -101,56 +101,71 @@ let ofJson
             match str "dataset", str "strategy" with
             | Error e, _
             | _, Error e -> Error [ e ]
-            | Ok dataset, Ok strategy ->
-                match profileOf dataset with
-                | Error m -> Error [ { Field = "dataset"; Message = m } ]
-                | Ok profile ->
-                    let known = Options.all |> List.map (fun o -> o.JsonName) |> Set.ofList
+            | Ok _, Ok _ ->
+                let known = Options.all |> List.map (fun o -> o.JsonName) |> Set.ofList
 
-                    let unknown =
-                        [
-                            for p in root.EnumerateObject() do
-                                if p.Name <> "versions" && p.Name <> "summary" && not (known.Contains p.Name) then
-                                    {
-                                        Field = p.Name
-                                        Message = $"unknown field; did you mean '{Options.nearest known p.Name}'?"
-                                    }
-                        ]
-
-                    let folder (c, errors) (o: OptionDef) =
-                        match root.TryGetProperty o.JsonName with
-                        | true, e ->
-                            match textOf o e with
-                            | None ->
-                                c,
+                let unknown =
+                    [
+                        for p in root.EnumerateObject() do
+                            if p.Name <> "versions" && p.Name <> "summary" && not (known.Contains p.Name) then
                                 {
-                                    Field = o.JsonName
-                                    Message = $"expected {o.Expected}, found {e.GetRawText()}"
+                                    Field = p.Name
+                                    Message = $"unknown field; did you mean '{Options.nearest known p.Name}'?"
                                 }
-                                :: errors
-                            | Some t ->
-                                match o.Set t c with
-                                | Ok c -> c, errors
-                                | Error m -> c, { Field = o.JsonName; Message = m } :: errors
-                        | _ when not o.Required -> c, errors
-                        | _ ->
-                            c,
-                            {
-                                Field = o.JsonName
-                                Message = "missing"
-                            }
-                            :: errors
+                    ]
 
-                    // A file written before presets existed is the reference preset.
-                    let preset =
-                        match root.TryGetProperty "preset" with
-                        | true, e when e.ValueKind = JsonValueKind.String ->
-                            Options.presetOf (e.GetString()) |> Result.defaultValue ReferencePreset
-                        | _ -> ReferencePreset
+                // The fields as the option table's text, in the table's order; a field of the wrong JSON kind, or
+                // a required one missing, is an error here, every value's range one of Options.build.
+                let read =
+                    [
+                        for o in Options.all do
+                            match root.TryGetProperty o.JsonName with
+                            | true, e ->
+                                match textOf o e with
+                                | Some t -> Ok(o, t)
+                                | None ->
+                                    Error
+                                        {
+                                            Field = o.JsonName
+                                            Message = $"expected {o.Expected}, found {e.GetRawText()}"
+                                        }
+                            | _ when o.Required ->
+                                Error
+                                    {
+                                        Field = o.JsonName
+                                        Message = "missing"
+                                    }
+                            | _ -> ()
+                    ]
 
-                    let c, errors =
-                        List.fold folder (Options.defaults profile strategy preset, []) Options.all
+                let given = read |> List.choose Result.toOption
 
-                    match unknown @ List.rev errors with
-                    | [] -> Ok c
-                    | errors -> Error errors)
+                let unreadable =
+                    read
+                    |> List.choose (function
+                        | Error e -> Some e
+                        | Ok _ -> None)
+
+                // A file written before presets existed is the reference preset (SpecFile's fallback).
+                let built =
+                    Options.build
+                        (fun dataset strategy preset ->
+                            profileOf dataset |> Result.map (fun p -> Options.defaults p strategy preset))
+                        SpecFile
+                        given
+                    |> Result.mapError (
+                        List.map (fun e ->
+                            match Options.tryFind e.Field with
+                            | Some o -> { e with Field = o.JsonName }
+                            | None -> e)
+                    )
+
+                let position (e: SpecError) =
+                    Options.all
+                    |> List.tryFindIndex (fun o -> o.JsonName = e.Field)
+                    |> Option.defaultValue -1
+
+                match built, unknown, unreadable with
+                | Ok c, [], [] -> Ok c
+                | Ok _, _, _ -> Error(unknown @ List.sortBy position unreadable)
+                | Error errors, _, _ -> Error(unknown @ List.sortBy position (unreadable @ errors)))

@@ -304,10 +304,11 @@ let private pairs (tokens: string list) : Result<(OptionDef * string) list, stri
 
     go [] tokens
 
-/// The configuration that command-line options describe (`waal run`, and MSBuild metadata through it): the table defaults of its dataset and strategy, then
-/// each option in order. `--dataset NAME=DIR` is short for `--dataset NAME --data-dir DIR`; without a folder,
-/// the dataset's standard one (fashion-mnist: $WAAL_FASHION_MNIST or Debian's).
-let ofCommandLine (tokens: string list) : Result<Configuration, string> =
+/// The configuration that command-line options describe (`waal run`, MSBuild metadata through it, and with
+/// `LabellingPage` the labelling page's): `Options.build` over the options in order. `--dataset NAME=DIR` is short
+/// for `--dataset NAME --data-dir DIR`; without a folder, the dataset's standard one (fashion-mnist:
+/// $WAAL_FASHION_MNIST or Debian's). The first error is the line: `error EXP001: --OPTION: message`.
+let ofCommandLineFor (front: FrontEnd) (tokens: string list) : Result<Configuration, string> =
     pairs tokens
     |> Result.bind (fun given ->
         let expanded =
@@ -319,44 +320,23 @@ let ofCommandLine (tokens: string list) : Result<Configuration, string> =
                 | "test-dir", _ when v.StartsWith "folder=" -> [ o, v.Substring "folder=".Length ]
                 | _ -> [ o, v ])
 
-        let last name =
-            expanded
-            |> List.filter (fun (o, _) -> o.Name = name)
-            |> List.tryLast
-            |> Option.map snd
+        Options.build defaultsFor front expanded
+        |> Result.mapError (fun errors ->
+            let e = List.head errors
 
-        match last "dataset" with
-        | None -> Error $"""error EXP001: --dataset: missing; expected one of {String.Join(", ", names)}"""
-        | Some name ->
-            let preset =
-                match last "preset" with
-                | None -> Ok RecommendedPreset
-                | Some p -> Options.presetOf p |> Result.mapError (fun m -> $"error EXP001: --preset: {m}")
+            match e.Field, e.Message with
+            | "dataset", m when m.StartsWith "missing" ->
+                $"""error EXP001: --dataset: missing; expected one of {String.Join(", ", names)}"""
+            | field, m -> $"error EXP001: --{field}: {m}")
+        |> Result.bind (fun c ->
+            match find c.Spec.Dataset with
+            | Ok e when c.Settings.DataDir = "" ->
+                Error
+                    $"error EXP001: --dataset: {c.Spec.Dataset} needs its folder: --dataset {c.Spec.Dataset}=DIR, DIR holding {e.Files}"
+            | _ -> Ok c))
 
-            match
-                preset
-                |> Result.bind (fun preset ->
-                    defaultsFor name (last "strategy" |> Option.defaultValue "waal") preset
-                    |> Result.mapError (fun m -> $"error EXP001: --dataset: {m}"))
-            with
-            | Error m -> Error m
-            | Ok d ->
-                let folded =
-                    expanded
-                    |> List.fold
-                        (fun acc (o, v) ->
-                            acc
-                            |> Result.bind (fun c ->
-                                o.Set v c |> Result.mapError (fun m -> $"error EXP001: --{o.Name}: {m}")))
-                        (Ok d)
-
-                folded
-                |> Result.bind (fun c ->
-                    match find name with
-                    | Ok e when c.Settings.DataDir = "" ->
-                        Error
-                            $"error EXP001: --dataset: {name} needs its folder: --dataset {name}=DIR, DIR holding {e.Files}"
-                    | _ -> Ok c))
+/// The configuration that `waal run`'s options describe (see `ofCommandLineFor`).
+let ofCommandLine (tokens: string list) = ofCommandLineFor CommandLine tokens
 
 /// Run settings given to a command that runs no experiment (`waal predict --threads 2 --score-batch 100`): each
 /// value is read through the option table, as every option of every command is, so the same ranges hold.

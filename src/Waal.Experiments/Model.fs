@@ -238,6 +238,62 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
     let document (path: string) =
         Files.readText (Path.GetFileName path) Files.Limits.documentBytes path
 
+    // dataset.json's shape and normalisation, with the spec and the round: the model's description.
+    let described (config: Configuration) (round: int) (weights: string) (datasetText: string) =
+        try
+            use doc = JsonDocument.Parse datasetText
+            let d = doc.RootElement
+
+            let channels, height, width =
+                d.GetProperty("channels").GetInt32(),
+                d.GetProperty("height").GetInt32(),
+                d.GetProperty("width").GetInt32()
+
+            let accuracy =
+                match
+                    (if File.Exists layout.Rounds then
+                         RunFolder.readRoundsCsv layout.Rounds
+                     else
+                         Error "no rounds.csv")
+                with
+                | Ok rows ->
+                    rows
+                    |> List.tryFind (fun r -> r.Round = round)
+                    |> Option.map (fun r -> r.TestAccuracy)
+                    |> Option.defaultValue Double.NaN
+                | Error _ -> Double.NaN
+
+            let versions = RunFolder.readVersions layout
+
+            match Nets.resolve config.Spec.Network channels height width with
+            | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
+            | Ok network ->
+                validated
+                    layout.Dataset
+                    {
+                        Network = network
+                        Channels = channels
+                        Height = height
+                        Width = width
+                        ImageSize = config.Spec.Images.Size
+                        ClassNames = stringsOf (d.GetProperty "classNames")
+                        Normalisation = normalisationOf (d.GetProperty "normalisation")
+                        CriticOutput = config.Spec.Method.CriticOutput
+                        Dataset = config.Spec.Dataset
+                        Run = Path.GetFullPath run
+                        Round = round
+                        TestAccuracy = accuracy
+                        Versions = versions
+                    }
+                |> Result.map (fun info -> info, weights)
+        with
+        | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
+        | :? Collections.Generic.KeyNotFoundException as e ->
+            Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
+        | :? InvalidOperationException as e ->
+            Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
+        | :? FormatException as e -> Error(NotAModel(layout.Dataset, $"a number is out of range ({e.Message})"))
+
     if not (File.Exists layout.Spec) then
         Error(NotAModel(run, "neither a model folder (model.json) nor a run folder (spec.json)"))
     elif not (File.Exists latest) then
@@ -250,68 +306,15 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
             )
         )
     else
-        RunFolder.readSpec layout
-        |> Result.mapError (fun detail -> NotAModel(layout.Spec, detail))
-        |> Result.bind (fun config ->
-            latestRound layout
-            |> Result.bind (fun (weights, round) ->
-                document layout.Dataset
-                |> Result.mapError notAModel
-                |> Result.bind (fun datasetText ->
-                    try
-                        use doc = JsonDocument.Parse datasetText
-                        let d = doc.RootElement
+        result {
+            let! config =
+                RunFolder.readSpec layout
+                |> Result.mapError (fun detail -> NotAModel(layout.Spec, detail))
 
-                        let channels, height, width =
-                            d.GetProperty("channels").GetInt32(),
-                            d.GetProperty("height").GetInt32(),
-                            d.GetProperty("width").GetInt32()
-
-                        let accuracy =
-                            match
-                                (if File.Exists layout.Rounds then
-                                     RunFolder.readRoundsCsv layout.Rounds
-                                 else
-                                     Error "no rounds.csv")
-                            with
-                            | Ok rows ->
-                                rows
-                                |> List.tryFind (fun r -> r.Round = round)
-                                |> Option.map (fun r -> r.TestAccuracy)
-                                |> Option.defaultValue Double.NaN
-                            | Error _ -> Double.NaN
-
-                        let versions = RunFolder.readVersions layout
-
-                        match Nets.resolve config.Spec.Network channels height width with
-                        | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
-                        | Ok network ->
-                            validated
-                                layout.Dataset
-                                {
-                                    Network = network
-                                    Channels = channels
-                                    Height = height
-                                    Width = width
-                                    ImageSize = config.Spec.Images.Size
-                                    ClassNames = stringsOf (d.GetProperty "classNames")
-                                    Normalisation = normalisationOf (d.GetProperty "normalisation")
-                                    CriticOutput = config.Spec.Method.CriticOutput
-                                    Dataset = config.Spec.Dataset
-                                    Run = Path.GetFullPath run
-                                    Round = round
-                                    TestAccuracy = accuracy
-                                    Versions = versions
-                                }
-                            |> Result.map (fun info -> info, weights)
-                    with
-                    | :? JsonException as e -> Error(NotAModel(layout.Dataset, $"not valid JSON ({e.Message})"))
-                    | :? Collections.Generic.KeyNotFoundException as e ->
-                        Error(NotAModel(layout.Dataset, $"a field is missing ({e.Message})"))
-                    | :? InvalidOperationException as e ->
-                        Error(NotAModel(layout.Dataset, $"a field has the wrong type ({e.Message})"))
-                    | :? FormatException as e ->
-                        Error(NotAModel(layout.Dataset, $"a number is out of range ({e.Message})")))))
+            let! weights, round = latestRound layout
+            let! datasetText = document layout.Dataset |> Result.mapError notAModel
+            return! described config round weights datasetText
+        }
 
 /// The description and weight folder of a model folder or a run folder.
 let private locate (dir: string) : Result<ModelInfo * string, ModelError> =

@@ -173,79 +173,83 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
         else
             Ok()
 
+    let labelled (e: PoolError) = ExperimentError.LabelsRefused(0, e)
+
+    // The first files, serialised before anything in the folder changes (progress.json at the start holds only
+    // the label log's integers).
+    let firstFiles (p: Workbench.Inputs) =
+        try
+            Ok(SpecJson.toJson (versions ()) p.Config, datasetJson p)
+        with e ->
+            Error(
+                SpecInvalid
+                    [
+                        {
+                            Field = "spec"
+                            Message = $"cannot be recorded: {e.Message}"
+                        }
+                    ]
+            )
+
+    // Under the lock: the old experiment set aside, the first files written (or the old one back as it was).
+    let start (p: Workbench.Inputs) (specText: string) (datasetBytes: byte[]) (first: Progress) =
+        result {
+            // Checked again under the lock (a replacement settled by it may have brought one back).
+            do! held ()
+
+            do!
+                catchIo folder (fun () ->
+                    RunFolder.removeStaleTemporaries folder
+                    RunFolder.setAside layout)
+
+            let written =
+                catchIo folder (fun () ->
+                    RunFolder.writeTextAtomic layout.Spec specText
+                    RunFolder.writeAtomic layout.Dataset datasetBytes
+                    RunFolder.saveProgress layout p.Naming p.Originals first)
+
+            match written with
+            | Error e ->
+                // The old experiment comes back as it was.
+                do! catchIo folder (fun () -> RunFolder.restoreReplaced layout)
+                return! Error e
+            | Ok() ->
+                do! catchIo folder (fun () -> RunFolder.discardReplaced layout)
+                hooks.Info $"strategy: {Options.describe p.Config.Spec}"
+
+                hooks.Info
+                    $"pool: {p.PoolImages.Count} images, test: {p.Test.Value.Count} images, {p.PoolImages.Classes} classes"
+
+                return! proceed layout p hooks first
+        }
+
     if File.Exists folder then
         Error(NotAnExperiment(folder, "is a file; expected a folder for the results"))
     else
-        held ()
-        |> Result.bind (fun () -> Workbench.load config)
-        |> Result.bind (fun p ->
+        result {
+            do! held ()
+            let! p = Workbench.load config
             let spec = p.Config.Spec
 
-            let initial =
-                Pool.create p.PoolImages.Count p.PoolImages.Classes
-                |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e))
-                |> Result.bind (fun empty ->
-                    let drawn = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
+            let! empty =
+                Pool.create p.PoolImages.Count p.PoolImages.Classes |> Result.mapError labelled
 
-                    Pool.label 0 (drawn |> Array.map (fun i -> i, p.PoolImages.Labels[i])) empty
-                    |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e)))
+            let drawn = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
 
-            initial
-            |> Result.bind (fun pool ->
-                let start =
-                    {
-                        Pool = pool
-                        Records = []
-                        Pending = None
-                    }
+            let! pool =
+                Pool.label 0 (drawn |> Array.map (fun i -> i, p.PoolImages.Labels[i])) empty
+                |> Result.mapError labelled
 
-                // The first files, serialised before anything in the folder changes (progress.json at the start
-                // holds only the label log's integers).
-                let firstFiles =
-                    try
-                        Ok(SpecJson.toJson (versions ()) p.Config, datasetJson p)
-                    with e ->
-                        Error(
-                            SpecInvalid
-                                [
-                                    {
-                                        Field = "spec"
-                                        Message = $"cannot be recorded: {e.Message}"
-                                    }
-                                ]
-                        )
+            let first =
+                {
+                    Pool = pool
+                    Records = []
+                    Pending = None
+                }
 
-                firstFiles
-                |> Result.bind (fun (specText, datasetBytes) ->
-                    locked folder (fun () ->
-                        // Checked again under the lock (a replacement settled by it may have brought one back).
-                        held ()
-                        |> Result.bind (fun () ->
-                            catchIo folder (fun () ->
-                                RunFolder.removeStaleTemporaries folder
-                                RunFolder.setAside layout)
-                            |> Result.bind (fun () ->
-                                let written =
-                                    catchIo folder (fun () ->
-                                        RunFolder.writeTextAtomic layout.Spec specText
-                                        RunFolder.writeAtomic layout.Dataset datasetBytes
-
-                                        RunFolder.saveProgress layout p.Naming p.Originals start)
-
-                                match written with
-                                | Error e ->
-                                    // The old experiment comes back as it was.
-                                    catchIo folder (fun () -> RunFolder.restoreReplaced layout)
-                                    |> Result.bind (fun () -> Error e)
-                                | Ok() ->
-                                    catchIo folder (fun () -> RunFolder.discardReplaced layout)
-                                    |> Result.bind (fun () ->
-                                        hooks.Info $"strategy: {Options.describe p.Config.Spec}"
-
-                                        hooks.Info
-                                            $"pool: {p.PoolImages.Count} images, test: {p.Test.Value.Count} images, {p.PoolImages.Classes} classes"
-
-                                        proceed layout p hooks start)))))))
+            let! specText, datasetBytes = firstFiles p
+            return! locked folder (fun () -> start p specText datasetBytes first)
+        }
 
 /// Continues the experiment in `folder` from its persisted state: a batch that was waiting for labels is
 /// labelled as it was proposed (not proposed again). With the same threads on the CPU, the result equals an

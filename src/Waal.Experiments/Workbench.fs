@@ -55,12 +55,12 @@ let private folderOnly (entry: Datasets.Entry) (config: Configuration) : SpecErr
         let given = Options.defaults entry.Profile config.Spec.Strategy config.Spec.Preset
 
         [
-            for name in [ "image-size"; "channels"; "skip-bad-images"; "holdout"; "test-dir" ] do
-                let v = Options.get name config
+            for o in Options.all do
+                let v = o.Get config
 
-                if v <> Options.get name given then
+                if o.FolderOnly && v <> o.Get given then
                     {
-                        Field = name
+                        Field = o.Name
                         Message =
                             $"applies to folder datasets only; {config.Spec.Dataset} has its own test split and image shape (found '{v}')"
                     }

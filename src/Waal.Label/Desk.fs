@@ -909,49 +909,50 @@ let openOffline (folder: string) : Result<Offline, DeskError> =
         match RunFolder.lockFolder files.Layout with
         | Error refused -> Error(lockRefused files.Folder refused)
         | Ok folderLock ->
-            let result =
-                readSession files.Folder
-                |> Result.bind (fun (config, source) ->
-                    readData config source
-                    |> Result.bind (fun (pool, _, _) ->
+            let opened =
+                result {
+                    let! config, source = readSession files.Folder
+                    let! pool, _, _ = readData config source
+
+                    let! progress =
                         RunFolder.readState files.Layout config
                         |> Result.mapError (fun m -> Options $"error LABEL002: {files.Layout.Progress}: {m}")
-                        |> Result.bind (fun progress ->
-                            let readBatch (path: string) =
-                                if File.Exists path then
-                                    readBatchFile pool.Count pool.Classes path
-                                    |> Result.map Some
-                                    |> Result.mapError (fun m -> Options $"error LABEL002: {path}: {m}")
-                                else
-                                    Ok None
 
-                            let batch = readBatch files.Batch
+                    let readBatch (path: string) =
+                        if File.Exists path then
+                            readBatchFile pool.Count pool.Classes path
+                            |> Result.map Some
+                            |> Result.mapError (fun m -> Options $"error LABEL002: {path}: {m}")
+                        else
+                            Ok None
 
-                            // A batch file left from a batch already stored is not a batch in progress.
-                            let current (b: BatchLabels) =
-                                match b.Kind, progress.Pending with
-                                | QueryBatch, Some p -> b.Round = progress.Round && b.Indices = p.Indices
-                                | InitialBatch, None -> progress.Pool.LabelledCount = 0
-                                | _ -> false
+                    let! batch = readBatch files.Batch
+                    let! prefetch = readBatch files.Prefetch
 
-                            batch
-                            |> Result.bind (fun batch -> readBatch files.Prefetch |> Result.map (fun f -> batch, f))
-                            |> Result.map (fun (batch, prefetch) ->
-                                {
-                                    Files = files
-                                    Pool = pool
-                                    Root = Path.GetFullPath config.Settings.DataDir
-                                    Stored = storedLabels progress.Pool
-                                    Batch = batch |> Option.filter current
-                                    Held =
-                                        prefetch
-                                        |> Option.map BatchLabels.pairs
-                                        |> Option.defaultValue [||]
-                                        |> Array.filter (fun (i, _) -> not (Pool.isLabelled progress.Pool i))
-                                    Lock = folderLock
-                                }))))
+                    // A batch file left from a batch already stored is not a batch in progress.
+                    let current (b: BatchLabels) =
+                        match b.Kind, progress.Pending with
+                        | QueryBatch, Some p -> b.Round = progress.Round && b.Indices = p.Indices
+                        | InitialBatch, None -> progress.Pool.LabelledCount = 0
+                        | _ -> false
 
-            match result with
+                    return
+                        {
+                            Files = files
+                            Pool = pool
+                            Root = Path.GetFullPath config.Settings.DataDir
+                            Stored = storedLabels progress.Pool
+                            Batch = batch |> Option.filter current
+                            Held =
+                                prefetch
+                                |> Option.map BatchLabels.pairs
+                                |> Option.defaultValue [||]
+                                |> Array.filter (fun (i, _) -> not (Pool.isLabelled progress.Pool i))
+                            Lock = folderLock
+                        }
+                }
+
+            match opened with
             | Ok o -> Ok o
             | Error e ->
                 (folderLock :> IDisposable).Dispose()

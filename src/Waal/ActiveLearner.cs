@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Reflection;
 using System.Text;
+using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using SessionModule = Waal.Experiments.Session;
 
@@ -292,19 +293,23 @@ internal static class OptionTable
 
     public static Core.Configuration ToConfiguration(LearnerOptions o)
     {
-        var dataset = o.Dataset is { } d ? Kebab(d.ToString()) : "fashion-mnist";
-        var strategy = o.Strategy is { } s ? Kebab(s.ToString()) : "waal";
-        var preset = o.Preset == Waal.Preset.Reference ? Core.Preset.ReferencePreset : Core.Preset.RecommendedPreset;
-        var defaults = Data.Datasets.defaultsFor(dataset, strategy, preset);
-        if (defaults.IsError) throw new WaalException(Errors.Code("SpecInvalid"), $"LearnerOptions.Dataset: {defaults.ErrorValue}");
-        var config = defaults.ResultValue;
-        foreach (var (option, property) in Exposed())
+        // The properties that are set, as the table's text, in the table's order; Options.build reads the dataset,
+        // strategy and preset first (the facade's fallbacks: fashion-mnist, waal, recommended) as every front end does.
+        var given = Exposed()
+            .Select(e => (e.Option, e.Property, Value: e.Property.GetValue(o)))
+            .Where(e => e.Value is not null)
+            .Select(e => Tuple.Create(e.Option, Text(e.Value!)))
+            .ToList();
+        var built = Core.Options.build(
+            FuncConvert.FromFunc<string, string, Core.Preset, FSharpResult<Core.Configuration, string>>(Data.Datasets.defaultsFor),
+            Core.FrontEnd.CSharp,
+            ListModule.OfSeq(given));
+        if (built.IsError)
         {
-            if (property.GetValue(o) is not { } value) continue;
-            var next = Core.Options.set(option.Name, Text(value), config);
-            if (next.IsError) throw new WaalException(Errors.Code("SpecInvalid"), $"LearnerOptions.{property.Name}: {next.ErrorValue.Message}");
-            config = next.ResultValue;
+            var e = built.ErrorValue.Head;
+            var property = Exposed().FirstOrDefault(x => x.Option.Name == e.Field).Property?.Name ?? e.Field;
+            throw new WaalException(Errors.Code("SpecInvalid"), $"LearnerOptions.{property}: {e.Message}");
         }
-        return config;
+        return built.ResultValue;
     }
 }
