@@ -1682,10 +1682,75 @@ let private labelling =
             }
         ]
 
+/// Options.build: the roles in the table decide what each front end gets when an option is not given.
+let private build =
+    test "Options.build: read-first fallbacks per front end, the labelling page's own defaults, given values win" {
+        let defaultsOf d s p =
+            profileOf d |> Result.map (fun prof -> Options.defaults prof s p)
+
+        let opt name = Options.tryFind name |> Option.get
+        let built front given = Options.build defaultsOf front given
+
+        let ok =
+            function
+            | Ok c -> c
+            | Error e -> failtestf "%A" e
+
+        // C# falls back to fashion-mnist; the command line and spec.json must be told the dataset.
+        let c = built CSharp [] |> ok
+        Expect.equal c.Spec.Dataset "fashion-mnist" "C#'s dataset fallback"
+        Expect.equal c.Spec.Strategy "waal" "the strategy's fallback"
+        Expect.equal c.Spec.Preset RecommendedPreset "the preset's fallback"
+
+        match built CommandLine [] with
+        | Error [ e ] -> Expect.equal e.Field "dataset" "the missing option is named"
+        | other -> failtestf "expected one error on dataset, found %A" other
+
+        // spec.json without a preset is the reference preset; the command line's default is the recommended one.
+        let fromFile =
+            built SpecFile [ opt "dataset", "fashion-mnist"; opt "strategy", "margin" ]
+            |> ok
+
+        Expect.equal fromFile.Spec.Preset ReferencePreset "a spec.json without preset"
+
+        match built SpecFile [ opt "dataset", "fashion-mnist" ] with
+        | Error [ e ] -> Expect.equal e.Field "strategy" "spec.json must name its strategy"
+        | other -> failtestf "expected one error on strategy, found %A" other
+
+        // The labelling page labels batches of 20 unless told otherwise; the command line keeps the table's.
+        let page = built LabellingPage [ opt "dataset", "fashion-mnist" ] |> ok
+        Expect.equal (page.Spec.Initial, page.Spec.Query) (20, 20) "the page's own defaults"
+        let cli = built CommandLine [ opt "dataset", "fashion-mnist" ] |> ok
+        Expect.equal (cli.Spec.Initial, cli.Spec.Query) (1000, 1000) "the table's defaults"
+
+        let given =
+            built LabellingPage [ opt "dataset", "fashion-mnist"; opt "query", "5" ] |> ok
+
+        Expect.equal (given.Spec.Initial, given.Spec.Query) (20, 5) "a given value wins over the page's default"
+
+        // The read-first options pick the others' defaults wherever they stand in the list; errors are all kept.
+        let late = built CommandLine [ opt "lr", "0.2"; opt "dataset", "cifar10" ] |> ok
+        Expect.equal late.Spec.Dataset "cifar10" "dataset read first"
+        Expect.equal (Options.get "lr" late) "0.2" "the value given before it still applies"
+
+        match built CommandLine [ opt "dataset", "fashion-mnist"; opt "query", "0"; opt "lr", "-1" ] with
+        | Error errors -> Expect.equal (errors |> List.map (fun e -> e.Field)) [ "query"; "lr" ] "every error, in order"
+        | Ok _ -> failtest "expected errors"
+
+        Expect.equal
+            (Options.all
+             |> List.filter (fun o -> o.FolderOnly)
+             |> List.map (fun o -> o.Name)
+             |> Set.ofList)
+            (set [ "test-dir"; "image-size"; "channels"; "skip-bad-images"; "holdout" ])
+            "the folder-only options"
+    }
+
 let all =
     testList
         "Core"
         [
+            build
             labelling
             stopping
             pool
