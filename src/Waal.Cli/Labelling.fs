@@ -34,7 +34,10 @@ let private classNames (given: string) : Result<string[], string> =
 /// The option tokens with `--dataset images=DIR` (or folder=DIR) read: the source and the tokens for the option
 /// table (a folder of images is read like a class folder's options; its classes come from --classes). The
 /// labelling page's own defaults (batches of 20) are the option table's (`Options.build`, LabellingPage).
-let private tokensOf (tokens: string list) (classes: string option) : Result<Desk.Source * string list, string> =
+let private tokensOf
+    (tokens: string list)
+    (classes: string option)
+    : Result<SessionFolder.Source * string list, string> =
     let rec find (rest: string list) =
         match rest with
         | "--dataset" :: v :: _ -> Some v
@@ -52,11 +55,11 @@ let private tokensOf (tokens: string list) (classes: string option) : Result<Des
         | None -> Error "error CLI001: --classes: missing; --dataset images=DIR needs the class names (a,b,c or a file)"
         | Some c ->
             classNames c
-            |> Result.map (fun names -> Desk.Images names, rewrite ("folder=" + v.Substring "images=".Length))
+            |> Result.map (fun names -> SessionFolder.Images names, rewrite ("folder=" + v.Substring "images=".Length))
     | Some v when v.StartsWith "folder=" ->
         match classes with
         | Some _ -> Error "error CLI001: --classes: a class-folder dataset names its classes by its folders"
-        | None -> Ok(Desk.ClassFolders, tokens)
+        | None -> Ok(SessionFolder.ClassFolders, tokens)
     | Some v -> Error $"error EXP001: --dataset: 'waal label' reads images=DIR or folder=DIR, found '{v}'"
 
 /// The address `--host` and `--port` name, checked before anything is created: an IP address, a port in
@@ -95,9 +98,9 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
         |> Result.bind (fun binding ->
             if resuming && File.Exists spec then
                 // A session reopens with what it was started with; no option is needed again.
-                Desk.readSession folder
+                SessionFolder.readSession folder
                 |> Result.map (fun (config, source) -> source, config)
-                |> Result.mapError Desk.message
+                |> Result.mapError LabelError.message
             else
                 tokensOf (args.GetResults LabelArgs.Option_Text) (args.TryGetResult LabelArgs.Classes)
                 |> Result.bind (fun (source, tokens) ->
@@ -127,7 +130,7 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
 
         match Desk.openDesk folder config source (args.TryGetResult LabelArgs.Known_Labels) with
         | Error e ->
-            err.WriteLine(Desk.message e)
+            err.WriteLine(LabelError.message e)
             2
         | Ok(desk, folderLock, notes) ->
             use _ = folderLock
@@ -181,9 +184,9 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
 
         2
     else
-        match Desk.openOffline folder with
+        match Offline.openOffline folder with
         | Error e ->
-            err.WriteLine(Desk.message e)
+            err.WriteLine(LabelError.message e)
             2
         | Ok o ->
             use _ = o
@@ -229,7 +232,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                                 Files.readText "a Label Studio export" Files.Limits.documentBytes file
                                 |> Result.mapError DataError.message
                                 |> Result.bind (Exports.ofLabelStudio o.Pool.ClassNames)
-                                |> Result.bind (Desk.importInto current.Value)
+                                |> Result.bind (Offline.importInto current.Value)
                                 |> Result.map (fun (next, n) ->
                                     current.Value <- next
                                     $"imported {n} labels from {file} into the batch being labelled")

@@ -228,6 +228,43 @@ module Round =
                     learner.Release model
                     Error e
 
+    /// Adds labels outside a round (the initial set, or extra labels between rounds): refused, the progress
+    /// unchanged, while a batch waits for labels or when the pool refuses an index or a label.
+    let label (items: (int * int)[]) (progress: Progress) : Result<Progress, RoundError<'error>> =
+        match progress.Pending with
+        | Some p ->
+            Error(
+                OutOfTurn(
+                    progress.Round,
+                    $"a batch of {p.Indices.Length} proposed in round {progress.Round} is waiting for labels: accept it first"
+                )
+            )
+        | None ->
+            Pool.label progress.Round items progress.Pool
+            |> Result.mapError (fun e -> LabelsRefused(progress.Round, e))
+            |> Result.map (fun pool -> { progress with Pool = pool })
+
+    /// `count` unlabelled indices drawn at random from the key (seed, round, "initial"): the initial batch.
+    let drawInitial (seed: int64) (count: int) (progress: Progress) =
+        Pool.draw (Rng.key seed progress.Round Rng.InitialDraw) count progress.Pool
+
+    /// Round 0 of a benchmark over a pool whose labels are known (`hidden`, one per item): `initial` items drawn
+    /// as `drawInitial` draws them, labelled with their hidden labels.
+    let withHiddenInitial (seed: int64) (initial: int) (hidden: int[]) (classes: int) : Result<Progress, PoolError> =
+        Pool.create hidden.Length classes
+        |> Result.bind (fun empty ->
+            let start =
+                {
+                    Pool = empty
+                    Records = []
+                    Pending = None
+                }
+
+            let drawn = drawInitial seed initial start
+
+            Pool.label 0 (drawn |> Array.map (fun i -> i, hidden[i])) empty
+            |> Result.map (fun pool -> { start with Pool = pool }))
+
     /// Labels the pending batch and completes its round: `labels` must give one label to every pending index
     /// and to nothing else (in any order). Refused, with the progress unchanged, otherwise.
     let accept (labels: (int * int)[]) (progress: Progress) : Result<Progress * RoundRecord, RoundError<'error>> =

@@ -100,13 +100,9 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Expe
         let spec = bench.Config.Spec
         let data = bench.Inputs.PoolImages
 
-        Pool.create data.Count data.Classes
+        Round.withHiddenInitial spec.Seed spec.Initial data.Labels data.Classes
+        |> Result.map (fun first -> first.Pool)
         |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e))
-        |> Result.bind (fun empty ->
-            let initial = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
-
-            Pool.label 0 (initial |> Array.map (fun i -> i, data.Labels[i])) empty
-            |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e)))
         |> Result.bind (fun pool ->
             let ctx = bench.Context hooks.Progress
 

@@ -231,21 +231,9 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
             let! p = Workbench.load config
             let spec = p.Config.Spec
 
-            let! empty =
-                Pool.create p.PoolImages.Count p.PoolImages.Classes |> Result.mapError labelled
-
-            let drawn = Pool.draw (Rng.key spec.Seed 0 Rng.InitialDraw) spec.Initial empty
-
-            let! pool =
-                Pool.label 0 (drawn |> Array.map (fun i -> i, p.PoolImages.Labels[i])) empty
+            let! first =
+                Round.withHiddenInitial spec.Seed spec.Initial p.PoolImages.Labels p.PoolImages.Classes
                 |> Result.mapError labelled
-
-            let first =
-                {
-                    Pool = pool
-                    Records = []
-                    Pending = None
-                }
 
             let! specText, datasetBytes = firstFiles p
             return! locked folder (fun () -> start p specText datasetBytes first)

@@ -64,23 +64,14 @@ type Session private (bench: Workbench.Workbench, progress: Progress, progressSi
     member _.Label(items: (int * int)[]) =
         checkLive ()
 
-        match state.Pending with
-        | Some p ->
-            Error(
-                ExperimentError.OutOfTurn(
-                    state.Round,
-                    $"a batch of {p.Indices.Length} proposed in round {state.Round} is waiting for labels: accept it first"
-                )
-            )
-        | None ->
-            Pool.label state.Round items state.Pool
-            |> Result.mapError (fun e -> ExperimentError.LabelsRefused(state.Round, e))
-            |> Result.map (fun pool -> state <- { state with Pool = pool })
+        Round.label items state
+        |> Result.mapError ExperimentError.ofRound
+        |> Result.map (fun next -> state <- next)
 
     /// `count` unlabelled indices drawn at random from the key (seed, round, "initial"): an initial batch to label.
     member _.DrawInitial(count: int) =
         checkLive ()
-        Pool.draw (Rng.key config.Spec.Seed state.Round Rng.InitialDraw) count state.Pool
+        Round.drawInitial config.Spec.Seed count state
 
     /// The first half of a round: trains fresh networks on the labelled items, evaluates them (when test data
     /// was given) and queries `count` items, which then wait for labels. The previous networks are released;

@@ -4,4 +4,10 @@ module Waal.Core.Tests.Main
 let main argv =
     Waal.Testing.Summary.run
         argv
-        (Expecto.Tests.testList "Core" [ Waal.Core.Tests.Tests.all; Waal.Core.Tests.Inputs.all ])
+        (Expecto.Tests.testList
+            "Core"
+            [
+                Waal.Core.Tests.Tests.all
+                Waal.Core.Tests.Inputs.all
+                Waal.Core.Tests.Desk.all
+            ])
