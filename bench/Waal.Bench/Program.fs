@@ -188,8 +188,8 @@ let main argv =
                 Spec = { spec with Seed = 1L; Query = 1000 }
                 Settings = config.Settings
                 Device = torch.CPU
-                Pool = poolT
-                Progress = ProgressSink.none
+                PoolTensors = poolT
+                Sink = ProgressSink.none
             }
 
         let diversity =
@@ -223,7 +223,7 @@ let main argv =
                 Spec =
                     { spec with
                         Seed = 1L
-                        Pool = Some 20000
+                        PoolSize = Some 20000
                         Rounds = 5
                         Train = { spec.Train with Epochs = 1 }
                     }

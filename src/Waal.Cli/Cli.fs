@@ -29,13 +29,14 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
             0
         | None
         | Some Version ->
-            err.WriteLine "error CLI001: command line: no command given (see 'waal --help')"
+            err.WriteLine(CliError.usage "command line" "no command given (see 'waal --help')")
             2
         | Some(Data data) ->
             match data.TryGetSubCommand() with
             | None ->
-                err.WriteLine
-                    "error CLI001: command line: 'waal data' needs a command, e.g. inspect (see 'waal data --help')"
+                err.WriteLine(
+                    CliError.usage "command line" "'waal data' needs a command, e.g. inspect (see 'waal data --help')"
+                )
 
                 2
             | Some(Inspect inspect) ->
@@ -78,14 +79,14 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
             else
                 "waal"
 
-        err.WriteLine $"error CLI001: command line: {problem} (see '{command} --help')"
+        err.WriteLine(CliError.usage "command line" $"{problem} (see '{command} --help')")
         2
     | :? System.OperationCanceledException ->
-        err.WriteLine "error CLI003: waal: cancelled"
+        err.WriteLine(CliError.line Cancelled)
         1
     | e ->
         // Whatever escapes the typed errors is still one line, never a stack trace.
         let where = if argv.Length > 0 then $"waal {argv[0]}" else "waal"
         let message = (e.Message.Split('\n')[0]).Trim()
-        err.WriteLine $"error CLI002: {where}: {e.GetType().Name}: {message}"
+        err.WriteLine(CliError.line (Unexpected(where, e.GetType().Name, message)))
         1

@@ -11,8 +11,8 @@ open Waal.Data
 open Waal.Experiments
 open Waal.Learning
 
-/// The configuration a command line's options describe (see Datasets.ofCommandLine).
-let configOf (tokens: string list) = Datasets.ofCommandLine tokens
+/// The configuration a command line's options describe (see CommandLine.ofCommandLine).
+let configOf (tokens: string list) = CommandLine.ofCommandLine tokens
 
 /// The usage lines of the option table, for `waal run --help`.
 let optionsUsage () =
@@ -64,7 +64,7 @@ let private plainHooks (out: TextWriter) : Runner.Hooks =
     let mutable started = DateTime.UtcNow
 
     {
-        Progress =
+        Sink =
             {
                 Start =
                     fun name total ->
@@ -98,7 +98,7 @@ let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, E
 
                 work
                     {
-                        Progress =
+                        Sink =
                             {
                                 Start =
                                     fun name total ->
@@ -260,7 +260,7 @@ let predict (out: TextWriter) (err: TextWriter) (args: ParseResults<PredictArgs>
     let file = args.GetResult PredictArgs.Out
 
     let checkedFirst =
-        Datasets.settingsOf given
+        CommandLine.settingsOf given
         |> Result.bind (fun settings ->
             Outputs.refuse
                 "--out"

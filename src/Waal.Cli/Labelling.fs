@@ -26,10 +26,10 @@ let private classNames (given: string) : Result<string[], string> =
     | _ ->
         Files.readLines "a file of class names" Files.Limits.shortTextBytes given
         |> Result.map names
-        |> Result.mapError (fun e -> $"error CLI001: --classes: {DataError.file e}: {DataError.message e}")
+        |> Result.mapError (fun e -> CliError.usage "--classes" $"{DataError.file e}: {DataError.message e}")
     |> Result.bind (fun classes ->
         ClassNames.check classes
-        |> Result.mapError (fun m -> $"error CLI001: --classes: {m} (in '{given}')"))
+        |> Result.mapError (fun m -> CliError.usage "--classes" $"{m} (in '{given}')"))
 
 /// The option tokens with `--dataset images=DIR` (or folder=DIR) read: the source and the tokens for the option
 /// table (a folder of images is read like a class folder's options; its classes come from --classes). The
@@ -52,13 +52,14 @@ let private tokensOf
     | None -> Error "error EXP001: --dataset: missing; expected images=DIR (with --classes) or folder=DIR"
     | Some v when v.StartsWith "images=" ->
         match classes with
-        | None -> Error "error CLI001: --classes: missing; --dataset images=DIR needs the class names (a,b,c or a file)"
+        | None ->
+            Error(CliError.usage "--classes" "missing; --dataset images=DIR needs the class names (a,b,c or a file)")
         | Some c ->
             classNames c
             |> Result.map (fun names -> SessionFolder.Images names, rewrite ("folder=" + v.Substring "images=".Length))
     | Some v when v.StartsWith "folder=" ->
         match classes with
-        | Some _ -> Error "error CLI001: --classes: a class-folder dataset names its classes by its folders"
+        | Some _ -> Error(CliError.usage "--classes" "a class-folder dataset names its classes by its folders")
         | None -> Ok(SessionFolder.ClassFolders, tokens)
     | Some v -> Error $"error EXP001: --dataset: 'waal label' reads images=DIR or folder=DIR, found '{v}'"
 
@@ -69,8 +70,8 @@ let private bindingOf (args: ParseResults<LabelArgs>) : Result<Server.Binding * 
     let port = args.GetResult(LabelArgs.Port, 0)
 
     match Net.IPAddress.TryParse host with
-    | false, _ -> Error $"error CLI001: --host: expected an IP address such as 127.0.0.1, found '{host}'"
-    | _ when port < 0 || port > 65535 -> Error $"error CLI001: --port: expected an integer in 0..65535, found {port}"
+    | false, _ -> Error(CliError.usage "--host" $"expected an IP address such as 127.0.0.1, found '{host}'")
+    | _ when port < 0 || port > 65535 -> Error(CliError.usage "--port" $"expected an integer in 0..65535, found {port}")
     | true, address ->
         try
             use socket =
@@ -104,7 +105,7 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
             else
                 tokensOf (args.GetResults LabelArgs.Option_Text) (args.TryGetResult LabelArgs.Classes)
                 |> Result.bind (fun (source, tokens) ->
-                    Datasets.ofCommandLineFor LabellingPage tokens
+                    CommandLine.ofCommandLineFor LabellingPage tokens
                     |> Result.map (fun config -> source, config))
             |> Result.bind (fun (source, config) ->
                 // The session never writes into the images it reads.
@@ -179,8 +180,9 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
             || args.Contains LabelsArgs.Import_Label_Studio
         )
     then
-        err.WriteLine
-            "error CLI001: waal labels: nothing to do; give --csv, --folders, --label-studio or --import-label-studio"
+        err.WriteLine(
+            CliError.usage "waal labels" "nothing to do; give --csv, --folders, --label-studio or --import-label-studio"
+        )
 
         2
     else
@@ -231,7 +233,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                             fun () ->
                                 Files.readText "a Label Studio export" Files.Limits.documentBytes file
                                 |> Result.mapError DataError.message
-                                |> Result.bind (Exports.ofLabelStudio o.Pool.ClassNames)
+                                |> Result.bind (Exports.ofLabelStudio o.PoolImages.ClassNames)
                                 |> Result.bind (Offline.importInto current.Value)
                                 |> Result.map (fun (next, n) ->
                                     current.Value <- next
@@ -242,7 +244,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                         | Some file ->
                             fun () ->
                                 let o = current.Value
-                                RunFolder.writeTextAtomic file (Exports.labelsCsv o.Pool o.Labels)
+                                RunFolder.writeTextAtomic file (Exports.labelsCsv o.PoolImages o.Labels)
                                 Ok $"{o.Labels.Length} labels: {file}"
                         | None -> ()
                         match args.TryGetResult LabelsArgs.Folders with
@@ -250,7 +252,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                             fun () ->
                                 let o = current.Value
 
-                                Exports.classFolders o.Root o.Pool o.Labels dir
+                                Exports.classFolders o.Root o.PoolImages o.Labels dir
                                 |> Result.map (fun e ->
                                     let already =
                                         if e.AlreadyThere > 0 then
@@ -271,8 +273,8 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                                 | Some b ->
                                     RunFolder.writeTextAtomic
                                         file
-                                        (Exports.labelStudioTasks o.Pool b None $"waal round {b.Round}" (fun i ->
-                                            Exports.fileUri o.Root o.Pool.Files[i]))
+                                        (Exports.labelStudioTasks o.PoolImages b None $"waal round {b.Round}" (fun i ->
+                                            Exports.fileUri o.Root o.PoolImages.Files[i]))
 
                                     Ok $"{b.Indices.Length} tasks: {file}"
                         | None -> ()

@@ -6,12 +6,11 @@ module Waal.Cli.Outputs
 open Waal.Data
 
 /// Refuses `output` (given as `option`) when it is, or lies in, one of `inputs` (what each is, and its path):
-/// `error CLI004: OPTION: OUTPUT: is or lies in INPUT (WHAT), which this command reads; ...`.
+/// CliError.OutputInInput (CLI004), naming the option, the output and the input.
 let refuse (option: string) (output: string) (inputs: (string * string) list) : Result<unit, string> =
     match Files.inside output (inputs |> List.map snd) with
     | None -> Ok()
     | Some input ->
         let what = inputs |> List.find (fun (_, p) -> p = input) |> fst
 
-        Error
-            $"error CLI004: {option}: {output}: is or lies in {input} ({what}), which this command reads; write it elsewhere"
+        Error(CliError.line (OutputInInput(option, output, input, what)))

@@ -116,7 +116,7 @@ let clusters (key: Rng.Key) (multiple: int) (k: int) (candidates: int[]) (scores
         }
 
     let groups = min k m
-    let centroids = KMeans.centroids key points groups ClusterIterations
+    let centroids = Lloyd.centroids key points groups ClusterIterations
 
     let assign =
         Array.init m (fun i ->

@@ -318,8 +318,8 @@ module Options =
     let private images (f: ImageOptions -> ImageOptions) =
         spec (fun s -> { s with Images = f s.Images })
 
-    /// The networks of the network registry (Waal.Learning.Nets), by name.
-    let networks = [ "auto"; "small-cnn"; "vgg16"; "resnet" ]
+    /// The networks of the network registry, by name (Architecture.choices).
+    let networks = Architecture.choices
 
     let private maxInt = int64 Int32.MaxValue
 
@@ -555,16 +555,17 @@ module Options =
                 Default = always "all"
                 Get =
                     fun c ->
-                        match c.Spec.Pool with
+                        match c.Spec.PoolSize with
                         | Some p -> string p
                         | None -> "all"
                 Set =
                     fun value c ->
                         if value.Trim().ToLowerInvariant() = "all" then
-                            Ok(spec (fun s -> { s with Pool = None }) c)
+                            Ok(spec (fun s -> { s with PoolSize = None }) c)
                         else
                             match parseInt value with
-                            | Some v when v >= 1L && v <= maxInt -> Ok(spec (fun s -> { s with Pool = Some(int v) }) c)
+                            | Some v when v >= 1L && v <= maxInt ->
+                                Ok(spec (fun s -> { s with PoolSize = Some(int v) }) c)
                             | Some v -> Error $"expected an integer >= 1 or all, found {v}"
                             | None -> Error $"expected an integer >= 1 or all, found '{value}'"
             }
@@ -774,7 +775,7 @@ module Options =
             choice
                 "critic"
                 Identity
-                [ SigmoidOutput, "sigmoid"; LinearOutput, "linear" ]
+                CriticOutput.names
                 "the critic's last activation."
                 (Some "Critic")
                 (choiceByPreset SigmoidOutput Recommended.CriticOutput)
@@ -1059,7 +1060,7 @@ module Options =
                     Query = 0
                     Rounds = 0
                     Seed = 0L
-                    Pool = None
+                    PoolSize = None
                     Validation = 0
                     Repeat = 1
                     RepeatNoise = 0.0

@@ -5,8 +5,9 @@ open System.IO
 open System.Text
 open System.Text.Json
 
-/// One labelling step: the (index, label) pairs given in one round, in the order they were given.
-type LabelBatch = { Round: int; Items: (int * int)[] }
+/// One entry of the label log: the (index, label) pairs given together in one round, in the order given. (A
+/// batch a person is labelling on the page, one label at a time, is a `BatchLabels`.)
+type LoggedBatch = { Round: int; Items: (int * int)[] }
 
 /// The append-only record of every label given to a pool; the pool state is rebuilt from it exactly.
 type LabelLog =
@@ -14,13 +15,13 @@ type LabelLog =
         PoolSize: int
         Classes: int
         /// Oldest first.
-        Batches: LabelBatch list
+        Batches: LoggedBatch list
     }
 
 /// The immutable state of an active-learning pool: which items carry which label. Built only through
 /// `Pool.create` and `Pool.label`, so labelled and unlabelled always partition 0 .. size-1.
 [<Sealed>]
-type Pool internal (size: int, classes: int, labels: int[], labelledCount: int, batches: LabelBatch list) =
+type Pool internal (size: int, classes: int, labels: int[], labelledCount: int, batches: LoggedBatch list) =
     // labels[i] = -1 while i is unlabelled. Never mutated after construction: transitions copy it.
     member internal _.Labels = labels
     /// Newest first (a transition conses onto it).

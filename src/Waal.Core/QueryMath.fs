@@ -185,7 +185,7 @@ type Embeddings =
 /// Greedy farthest-first k-center (the Core-set baseline) with one running min-distance vector: O(N) extra
 /// memory, O(N k d) time, never an N x N matrix.
 [<RequireQualifiedAccess>]
-module KCenter =
+module FarthestFirst =
     /// Picks min(k, |candidates|) distinct candidates: each pick is the candidate farthest from the centres
     /// (the labelled items) and the picks so far; ties to the lower index. With no centres, the first pick is
     /// the lowest candidate index.
@@ -311,7 +311,7 @@ module KMeansPlusPlus =
 /// Lloyd's k-means on embedding rows (the "K-Median" baseline): k-means++ seeds, then `iterations` rounds of
 /// assign-and-average; the batch is the pool point nearest each centroid, never the same point twice.
 [<RequireQualifiedAccess>]
-module KMeans =
+module Lloyd =
     /// Squared distance from row i to centroid j of a row-major centroid block.
     let private toCentroid (points: Embeddings) (centroids: float[]) (i: int) (j: int) =
         let d = points.Dim

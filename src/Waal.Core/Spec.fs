@@ -198,8 +198,8 @@ type ExperimentSpec =
         /// Query rounds; the experiment has Rounds + 1 evaluated rounds (0 .. Rounds).
         Rounds: int
         Seed: int64
-        /// The first Pool training images form the pool (None: all of them).
-        Pool: int option
+        /// The first PoolSize training images form the pool (None: all of them): `--pool`.
+        PoolSize: int option
         /// The next Validation training images after the pool: a validation split, evaluated every round beside
         /// the test set, so that settings are chosen without touching the test set (0: none).
         Validation: int

@@ -10,24 +10,14 @@ open System.Threading.Tasks
 open SkiaSharp
 open Waal.Core
 
-/// How the images of a folder become a dataset.
-type Options =
-    {
-        /// 0: keep the stored size (every image must have the same); N: resize the shorter side to N and crop the
-        /// centre N x N.
-        Size: int
-        /// 0: 1 when every image is grey, else 3; 1: grey; 3: RGB.
-        Channels: int
-        /// Skip (and count) files that cannot be decoded instead of refusing the folder.
-        SkipBad: bool
-    }
-
-/// The defaults: stored size, channels as the images are, no skipping.
-let defaultOptions =
+/// The stored images as they are: their own size and channels, no skipping (and no holdout: that is the
+/// dataset's, not the folder reader's). The reader uses `ImageOptions`' Size, Channels and SkipBad.
+let defaultOptions: ImageOptions =
     {
         Size = 0
         Channels = 0
         SkipBad = false
+        Holdout = 0.0
     }
 
 /// The formats, in words, for messages.
@@ -277,7 +267,7 @@ let imageFile (size: int) (channels: int) (height: int) (width: int) (file: stri
 /// Decodes `files` (absolute paths) into one uint8 N x C x H x W array, in parallel, each image into its own
 /// slot (so the result does not depend on the thread count). Under SkipBad the failures are left out and
 /// returned; otherwise the first failure in file order is the error.
-let private decodeAll (files: string[]) (options: Options) =
+let private decodeAll (files: string[]) (options: ImageOptions) =
     let results = Array.zeroCreate<Result<Decoded, DataError>> files.Length
 
     Parallel.For(0, files.Length, (fun i -> results[i] <- decode files[i] options.Size))
@@ -366,7 +356,7 @@ let private cacheMagic = "WAALIMG1"B
 
 /// The cache key of decoding `files` with `options`: every file's path, size and modification time, so editing,
 /// adding, removing or touching a file makes a new key.
-let private cacheKey (files: string[]) (options: Options) =
+let private cacheKey (files: string[]) (options: ImageOptions) =
     let text = StringBuilder()
     text.Append($"waal-images/1|{options.Size}|{options.Channels}|") |> ignore
 
@@ -387,7 +377,7 @@ type private Pixels =
 /// decodeAll through the cache: a folder decoded once (with nothing skipped) is read back as one uint8 file on
 /// the next run. The cache is best effort: an unreadable, short or foreign cache file is ignored, and a cache
 /// that cannot be written is skipped.
-let private cachedDecode (files: string[]) (options: Options) =
+let private cachedDecode (files: string[]) (options: ImageOptions) =
     let path =
         cacheFolder ()
         |> Option.bind (fun dir ->
@@ -518,7 +508,7 @@ let private toRead
 /// Reads a folder of class folders. `classes`: the class names to use (a test folder must use the training
 /// folder's); None: the sub-folders' names in ordinal order. Files directly in the folder (not in a class
 /// folder) are refused; each class folder must hold at least one image unless SkipBad.
-let read (options: Options) (classes: string[] option) (folder: string) : Result<Read, DataError> =
+let read (options: ImageOptions) (classes: string[] option) (folder: string) : Result<Read, DataError> =
     if File.Exists folder then
         Error(WrongKind(folder, "a folder of class folders"))
     elif not (Directory.Exists folder) then
@@ -652,7 +642,7 @@ let holdOut (fraction: float) (data: Dataset) =
 /// Reads a folder of images whose classes nobody knows yet (a person or an oracle will say): every image file
 /// below `folder` (recursively, ordinal order of the relative paths, hidden entries skipped), labels 0 as
 /// placeholders, the given class names.
-let readImages (options: Options) (classes: string[]) (folder: string) : Result<Read, DataError> =
+let readImages (options: ImageOptions) (classes: string[]) (folder: string) : Result<Read, DataError> =
     if File.Exists folder then
         Error(WrongKind(folder, "a folder of images"))
     elif not (Directory.Exists folder) then

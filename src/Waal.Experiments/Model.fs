@@ -73,11 +73,6 @@ let private normalisationOf (e: JsonElement) =
 /// model.json's format name (a reader refuses others).
 let format = "waal-model/1"
 
-let private criticName =
-    function
-    | SigmoidOutput -> "sigmoid"
-    | LinearOutput -> "linear"
-
 /// model.json: the model's description, indented.
 let toJson (m: ModelInfo) =
     use stream = new MemoryStream()
@@ -111,7 +106,7 @@ let toJson (m: ModelInfo) =
 
         w.WriteEndArray()
         w.WriteEndObject()
-        w.WriteString("critic", criticName m.CriticOutput)
+        w.WriteString("critic", CriticOutput.name m.CriticOutput)
         w.WriteString("dataset", m.Dataset)
         w.WriteString("run", m.Run)
         w.WriteNumber("round", m.Round)
@@ -154,7 +149,7 @@ let private validated (path: string) (info: ModelInfo) : Result<ModelInfo, Model
     then
         Error(NotAModel(path, "classNames: expected at least 2 distinct class names"))
     else
-        match Nets.resolve info.Network info.Channels info.Height info.Width with
+        match Architecture.resolve info.Network info.Channels info.Height info.Width with
         | Error m -> Error(NotAModel(path, $"network: {m}"))
         | Ok _ -> Ok info
 
@@ -169,34 +164,37 @@ let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
         match get("format").GetString() with
         | f when f <> format -> Error(NotAModel(path, $"format: expected {format}, found '{f}'"))
         | _ ->
-            let info =
-                {
-                    Network = get("network").GetString()
-                    Channels = get("channels").GetInt32()
-                    Height = get("height").GetInt32()
-                    Width = get("width").GetInt32()
-                    ImageSize = get("imageSize").GetInt32()
-                    ClassNames = stringsOf (get "classNames")
-                    Normalisation = normalisationOf (get "normalisation")
-                    CriticOutput =
-                        if get("critic").GetString() = "linear" then
-                            LinearOutput
-                        else
-                            SigmoidOutput
-                    Dataset = get("dataset").GetString()
-                    Run = get("run").GetString()
-                    Round = get("round").GetInt32()
-                    TestAccuracy =
-                        match get "testAccuracy" with
-                        | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
-                        | a -> a.GetDouble()
-                    Versions =
-                        get("versions").EnumerateObject()
-                        |> Seq.map (fun p -> p.Name, p.Value.GetString())
-                        |> List.ofSeq
-                }
+            let critic = get("critic").GetString()
 
-            validated path info
+            match CriticOutput.tryParse critic with
+            | None ->
+                let known = String.Join(", ", CriticOutput.names |> List.map snd)
+                Error(NotAModel(path, $"critic: expected one of {known}, found '{critic}'"))
+            | Some output ->
+                let info =
+                    {
+                        Network = get("network").GetString()
+                        Channels = get("channels").GetInt32()
+                        Height = get("height").GetInt32()
+                        Width = get("width").GetInt32()
+                        ImageSize = get("imageSize").GetInt32()
+                        ClassNames = stringsOf (get "classNames")
+                        Normalisation = normalisationOf (get "normalisation")
+                        CriticOutput = output
+                        Dataset = get("dataset").GetString()
+                        Run = get("run").GetString()
+                        Round = get("round").GetInt32()
+                        TestAccuracy =
+                            match get "testAccuracy" with
+                            | a when a.ValueKind = JsonValueKind.Null -> Double.NaN
+                            | a -> a.GetDouble()
+                        Versions =
+                            get("versions").EnumerateObject()
+                            |> Seq.map (fun p -> p.Name, p.Value.GetString())
+                            |> List.ofSeq
+                    }
+
+                validated path info
     with
     | :? JsonException as e -> Error(NotAModel(path, $"not valid JSON ({e.Message})"))
     | :? Collections.Generic.KeyNotFoundException as e -> Error(NotAModel(path, $"a field is missing ({e.Message})"))
@@ -265,13 +263,13 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
 
             let versions = RunFolder.readVersions layout
 
-            match Nets.resolve config.Spec.Network channels height width with
+            match Architecture.resolve config.Spec.Network channels height width with
             | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
             | Ok network ->
                 validated
                     layout.Dataset
                     {
-                        Network = network
+                        Network = Architecture.name network
                         Channels = channels
                         Height = height
                         Width = width

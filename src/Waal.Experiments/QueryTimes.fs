@@ -104,7 +104,7 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Expe
         |> Result.map (fun first -> first.Pool)
         |> Result.mapError (fun e -> ExperimentError.LabelsRefused(0, e))
         |> Result.bind (fun pool ->
-            let ctx = bench.Context hooks.Progress
+            let ctx = bench.Context hooks.Sink
 
             match Training.waal ctx.Setup 0 pool with
             | Error e -> Error(RoundFailed(0, "train", e))
@@ -114,13 +114,4 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Expe
                 hooks.Info
                     $"pool {data.Count}, {pool.LabelledCount} labelled, querying {spec.Query} of {pool.UnlabelledCount}"
 
-                Ok(
-                    measure
-                        { ctx with
-                            Progress = ProgressSink.none
-                        }
-                        nets
-                        pool
-                        spec.Query
-                        Registry.all
-                )))
+                Ok(measure { ctx with Sink = ProgressSink.none } nets pool spec.Query Registry.all)))

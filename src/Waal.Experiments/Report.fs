@@ -275,7 +275,7 @@ let tQuantile (df: int) =
 let settingsLine (g: Group) =
     let s = g.Spec
     let m = s.Method
-    let pool = s.Pool |> Option.map string |> Option.defaultValue "all"
+    let pool = s.PoolSize |> Option.map string |> Option.defaultValue "all"
     let v (name: string) = Options.specValue name s
     let preset, budget, schedule = v "preset", v "train-budget", v "schedule"
 

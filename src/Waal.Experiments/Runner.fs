@@ -15,7 +15,8 @@ open Waal.Strategies
 /// What the caller can observe and control: progress of long work, and a hook after each persisted round.
 type Hooks =
     {
-        Progress: ProgressSink
+        /// Where long work reports its steps.
+        Sink: ProgressSink
         /// Called after a round is persisted (the CLI prints it; tests inject failures here).
         AfterRound: RoundRecord -> unit
         /// Lines of information (data loaded, folder, ...).
@@ -25,7 +26,7 @@ type Hooks =
 /// No output, no hooks.
 let quiet =
     {
-        Progress = ProgressSink.none
+        Sink = ProgressSink.none
         AfterRound = ignore
         Info = ignore
     }
@@ -78,7 +79,7 @@ let private proceed (layout: RunFolder.Layout) (p: Workbench.Inputs) (hooks: Hoo
     Workbench.openOn p
     |> Result.bind (fun bench ->
         use bench = bench
-        let learner = bench.Learner hooks.Progress
+        let learner = bench.Learner hooks.Sink
 
         // The oracle: the dataset's hidden labels of the pool items.
         let oracle (indices: int[]) =

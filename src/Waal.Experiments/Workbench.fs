@@ -78,7 +78,7 @@ let private check (config: Configuration) =
 
 /// The network the spec names, checked against the images' shape.
 let private checkNetwork (spec: ExperimentSpec) (images: Dataset) =
-    match Nets.resolve spec.Network images.Channels images.Height images.Width with
+    match Architecture.resolve spec.Network images.Channels images.Height images.Width with
     | Error message -> Error(SpecInvalid [ { Field = "network"; Message = message } ])
     | Ok _ -> Ok()
 
@@ -117,7 +117,7 @@ let load (config: Configuration) =
                      Test = test
                      Skipped = skipped
                  } ->
-                match checkNetwork spec train, spec.Pool with
+                match checkNetwork spec train, spec.PoolSize with
                 | Error e, _ -> Error e
                 | Ok(), Some p when p > train.Count ->
                     Error(
@@ -127,7 +127,8 @@ let load (config: Configuration) =
                         )
                     )
                 | Ok(), _ ->
-                    let originals = Dataset.take (spec.Pool |> Option.defaultValue train.Count) train
+                    let originals =
+                        Dataset.take (spec.PoolSize |> Option.defaultValue train.Count) train
 
                     if test.Count = 0 then
                         let field, how =
@@ -226,8 +227,8 @@ type Workbench
             Spec = config.Spec
             Settings = settings
             Device = device
-            Pool = pool
-            Progress = sink
+            PoolTensors = pool
+            Sink = sink
         }
 
     /// Test accuracy of trained networks (NaN without a test split).

@@ -190,8 +190,8 @@ type Desk
 
     /// The class names.
     member _.Classes = pool.ClassNames
-    /// The pool.
-    member _.Pool = pool
+    /// The pool's images.
+    member _.PoolImages = pool
     /// The session folder's files.
     member _.Files = files
 
@@ -230,7 +230,7 @@ type Desk
                 PageJson.Instance = instance
                 PageJson.Desk = state
                 PageJson.Progress = session.Progress
-                PageJson.Pool = pool
+                PageJson.PoolImages = pool
                 PageJson.Source = source
                 PageJson.HasTest = session.HasTest
                 PageJson.Training = progress.Value

@@ -13,7 +13,7 @@ open Waal.Label.SessionFolder
 type Offline =
     {
         Files: Files
-        Pool: Dataset
+        PoolImages: Dataset
         /// The images folder the pool's paths are relative to.
         Root: string
         /// The labels stored in the session (completed batches and seeded ones).
@@ -64,7 +64,7 @@ let openOffline (folder: string) : Result<Offline, LabelError> =
                     return
                         {
                             Files = files
-                            Pool = pool
+                            PoolImages = pool
                             Root = Path.GetFullPath config.Settings.DataDir
                             Stored = LabellingDesk.storedLabels progress.Pool
                             Batch = batch |> Option.filter (LabellingDesk.isCurrent progress)
@@ -88,7 +88,7 @@ let importInto (o: Offline) (pairs: (int * int)[]) : Result<Offline * int, strin
     match o.Batch with
     | None -> Error $"{o.Files.Folder}: no batch is being labelled"
     | Some b ->
-        LabellingDesk.apply o.Pool.Classes (Edit.GiveAll pairs) b
+        LabellingDesk.apply o.PoolImages.Classes (Edit.GiveAll pairs) b
         |> Result.mapError BatchLabels.message
         |> Result.map (fun next ->
             writeBatchFile o.Files.Batch (Some next)

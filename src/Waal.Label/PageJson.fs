@@ -17,7 +17,7 @@ type Snapshot =
         Instance: string
         Desk: DeskState
         Progress: Progress
-        Pool: Dataset
+        PoolImages: Dataset
         Source: Source
         HasTest: bool
         /// The training phase and its steps done of total.
@@ -26,7 +26,7 @@ type Snapshot =
 
 /// The page's state document.
 let write (s: Snapshot) : string =
-    let pool = s.Pool
+    let pool = s.PoolImages
     let all = LabellingDesk.labels s.Progress s.Desk
     use stream = new MemoryStream()
 

@@ -265,7 +265,13 @@ let start (desk: Desk) (binding: Binding) : Task<Running> =
                         | "/api/state" -> do! json ctx (desk.StateJson())
                         | "/export/labels.csv" ->
                             headers.ContentDisposition <- "attachment; filename=labels.csv"
-                            do! write ctx 200 "text/csv; charset=utf-8" (Exports.labelsCsv desk.Pool (desk.Labels()))
+
+                            do!
+                                write
+                                    ctx
+                                    200
+                                    "text/csv; charset=utf-8"
+                                    (Exports.labelsCsv desk.PoolImages (desk.Labels()))
                         | "/export/label-studio.json" ->
                             match desk.PendingWithProbabilities() with
                             | None -> do! text ctx 409 "no batch is being labelled"
@@ -277,7 +283,7 @@ let start (desk: Desk) (binding: Binding) : Task<Running> =
                                 do!
                                     json
                                         ctx
-                                        (Exports.labelStudioTasks desk.Pool b p $"waal round {b.Round}" (fun i ->
+                                        (Exports.labelStudioTasks desk.PoolImages b p $"waal round {b.Round}" (fun i ->
                                             $"{baseUrl}/image/{i}"))
                         | p when p.StartsWith "/image/" ->
                             let digits = p.Substring "/image/".Length

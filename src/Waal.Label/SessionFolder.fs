@@ -167,14 +167,7 @@ let readData (config: Configuration) (source: Source) : Result<Dataset * Dataset
 
     match source with
     | Images classes ->
-        Folder.readImages
-            {
-                Size = images.Size
-                Channels = images.Channels
-                SkipBad = images.SkipBad
-            }
-            classes
-            config.Settings.DataDir
+        Folder.readImages images classes config.Settings.DataDir
         |> Result.map (fun r -> r.Data, None, r.Skipped)
         |> Result.mapError Data
     | ClassFolders ->

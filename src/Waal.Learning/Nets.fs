@@ -178,24 +178,6 @@ type Networks =
             n.Classifier.Dispose()
             n.Critic.Dispose()
 
-/// The network registry: which feature extractor a name (Options.networks) means for a shape, or why none.
-/// "auto": 1x28x28 small-cnn, 3x32x32 vgg16, any other shape resnet.
-let resolve (network: string) (channels: int) (height: int) (width: int) : Result<string, string> =
-    match network, channels, height, width with
-    | ("auto" | ""), 1, 28, 28 -> Ok "small-cnn"
-    | ("auto" | ""), 3, 32, 32 -> Ok "vgg16"
-    | ("auto" | ""), _, h, w when h >= 8 && w >= 8 -> Ok "resnet"
-    | "small-cnn", 1, 28, 28 -> Ok "small-cnn"
-    | "vgg16", 3, 32, 32 -> Ok "vgg16"
-    | "resnet", _, h, w when h >= 8 && w >= 8 -> Ok "resnet"
-    | "small-cnn", _, _, _ -> Error $"small-cnn takes 1x28x28 images, not {channels}x{height}x{width}"
-    | "vgg16", _, _, _ -> Error $"vgg16 takes 3x32x32 images, not {channels}x{height}x{width}"
-    | ("auto" | "" | "resnet"), _, _, _ ->
-        Error $"no network for {channels}x{height}x{width} images: resnet needs both sides >= 8 (give --image-size)"
-    | other, _, _, _ ->
-        let known = String.Join(", ", Options.networks)
-        Error $"unknown network '{other}'; expected one of {known}"
-
 /// Fresh networks of the registry's `network` for images of `channels` x `height` x `width`, initialised from
 /// libtorch's generator (seed it first), moved to the device.
 let createNamed
@@ -216,10 +198,10 @@ let createNamed
     use _scope = torch.NewDisposeScope()
 
     let features, size, bn =
-        match resolve network channels height width with
-        | Ok "small-cnn" -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
-        | Ok "vgg16" -> new VggFeatures() :> Module<Tensor, Tensor>, 512L, true
-        | Ok _ ->
+        match Architecture.resolve network channels height width with
+        | Ok SmallCnn -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
+        | Ok Vgg16 -> new VggFeatures() :> Module<Tensor, Tensor>, 512L, true
+        | Ok Resnet ->
             new ResidualFeatures(int64 channels, height, width) :> Module<Tensor, Tensor>,
             ResidualFeatures.Width(height, width),
             true

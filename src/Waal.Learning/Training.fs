@@ -21,11 +21,12 @@ type Setup =
         Train: TrainOptions
         Method: MethodOptions
         Seed: int64
-        /// The network registry's name (Nets.resolve).
+        /// The network registry's name (Architecture.resolve).
         Network: string
         /// The query batch |B| (for the paper's imbalance coefficient).
         QueryBatch: int
-        Progress: ProgressSink
+        /// Where long work reports its steps.
+        Sink: ProgressSink
     }
 
 /// The setup a spec describes: its training and method options, its seed and its query batch.
@@ -38,7 +39,7 @@ let setupOf (device: Device) (data: ImageTensors) (spec: ExperimentSpec) (progre
         Seed = spec.Seed
         Network = spec.Network
         QueryBatch = spec.Query
-        Progress = progress
+        Sink = progress
     }
 
 /// Seeds libtorch's generator from the key (seed, round, purpose).
@@ -278,7 +279,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         // The progress sink sees one phase per epoch under the reference budget, and one phase for the whole
         // round under the floor budget (whose passes over a small L are a few steps each).
         if s.Train.Budget = EpochsOverFloor then
-            s.Progress.Start $"round {round} training ({totalSteps} steps)" (int totalSteps)
+            s.Sink.Start $"round {round} training ({totalSteps} steps)" (int totalSteps)
 
         while failure.IsNone && iterations < totalSteps do
             let epoch = n
@@ -312,7 +313,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                 let total =
                     int (min (int64 (Pairing.batches li.Length s.Train.Batch)) (totalSteps - iterations))
 
-                phase |> Option.iter (fun name -> s.Progress.Start name total)
+                phase |> Option.iter (fun name -> s.Sink.Start name total)
                 let mutable b = 0
 
                 while failure.IsNone && b < total do
@@ -449,13 +450,13 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
 
                     iterations <- iterations + 1L
                     b <- b + 1
-                    s.Progress.Advance 1
+                    s.Sink.Advance 1
 
                 if phase.IsSome then
-                    s.Progress.Finish()
+                    s.Sink.Finish()
 
         if s.Train.Budget = EpochsOverFloor then
-            s.Progress.Finish()
+            s.Sink.Finish()
 
         let first, middle, last = tenths gaps
         nets.Trace["wgap_first"] <- first
@@ -510,7 +511,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
         let budget = int (Budget.steps s.Train false labelled.Length unlabelledCount)
         let stepsPerEpoch = Budget.perEpoch s.Train false labelled.Length unlabelledCount
 
-        s.Progress.Start $"round {round} training ({budget} steps)" budget
+        s.Sink.Start $"round {round} training ({budget} steps)" budget
         let mutable pass = 0
 
         while failure.IsNone && int iterations < budget do
@@ -536,11 +537,11 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
 
                 iterations <- iterations + 1L
                 b <- b + 1
-                s.Progress.Advance 1
+                s.Sink.Advance 1
 
             pass <- pass + 1
 
-        s.Progress.Finish()
+        s.Sink.Finish()
 
         finished nets failure iterations
     with _ ->

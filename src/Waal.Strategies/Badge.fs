@@ -8,13 +8,13 @@ open Waal.Learning
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
     let n = unlabelled.Length
-    let c = ctx.Pool.Classes
+    let c = ctx.PoolTensors.Classes
 
     let p =
-        Scoring.probabilities nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
+        Scoring.probabilities nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
 
     let e =
-        Scoring.embeddings nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
+        Scoring.embeddings nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
 
     // a_i = p_i - onehot(argmax p_i), the gradient of the loss at the predicted label w.r.t. the logits.
     let a =

@@ -14,9 +14,9 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
     Training.seedTorchFor ctx.Spec.Seed round Rng.BaldDropout
 
     let runs =
-        Scoring.monteCarlo nets ctx.Pool unlabelled Passes ctx.Settings.ScoreBatch ctx.Progress
+        Scoring.monteCarlo nets ctx.PoolTensors unlabelled Passes ctx.Settings.ScoreBatch ctx.Sink
 
-    let c = ctx.Pool.Classes
+    let c = ctx.PoolTensors.Classes
 
     let mi =
         Array.init unlabelled.Length (fun i ->

@@ -12,7 +12,7 @@ let MaxSteps = 50
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
     let batch = min ctx.Settings.ScoreBatch 250
-    let r = Scoring.deepFool nets ctx.Pool unlabelled MaxSteps batch ctx.Progress
+    let r = Scoring.deepFool nets ctx.PoolTensors unlabelled MaxSteps batch ctx.Sink
 
     TopK.smallest k unlabelled (r |> Array.map float)
     |> Result.mapError (fun e -> BadScores(round, e))

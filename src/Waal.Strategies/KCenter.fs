@@ -7,8 +7,8 @@ open Waal.Learning
 
 let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (_: int) (k: int) =
     let all = Array.init pool.Size id
-    let e = Scoring.embeddings nets ctx.Pool all ctx.Settings.ScoreBatch ctx.Progress
-    Ok(KCenter.greedy e (Pool.labelled pool) (Pool.unlabelled pool) k)
+    let e = Scoring.embeddings nets ctx.PoolTensors all ctx.Settings.ScoreBatch ctx.Sink
+    Ok(FarthestFirst.greedy e (Pool.labelled pool) (Pool.unlabelled pool) k)
 
 /// The strategy.
 let strategy =

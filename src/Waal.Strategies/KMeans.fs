@@ -13,12 +13,12 @@ let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int)
     let unlabelled = Pool.unlabelled pool
 
     let e =
-        Scoring.embeddings nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
+        Scoring.embeddings nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
 
     let centroids =
-        KMeans.centroids (Rng.key ctx.Spec.Seed round Rng.KMeansSeeds) e k Iterations
+        Lloyd.centroids (Rng.key ctx.Spec.Seed round Rng.KMeansSeeds) e k Iterations
 
-    Ok(KMeans.nearestDistinct e centroids |> Array.map (fun i -> unlabelled[i]))
+    Ok(Lloyd.nearestDistinct e centroids |> Array.map (fun i -> unlabelled[i]))
 
 /// The strategy.
 let strategy =

@@ -14,12 +14,13 @@ type Context =
         Spec: ExperimentSpec
         Settings: RunSettings
         Device: torch.Device
-        Pool: ImageTensors
-        Progress: ProgressSink
+        PoolTensors: ImageTensors
+        /// Where long work reports its steps.
+        Sink: ProgressSink
     }
 
     /// The trainer setup for this context.
-    member c.Setup = Training.setupOf c.Device c.Pool c.Spec c.Progress
+    member c.Setup = Training.setupOf c.Device c.PoolTensors c.Spec c.Sink
 
 /// A query strategy: how a round trains its networks and how it picks the next batch. Every strategy returns
 /// min(k, |U|) distinct unlabelled indices (the round checks it).
@@ -64,7 +65,7 @@ module Strategy =
         match p.Mode with
         | TopK -> TopK.smallest k unlabelled scores
         | SoftRank -> BatchSelection.softRank (Rng.key ctx.Spec.Seed round Rng.SoftRankKeys) p.Beta k unlabelled scores
-        | ClassBalanced -> BatchSelection.balanced ctx.Pool.Classes k unlabelled scores (predicted ())
+        | ClassBalanced -> BatchSelection.balanced ctx.PoolTensors.Classes k unlabelled scores (predicted ())
         | Clustered ->
             let m = min unlabelled.Length (max k (p.Candidates * k))
 
@@ -75,7 +76,7 @@ module Strategy =
                 for i in 0 .. unlabelled.Length - 1 do
                     scoreOf[unlabelled[i]] <- scores[i]
 
-                let e = Scoring.embeddings nets ctx.Pool top ctx.Settings.ScoreBatch ctx.Progress
+                let e = Scoring.embeddings nets ctx.PoolTensors top ctx.Settings.ScoreBatch ctx.Sink
 
                 BatchSelection.clustered
                     (Rng.key ctx.Spec.Seed round Rng.ClusterSeeds)
@@ -103,9 +104,9 @@ module Strategy =
         let unlabelled = Pool.unlabelled pool
 
         let p =
-            Scoring.probabilities nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
+            Scoring.probabilities nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
 
-        let c = ctx.Pool.Classes
+        let c = ctx.PoolTensors.Classes
 
         let scores =
             Array.init unlabelled.Length (fun i -> score (Array.init c (fun j -> float p[i * c + j])))

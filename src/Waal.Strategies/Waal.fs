@@ -38,7 +38,9 @@ let private onScale (m: MethodOptions) (u: float[]) (d: float[]) =
 /// value d, the ranking score (smallest first) and the raw scores. The score is u - selection x d on the
 /// spec's scale (`onScale`); or u, or -d (ablations).
 let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
-    let s = Scoring.scores nets ctx.Pool unlabelled ctx.Settings.ScoreBatch ctx.Progress
+    let s =
+        Scoring.scores nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
+
     let m = ctx.Spec.Method
     let u = Array.init unlabelled.Length (fun i -> uncertainty m (s.Row i))
     let d = s.Critic |> Array.map float
@@ -75,7 +77,7 @@ let signals (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) =
     let u, d, rank, s = scores ctx nets unlabelled
 
     let critic (items: int[]) =
-        (Scoring.scores nets ctx.Pool items ctx.Settings.ScoreBatch ctx.Progress).Critic
+        (Scoring.scores nets ctx.PoolTensors items ctx.Settings.ScoreBatch ctx.Sink).Critic
         |> Array.map float
 
     let onLabelled = critic labelled

@@ -41,11 +41,12 @@ public sealed class LearnerData
             }
             : throw Errors.Data(result.ErrorValue);
 
-    private static Data.Folder.Options FolderOptions(int imageSize, int channels, bool skipBadImages)
+    private static Core.ImageOptions FolderOptions(int imageSize, int channels, bool skipBadImages)
     {
         if (imageSize < 0) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "expected 0 (stored size) or a size in pixels");
         if (channels is not (0 or 1 or 3)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "expected 0 (as the images), 1 or 3");
-        return new Data.Folder.Options(imageSize, channels, skipBadImages);
+        // The folder reader uses size, channels and skipping; a holdout is the dataset's, not the reader's.
+        return new Core.ImageOptions(imageSize, channels, skipBadImages, 0.0);
     }
 
     /// <summary>A labelled folder: one sub-folder per class (its name is the class name) of PNG, JPEG, BMP or WebP

@@ -184,7 +184,7 @@ let private projects =
                 $"every project (and the CIFAR-10 study) declared experiments: %A{projectsSeen}"
 
             for a in args do
-                match Waal.Data.Datasets.ofCommandLine (File.ReadAllLines a |> List.ofArray) with
+                match Waal.Cli.CommandLine.ofCommandLine (File.ReadAllLines a |> List.ofArray) with
                 | Ok _ -> ()
                 | Error line -> failtest $"{Path.GetRelativePath(dir, a)}: {line}"
         finally
@@ -220,7 +220,7 @@ let private facadeValue (prop: Reflection.PropertyInfo) (text: string) : obj =
         Convert.ChangeType(text, t, Globalization.CultureInfo.InvariantCulture)
 
 let private cliConfig (args: string list) =
-    match Waal.Data.Datasets.ofCommandLine args with
+    match Waal.Cli.CommandLine.ofCommandLine args with
     | Ok c -> c
     | Error line -> failtestf "%A: %s" args line
 

@@ -498,12 +498,12 @@ let private bestRadius (pts: Embeddings) (centres: int[]) (candidates: int[]) (k
             | x :: rest -> (choose (k - 1) rest |> List.map (fun c -> x :: c)) @ choose k rest
 
     choose (min k candidates.Length) (List.ofArray candidates)
-    |> List.map (fun extra -> KCenter.radius pts (Array.append centres (Array.ofList extra)) candidates)
+    |> List.map (fun extra -> FarthestFirst.radius pts (Array.append centres (Array.ofList extra)) candidates)
     |> List.min
 
 let private kcenter =
     testList
-        "KCenter"
+        "FarthestFirst (k-center greedy)"
         [
             property
                 "greedy picks min(k, |U|) distinct candidates"
@@ -513,7 +513,7 @@ let private kcenter =
                     let perm = Rng.permutation (Rng.key (int64 seed) 0 (Rng.Named "split")) n
                     let centres = perm[.. n / 3 - 1]
                     let candidates = perm[n / 3 ..]
-                    let picks = KCenter.greedy pts centres candidates k
+                    let picks = FarthestFirst.greedy pts centres candidates k
 
                     picks.Length = min k candidates.Length
                     && (Array.distinct picks).Length = picks.Length
@@ -529,7 +529,10 @@ let private kcenter =
                     let candidates = perm[n / 4 ..]
 
                     let greedy =
-                        KCenter.radius pts (Array.append centres (KCenter.greedy pts centres candidates k)) candidates
+                        FarthestFirst.radius
+                            pts
+                            (Array.append centres (FarthestFirst.greedy pts centres candidates k))
+                            candidates
 
                     greedy <= 2.0 * bestRadius pts centres candidates k + 1e-9)
 
@@ -540,7 +543,7 @@ let private kcenter =
                         Values = [| 0.0f; 1.0f; 2.0f; 3.0f; 10.0f; 5.0f |]
                     }
 
-                Expect.equal (KCenter.greedy pts [| 0 |] [| 1; 2; 3; 4; 5 |] 2) [| 4; 5 |] "10 first, then 5"
+                Expect.equal (FarthestFirst.greedy pts [| 0 |] [| 1; 2; 3; 4; 5 |] 2) [| 4; 5 |] "10 first, then 5"
             }
         ]
 
@@ -574,7 +577,7 @@ let private kmeanspp =
 
 let private kmeans =
     testList
-        "KMeans"
+        "Lloyd (k-means)"
         [
             test "three separated clusters: one centroid near each mean, one distinct pick from each cluster" {
                 // Rows 0-3 near 0, rows 4-7 near 10, rows 8-11 near 20 (one dimension).
@@ -595,19 +598,19 @@ let private kmeans =
                     |]
 
                 let pts = { Dim = 1; Values = values }
-                let c = KMeans.centroids (Rng.key 1L 0 (Rng.Named "kmeans")) pts 3 10 |> Array.sort
+                let c = Lloyd.centroids (Rng.key 1L 0 (Rng.Named "kmeans")) pts 3 10 |> Array.sort
                 Expect.floatClose { absolute = 0.01; relative = 0.0 } c[0] 0.05 "cluster near 0"
                 Expect.floatClose { absolute = 0.01; relative = 0.0 } c[1] 10.025 "cluster near 10"
                 Expect.floatClose { absolute = 0.01; relative = 0.0 } c[2] 20.05 "cluster near 20"
-                let picks = KMeans.nearestDistinct pts c
+                let picks = Lloyd.nearestDistinct pts c
                 Expect.equal (picks |> Array.map (fun i -> i / 4) |> Array.sort) [| 0; 1; 2 |] "one per cluster"
 
                 Expect.equal
-                    (KMeans.nearestDistinct pts [| 0.0; 0.0; 0.0 |]).Length
+                    (Lloyd.nearestDistinct pts [| 0.0; 0.0; 0.0 |]).Length
                     3
                     "equal centroids still pick distinct rows"
 
-                Expect.equal (Array.distinct (KMeans.nearestDistinct pts [| 0.0; 0.0; 0.0 |])).Length 3 "distinct"
+                Expect.equal (Array.distinct (Lloyd.nearestDistinct pts [| 0.0; 0.0; 0.0 |])).Length 3 "distinct"
             }
         ]
 

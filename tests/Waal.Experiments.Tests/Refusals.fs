@@ -41,7 +41,7 @@ let private trained =
                      }
                  Spec =
                      { c.Spec with
-                         Pool = Some 600
+                         PoolSize = Some 600
                          Initial = 60
                          Query = 20
                          Rounds = 1

@@ -29,7 +29,7 @@ let private small seed =
     reference
     |> withSpec (fun s ->
         { s with
-            Pool = Some 1500
+            PoolSize = Some 1500
             Initial = 100
             Query = 100
             Rounds = 2
@@ -247,7 +247,7 @@ let private experiments =
 
                 expectCode "EXP001" (runWith (fun s -> { s with Query = 0 }))
                 expectCode "EXP002" (runWith (fun s -> { s with Strategy = "oracle" }))
-                expectCode "EXP003" (runWith (fun s -> { s with Pool = Some 70000 }))
+                expectCode "EXP003" (runWith (fun s -> { s with PoolSize = Some 70000 }))
                 expectCode "EXP003" (runWith (fun s -> { s with Initial = 2000 }))
 
                 expectCode
@@ -304,7 +304,7 @@ let private persistence =
 
                 let counting =
                     { Runner.quiet with
-                        Progress =
+                        Sink =
                             { ProgressSink.none with
                                 Start =
                                     fun phase _ ->
@@ -528,7 +528,7 @@ let private repeated =
                 |> withSpec (fun s ->
                     { s with
                         Strategy = "margin"
-                        Pool = Some 300
+                        PoolSize = Some 300
                         Repeat = 3
                         RepeatNoise = 0.03
                         Initial = 40
@@ -704,7 +704,7 @@ let private folders =
                         let out = temp ()
 
                         let config =
-                            Datasets.ofCommandLine
+                            Waal.Cli.CommandLine.ofCommandLine
                                 [
                                     "--dataset"
                                     $"folder={data}"
@@ -762,7 +762,7 @@ let private folders =
                     |> ignore
 
                     let config =
-                        Datasets.ofCommandLine
+                        Waal.Cli.CommandLine.ofCommandLine
                             [
                                 "--dataset"
                                 $"folder={data}"
@@ -971,7 +971,7 @@ let private folders =
 
             test "image options on a dataset stored in files are refused, naming the option" {
                 let c =
-                    Datasets.ofCommandLine [ "--dataset"; "fashion-mnist"; "--image-size"; "32" ]
+                    Waal.Cli.CommandLine.ofCommandLine [ "--dataset"; "fashion-mnist"; "--image-size"; "32" ]
                     |> Result.defaultWith failtest
 
                 match Runner.run c (temp ()) false Runner.quiet with

@@ -282,13 +282,17 @@ var tests = Runner.TestList("Facade", new[]
             // Three class folders of grey 28x28 PNGs written from real Fashion-MNIST images.
             WriteFolder(raw, data, 30);
 
-            var cli = Microsoft.FSharp.Collections.ListModule.OfSeq(new[]
+            // The run's options as the table's text, built by Options.build as every front end builds them.
+            var given = new[]
             {
-                "--dataset", "folder=" + data, "--image-size", "20", "--initial", "9", "--query", "9", "--rounds", "1",
-                "--epochs", "2", "--floor", "32", "--batch", "16", "--threads", "2",
-            });
-            var config = Waal.Data.Datasets.ofCommandLine(cli);
-            Check(config.IsOk, config.IsOk ? "" : config.ErrorValue);
+                ("dataset", "folder"), ("data-dir", data), ("image-size", "20"), ("initial", "9"), ("query", "9"),
+                ("rounds", "1"), ("epochs", "2"), ("floor", "32"), ("batch", "16"), ("threads", "2"),
+            }.Select(p => Tuple.Create(Waal.Core.Options.tryFind(p.Item1).Value, p.Item2));
+            var config = Waal.Core.Options.build(
+                FuncConvert.FromFunc<string, string, Waal.Core.Preset, FSharpResult<Waal.Core.Configuration, string>>(Waal.Data.Datasets.defaultsFor),
+                Waal.Core.FrontEnd.CommandLine,
+                Microsoft.FSharp.Collections.ListModule.OfSeq(given));
+            Check(config.IsOk, config.IsOk ? "" : string.Join("; ", config.ErrorValue.Select(e => e.Field + ": " + e.Message)));
             var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
             Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.ExperimentErrorModule.line(ran.ErrorValue));
             var exported = Waal.Experiments.Model.export(run, modelDir);

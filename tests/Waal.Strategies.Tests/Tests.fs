@@ -71,8 +71,8 @@ let private context (seed: int64) (tensors: Tensors.ImageTensors) =
                 }
         Settings = Options.defaultSettings
         Device = torch.CPU
-        Pool = tensors
-        Progress = ProgressSink.none
+        PoolTensors = tensors
+        Sink = ProgressSink.none
     }
 
 /// A pool state: some labelled items (1 .. size-1 of them, drawn with a seed), a round, k, and a seed.
@@ -409,8 +409,8 @@ let private critic =
                             Spec = spec
                             Settings = Options.defaultSettings
                             Device = torch.CPU
-                            Pool = tensors
-                            Progress = ProgressSink.none
+                            PoolTensors = tensors
+                            Sink = ProgressSink.none
                         }
 
                     let pool =
@@ -473,8 +473,8 @@ let private critic =
                             Spec = spec
                             Settings = Options.defaultSettings
                             Device = torch.CPU
-                            Pool = f.Tensors
-                            Progress = ProgressSink.none
+                            PoolTensors = f.Tensors
+                            Sink = ProgressSink.none
                         }
 
                     let pool = Pools.labelled f.Data.Labels 10 100 3L
