@@ -185,103 +185,142 @@ module BatchLabels =
     /// Reads `toJson`'s form back, checking that it describes one consistent batch of a pool of `poolSize` with
     /// `classes` classes; the error says what is wrong.
     let ofJson (poolSize: int) (classes: int) (text: string) : Result<BatchLabels, string> =
-        try
-            use doc = JsonDocument.Parse text
-            let root = doc.RootElement
+        let check condition (why: string) = if condition then Ok() else Error why
 
+        let int (what: string) (e: JsonElement) =
+            match e.ValueKind with
+            | JsonValueKind.Number ->
+                match e.TryGetInt32() with
+                | true, v -> Ok v
+                | _ -> Error $"{what}: {e.GetRawText()} is not a 32-bit integer"
+            | kind -> Error $"{what}: expected an integer, found {kind}"
+
+        let rec all (f: JsonElement -> Result<'a, string>) (items: JsonElement list) acc =
+            match items with
+            | [] -> Ok(List.rev acc)
+            | e :: rest -> f e |> Result.bind (fun v -> all f rest (v :: acc))
+
+        let array (what: string) (e: JsonElement) =
+            if e.ValueKind = JsonValueKind.Array then
+                Ok(List.ofSeq (e.EnumerateArray()))
+            else
+                Error $"'{what}' is not an array"
+
+        /// A [index, label] pair; the label may be null where `nullable`.
+        let pair (what: string) (nullable: bool) (e: JsonElement) =
+            if e.ValueKind <> JsonValueKind.Array || e.GetArrayLength() <> 2 then
+                Error $"a {what} entry is not a pair"
+            else
+                result {
+                    let! i = int $"{what} index" e[0]
+
+                    let! l =
+                        if nullable && e[1].ValueKind = JsonValueKind.Null then
+                            Ok None
+                        else
+                            int $"{what} label" e[1] |> Result.map Some
+
+                    return i, l
+                }
+
+        let read (root: JsonElement) =
             let prop (name: string) =
                 match root.TryGetProperty name with
-                | true, v -> v
-                | _ -> failwith $"'{name}' is missing"
-
-            if root.ValueKind <> JsonValueKind.Object then
-                failwith "expected a JSON object"
-
-            if (prop "format").GetString() <> "waal-batch/1" then
-                failwith "'format' is not waal-batch/1"
+                | true, v -> Ok v
+                | _ -> Error $"'{name}' is missing"
 
             let ints (name: string) =
-                [|
-                    for e in (prop name).EnumerateArray() do
-                        e.GetInt32()
-                |]
+                prop name
+                |> Result.bind (array name)
+                |> Result.bind (fun items -> all (int $"'{name}'") items [])
+                |> Result.map Array.ofList
 
-            let kind =
-                match (prop "kind").GetString() with
-                | "initial" -> InitialBatch
-                | "query" -> QueryBatch
-                | "prefetch" -> PrefetchBatch
-                | k -> failwith $"'kind' is '{k}', expected initial, query or prefetch"
+            let pairs (name: string) (what: string) (nullable: bool) =
+                prop name
+                |> Result.bind (array name)
+                |> Result.bind (fun items -> all (pair what nullable) items [])
 
-            let indices = ints "indices"
-            let order = ints "order"
+            result {
+                let! format = prop "format"
 
-            let pair (e: JsonElement) =
-                if e.ValueKind <> JsonValueKind.Array || e.GetArrayLength() <> 2 then
-                    failwith "a label or history entry is not a pair"
+                do!
+                    check
+                        (format.ValueKind = JsonValueKind.String && format.GetString() = "waal-batch/1")
+                        "'format' is not waal-batch/1"
 
-                e[0].GetInt32(), e[1]
+                let! round = prop "round" |> Result.bind (int "'round'")
+                let! kindText = prop "kind"
 
-            let labels =
-                [
-                    for e in (prop "labels").EnumerateArray() do
-                        let i, l = pair e
-                        i, l.GetInt32()
-                ]
-
-            let history =
-                [
-                    for e in (prop "history").EnumerateArray() do
-                        let i, l = pair e
-
-                        i,
-                        (if l.ValueKind = JsonValueKind.Null then
-                             None
+                let! kind =
+                    match
+                        (if kindText.ValueKind = JsonValueKind.String then
+                             kindText.GetString()
                          else
-                             Some(l.GetInt32()))
-                ]
+                             kindText.GetRawText())
+                    with
+                    | "initial" -> Ok InitialBatch
+                    | "query" -> Ok QueryBatch
+                    | "prefetch" -> Ok PrefetchBatch
+                    | k -> Error $"'kind' is '{k}', expected initial, query or prefetch"
 
-            let inBatch = Set.ofArray indices
+                let! indices = ints "indices"
+                let! order = ints "order"
+                let! labels = pairs "labels" "label" false
+                let labels = labels |> List.map (fun (i, l) -> i, Option.get l)
+                let! history = pairs "history" "history" true
+                let inBatch = Set.ofArray indices
+                do! check (indices.Length > 0) "the batch is empty"
+                do! check (inBatch.Count = indices.Length) "'indices' repeats an index"
 
-            if indices.Length = 0 then
-                failwith "the batch is empty"
+                do!
+                    match indices |> Array.tryFind (fun i -> i < 0 || i >= poolSize) with
+                    | Some i -> Error $"index {i} is outside the pool of {poolSize}"
+                    | None -> Ok()
 
-            if inBatch.Count <> indices.Length then
-                failwith "'indices' repeats an index"
+                do!
+                    check
+                        (Set.ofArray order = inBatch && order.Length = indices.Length)
+                        "'order' is not the batch's indices"
 
-            match indices |> Array.tryFind (fun i -> i < 0 || i >= poolSize) with
-            | Some i -> failwith $"index {i} is outside the pool of {poolSize}"
-            | None -> ()
+                do!
+                    match
+                        labels
+                        |> List.tryFind (fun (i, l) -> not (inBatch.Contains i) || l < 0 || l >= classes)
+                    with
+                    | Some(i, _) when not (inBatch.Contains i) ->
+                        Error $"label for index {i}, which is not in the batch"
+                    | Some(i, l) -> Error $"label {l} of index {i} is outside 0..{classes - 1}"
+                    | None -> Ok()
 
-            if Set.ofArray order <> inBatch || order.Length <> indices.Length then
-                failwith "'order' is not the batch's indices"
+                do!
+                    match
+                        history
+                        |> List.tryFind (fun (i, l) ->
+                            not (inBatch.Contains i)
+                            || (l |> Option.exists (fun l -> l < 0 || l >= classes)))
+                    with
+                    | Some(i, _) when not (inBatch.Contains i) ->
+                        Error $"history names index {i}, which is not in the batch"
+                    | Some(_, l) -> Error $"history label {l.Value} is outside 0..{classes - 1}"
+                    | None -> Ok()
 
-            for i, l in labels do
-                if not (inBatch.Contains i) then
-                    failwith $"label for index {i}, which is not in the batch"
+                return
+                    {
+                        Round = round
+                        Kind = kind
+                        Indices = indices
+                        Labels = Map.ofList labels
+                        Order = List.ofArray order
+                        History = history
+                    }
+            }
 
-                if l < 0 || l >= classes then
-                    failwith $"label {l} of index {i} is outside 0..{classes - 1}"
+        try
+            use doc = JsonDocument.Parse text
 
-            for i, l in history do
-                if not (inBatch.Contains i) then
-                    failwith $"history names index {i}, which is not in the batch"
-
-                match l with
-                | Some l when l < 0 || l >= classes -> failwith $"history label {l} is outside 0..{classes - 1}"
-                | _ -> ()
-
-            Ok
-                {
-                    Round = (prop "round").GetInt32()
-                    Kind = kind
-                    Indices = indices
-                    Labels = Map.ofList labels
-                    Order = List.ofArray order
-                    History = history
-                }
-        with
-        | :? JsonException as e -> Error $"not valid JSON ({e.Message})"
-        | :? InvalidOperationException as e -> Error $"a field has the wrong type ({e.Message})"
-        | :? FormatException as e -> Error $"a number is not a 32-bit integer ({e.Message})"
-        | Failure m -> Error m
+            if doc.RootElement.ValueKind <> JsonValueKind.Object then
+                Error "expected a JSON object"
+            else
+                read doc.RootElement
+        with :? JsonException as e ->
+            Error $"not valid JSON ({e.Message})"

@@ -167,8 +167,7 @@ type Desk
     /// and decides what comes next; a complete batch left by a killed process is stored now.
     static member internal Start(files: Files, session, pool, source, root, progress) =
         let desk = new Desk(files, session, pool, source, root, progress)
-        desk.Resume()
-        desk
+        desk.Resume() |> Result.map (fun () -> desk)
 
     member private _.Resume() =
         lock gate (fun () ->
@@ -180,8 +179,8 @@ type Desk
             List.iter warn (aside @ aside')
 
             match run (DeskEvent.Opened(batch, prefetch)) with
-            | Error r when r.Status = 500 -> failwith r.Message
-            | _ -> ())
+            | Error r when r.Status = 500 -> Error r.Message
+            | _ -> Ok())
 
     member private _.Apply(edit: Edit) : Result<unit, Refusal> =
         lock gate (fun () ->
@@ -374,11 +373,16 @@ let openDesk
 
                 let root = Path.GetFullPath config.Settings.DataDir
 
-                try
-                    return Desk.Start(files, s, pool, source, root, cell), folderLock, notes
-                with e ->
-                    (s :> IDisposable).Dispose()
-                    return! Error(StartFailed e.Message)
+                let! desk =
+                    try
+                        Desk.Start(files, s, pool, source, root, cell)
+                    with e ->
+                        Error e.Message
+                    |> Result.mapError (fun why ->
+                        (s :> IDisposable).Dispose()
+                        StartFailed why)
+
+                return desk, folderLock, notes
             }
 
         if Result.isError opened then

@@ -166,72 +166,86 @@ let labelStudioTasks
 let ofLabelStudio (classNames: string[]) (text: string) : Result<(int * int)[], string> =
     let classes = classNames |> Array.mapi (fun i c -> c, i) |> dict
 
-    try
-        use doc = JsonDocument.Parse text
-        let root = doc.RootElement
+    let prop (e: JsonElement) (name: string) =
+        match
+            e.ValueKind,
+            (if e.ValueKind = JsonValueKind.Object then
+                 e.TryGetProperty name
+             else
+                 (false, e))
+        with
+        | JsonValueKind.Object, (true, v) -> Some v
+        | _ -> None
 
-        if root.ValueKind <> JsonValueKind.Array then
-            failwith "expected a JSON list of tasks (Label Studio's JSON export)"
+    /// One task: None without an annotation, else its (pool index, class).
+    let task (n: int) (task: JsonElement) : Result<(int * int) option, string> =
+        let where = $"task {n + 1}"
 
-        let prop (e: JsonElement) (name: string) =
-            match e.TryGetProperty name with
-            | true, v -> Some v
-            | _ -> None
+        let index =
+            match prop task "data" |> Option.bind (fun d -> prop d "pool_index") with
+            | Some v when v.ValueKind = JsonValueKind.Number ->
+                match v.TryGetInt32() with
+                | true, i -> Ok i
+                | _ -> Error $"{where}: 'data.pool_index' {v.GetRawText()} is not a 32-bit integer"
+            | _ -> Error $"{where}: 'data.pool_index' is missing (only tasks exported by waal can be read back)"
 
-        [|
-            for n, task in Seq.indexed (root.EnumerateArray()) do
-                let where = $"task {n + 1}"
+        let annotations =
+            match prop task "annotations" with
+            | Some a when a.ValueKind = JsonValueKind.Array ->
+                [
+                    for a in a.EnumerateArray() do
+                        match prop a "was_cancelled" with
+                        | Some c when c.ValueKind = JsonValueKind.True -> ()
+                        | _ -> a
+                ]
+            | _ -> []
 
-                let index =
-                    match prop task "data" |> Option.bind (fun d -> prop d "pool_index") with
-                    | Some v when v.ValueKind = JsonValueKind.Number -> v.GetInt32()
-                    | _ ->
-                        failwith $"{where}: 'data.pool_index' is missing (only tasks exported by waal can be read back)"
-
-                let annotations =
-                    match prop task "annotations" with
-                    | Some a when a.ValueKind = JsonValueKind.Array ->
+        index
+        |> Result.bind (fun index ->
+            match List.tryLast annotations with
+            | None -> Ok None
+            | Some a ->
+                let choices =
+                    match prop a "result" with
+                    | Some r when r.ValueKind = JsonValueKind.Array ->
                         [
-                            for a in a.EnumerateArray() do
-                                match prop a "was_cancelled" with
-                                | Some c when c.ValueKind = JsonValueKind.True -> ()
-                                | _ -> a
+                            for r in r.EnumerateArray() do
+                                match prop r "value" |> Option.bind (fun v -> prop v "choices") with
+                                | Some c when c.ValueKind = JsonValueKind.Array ->
+                                    for c in c.EnumerateArray() do
+                                        if c.ValueKind = JsonValueKind.String then
+                                            c.GetString()
+                                        else
+                                            c.GetRawText()
+                                | _ -> ()
                         ]
                     | _ -> []
 
-                match List.tryLast annotations with
-                | None -> ()
-                | Some a ->
-                    let choices =
-                        match prop a "result" with
-                        | Some r when r.ValueKind = JsonValueKind.Array ->
-                            [
-                                for r in r.EnumerateArray() do
-                                    match prop r "value" |> Option.bind (fun v -> prop v "choices") with
-                                    | Some c when c.ValueKind = JsonValueKind.Array ->
-                                        for c in c.EnumerateArray() do
-                                            c.GetString()
-                                    | _ -> ()
-                            ]
-                        | _ -> []
+                match choices with
+                | [ c ] ->
+                    match classes.TryGetValue c with
+                    | true, l -> Ok(Some(index, l))
+                    | _ ->
+                        let known = String.Join(", ", classNames)
+                        Error $"{where} (pool index {index}): class '{c}' is not one of {known}"
+                | [] -> Error $"{where} (pool index {index}): the annotation chooses no class"
+                | many ->
+                    let all = String.Join(", ", many)
 
-                    match choices with
-                    | [ c ] ->
-                        match classes.TryGetValue c with
-                        | true, l -> index, l
-                        | _ ->
-                            let known = String.Join(", ", classNames)
-                            failwith $"{where} (pool index {index}): class '{c}' is not one of {known}"
-                    | [] -> failwith $"{where} (pool index {index}): the annotation chooses no class"
-                    | many ->
-                        let all = String.Join(", ", many)
+                    Error
+                        $"{where} (pool index {index}): the annotation chooses {many.Length} classes ({all}), expected one")
 
-                        failwith
-                            $"{where} (pool index {index}): the annotation chooses {many.Length} classes ({all}), expected one"
-        |]
-        |> Ok
-    with
-    | :? JsonException as e -> Error $"not valid JSON ({e.Message})"
-    | :? InvalidOperationException as e -> Error $"a field has the wrong type ({e.Message})"
-    | :? FormatException as e -> Error $"a number is not a 32-bit integer ({e.Message})"
-    | Failure m -> Error m
+    let rec tasks (n: int) (items: JsonElement list) acc =
+        match items with
+        | [] -> Ok(List.rev acc |> List.choose id |> Array.ofList)
+        | t :: rest -> task n t |> Result.bind (fun p -> tasks (n + 1) rest (p :: acc))
+
+    try
+        use doc = JsonDocument.Parse text
+
+        if doc.RootElement.ValueKind <> JsonValueKind.Array then
+            Error "expected a JSON list of tasks (Label Studio's JSON export)"
+        else
+            tasks 0 (List.ofSeq (doc.RootElement.EnumerateArray())) []
+    with :? JsonException as e ->
+        Error $"not valid JSON ({e.Message})"

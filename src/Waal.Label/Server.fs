@@ -77,6 +77,21 @@ let private json (ctx: HttpContext) (body: string) =
     ctx.Response.Headers.CacheControl <- "no-store"
     write ctx 200 "application/json; charset=utf-8" body
 
+/// An integer field of a request's JSON object.
+let private intField (root: JsonElement) (name: string) =
+    match root.TryGetProperty name with
+    | true, v when v.ValueKind = JsonValueKind.Number ->
+        match v.TryGetInt32() with
+        | true, x -> Ok x
+        | _ -> Error $"'{name}' is not a 32-bit integer"
+    | _ -> Error $"'{name}' is missing or not a number"
+
+/// The named integer fields, in order; the first missing or mistyped one is the error.
+let rec private intFields (root: JsonElement) (names: string list) acc =
+    match names with
+    | [] -> Ok(List.rev acc)
+    | name :: rest -> intField root name |> Result.bind (fun x -> intFields root rest (x :: acc))
+
 /// Reads a small JSON body (at most 4 KiB) and the named integer fields of it.
 let private readInts (ctx: HttpContext) (names: string list) : Task<Result<int list, string>> =
     task {
@@ -93,20 +108,12 @@ let private readInts (ctx: HttpContext) (names: string list) : Task<Result<int l
                 try
                     use doc = JsonDocument.Parse(String(buffer, 0, n))
 
-                    return
-                        names
-                        |> List.map (fun name ->
-                            match doc.RootElement.TryGetProperty name with
-                            | true, v when v.ValueKind = JsonValueKind.Number ->
-                                match v.TryGetInt32() with
-                                | true, x -> x
-                                | _ -> failwith $"'{name}' is not a 32-bit integer"
-                            | _ -> failwith $"'{name}' is missing or not a number")
-                        |> Ok
-                with
-                | :? JsonException -> return Error "the body is not a JSON object"
-                | :? InvalidOperationException -> return Error "the body is not a JSON object"
-                | Failure m -> return Error m
+                    if doc.RootElement.ValueKind <> JsonValueKind.Object then
+                        return Error "the body is not a JSON object"
+                    else
+                        return intFields doc.RootElement names []
+                with :? JsonException ->
+                    return Error "the body is not a JSON object"
     }
 
 /// The largest Label Studio export the page's import takes (a task is a few hundred bytes).

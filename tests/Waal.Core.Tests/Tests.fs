@@ -1749,10 +1749,55 @@ let private build =
             "the folder-only options"
     }
 
+let private architectures =
+    testList
+        "network and critic names"
+        [
+            test "--network names one architecture per shape, or says why not" {
+                let resolve n c h w = Architecture.resolve n c h w
+
+                Expect.equal (resolve "auto" 1 28 28) (Ok SmallCnn) "auto, Fashion-MNIST"
+                Expect.equal (resolve "auto" 3 32 32) (Ok Vgg16) "auto, CIFAR-10"
+                Expect.equal (resolve "auto" 3 64 48) (Ok Resnet) "auto, photos"
+                Expect.equal (resolve "resnet" 1 28 28) (Ok Resnet) "resnet on any shape >= 8"
+                Expect.equal (resolve "vgg16" 3 32 32) (Ok Vgg16) "vgg16 on its shape"
+
+                let refused n c h w (why: string) =
+                    match resolve n c h w with
+                    | Error m -> Expect.stringContains m why $"{n} {c}x{h}x{w}"
+                    | Ok a -> failtest $"{n} {c}x{h}x{w} gave {a}"
+
+                refused "small-cnn" 3 32 32 "small-cnn takes 1x28x28 images, not 3x32x32"
+                refused "vgg16" 1 28 28 "vgg16 takes 3x32x32 images"
+                refused "auto" 1 4 4 "resnet needs both sides >= 8"
+                refused "resnet" 3 7 40 "resnet needs both sides >= 8"
+                refused "lenet" 1 28 28 "unknown network 'lenet'; expected one of auto, small-cnn, vgg16, resnet"
+            }
+
+            test "the option table offers exactly the registry's networks and critics" {
+                let choices name =
+                    match (Options.tryFind name).Value.Kind with
+                    | Choice names -> names
+                    | k -> failtest $"{name} is {k}"
+
+                Expect.equal (choices "network") Architecture.choices "networks"
+                Expect.equal (choices "critic") (CriticOutput.names |> List.map snd) "critics"
+
+                for a, n in Architecture.names do
+                    Expect.equal (Architecture.name a) n "name"
+
+                for o, n in CriticOutput.names do
+                    Expect.equal (CriticOutput.tryParse n) (Some o) "critic round trip"
+
+                Expect.equal (CriticOutput.tryParse "tanh") None "an unknown critic"
+            }
+        ]
+
 let all =
     testList
         "Core"
         [
+            architectures
             build
             labelling
             stopping
