@@ -137,22 +137,17 @@ module Round =
             match learner.Train pool round with
             | Error e -> Error(LearnerFailed(round, "train", e))
             | Ok(model, iterations) ->
-                let result =
+                let outcome =
                     try
-                        let t1 = clock ()
+                        result {
+                            let t1 = clock ()
 
-                        match
-                            learner.Evaluate model
-                            |> Result.bind (fun accuracy ->
-                                learner.Validate model |> Result.map (fun validation -> accuracy, validation))
-                            |> Result.mapError (fun e -> LearnerFailed(round, "evaluate", e))
-                            |> Result.bind (fun accuracies ->
-                                learner.StopSet model
-                                |> Result.mapError (fun e -> LearnerFailed(round, "stop set", e))
-                                |> Result.map (fun stop -> accuracies, stop))
-                        with
-                        | Error e -> Error e
-                        | Ok((accuracy, validation), (stopPredictions, uncertainty)) ->
+                            let failed stage r =
+                                r |> Result.mapError (fun e -> LearnerFailed(round, stage, e))
+
+                            let! accuracy = learner.Evaluate model |> failed "evaluate"
+                            let! validation = learner.Validate model |> failed "evaluate"
+                            let! stopPredictions, uncertainty = learner.StopSet model |> failed "stop set"
                             let t2 = clock ()
 
                             // The previous completed round's predictions on the same stop set (a record from a
@@ -173,56 +168,56 @@ module Round =
 
                             let k = Stopping.allowedQuery rules pool.LabelledCount k
 
-                            let queried =
+                            let! picked =
                                 if round >= lastRound || pool.UnlabelledCount = 0 || stopped.IsSome || k = 0 then
                                     Ok [||]
                                 else
                                     learner.Query model pool round k
-                                    |> Result.mapError (fun e -> LearnerFailed(round, "query", e))
+                                    |> failed "query"
                                     |> Result.bind (fun picked ->
                                         checkQuery pool k picked |> Result.mapError (fun d -> InvalidQuery(round, d)))
 
                             let t3 = clock ()
 
-                            queried
-                            |> Result.bind (fun picked ->
+                            let! signals =
                                 if picked.Length = 0 then
-                                    Ok(picked, [])
+                                    Ok []
                                 else
-                                    learner.Signals model pool round
-                                    |> Result.map (fun signals -> picked, signals)
-                                    |> Result.mapError (fun e -> LearnerFailed(round, "signals", e)))
-                            |> Result.map (fun (picked, signals) ->
-                                let record =
-                                    {
-                                        Round = round
-                                        Labelled = pool.LabelledCount
-                                        TestAccuracy = accuracy
-                                        ValidationAccuracy = validation
-                                        TrainSeconds = t1 - t0
-                                        QuerySeconds = t3 - t2
-                                        EvalSeconds = t2 - t1
-                                        TrainIterations = iterations
-                                        Queried = picked
-                                        Signals = signals
-                                        StopPredictions = stopPredictions
-                                        StopSignals = stopSignals
-                                        Stopped = stopped
-                                    }
+                                    learner.Signals model pool round |> failed "signals"
 
-                                if picked.Length = 0 then
+                            let record =
+                                {
+                                    Round = round
+                                    Labelled = pool.LabelledCount
+                                    TestAccuracy = accuracy
+                                    ValidationAccuracy = validation
+                                    TrainSeconds = t1 - t0
+                                    QuerySeconds = t3 - t2
+                                    EvalSeconds = t2 - t1
+                                    TrainIterations = iterations
+                                    Queried = picked
+                                    Signals = signals
+                                    StopPredictions = stopPredictions
+                                    StopSignals = stopSignals
+                                    Stopped = stopped
+                                }
+
+                            if picked.Length = 0 then
+                                return
                                     { progress with
                                         Records = progress.Records @ [ record ]
                                     }
-                                else
+                            else
+                                return
                                     { progress with
                                         Pending = Some { Record = record }
-                                    })
+                                    }
+                        }
                     with _ ->
                         learner.Release model
                         reraise ()
 
-                match result with
+                match outcome with
                 | Ok next -> Ok(next, model)
                 | Error e ->
                     learner.Release model

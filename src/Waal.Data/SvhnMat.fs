@@ -355,24 +355,27 @@ let private variables (path: string) (bytes: byte[]) : Result<MatArray list, Dat
                     if at >= bytes.Length then
                         Ok(List.rev acc)
                     else
-                        element path r at bytes.Length
-                        |> Result.bind (fun e ->
-                            let parsed =
+                        Waal.Core.ResultExpression.result {
+                            let! e = element path r at bytes.Length
+
+                            let! parsed =
                                 if e.Type = miCompressed then
-                                    inflate path r e
-                                    |> Result.bind (fun inner ->
-                                        element path inner 0 inner.Bytes.Length
-                                        |> Result.bind (fun ie ->
-                                            if ie.Type = miMatrix then
-                                                matrix path inner ie |> Result.map Some
-                                            else
-                                                Ok None))
+                                    Waal.Core.ResultExpression.result {
+                                        let! inner = inflate path r e
+                                        let! ie = element path inner 0 inner.Bytes.Length
+
+                                        if ie.Type = miMatrix then
+                                            return! matrix path inner ie |> Result.map Some
+                                        else
+                                            return None
+                                    }
                                 elif e.Type = miMatrix then
                                     matrix path r e |> Result.map Some
                                 else
                                     Ok None
 
-                            parsed |> Result.bind (fun m -> go e.Next (Option.toList m @ acc)))
+                            return! go e.Next (Option.toList parsed @ acc)
+                        }
 
                 go 128 []
             | v -> Error(Unsupported(path, "version (byte 124)", $"0x{v:x4}; expected 0x0100 (level 5)"))
