@@ -79,7 +79,12 @@ let readRecorded (path: string) : Result<Recorded, LabelError> =
             let root = doc.RootElement
 
             let str (name: string) =
-                match root.TryGetProperty name with
+                match
+                    (if root.ValueKind = JsonValueKind.Object then
+                         root.TryGetProperty name
+                     else
+                         (false, root))
+                with
                 | true, v when v.ValueKind = JsonValueKind.String -> Ok(v.GetString())
                 | _ -> Error $"'{name}' is missing or not a string"
 

@@ -203,6 +203,16 @@ let private empty () =
 
 let private sorted (pairs: (int * int)[]) = Array.sort pairs
 
+/// The person gives the next item of the batch shown `label` (as a script's give action).
+let private labelNext (label: int) (w: World) =
+    let b = (LabellingDesk.shown w.Desk).Value
+    act w (0, b.Order |> List.findIndex ((=) (BatchLabels.next b).Value), label)
+
+/// A new desk whose initial batch of 3 the person labelled `label`.
+let private afterInitial (label: int) =
+    [ 0..2 ] |> List.fold (fun w _ -> labelNext label w) (empty ())
+
+
 /// What must hold after every action; the first violation is thrown with the state.
 let private check (step: int) (before: World) (w: World) =
     let fail why =
@@ -305,15 +315,7 @@ let all =
             }
 
             test "labels given while the model trains are kept: the next batch takes its own, the rest go in with it" {
-                let w = empty ()
-                // The initial batch of 3, labelled.
-                let w =
-                    [ 0..2 ]
-                    |> List.fold
-                        (fun w _ ->
-                            let b = (LabellingDesk.shown w.Desk).Value
-                            act w (0, b.Order |> List.findIndex ((=) (BatchLabels.next b).Value), 1))
-                        w
+                let w = afterInitial 1
 
                 Expect.equal w.Desk.Status DeskStatus.Training "training"
                 let w = act w (7, 0, 0)
@@ -341,15 +343,7 @@ let all =
             }
 
             test "a failed training refuses labels with why, keeps every label, and a restart trains again" {
-                let w = empty ()
-
-                let w =
-                    [ 0..2 ]
-                    |> List.fold
-                        (fun w _ ->
-                            let b = (LabellingDesk.shown w.Desk).Value
-                            act w (0, b.Order |> List.findIndex ((=) (BatchLabels.next b).Value), 0))
-                        w
+                let w = afterInitial 0
 
                 let failed = act w (8, 0, 0)
                 Expect.equal failed.Desk.Status (DeskStatus.Failed "out of memory") "failed"

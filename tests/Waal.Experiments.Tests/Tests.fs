@@ -58,7 +58,7 @@ let private labelLog (folder: string) =
     File.ReadAllText(Path.Combine(folder, "labels.json"))
 
 let private queried (folder: string) =
-    match RunFolder.readProgress (Path.Combine(folder, "progress.json")) with
+    match ProgressFile.readProgress (Path.Combine(folder, "progress.json")) with
     | Ok p -> p.Records |> List.map (fun r -> r.Queried)
     | Error e -> failtest e
 
@@ -151,7 +151,7 @@ let private experiments =
                 Expect.equal diagnostics.Length 3 "two queries"
 
                 let progress =
-                    RunFolder.readProgress (Path.Combine(dir, "progress.json"))
+                    ProgressFile.readProgress (Path.Combine(dir, "progress.json"))
                     |> Result.defaultWith failwith
 
                 for row, record in Array.zip diagnostics[1..] (progress.Records |> List.take 2 |> Array.ofList) do
@@ -280,7 +280,7 @@ let private persistence =
                 Runner.run (small 5L) whole false Runner.quiet |> ok "uninterrupted"
 
                 let progress =
-                    RunFolder.readProgress (Path.Combine(whole, "progress.json"))
+                    ProgressFile.readProgress (Path.Combine(whole, "progress.json"))
                     |> Result.defaultWith failtest
 
                 // The state right after round 0's proposal: the initial labels, and round 0's batch pending.
@@ -946,7 +946,7 @@ let private folders =
                     Expect.isTrue (uncertainty > 0.0 && uncertainty < 0.9) $"uncertainty {uncertainty}"
                     Expect.stringStarts round1[10] "\"agreement>=0.01/1: mean agreement" "which rule fired"
 
-                    match RunFolder.readProgress (Path.Combine(dir, "progress.json")) with
+                    match ProgressFile.readProgress (Path.Combine(dir, "progress.json")) with
                     | Ok p ->
                         Expect.isSome p.Stopped "progress.json keeps the stop"
                         Expect.equal (List.last p.Records).StopPredictions.Length 300 "the stop set's predictions"
