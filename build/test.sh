@@ -17,6 +17,19 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The backbone tests export a model with Debian's PyTorch and compare its embeddings with ours (never a download).
+if ! /usr/bin/python3 -c "import torch, PIL" >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing Debian's python3-torch and python3-pil (the backbone tests' PyTorch side)"
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q python3-torch python3-pil >/dev/null || { echo "error SETUP005: apt-get install python3-torch python3-pil failed" >&2; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+  else
+    echo "error SETUP005: /usr/bin/python3 cannot import torch and PIL, and apt-get is not usable here; install python3-torch and python3-pil" >&2
+    echo "0 passed, 1 failed, 0 skipped"; exit 1
+  fi
+fi
+
 # The suites run with the same environment as the set-up (NUGET_FEED, WAAL_FASHION_MNIST, oneDNN's limit).
 source build/env.sh
 

@@ -58,20 +58,37 @@ let private roundLine (r: RoundRecord) =
 
     $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%{validation}, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s{stopped}"
 
-/// Plain progress lines (not a terminal): one line when a phase starts, one when it ends.
+/// Plain progress lines (not a terminal): one line when a phase starts, one when it ends, and for a phase that
+/// takes longer than 3 seconds, one estimate of the time left, from the steps done so far.
 let private plainHooks (out: TextWriter) : Runner.Hooks =
     let mutable phase = ""
     let mutable started = DateTime.UtcNow
+    let mutable total = 0
+    let mutable finished = 0
+    let mutable estimated = false
 
     {
         Sink =
             {
                 Start =
-                    fun name total ->
+                    fun name steps ->
                         phase <- name
                         started <- DateTime.UtcNow
-                        out.WriteLine $"{name}: {total} steps"
-                Advance = ignore
+                        total <- steps
+                        finished <- 0
+                        estimated <- false
+                        out.WriteLine $"{name}: {steps} steps"
+                Advance =
+                    fun n ->
+                        finished <- finished + n
+                        let elapsed = (DateTime.UtcNow - started).TotalSeconds
+
+                        if not estimated && elapsed >= 3.0 && finished > 0 && finished < total then
+                            estimated <- true
+                            let left = elapsed / float finished * float (total - finished)
+
+                            out.WriteLine
+                                $"{phase}: {finished} of {total} steps in {elapsed:F1} s, about {left:F0} s to go"
                 Finish = fun () -> out.WriteLine $"{phase}: done in {(DateTime.UtcNow - started).TotalSeconds:F1} s"
             }
         AfterRound = fun r -> out.WriteLine(roundLine r)

@@ -472,12 +472,25 @@ module Options =
                     "network"
                     Identity
                     (networks |> List.map (fun n -> n, n))
-                    "the network: auto (1x28x28 small-cnn, 3x32x32 vgg16, any other shape resnet), small-cnn (1x28x28 only), vgg16 (3x32x32 only), resnet (any size >= 8)."
+                    "the network: auto (chosen by the dataset: fashion-mnist small-cnn, cifar10 and svhn vgg16, a folder resnet, with --backbone head), small-cnn (1x28x28 only), vgg16 (3x32x32 only), resnet (any size >= 8), head (a backbone's embeddings)."
                     (Some "Network")
                     (fixedChoice "auto")
                     (fun c -> c.Spec.Network)
                     (fun v -> spec (fun s -> { s with Network = v }))
             )
+            later (
+                text
+                    "backbone"
+                    Identity
+                    true
+                    "a TorchScript file"
+                    "folder datasets: a pretrained image model (TorchScript, with its preparation in a .json beside it; docs/backbones.md): every image is embedded once and each round trains the head on the embeddings (\"\": none)."
+                    (Some "Backbone")
+                    (always "")
+                    (fun c -> c.Spec.Backbone)
+                    (fun v -> spec (fun s -> { s with Backbone = v }))
+            )
+            |> folderOnly
             text
                 "strategy"
                 Identity
@@ -1112,6 +1125,7 @@ module Options =
                             Holdout = 0.0
                         }
                     Network = ""
+                    Backbone = ""
                     Stopping = { Rules = []; StopSet = 0 }
                 }
             Settings =

@@ -217,9 +217,12 @@ type ExperimentSpec =
         Images: ImageOptions
         /// When to stop early.
         Stopping: StopOptions
-        /// A network from the network registry, or "auto" (by image shape: 1x28x28 the small CNN, 3x32x32
-        /// VGG16-BN, anything else the residual net).
+        /// A network from the network registry, or "auto" (chosen by the dataset: a reference dataset's network
+        /// by its shape, the residual net for a folder, the head with a backbone).
         Network: string
+        /// A pretrained TorchScript image model whose outputs replace the pixels as the networks' inputs (""
+        /// none): every image is embedded once and each round trains the head on the embeddings.
+        Backbone: string
     }
 
 /// How and where an experiment runs: settings that never change a result.

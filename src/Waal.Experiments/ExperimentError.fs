@@ -50,6 +50,8 @@ type ExperimentError =
     | [<Code "EXP013">] NoTestData
     /// A stopping rule fired: the round trained and evaluated, and proposed nothing.
     | [<Code "EXP014">] Stopped of rule: string
+    /// The backbone (`--backbone`) or its preparation file was refused, or embedding the images with it failed.
+    | [<Code "EXP015">] BackboneFailed of file: string * detail: string
 
 /// Codes and one-line messages.
 [<RequireQualifiedAccess>]
@@ -106,6 +108,7 @@ module ExperimentError =
         | NotTrained operation -> operation, "needs a trained model: propose a batch first"
         | NoTestData -> "evaluation", "no test data was given, so there is nothing to evaluate on"
         | Stopped rule -> "stopping", $"a stopping rule fired: {rule}"
+        | BackboneFailed(file, detail) -> file, detail
 
     /// `where: message`, without the code.
     let message (e: ExperimentError) =

@@ -31,9 +31,18 @@ type ModelInfo =
         Round: int
         TestAccuracy: float
         Versions: (string * string) list
+        /// With a backbone: the network (head) classifies its embeddings of the prepared images; its file is a
+        /// name inside a model folder, a path for a run folder.
+        Backbone: Backbone.Recorded option
     }
 
     member m.Classes = m.ClassNames.Length
+
+    /// The networks' input shape: the images', or the backbone's D x 1 x 1 embeddings.
+    member m.InputShape =
+        match m.Backbone with
+        | Some b -> b.Dim, 1, 1
+        | None -> m.Channels, m.Height, m.Width
 
 /// Why a model could not be exported, loaded or used.
 type ModelError =
@@ -122,6 +131,13 @@ let toJson (m: ModelInfo) =
             w.WriteString(name, v)
 
         w.WriteEndObject()
+
+        match m.Backbone with
+        | None -> w.WriteNull "backbone"
+        | Some b ->
+            w.WritePropertyName "backbone"
+            Backbone.writeRecorded w b
+
         w.WriteEndObject()
 
     stream.ToArray()
@@ -149,7 +165,19 @@ let private validated (path: string) (info: ModelInfo) : Result<ModelInfo, Model
     then
         Error(NotAModel(path, "classNames: expected at least 2 distinct class names"))
     else
-        match Architecture.resolve info.Network info.Channels info.Height info.Width with
+        // model.json names its network (never "auto"), so the inputs only tell the head from the others.
+        let inputs =
+            if info.Network = Architecture.name Head then
+                NetworkInputs.Embeddings
+            else
+                NetworkInputs.Reference
+
+        let c, h, w = info.InputShape
+
+        match Architecture.resolve info.Network inputs c h w with
+        | Ok Head when info.Backbone.IsNone -> Error(NotAModel(path, "network: head needs a backbone"))
+        | Ok a when a <> Head && info.Backbone.IsSome ->
+            Error(NotAModel(path, $"network: a model with a backbone is a head, not {Architecture.name a}"))
         | Error m -> Error(NotAModel(path, $"network: {m}"))
         | Ok _ -> Ok info
 
@@ -192,9 +220,23 @@ let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
                             get("versions").EnumerateObject()
                             |> Seq.map (fun p -> p.Name, p.Value.GetString())
                             |> List.ofSeq
+                        Backbone = None
                     }
 
-                validated path info
+                // Models exported before backbones have no "backbone" field.
+                match r.TryGetProperty "backbone" with
+                | true, b when b.ValueKind = JsonValueKind.Object ->
+                    match Backbone.readRecorded b with
+                    | Error detail -> Error(NotAModel(path, detail))
+                    | Ok recorded when recorded.File <> Path.GetFileName recorded.File || recorded.File.StartsWith "." ->
+                        Error(
+                            NotAModel(
+                                path,
+                                $"backbone.file: expected a file name inside the model folder, found '{recorded.File}'"
+                            )
+                        )
+                    | Ok recorded -> validated path { info with Backbone = Some recorded }
+                | _ -> validated path info
     with
     | :? JsonException as e -> Error(NotAModel(path, $"not valid JSON ({e.Message})"))
     | :? Collections.Generic.KeyNotFoundException as e -> Error(NotAModel(path, $"a field is missing ({e.Message})"))
@@ -263,9 +305,40 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
 
             let versions = RunFolder.readVersions layout
 
-            match Architecture.resolve config.Spec.Network channels height width with
-            | Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
-            | Ok network ->
+            let inputs =
+                match Datasets.find config.Spec.Dataset with
+                | Ok entry when entry.IsFolder -> NetworkInputs.Folder
+                | _ -> NetworkInputs.Reference
+
+            // With a backbone: what the run recorded about it, and its preparation (the image size).
+            let backbone =
+                if config.Spec.Backbone = "" then
+                    Ok None
+                else
+                    document layout.Backbone
+                    |> Result.mapError notAModel
+                    |> Result.bind (fun text ->
+                        try
+                            use doc = JsonDocument.Parse text
+
+                            Backbone.readRecorded doc.RootElement
+                            |> Result.mapError (fun d -> NotAModel(layout.Backbone, d))
+                        with :? JsonException as e ->
+                            Error(NotAModel(layout.Backbone, $"not valid JSON ({e.Message})")))
+                    |> Result.bind (fun r ->
+                        Backbone.readPreprocessing r.File
+                        |> Result.mapError (fun e -> NotAModel(e.File, e.Detail))
+                        |> Result.map (fun p -> Some(r, p)))
+
+            let resolved =
+                match backbone with
+                | Ok(Some(r, _)) -> Architecture.resolve config.Spec.Network NetworkInputs.Embeddings r.Dim 1 1
+                | _ -> Architecture.resolve config.Spec.Network inputs channels height width
+
+            match backbone, resolved with
+            | Error e, _ -> Error e
+            | _, Error m -> Error(NotAModel(layout.Spec, $"network: {m}"))
+            | Ok backbone, Ok network ->
                 validated
                     layout.Dataset
                     {
@@ -273,7 +346,10 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
                         Channels = channels
                         Height = height
                         Width = width
-                        ImageSize = config.Spec.Images.Size
+                        ImageSize =
+                            match backbone with
+                            | Some(_, p) -> p.Resize
+                            | None -> config.Spec.Images.Size
                         ClassNames = stringsOf (d.GetProperty "classNames")
                         Normalisation = normalisationOf (d.GetProperty "normalisation")
                         CriticOutput = config.Spec.Method.CriticOutput
@@ -282,6 +358,7 @@ let private ofRun (run: string) : Result<ModelInfo * string, ModelError> =
                         Round = round
                         TestAccuracy = accuracy
                         Versions = versions
+                        Backbone = backbone |> Option.map fst
                     }
                 |> Result.map (fun info -> info, weights)
         with
@@ -333,16 +410,22 @@ type Loaded =
     {
         Info: ModelInfo
         Networks: Nets.Networks
+        /// The backbone the networks classify the embeddings of (loaded, its hash checked).
+        Backbone: Backbone.Backbone option
     }
 
     interface IDisposable with
-        member m.Dispose() = (m.Networks :> IDisposable).Dispose()
+        member m.Dispose() =
+            (m.Networks :> IDisposable).Dispose()
+            m.Backbone |> Option.iter (fun b -> (b :> IDisposable).Dispose())
 
 /// The networks a description names, with the weights of `weights` loaded and checked (Checkpoint.load: each a
 /// regular file, its sum as listed, of the network's shape, every weight finite), in eval mode.
 let private networks (info: ModelInfo) (weights: string) : Result<Nets.Networks, ModelError> =
+    let c, h, w = info.InputShape
+
     let nets =
-        Nets.createNamed info.Network torch.CPU info.Channels info.Height info.Width info.Classes info.CriticOutput
+        Nets.createNamed info.Network torch.CPU c h w info.Classes info.CriticOutput
 
     match Checkpoint.load weights nets with
     | Ok() ->
@@ -352,12 +435,58 @@ let private networks (info: ModelInfo) (weights: string) : Result<Nets.Networks,
         (nets :> IDisposable).Dispose()
         Error(NotAModel(file, why))
 
-/// Opens a model folder or a run folder's last trained networks.
+/// Where a model's backbone is: a name inside a model folder, a path in a run.
+let private backboneFile (dir: string) (r: Backbone.Recorded) =
+    if Path.IsPathRooted r.File then
+        r.File
+    else
+        Path.Combine(dir, r.File)
+
+/// A model's backbone, loaded on the CPU, if it is the one the model was trained on (the same SHA-256 of the
+/// file and its preparation); a missing or changed one is refused by name.
+let private loadBackbone (dir: string) (r: Backbone.Recorded) : Result<Backbone.Backbone, ModelError> =
+    let file = backboneFile dir r
+
+    if not (File.Exists file) then
+        Error(
+            NotAModel(
+                file,
+                $"the model's backbone is missing: expected the file whose SHA-256 (with its preparation) is {r.Hash}"
+            )
+        )
+    else
+        match Backbone.load torch.CPU file with
+        | Error e -> Error(NotAModel(e.File, e.Detail))
+        | Ok b when b.Hash <> r.Hash || b.Dim <> r.Dim ->
+            (b :> IDisposable).Dispose()
+
+            Error(
+                NotAModel(
+                    file,
+                    $"not the backbone the model was trained on: its SHA-256 (with its preparation) is {b.Hash}, expected {r.Hash}"
+                )
+            )
+        | Ok b -> Ok b
+
+/// Opens a model folder or a run folder's last trained networks (and its backbone, if it has one).
 let load (dir: string) : Result<Loaded, ModelError> =
     locate dir
     |> Result.bind (fun (info, weights) ->
-        networks info weights
-        |> Result.map (fun nets -> { Info = info; Networks = nets }))
+        match info.Backbone with
+        | None -> Ok None
+        | Some r -> loadBackbone dir r |> Result.map Some
+        |> Result.bind (fun backbone ->
+            match networks info weights with
+            | Ok nets ->
+                Ok
+                    {
+                        Info = info
+                        Networks = nets
+                        Backbone = backbone
+                    }
+            | Error e ->
+                backbone |> Option.iter (fun b -> (b :> IDisposable).Dispose())
+                Error e))
 
 /// The files the model of a model or run folder is read from: what no command may write over.
 let inputsOf (dir: string) : string list =
@@ -373,7 +502,14 @@ let inputsOf (dir: string) : string list =
             Path.Combine(layout.Checkpoint, "latest")
         ]
         @ [ for f in Checkpoint.manifest :: Checkpoint.files -> Path.Combine(weights, f) ]
+        @ [
+            layout.Backbone
+            Path.Combine(dir, "backbone.pt")
+            Path.Combine(dir, "backbone.json")
+        ]
     | Error _ -> []
+
+exception private BackboneCopyFailed of ModelError
 
 /// Writes a run's last trained networks and their description into the folder `out`. The weights are loaded and
 /// checked first (Checkpoint.load); the model is written whole into a hidden folder beside `out` and then renamed
@@ -415,6 +551,34 @@ let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
                             Directory.Delete(staging, true)
 
                         Checkpoint.save staging nets
+
+                        // The backbone goes inside the model, with its preparation, and is checked there.
+                        let written =
+                            match info.Backbone with
+                            | None -> Ok info
+                            | Some r ->
+                                let copy = Path.Combine(staging, "backbone.pt")
+                                File.Copy(backboneFile run r, copy)
+
+                                Backbone.readPreprocessing (backboneFile run r)
+                                |> Result.mapError (fun e -> NotAModel(e.File, e.Detail))
+                                |> Result.bind (fun p ->
+                                    RunFolder.writeAtomic
+                                        (Path.Combine(staging, "backbone.json"))
+                                        (Backbone.preprocessingJson p)
+
+                                    let inModel = { r with File = "backbone.pt" }
+
+                                    loadBackbone staging inModel
+                                    |> Result.map (fun b ->
+                                        (b :> IDisposable).Dispose()
+                                        { info with Backbone = Some inModel }))
+
+                        let info =
+                            match written with
+                            | Error e -> raise (BackboneCopyFailed e)
+                            | Ok info -> info
+
                         RunFolder.writeAtomic (Path.Combine(staging, "model.json")) (toJson info)
 
                         if replaces then
@@ -429,6 +593,7 @@ let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
 
                         Ok info
                     with
+                    | BackboneCopyFailed e -> Error e
                     | :? IOException as e -> Error(ExportFailed(out, e.Message))
                     | :? UnauthorizedAccessException as e -> Error(ExportFailed(out, e.Message))
                 finally
@@ -464,7 +629,15 @@ let predictPrepared (model: Loaded) (images: byte[][]) (batch: int) : Prediction
         Dataset.create "images" all (Array.zeroCreate images.Length) info.Channels info.Height info.Width info.Classes
         |> Result.defaultWith (fun e -> failwith (DataError.line e))
 
-    use tensors = Tensors.ofDataset torch.CPU info.Normalisation data
+    use tensors =
+        match model.Backbone, info.Backbone with
+        | Some b, Some r ->
+            let embedded =
+                Backbone.embedInMemory b data
+                |> Result.defaultWith (fun d -> failwith $"{b.File}: {d}")
+
+            Tensors.ofResidentEmbeddings torch.CPU r.Normalisation embedded info.Classes
+        | _ -> Tensors.ofDataset torch.CPU info.Normalisation data
 
     let p =
         Scoring.probabilities model.Networks tensors (Array.init images.Length id) batch ProgressSink.none

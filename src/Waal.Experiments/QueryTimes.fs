@@ -94,7 +94,7 @@ let table (timings: Timing list) =
 /// registered strategy's query of `spec.Query` items on it.
 let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, ExperimentError> =
     Workbench.load config
-    |> Result.bind Workbench.openOn
+    |> Result.bind (Workbench.openOn hooks.Sink)
     |> Result.bind (fun bench ->
         use bench = bench
         let spec = bench.Config.Spec

@@ -26,6 +26,8 @@ type Layout =
     member l.Diagnostics = Path.Combine(l.Folder, "diagnostics.csv")
     member l.Checkpoint = Path.Combine(l.Folder, "checkpoint")
     member l.Dataset = Path.Combine(l.Folder, "dataset.json")
+    /// With --backbone: the backbone's file, hash and width and the head's input normalisation (for export).
+    member l.Backbone = Path.Combine(l.Folder, "backbone.json")
     /// Held (an exclusive lock) by the one process writing the folder.
     member l.Lock = Path.Combine(l.Folder, ".lock")
     /// Where `run --force` keeps the experiment it replaces until the new one has written its first files.
@@ -39,6 +41,7 @@ type Layout =
             l.Progress
             l.Spec
             l.Dataset
+            l.Backbone
             l.Rounds
             l.Labels
             l.Diagnostics

@@ -76,9 +76,34 @@ let private datasetJson (p: Workbench.Inputs) =
 let private proceed (layout: RunFolder.Layout) (p: Workbench.Inputs) (hooks: Hooks) (start: Progress) =
     let spec = p.Config.Spec
 
-    Workbench.openOn p
+    Workbench.openOn hooks.Sink p
     |> Result.bind (fun bench ->
         use bench = bench
+        let network, why = bench.Network
+
+        let chosen =
+            if spec.Network = "auto" || spec.Network = "" then
+                $"auto: {why}"
+            else
+                "--network"
+
+        hooks.Info $"network: {Architecture.name network} ({chosen})"
+
+        let recorded =
+            match bench.Backbone with
+            | None -> Ok()
+            | Some r ->
+                catchIo layout.Backbone (fun () ->
+                    use stream = new MemoryStream()
+
+                    do
+                        use w =
+                            new Text.Json.Utf8JsonWriter(stream, Text.Json.JsonWriterOptions(Indented = true))
+
+                        Backbone.writeRecorded w r
+
+                    RunFolder.writeAtomic layout.Backbone (stream.ToArray()))
+
         let learner = bench.Learner hooks.Sink
 
         // The oracle: the dataset's hidden labels of the pool items.
@@ -122,7 +147,7 @@ let private proceed (layout: RunFolder.Layout) (p: Workbench.Inputs) (hooks: Hoo
 
                             loop next))
 
-        loop start)
+        recorded |> Result.bind (fun () -> loop start))
 
 /// Holds the folder's lock for the work, or says who does (nothing is written then). A replacement (`run
 /// --force`) that a killed process left half done is settled first (RunFolder.recoverReplaced).

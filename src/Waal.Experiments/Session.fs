@@ -41,7 +41,7 @@ type Session private (bench: Workbench.Workbench, progress: Progress, progressSi
     /// Opens a session over a pool (and optional test set) in a given state.
     static member internal Open(config: Configuration, poolData: Dataset, test: Dataset option, state: Progress, sink) =
         Workbench.ofData config poolData test
-        |> Result.bind Workbench.openOn
+        |> Result.bind (Workbench.openOn sink)
         |> Result.map (fun bench -> new Session(bench, state, sink))
 
     /// The configuration it runs with.

@@ -27,9 +27,18 @@ type Inputs =
         Validation: Dataset option
         /// Files of a folder dataset that could not be read and were skipped (--skip-bad-images).
         Skipped: DataError list
-        /// The pool's normalisation (computed once: a folder's is a pass over every pixel).
+        /// The pool's normalisation (computed once: a folder's is a pass over every pixel; with a backbone, the
+        /// backbone's own, from its preparation file).
         Normalisation: Normalisation
+        /// With --backbone: how its preparation file says the images are prepared (they are decoded so).
+        Preprocessing: Backbone.Preprocessing option
     }
+
+    /// What the networks' inputs are, for "auto".
+    member i.NetworkInputs =
+        if i.Preprocessing.IsSome then NetworkInputs.Embeddings
+        elif i.Entry.IsFolder then NetworkInputs.Folder
+        else NetworkInputs.Reference
 
     /// What the pool's indices and labels stand for.
     member i.Naming: Naming option =
@@ -76,29 +85,117 @@ let private check (config: Configuration) =
         | _, Error message -> Error(SpecInvalid [ { Field = "dataset"; Message = message } ])
         | Some strategy, Ok entry -> Ok(config, entry, strategy)
 
-/// The network the spec names, checked against the images' shape.
-let private checkNetwork (spec: ExperimentSpec) (images: Dataset) =
-    match Architecture.resolve spec.Network images.Channels images.Height images.Width with
+/// What the networks' inputs are for a configuration: a backbone's embeddings, a folder's images or a reference
+/// dataset's.
+let private inputsOf (entry: Datasets.Entry) (spec: ExperimentSpec) =
+    if spec.Backbone <> "" then NetworkInputs.Embeddings
+    elif entry.IsFolder then NetworkInputs.Folder
+    else NetworkInputs.Reference
+
+/// The network the spec names, checked against the images' shape (with a backbone: that it is the head, for
+/// embeddings whose width is known once the backbone is loaded).
+let private checkNetwork (entry: Datasets.Entry) (spec: ExperimentSpec) (images: Dataset) =
+    let resolved =
+        match inputsOf entry spec with
+        | NetworkInputs.Embeddings -> Architecture.resolve spec.Network NetworkInputs.Embeddings 1 1 1
+        | inputs -> Architecture.resolve spec.Network inputs images.Channels images.Height images.Width
+
+    match resolved with
     | Error message -> Error(SpecInvalid [ { Field = "network"; Message = message } ])
     | Ok _ -> Ok()
+
+/// With --backbone: its preparation file read, and the image options it replaces left at their defaults (the
+/// backbone decides the size and channels).
+let private preparation (config: Configuration) =
+    let spec = config.Spec
+
+    if spec.Backbone = "" then
+        Ok None
+    else
+        match Backbone.readPreprocessing spec.Backbone with
+        | Error e -> Error(BackboneFailed(e.File, e.Detail))
+        | Ok p ->
+            let file = Backbone.preprocessingFile spec.Backbone
+
+            let replaced =
+                [
+                    if spec.Images.Size <> 0 then
+                        {
+                            Field = "image-size"
+                            Message =
+                                $"the backbone's preparation decides the size (resize {p.Resize}, crop {p.Crop}; {file}); leave --image-size at 0, found {spec.Images.Size}"
+                        }
+                    if spec.Images.Channels <> 0 then
+                        {
+                            Field = "channels"
+                            Message =
+                                $"the backbone's preparation decides the channels ({p.Channels}; {file}); leave --channels at 0, found {spec.Images.Channels}"
+                        }
+                ]
+
+            if replaced.IsEmpty then
+                Ok(Some p)
+            else
+                Error(SpecInvalid replaced)
+
+/// preparation, and the backbone itself loaded and checked once (then released: it is loaded again, on the
+/// run's device, when the images are embedded), so that a run refuses a model it cannot use before it writes
+/// anything.
+let private checkedPreparation (config: Configuration) =
+    preparation config
+    |> Result.bind (fun prep ->
+        match prep with
+        | None -> Ok None
+        | Some _ ->
+            match Backbone.load torch.CPU config.Spec.Backbone with
+            | Error e -> Error(BackboneFailed(e.File, e.Detail))
+            | Ok b ->
+                (b :> IDisposable).Dispose()
+                Ok prep)
+
+/// The configuration the dataset is read with: with a backbone, its images decoded as its preparation says.
+let private readingConfig (config: Configuration) (prep: Backbone.Preprocessing option) =
+    match prep with
+    | None -> config
+    | Some p ->
+        { config with
+            Spec =
+                { config.Spec with
+                    Images = Backbone.imageOptions p config.Spec.Images
+                }
+        }
+
+/// The pool's normalisation: the backbone's (its preparation) or the dataset's.
+let private normalisationOf (entry: Datasets.Entry) (prep: Backbone.Preprocessing option) (pool: Dataset) =
+    match prep with
+    | Some p -> { Mean = p.Mean; Std = p.Std }
+    | None -> entry.Normalisation pool
 
 /// Inputs over data the caller holds (a session's pool and optional test set): no split, no repeat.
 let ofData (config: Configuration) (pool: Dataset) (test: Dataset option) =
     check config
     |> Result.bind (fun (config, entry, strategy) ->
-        checkNetwork config.Spec pool
-        |> Result.map (fun () ->
-            {
-                Config = config
-                Entry = entry
-                Strategy = strategy
-                PoolImages = pool
-                Originals = pool.Count
-                Test = test
-                Validation = None
-                Skipped = []
-                Normalisation = entry.Normalisation pool
-            }))
+        checkedPreparation config
+        |> Result.bind (fun prep ->
+            checkNetwork entry config.Spec pool
+            |> Result.map (fun () ->
+                {
+                    Config = config
+                    Entry = entry
+                    Strategy = strategy
+                    PoolImages = pool
+                    Originals = pool.Count
+                    Test = test
+                    Validation = None
+                    Skipped = []
+                    Normalisation = normalisationOf entry prep pool
+                    Preprocessing = prep
+                })))
+
+/// How a configuration's folder is decoded: its image options, or the backbone's preparation.
+let imageOptionsOf (config: Configuration) =
+    preparation config
+    |> Result.map (fun prep -> (readingConfig config prep).Spec.Images)
 
 /// Loads the data a configuration names and checks the spec fits it: the pool (repeated with --repeat), the
 /// test split, the validation split after the pool, the initial labels.
@@ -107,17 +204,18 @@ let load (config: Configuration) =
     |> Result.bind (fun (config, entry, strategy) ->
         let spec = config.Spec
 
-        match folderOnly entry config with
-        | _ :: _ as errors -> Error(SpecInvalid errors)
-        | [] ->
-            match entry.Load(sourceOf config) with
+        match folderOnly entry config, checkedPreparation config with
+        | _ :: _ as errors, _ -> Error(SpecInvalid errors)
+        | [], Error e -> Error e
+        | [], Ok prep ->
+            match entry.Load(sourceOf (readingConfig config prep)) with
             | Error e -> Error(DataFailed e)
             | Ok {
                      Train = train
                      Test = test
                      Skipped = skipped
                  } ->
-                match checkNetwork spec train, spec.PoolSize with
+                match checkNetwork entry spec train, spec.PoolSize with
                 | Error e, _ -> Error e
                 | Ok(), Some p when p > train.Count ->
                     Error(
@@ -182,7 +280,8 @@ let load (config: Configuration) =
                                     else
                                         None
                                 Skipped = skipped
-                                Normalisation = entry.Normalisation pool
+                                Normalisation = normalisationOf entry prep pool
+                                Preprocessing = prep
                             })
 
 /// A split's images on the device with its true labels.
@@ -196,9 +295,30 @@ type Split =
 [<Sealed>]
 type Workbench
     internal
-    (inputs: Inputs, device: torch.Device, pool: Tensors.ImageTensors, test: Split option, validation: Split option) =
+    (
+        inputs: Inputs,
+        device: torch.Device,
+        pool: Tensors.ImageTensors,
+        test: Split option,
+        validation: Split option,
+        backbone: Backbone.Recorded option
+    ) =
     let config = inputs.Config
     let settings = config.Settings
+
+    /// The network "auto" stands for, chosen by the dataset (checked when the inputs were made).
+    let architecture =
+        match
+            Architecture.resolve inputs.Config.Spec.Network inputs.NetworkInputs pool.Channels pool.Height pool.Width
+        with
+        | Ok a -> a
+        | Error message -> invalidArg (nameof inputs) message
+
+    // What the strategies and the trainers see: the spec with its network named.
+    let roundSpec =
+        { config.Spec with
+            Network = Architecture.name architecture
+        }
 
     let stopSet =
         Stopping.stopSet config.Spec.Seed config.Spec.Stopping.StopSet pool.Count
@@ -214,6 +334,12 @@ type Workbench
     member _.Inputs = inputs
     /// The checked configuration.
     member _.Config = config
+    /// The spec the rounds run: the configuration's, its network named (never "auto").
+    member _.RoundSpec = roundSpec
+    /// The network the round trains, and in words why "auto" chose it.
+    member _.Network = architecture, Architecture.why inputs.NetworkInputs architecture
+    /// The backbone, when the inputs are its embeddings: its file, hash, width and the head's normalisation.
+    member _.Backbone = backbone
     /// The device the tensors live on.
     member _.Device = device
     /// The pool's images on the device.
@@ -224,7 +350,7 @@ type Workbench
     /// The strategies' context, reporting to `sink`.
     member _.Context(sink: ProgressSink) : Context =
         {
-            Spec = config.Spec
+            Spec = roundSpec
             Settings = settings
             Device = device
             PoolTensors = pool
@@ -256,7 +382,7 @@ type Workbench
     /// Fresh, untrained networks of the spec's shape (to load saved weights into).
     member _.NewNetworks() =
         Nets.createNamed
-            config.Spec.Network
+            roundSpec.Network
             device
             pool.Channels
             pool.Height
@@ -271,20 +397,54 @@ type Workbench
             for s in [ test; validation ] do
                 s |> Option.iter (fun s -> (s.Tensors :> IDisposable).Dispose())
 
-/// Opens the inputs on the configured device (threads set): every split's tensors, normalised as the pool.
-let openOn (inputs: Inputs) =
+/// With a backbone: the pool's, test split's and validation split's embeddings (each image through the backbone
+/// once, or read back from the cache), and the per-dimension normalisation computed on the pool's. The backbone
+/// is released afterwards: rounds only see embeddings.
+let private embedAll (inputs: Inputs) (device: torch.Device) (sink: ProgressSink) =
+    let file = inputs.Config.Spec.Backbone
+
+    match Backbone.load device file with
+    | Error e -> Error(BackboneFailed(e.File, e.Detail))
+    | Ok backbone ->
+        use backbone = backbone
+        let made = Collections.Generic.List<PixelFile>()
+
+        let embed what (d: Dataset) =
+            Backbone.embed backbone sink what d
+            |> Result.map (fun e ->
+                made.Add e.File
+                e.File)
+            |> Result.mapError (fun e -> BackboneFailed(e.File, e.Detail))
+
+        let optional what (d: Dataset option) =
+            match d with
+            | None -> Ok None
+            | Some d -> embed what d |> Result.map Some
+
+        let result =
+            ResultExpression.result {
+                let! pool = embed "embedding the pool" inputs.PoolImages
+                let! test = optional "embedding the test split" inputs.Test
+                let! validation = optional "embedding the validation split" inputs.Validation
+                return pool, test, validation, backbone.Dim, backbone.Hash
+            }
+
+        if Result.isError result then
+            for f in made do
+                f.Handle.Dispose()
+
+        result
+
+/// Opens the inputs on the configured device (threads set): every split's tensors, normalised as the pool (with a
+/// backbone: its embeddings, made first and reported to `sink`).
+let openOn (sink: ProgressSink) (inputs: Inputs) =
     match Device.resolve inputs.Config.Settings.Device with
     | Error detail -> Error(DeviceFailed detail)
     | Ok device ->
         Device.configure inputs.Config.Settings.Threads
         let made = Collections.Generic.List<IDisposable>()
 
-        let tensors (d: Dataset) =
-            let t = Tensors.ofDataset device inputs.Normalisation d
-            made.Add t
-            t
-
-        let split (d: Dataset option) =
+        let split (tensors: Dataset -> Tensors.ImageTensors) (d: Dataset option) =
             d
             |> Option.map (fun d ->
                 {
@@ -292,11 +452,49 @@ let openOn (inputs: Inputs) =
                     Tensors = tensors d
                 })
 
+        let opened () =
+            match inputs.Preprocessing with
+            | None ->
+                let tensors (d: Dataset) =
+                    let t = Tensors.ofDataset device inputs.Normalisation d
+                    made.Add t
+                    t
+
+                let pool = tensors inputs.PoolImages
+                let test = split tensors inputs.Test
+                let validation = split tensors inputs.Validation
+                Ok(new Workbench(inputs, device, pool, test, validation, None))
+            | Some _ ->
+                embedAll inputs device sink
+                |> Result.map (fun (poolFile, testFile, validationFile, dim, hash) ->
+                    let norm = Backbone.statistics poolFile
+
+                    let recorded: Backbone.Recorded =
+                        {
+                            File = IO.Path.GetFullPath inputs.Config.Spec.Backbone
+                            Hash = hash
+                            Dim = dim
+                            Normalisation = norm
+                        }
+
+                    let tensors (file: PixelFile) (d: Dataset) =
+                        let t = Tensors.ofEmbeddings device norm file dim d.Classes
+                        made.Add t
+                        t
+
+                    let pool = tensors poolFile inputs.PoolImages
+
+                    let splitOf (d: Dataset option) (file: PixelFile option) =
+                        match d, file with
+                        | Some d, Some f -> split (tensors f) (Some d)
+                        | _ -> None
+
+                    let test = splitOf inputs.Test testFile
+                    let validation = splitOf inputs.Validation validationFile
+                    new Workbench(inputs, device, pool, test, validation, Some recorded))
+
         try
-            let pool = tensors inputs.PoolImages
-            let test = split inputs.Test
-            let validation = split inputs.Validation
-            Ok(new Workbench(inputs, device, pool, test, validation))
+            opened ()
         with _ ->
             for t in made do
                 t.Dispose()

@@ -166,22 +166,29 @@ let writeBatchFile (path: string) (b: BatchLabels option) =
     | None when File.Exists path -> File.Delete path
     | None -> ()
 
-/// The pool and, for class folders, the test split, read from a configuration's folder.
+/// The pool and, for class folders, the test split, read from a configuration's folder (with --backbone, decoded
+/// as the backbone's preparation says).
 let readData (config: Configuration) (source: Source) : Result<Dataset * Dataset option * DataError list, LabelError> =
-    let images = config.Spec.Images
-
-    match source with
-    | Images classes ->
-        Folder.readImages images classes config.Settings.DataDir
-        |> Result.map (fun r -> r.Data, None, r.Skipped)
-        |> Result.mapError Data
-    | ClassFolders ->
-        match Datasets.find "folder" with
-        | Error m -> Error(StartFailed m)
-        | Ok entry ->
-            entry.Load(Workbench.sourceOf config)
-            |> Result.map (fun l -> l.Train, (if l.Test.Count > 0 then Some l.Test else None), l.Skipped)
+    match Workbench.imageOptionsOf config with
+    | Error e -> Error(SessionFailed e)
+    | Ok images ->
+        match source with
+        | Images classes ->
+            Folder.readImages images classes config.Settings.DataDir
+            |> Result.map (fun r -> r.Data, None, r.Skipped)
             |> Result.mapError Data
+        | ClassFolders ->
+            match Datasets.find "folder" with
+            | Error m -> Error(StartFailed m)
+            | Ok entry ->
+                let source =
+                    { Workbench.sourceOf config with
+                        Images = images
+                    }
+
+                entry.Load source
+                |> Result.map (fun l -> l.Train, (if l.Test.Count > 0 then Some l.Test else None), l.Skipped)
+                |> Result.mapError Data
 
 /// Reads a CSV of known labels (`path,label`, the path relative to the images folder, the label a class name or
 /// empty): the (index, class) pairs to seed the session with.

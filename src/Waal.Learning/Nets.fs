@@ -116,6 +116,11 @@ type ResidualFeatures(channels: int64, height: int, width: int) as this =
         let y = blocks.forward (functional.relu (stemBn.forward (stemConv.forward x)))
         y.mean([| 2L; 3L |]).MoveToOuterDisposeScope()
 
+/// The head's f: a backbone's D x 1 x 1 embeddings as N x D rows (no parameters).
+type Flatten() =
+    inherit Module<Tensor, Tensor>("Flatten")
+    override _.forward(x: Tensor) = x.flatten 1L
+
 /// h: Linear inputs->50, ReLU (the embedding), Dropout(0.5), Linear 50->classes (logits).
 type Classifier(inputs: int64, classes: int64) as this =
     inherit Module<Tensor, Tensor>("Classifier")
@@ -178,8 +183,10 @@ type Networks =
             n.Classifier.Dispose()
             n.Critic.Dispose()
 
-/// Fresh networks of the registry's `network` for images of `channels` x `height` x `width`, initialised from
-/// libtorch's generator (seed it first), moved to the device.
+/// Fresh networks of the registry's `network` for inputs of `channels` x `height` x `width`, initialised from
+/// libtorch's generator (seed it first), moved to the device. Inputs of 1 x 1 are a backbone's embeddings (the
+/// head); "auto" here picks by shape as for a reference dataset: the workbench resolves "auto" by the dataset
+/// before training, so a folder's networks arrive named.
 let createNamed
     (network: string)
     (device: Device)
@@ -198,13 +205,20 @@ let createNamed
     use _scope = torch.NewDisposeScope()
 
     let features, size, bn =
-        match Architecture.resolve network channels height width with
+        let inputs =
+            if height = 1 && width = 1 then
+                NetworkInputs.Embeddings
+            else
+                NetworkInputs.Reference
+
+        match Architecture.resolve network inputs channels height width with
         | Ok SmallCnn -> new MnistFeatures() :> Module<Tensor, Tensor>, 320L, false
         | Ok Vgg16 -> new VggFeatures() :> Module<Tensor, Tensor>, 512L, true
         | Ok Resnet ->
             new ResidualFeatures(int64 channels, height, width) :> Module<Tensor, Tensor>,
             ResidualFeatures.Width(height, width),
             true
+        | Ok Head -> new Flatten() :> Module<Tensor, Tensor>, int64 channels, false
         | Error message -> invalidArg (nameof network) message
 
     let h = new Classifier(size, int64 classes)

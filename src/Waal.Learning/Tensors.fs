@@ -14,6 +14,9 @@ open Waal.Data
 type Rows =
     | Resident of Tensor
     | Streamed of PixelFile * Device
+    /// A backbone's embeddings: float32 rows of Channels values in a file (Backbone.embed's cache), read a
+    /// batch at a time.
+    | Embedded of PixelFile * Device
 
 /// Images as raw uint8 rows, with the per-channel constants that turn a batch of them into the network's float32
 /// inputs. No labels: what a learner sees of the pool has none, so labels can reach training only through the
@@ -32,11 +35,27 @@ type ImageTensors =
         Classes: int
     }
 
-    /// The network's inputs for a batch of raw rows: (pixel/255 - mean) / std, float32. Elementwise, so a row
-    /// comes out the same whichever batch it is in.
+    /// The network's inputs for a batch of raw rows: (pixel/255 - mean) / std, float32; embeddings (already
+    /// float32) as (value - mean) / std. Elementwise, so a row comes out the same whichever batch it is in.
     member t.Normalise(raw: Tensor) =
         use _scope = torch.NewDisposeScope()
-        ((raw.to_type ScalarType.Float32 / 255.0f - t.Mean) / t.Std).MoveToOuterDisposeScope()
+
+        if raw.dtype = ScalarType.Float32 then
+            ((raw - t.Mean) / t.Std).MoveToOuterDisposeScope()
+        else
+            ((raw.to_type ScalarType.Float32 / 255.0f - t.Mean) / t.Std).MoveToOuterDisposeScope()
+
+    /// The float32 rows of `items` from an embeddings file, as an N x D x 1 x 1 batch on the device.
+    member private t.ReadEmbeddings(file: PixelFile, device: Device, items: int[]) =
+        let values = Array.zeroCreate<float32>(items.Length * t.Channels)
+        file.Read(items, Runtime.InteropServices.MemoryMarshal.AsBytes(Span values))
+        use _scope = torch.NewDisposeScope()
+
+        torch
+            .from_array(values)
+            .view(int64 items.Length, int64 t.Channels, 1L, 1L)
+            .``to``(device)
+            .MoveToOuterDisposeScope()
 
     /// The raw rows of `items` from a file, as a uint8 batch on the device.
     member private t.Read(file: PixelFile, device: Device, items: int[]) =
@@ -63,6 +82,11 @@ type ImageTensors =
             let items = onCpu.data<int64>().ToArray() |> Array.map int
             use raw = t.Read(file, device, items)
             t.Normalise raw
+        | Embedded(file, device) ->
+            use onCpu = indices.cpu ()
+            let items = onCpu.data<int64>().ToArray() |> Array.map int
+            use raw = t.ReadEmbeddings(file, device, items)
+            t.Normalise raw
 
     /// The normalised rows start .. start+length-1.
     member t.Slice(start: int64, length: int64) =
@@ -73,18 +97,25 @@ type ImageTensors =
         | Streamed(file, device) ->
             use raw = t.Read(file, device, Array.init (int length) (fun k -> int start + k))
             t.Normalise raw
+        | Embedded(file, device) ->
+            use raw =
+                t.ReadEmbeddings(file, device, Array.init (int length) (fun k -> int start + k))
+
+            t.Normalise raw
 
     /// The device the pixels live on (or are moved to, a batch at a time).
     member t.Device =
         match t.Pixels with
         | Resident pixels -> pixels.device
-        | Streamed(_, device) -> device
+        | Streamed(_, device)
+        | Embedded(_, device) -> device
 
     interface IDisposable with
         member this.Dispose() =
             match this.Pixels with
             | Resident pixels -> pixels.Dispose()
             | Streamed _ -> ()
+            | Embedded(file, _) -> file.Handle.Dispose()
 
             this.Mean.Dispose()
             this.Std.Dispose()
@@ -122,6 +153,49 @@ let ofDataset (device: Device) (norm: Normalisation) (d: Dataset) : ImageTensors
         Height = d.Height
         Width = d.Width
         Classes = d.Classes
+    }
+
+/// A backbone's embeddings (`file`: float32 rows of `dim` values, one per item) with per-dimension constants
+/// (`norm`: one mean and deviation per dimension), as N x D x 1 x 1 inputs for the head. The tensors own the
+/// file's handle.
+let ofEmbeddings (device: Device) (norm: Normalisation) (file: PixelFile) (dim: int) (classes: int) : ImageTensors =
+    if norm.Mean.Length <> dim || norm.Std.Length <> dim then
+        invalidArg (nameof norm) $"normalisation has {norm.Mean.Length} dimensions, the embeddings {dim}"
+
+    use _scope = torch.NewDisposeScope()
+
+    let constants (values: float[]) =
+        torch.tensor(values |> Array.map float32).view(1L, int64 dim, 1L, 1L).``to``(device).MoveToOuterDisposeScope()
+
+    {
+        Pixels = Embedded(file, device)
+        Mean = constants norm.Mean
+        Std = constants norm.Std
+        Count = file.Rows.Length
+        Channels = dim
+        Height = 1
+        Width = 1
+        Classes = classes
+    }
+
+/// Embeddings already in memory (an N x D float32 tensor, taken over) as N x D x 1 x 1 inputs for the head, with
+/// per-dimension constants (prediction).
+let ofResidentEmbeddings (device: Device) (norm: Normalisation) (embedded: Tensor) (classes: int) : ImageTensors =
+    let n, dim = embedded.shape[0], embedded.shape[1]
+    use _scope = torch.NewDisposeScope()
+
+    let constants (values: float[]) =
+        torch.tensor(values |> Array.map float32).view(1L, dim, 1L, 1L).``to``(device).MoveToOuterDisposeScope()
+
+    {
+        Pixels = Resident(embedded.view(n, dim, 1L, 1L).``to``(device).MoveToOuterDisposeScope())
+        Mean = constants norm.Mean
+        Std = constants norm.Std
+        Count = int n
+        Channels = int dim
+        Height = 1
+        Width = 1
+        Classes = classes
     }
 
 /// Holds a dataset with the normalisation its registry entry gives for `pool` (a folder dataset's is computed

@@ -218,7 +218,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
             | CriticSgd -> [ optF :> optim.Optimizer; optH; optG ]
             | CriticAdam -> [ optF :> optim.Optimizer; optH ]
 
-        let augmenting = s.Method.Augment && d.Channels = 3
+        let augmenting = s.Method.Augment && d.Channels = 3 && d.Height > 1
         let mutable failure = None
         let mutable iterations = 0L
         nets.Train true
@@ -364,6 +364,13 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
                         optF.zero_grad ()
                         optH.zero_grad ()
                         let z = features ()
+                        // A head's f has no parameters (the inputs are a backbone's embeddings): z is then data, and
+                        // the diagnostics below take gradients with respect to it, so it is made a leaf that has them.
+                        let z =
+                            if z.requires_grad then
+                                z
+                            else
+                                z.detach().requires_grad_ true
 
                         let ce =
                             functional.cross_entropy (nets.Classifier.forward (z.narrow (0L, 0L, len)), yl)
@@ -496,7 +503,7 @@ let plain (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnE
         use labels = labelTensor s.Device pool
         use optF = sgd nets.Features s.Train
         use optH = sgd nets.Classifier s.Train
-        let augmenting = s.Method.Augment && d.Channels = 3
+        let augmenting = s.Method.Augment && d.Channels = 3 && d.Height > 1
         let mutable failure = None
         let mutable iterations = 0L
         nets.Train true

@@ -45,7 +45,8 @@ public enum DatasetKind
 /// <summary>The network registry.</summary>
 public enum Network
 {
-    /// <summary>By shape: 1x28x28 the small CNN, 3x32x32 VGG16-BN, any other the residual net.</summary>
+    /// <summary>By dataset: Fashion-MNIST the small CNN, CIFAR-10 and SVHN VGG16-BN, a folder (or arrays) the residual
+    /// net, with a <see cref="LearnerOptions.Backbone"/> the head.</summary>
     Auto,
     /// <summary>The reference small CNN (1x28x28 only).</summary>
     SmallCnn,
@@ -53,6 +54,8 @@ public enum Network
     Vgg16,
     /// <summary>A residual net whose depth follows the image size (any size of at least 8x8).</summary>
     Resnet,
+    /// <summary>The classifier alone on a backbone's embeddings (<see cref="LearnerOptions.Backbone"/>).</summary>
+    Head,
 }
 
 /// <summary>Where the networks compute.</summary>

@@ -115,8 +115,12 @@ public sealed record LearnerOptions
     /// <summary>The cluster mode's candidates, as a multiple of the query batch (default 10).</summary>
     public int? Candidates { get; init; }
 
-    /// <summary>The network (default auto: by the images' shape).</summary>
+    /// <summary>The network (default auto: chosen by the dataset).</summary>
     public Network? Network { get; init; }
+
+    /// <summary>Folder datasets: a pretrained image model (a TorchScript file, its preparation in a .json beside it)
+    /// whose embeddings the head is trained on, each image embedded once (default none).</summary>
+    public string? Backbone { get; init; }
 
     /// <summary>Stopping rules, as the command line's --stop-when writes them (e.g. "labels>=2000,kappa>=0.99");
     /// when one fires, <see cref="ActiveLearner.ProposeAsync"/> throws EXP014 and

@@ -1745,7 +1745,15 @@ let private build =
              |> List.filter (fun o -> o.FolderOnly)
              |> List.map (fun o -> o.Name)
              |> Set.ofList)
-            (set [ "test-dir"; "image-size"; "channels"; "skip-bad-images"; "holdout" ])
+            (set
+                [
+                    "test-dir"
+                    "image-size"
+                    "channels"
+                    "skip-bad-images"
+                    "holdout"
+                    "backbone"
+                ])
             "the folder-only options"
     }
 
@@ -1753,25 +1761,45 @@ let private architectures =
     testList
         "network and critic names"
         [
-            test "--network names one architecture per shape, or says why not" {
-                let resolve n c h w = Architecture.resolve n c h w
+            test "--network names one architecture per dataset and shape, or says why not" {
+                let reference n c h w =
+                    Architecture.resolve n NetworkInputs.Reference c h w
 
-                Expect.equal (resolve "auto" 1 28 28) (Ok SmallCnn) "auto, Fashion-MNIST"
-                Expect.equal (resolve "auto" 3 32 32) (Ok Vgg16) "auto, CIFAR-10"
-                Expect.equal (resolve "auto" 3 64 48) (Ok Resnet) "auto, photos"
-                Expect.equal (resolve "resnet" 1 28 28) (Ok Resnet) "resnet on any shape >= 8"
-                Expect.equal (resolve "vgg16" 3 32 32) (Ok Vgg16) "vgg16 on its shape"
+                let folder n c h w =
+                    Architecture.resolve n NetworkInputs.Folder c h w
 
-                let refused n c h w (why: string) =
-                    match resolve n c h w with
-                    | Error m -> Expect.stringContains m why $"{n} {c}x{h}x{w}"
-                    | Ok a -> failtest $"{n} {c}x{h}x{w} gave {a}"
+                let embeddings n d =
+                    Architecture.resolve n NetworkInputs.Embeddings d 1 1
 
-                refused "small-cnn" 3 32 32 "small-cnn takes 1x28x28 images, not 3x32x32"
-                refused "vgg16" 1 28 28 "vgg16 takes 3x32x32 images"
-                refused "auto" 1 4 4 "resnet needs both sides >= 8"
-                refused "resnet" 3 7 40 "resnet needs both sides >= 8"
-                refused "lenet" 1 28 28 "unknown network 'lenet'; expected one of auto, small-cnn, vgg16, resnet"
+                Expect.equal (reference "auto" 1 28 28) (Ok SmallCnn) "auto, Fashion-MNIST"
+                Expect.equal (reference "auto" 3 32 32) (Ok Vgg16) "auto, CIFAR-10"
+                Expect.equal (reference "auto" 3 64 48) (Ok Resnet) "auto, another shape"
+                // Auto picks by dataset: a folder of one's own photos at CIFAR-10's or MNIST's shape is not
+                // CIFAR-10 or MNIST.
+                Expect.equal (folder "auto" 3 32 32) (Ok Resnet) "auto, a folder at 32x32"
+                Expect.equal (folder "auto" 1 28 28) (Ok Resnet) "auto, a grey folder at 28x28"
+                Expect.equal (folder "vgg16" 3 32 32) (Ok Vgg16) "a folder may still ask for vgg16"
+                Expect.equal (embeddings "auto" 512) (Ok Head) "auto, a backbone's embeddings"
+                Expect.equal (embeddings "head" 320) (Ok Head) "head, a backbone's embeddings"
+                Expect.equal (reference "resnet" 1 28 28) (Ok Resnet) "resnet on any shape >= 8"
+                Expect.equal (reference "vgg16" 3 32 32) (Ok Vgg16) "vgg16 on its shape"
+
+                let refused (r: Result<Architecture, string>) (why: string) =
+                    match r with
+                    | Error m -> Expect.stringContains m why why
+                    | Ok a -> failtest $"{why}: gave {a}"
+
+                refused (reference "small-cnn" 3 32 32) "small-cnn takes 1x28x28 images, not 3x32x32"
+                refused (reference "vgg16" 1 28 28) "vgg16 takes 3x32x32 images"
+                refused (reference "auto" 1 4 4) "resnet needs both sides >= 8"
+                refused (folder "auto" 3 7 40) "resnet needs both sides >= 8"
+                refused (reference "resnet" 3 7 40) "resnet needs both sides >= 8"
+                refused (folder "head" 3 32 32) "head classifies a backbone's embeddings: give --backbone"
+                refused (embeddings "resnet" 512) "are classified by the head (--network auto or head), not by 'resnet'"
+
+                refused
+                    (reference "lenet" 1 28 28)
+                    "unknown network 'lenet'; expected one of auto, small-cnn, vgg16, resnet, head"
             }
 
             test "the option table offers exactly the registry's networks and critics" {

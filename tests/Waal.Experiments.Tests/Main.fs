@@ -7,4 +7,10 @@ let main argv =
 
     Waal.Testing.Summary.run
         argv
-        (Expecto.Tests.testList "Experiments" [ Waal.Experiments.Tests.Tests.all; Waal.Experiments.Tests.Refusals.all ])
+        (Expecto.Tests.testList
+            "Experiments"
+            [
+                Waal.Experiments.Tests.Tests.all
+                Waal.Experiments.Tests.Refusals.all
+                Waal.Experiments.Tests.Backbones.all
+            ])

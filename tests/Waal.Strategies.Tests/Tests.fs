@@ -170,7 +170,8 @@ let private suiteUnder (label: string) (change: ExperimentSpec -> ExperimentSpec
                     let reordered =
                         match f.Tensors.Pixels with
                         | Tensors.Resident pixels -> pixels.index_select (0L, idx)
-                        | Tensors.Streamed _ -> failwith "the fixture's pool is in memory"
+                        | Tensors.Streamed _
+                        | Tensors.Embedded _ -> failwith "the fixture's pool is in memory"
 
                     let permuted =
                         { f.Tensors with
