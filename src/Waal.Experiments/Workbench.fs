@@ -34,11 +34,15 @@ type Inputs =
         Preprocessing: Backbone.Preprocessing option
     }
 
-    /// What the networks' inputs are, for "auto".
+    /// What the networks' inputs are, for "auto": a backbone's embeddings, a folder's images or a reference
+    /// dataset's.
     member i.NetworkInputs =
-        if i.Preprocessing.IsSome then NetworkInputs.Embeddings
-        elif i.Entry.IsFolder then NetworkInputs.Folder
-        else NetworkInputs.Reference
+        if i.Config.Spec.Backbone <> "" then
+            NetworkInputs.Embeddings
+        elif i.Entry.IsFolder then
+            NetworkInputs.Folder
+        else
+            NetworkInputs.Reference
 
     /// What the pool's indices and labels stand for.
     member i.Naming: Naming option =
@@ -85,18 +89,16 @@ let private check (config: Configuration) =
         | _, Error message -> Error(SpecInvalid [ { Field = "dataset"; Message = message } ])
         | Some strategy, Ok entry -> Ok(config, entry, strategy)
 
-/// What the networks' inputs are for a configuration: a backbone's embeddings, a folder's images or a reference
-/// dataset's.
-let private inputsOf (entry: Datasets.Entry) (spec: ExperimentSpec) =
-    if spec.Backbone <> "" then NetworkInputs.Embeddings
-    elif entry.IsFolder then NetworkInputs.Folder
-    else NetworkInputs.Reference
-
 /// The network the spec names, checked against the images' shape (with a backbone: that it is the head, for
 /// embeddings whose width is known once the backbone is loaded).
 let private checkNetwork (entry: Datasets.Entry) (spec: ExperimentSpec) (images: Dataset) =
+    let inputs =
+        if spec.Backbone <> "" then NetworkInputs.Embeddings
+        elif entry.IsFolder then NetworkInputs.Folder
+        else NetworkInputs.Reference
+
     let resolved =
-        match inputsOf entry spec with
+        match inputs with
         | NetworkInputs.Embeddings -> Architecture.resolve spec.Network NetworkInputs.Embeddings 1 1 1
         | inputs -> Architecture.resolve spec.Network inputs images.Channels images.Height images.Width
 
