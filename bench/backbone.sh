@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# A folder of 1,500 images with a backbone: the one-time embedding and then each round's seconds (docs/backbones.md).
-# Usage: bash bench/backbone.sh [threads]   (installs Debian's python3-torch and python3-torchvision when missing)
+# A folder of images (1,500 unless told) with a ResNet-18 backbone: the one-time embedding, then each round's
+# seconds, and each run's peak memory (docs/backbones.md).
+# Usage: bash bench/backbone.sh [threads] [images]   (installs Debian's python3-torch and python3-torchvision when
+# missing)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 threads="${1:-2}"
+images="${2:-1500}"
 py=/usr/bin/python3
 if ! "$py" -c "import torch, torchvision, PIL" >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
@@ -22,9 +25,9 @@ source build/env.sh
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export WAAL_IMAGE_CACHE="$work/cache"
-"$py" bench/backbone.py folder "$WAAL_FASHION_MNIST" "$work/photos" 1500
+"$py" bench/backbone.py folder "$WAAL_FASHION_MNIST" "$work/photos" "$images"
 "$py" bench/backbone.py resnet18 "$work"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), threads $threads"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), threads $threads, $images images"
 for attempt in first cached; do
   start=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$work/$attempt.rss" dotnet src/Waal.Cli/bin/Release/net10.0/waal.dll run --dataset "folder=$work/photos" --backbone "$work/resnet18.pt" --strategy waal --initial 50 --query 50 \
@@ -32,7 +35,7 @@ for attempt in first cached; do
     || { cat "$work/$attempt.log"; exit 1; }
   end=$(date +%s.%N)
   echo "== $attempt run: $(echo "$end - $start" | bc) s in all, peak RSS $(( $(cat "$work/$attempt.rss") / 1024 )) MB"
-  grep -E "network:|embedding" "$work/$attempt.log" | tail -n 3 || true
+  grep -E "network:|embedding .*: done" "$work/$attempt.log" || true
   # round, labelled, train/query/eval seconds, training iterations
   awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     { printf "round %s: %s labels, %s iterations, train %.2f s, query %.2f s, evaluation %.2f s, round %.2f s\n",

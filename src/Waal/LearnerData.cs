@@ -53,14 +53,30 @@ public sealed class LearnerData
     /// images. <paramref name="imageSize"/> N resizes each image's shorter side to N and keeps the centre N x N
     /// (0: every image at its stored size, which must be the same); <paramref name="channels"/> 1 or 3 (0: 1 when
     /// every image is grey). Throws <see cref="WaalException"/> with a DATA code naming the file on bad input.
-    /// Use <see cref="DatasetKind.Folder"/> (the default for such data) so the normalisation comes from the pool.</summary>
-    public static LearnerData FromFolder(string folder, int imageSize = 0, int channels = 0, bool skipBadImages = false) =>
-        OfRead(Data.Folder.read(FolderOptions(imageSize, channels, skipBadImages), FSharpOption<string[]>.None, folder));
+    /// Use <see cref="DatasetKind.Folder"/> (the default for such data) so the normalisation comes from the pool.
+    /// With <c>backbone</c> (the pretrained model the learner will use, <see cref="LearnerOptions.Backbone"/>) the
+    /// images are decoded as its preparation file says, and <c>imageSize</c> and <c>channels</c> must be left at 0
+    /// (EXP001; an unreadable preparation file is EXP015).</summary>
+    public static LearnerData FromFolder(string folder, int imageSize = 0, int channels = 0, bool skipBadImages = false, string? backbone = null) =>
+        OfRead(Data.Folder.read(Prepared(FolderOptions(imageSize, channels, skipBadImages), backbone), FSharpOption<string[]>.None, folder));
+
+    /// <summary>The folder options as a backbone's preparation file sets them (EXP015 naming the file when it
+    /// cannot be read; EXP001 when an image size or channel count is given beside it).</summary>
+    private static Core.ImageOptions Prepared(Core.ImageOptions given, string? backbone)
+    {
+        if (backbone is null) return given;
+        if (given.Size != 0 || given.Channels != 0)
+            throw new WaalException(Errors.Code("SpecInvalid"), "imageSize, channels: a backbone's preparation decides them; leave them at 0");
+        var prep = Learning.Backbone.readPreprocessing(backbone);
+        return prep.IsOk
+            ? Learning.Backbone.imageOptions(prep.ResultValue, given)
+            : throw new WaalException(Errors.Code("BackboneFailed"), $"{prep.ErrorValue.File}: {prep.ErrorValue.Detail}");
+    }
 
     /// <summary>A folder of images nobody has labelled yet (every image file below it, in path order): the
     /// learner's pool, labelled through an <see cref="IOracle"/> (a person, a service) with these class names.</summary>
-    public static LearnerData FromImages(string folder, IReadOnlyList<string> classes, int imageSize = 0, int channels = 0, bool skipBadImages = false) =>
-        OfRead(Data.Folder.readImages(FolderOptions(imageSize, channels, skipBadImages), classes.ToArray(), folder));
+    public static LearnerData FromImages(string folder, IReadOnlyList<string> classes, int imageSize = 0, int channels = 0, bool skipBadImages = false, string? backbone = null) =>
+        OfRead(Data.Folder.readImages(Prepared(FolderOptions(imageSize, channels, skipBadImages), backbone), classes.ToArray(), folder));
 
     /// <summary>Splits labelled data into a pool and a held-out test part: <paramref name="fraction"/> of each class,
     /// drawn by a fixed seeded permutation (the same split every time).</summary>

@@ -5,6 +5,8 @@ export WEIGHTS OUT   Rebuilds the project's small CNN feature extractor (1x28x28
                      WEIGHTS), and writes OUT/backbone.pt (torch.jit.trace) with OUT/backbone.json, plus models a
                      backbone must refuse or handle: wrong-rank.pt (a feature map, rank 4), no-image.pt (takes 7
                      numbers, not an image), tuple.pt (returns logits and the embedding; its .json picks output 1).
+random OUT          Writes OUT/random.pt and its .json: the same feature extractor with PyTorch's seeded initial
+                     weights, untrained (for tests that need a backbone, not a good one).
 embed MODEL LIST OUT Embeds the grey image files listed in LIST (one path a line) with the TorchScript MODEL as
                      its .json says (pixel/255, (x - mean) / std), and writes the N x D float32 rows to OUT.
 """
@@ -79,6 +81,14 @@ def export(weights, out):
     save(WithLogits(model), "tuple", example, dict(prep, output=1))
 
 
+def random_backbone(out):
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    torch.jit.trace(SmallFeatures().eval(), torch.zeros(2, 1, 28, 28)).save(os.path.join(out, "random.pt"))
+    with open(os.path.join(out, "random.json"), "w") as f:
+        json.dump({"resize": 0, "crop": 28, "channels": 1, "mean": [MEAN], "std": [STD]}, f)
+
+
 def embed(model_file, listing, out):
     with open(os.path.splitext(model_file)[0] + ".json") as f:
         prep = json.load(f)
@@ -96,6 +106,8 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     if sys.argv[1] == "export":
         export(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "random":
+        random_backbone(sys.argv[2])
     elif sys.argv[1] == "embed":
         embed(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -695,6 +695,67 @@ let private folderTests =
                     Directory.Delete(cache, true)
             }
 
+            test
+                "with the channels given, the first pass streams into the cache file: the same data as decoded in memory" {
+                let cache = temp ()
+                let before = Environment.GetEnvironmentVariable "WAAL_IMAGE_CACHE"
+                // More than one chunk of 256 images.
+                let dir = temp ()
+
+                let train, _ =
+                    Load.fashionMnist Waal.Testing.Environment.fashion |> ok "fashion-mnist"
+
+                let written =
+                    Waal.Testing.ImageFolders.write
+                        Waal.Testing.ImageFolders.ColourJpeg
+                        (Dataset.take 1500 train)
+                        [| "a"; "b"; "c" |]
+                        110
+                        dir
+
+                Expect.equal written.Length 330 "330 images"
+
+                try
+                    for options in
+                        [
+                            { Folder.defaultOptions with
+                                Channels = 3
+                            }
+                            { Folder.defaultOptions with
+                                Channels = 1
+                                Size = 20
+                            }
+                        ] do
+                        Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", "off")
+                        let inMemory = readFolder options dir
+                        Expect.isNone inMemory.Data.Stored "without a cache: in memory"
+                        Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", cache)
+                        let streamed = readFolder options dir
+                        Expect.isFalse streamed.FromCache "the first pass"
+                        Expect.isSome streamed.Data.Stored "read from the file it streamed into"
+                        Expect.equal (resident streamed.Data) inMemory.Data $"{options}: the same dataset"
+                        Expect.isTrue (readFolder options dir).FromCache "then read back"
+
+                    // A file that cannot be decoded: the same error as without a cache, nothing left in the cache.
+                    let bad = Path.Combine(dir, "b", "zz-broken.jpg")
+                    File.WriteAllBytes(bad, [| 1uy; 2uy; 3uy |])
+
+                    let options =
+                        { Folder.defaultOptions with
+                            Channels = 3
+                        }
+
+                    let withCache = Folder.read options None dir
+                    Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", "off")
+                    Expect.equal withCache (Folder.read options None dir) "the same error"
+                    Expect.isError withCache "refused"
+                    Expect.isEmpty (Directory.GetFiles(cache, "*.tmp")) "no partial cache file"
+                finally
+                    Environment.SetEnvironmentVariable("WAAL_IMAGE_CACHE", before)
+                    Directory.Delete(dir, true)
+                    Directory.Delete(cache, true)
+            }
+
             test "bad files get a typed error naming them, or with SkipBad are skipped and counted" {
                 let dir, _ = folderOf Waal.Testing.ImageFolders.GreyPng [| "a"; "b" |] 3
                 let valid = File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir, "a"))[0])

@@ -271,6 +271,47 @@ var tests = Runner.TestList("Facade", new[]
         }
     }),
 
+    Runner.TestCase("a pretrained backbone from C#: the folder decoded for it, a round on its embeddings, a bad one refused", async () =>
+    {
+        var raw = Waal.Data.Load.fashionMnist(fashion).ResultValue.Item1;
+        var data = Path.Combine(Path.GetTempPath(), "waal-facade-backbone-" + Guid.NewGuid().ToString("N"));
+        var models = data + "-models";
+        try
+        {
+            WriteFolder(raw, data, 20);
+            // An untrained backbone, traced by Debian's PyTorch (tests/Shared/backbone.py): a pipeline test.
+            var python = Process.Start(new ProcessStartInfo("/usr/bin/python3")
+            {
+                ArgumentList = { Path.Combine(RepoRoot(), "tests", "Shared", "backbone.py"), "random", models },
+                RedirectStandardError = true,
+            })!;
+            var pythonErrors = python.StandardError.ReadToEnd();
+            python.WaitForExit();
+            Check(python.ExitCode == 0, $"backbone.py random: {pythonErrors}");
+            var backbone = Path.Combine(models, "random.pt");
+
+            Expect(() => LearnerData.FromFolder(data, imageSize: 20, backbone: backbone), "EXP001");
+            var photos = LearnerData.FromFolder(data, backbone: backbone);
+            Check(photos.Count == 60, $"60 images, found {photos.Count}");
+            Expect(() => ActiveLearner.Create(photos, new LearnerOptions { Backbone = Path.Combine(models, "none.pt") }), "EXP015");
+
+            using var learner = ActiveLearner.Create(photos, new LearnerOptions { Backbone = backbone, Epochs = 1, Floor = 64, Seed = 2, Threads = 2 });
+            int LabelOf(int i) => Array.IndexOf(photos.ClassNames.ToArray(), photos.Files[i].Split('/')[0]);
+            var initial = learner.DrawInitial(9);
+            learner.AddLabels(initial, initial.Select(LabelOf).ToList());
+            var batch = await learner.ProposeAsync(6);
+            learner.Accept(batch.Indices.Select(LabelOf).ToList());
+            Check(learner.Labelled.Count == 15, $"15 labels, found {learner.Labelled.Count}");
+            var p = await learner.PredictPoolAsync(new[] { 0, 1, 2 });
+            Check(p.All(row => row.Count == 3 && Math.Abs(row.Sum() - 1.0) < 1e-5), "class probabilities for pool items");
+        }
+        finally
+        {
+            foreach (var d in new[] { data, models })
+                if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }),
+
     Runner.TestCase("an exported model predicts from C#: a batch of files exactly as waal predict, one path, stream or bytes alike", () =>
     {
         var raw = Waal.Data.Load.fashionMnist(fashion).ResultValue.Item1;
@@ -365,6 +406,13 @@ static void WriteFolder(Waal.Data.Dataset raw, string data, int perClass)
             written++;
         }
     }
+}
+
+static string RepoRoot()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Waal.Functional.sln"))) dir = dir.Parent;
+    return dir?.FullName ?? throw new Exception("Waal.Functional.sln not found above the test assembly");
 }
 
 static void Expect(Action act, string code)
