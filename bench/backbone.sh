@@ -38,9 +38,20 @@ for attempt in first cached; do
   grep -E "network:|embedding .*: done" "$work/$attempt.log" || true
   # round, labelled, train/query/eval seconds, training iterations
   awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    { printf "round %s: %s labels, %s iterations, train %.2f s, query %.2f s, evaluation %.2f s, round %.2f s\n",
+    { printf "round %s: %s labels, %s iterations, train %.2f s, query %.2f s, evaluation %.2f s, round %.2f s, test accuracy %s\n",
       $col["round"], $col["labeled"], $col["train_iterations"], $col["train_seconds"], $col["query_seconds"],
-      $col["eval_seconds"], $col["train_seconds"] + $col["query_seconds"] + $col["eval_seconds"] }' \
+      $col["eval_seconds"], $col["train_seconds"] + $col["query_seconds"] + $col["eval_seconds"], $col["test_accuracy"] }' \
     "$work/run-$attempt/rounds.csv"
 done
+# The same folder from scratch (what "auto" picks for it: the residual net at the images' own 32x32), round 0 only.
+start=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$work/scratch.rss" dotnet src/Waal.Cli/bin/Release/net10.0/waal.dll run --dataset "folder=$work/photos" \
+  --strategy waal --initial 50 --query 50 --rounds 0 --threads "$threads" --out "$work/run-scratch" --force > "$work/scratch.log" 2>&1 \
+  || { cat "$work/scratch.log"; exit 1; }
+end=$(date +%s.%N)
+echo "== from scratch, no backbone: $(echo "$end - $start" | bc) s in all, peak RSS $(( $(cat "$work/scratch.rss") / 1024 )) MB"
+grep -E "network:" "$work/scratch.log" || true
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+  { printf "round %s: %s labels, %s iterations, train %.2f s, test accuracy %s\n", $col["round"], $col["labeled"],
+    $col["train_iterations"], $col["train_seconds"], $col["test_accuracy"] }' "$work/run-scratch/rounds.csv"
 echo "caches: $(du -sh "$WAAL_IMAGE_CACHE" | cut -f1) (the decode cache at 256 x 256 and the embeddings)"

@@ -276,6 +276,8 @@ var tests = Runner.TestList("Facade", new[]
         var raw = Waal.Data.Load.fashionMnist(fashion).ResultValue.Item1;
         var data = Path.Combine(Path.GetTempPath(), "waal-facade-backbone-" + Guid.NewGuid().ToString("N"));
         var models = data + "-models";
+        var run = data + "-run";
+        var modelDir = data + "-model";
         try
         {
             WriteFolder(raw, data, 20);
@@ -304,10 +306,32 @@ var tests = Runner.TestList("Facade", new[]
             Check(learner.Labelled.Count == 15, $"15 labels, found {learner.Labelled.Count}");
             var p = await learner.PredictPoolAsync(new[] { 0, 1, 2 });
             Check(p.All(row => row.Count == 3 && Math.Abs(row.Sum() - 1.0) < 1e-5), "class probabilities for pool items");
+
+            // A run with the backbone, exported: WaalModel embeds each image with the copy inside the model.
+            var given = new[]
+            {
+                ("dataset", "folder"), ("data-dir", data), ("backbone", backbone), ("initial", "9"), ("query", "9"),
+                ("rounds", "1"), ("epochs", "1"), ("floor", "64"), ("threads", "2"),
+            }.Select(g => Tuple.Create(Waal.Core.Options.tryFind(g.Item1).Value, g.Item2));
+            var config = Waal.Core.Options.build(
+                FuncConvert.FromFunc<string, string, Waal.Core.Preset, FSharpResult<Waal.Core.Configuration, string>>(Waal.Data.Datasets.defaultsFor),
+                Waal.Core.FrontEnd.CommandLine,
+                Microsoft.FSharp.Collections.ListModule.OfSeq(given));
+            Check(config.IsOk, "the run's options");
+            var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
+            Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.ExperimentErrorModule.line(ran.ErrorValue));
+            Check(Waal.Experiments.Model.export(run, modelDir).IsOk, "export");
+            using var model = WaalModel.Load(modelDir);
+            Check(model.Network == "head", $"a head, found {model.Network}");
+            var files = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).Take(6).ToList();
+            var rows = Waal.Experiments.Model.predictFiles(modelDir, Microsoft.FSharp.Collections.ListModule.OfSeq(files), false, 250).ResultValue.Item2.ToList();
+            var predicted = model.Predict(files);
+            for (var j = 0; j < files.Count; j++)
+                Check(predicted[j].Probabilities.SequenceEqual(rows[j].Item2.Probabilities.Select(v => (double)v)), $"{files[j]}: as waal predict, bit for bit");
         }
         finally
         {
-            foreach (var d in new[] { data, models })
+            foreach (var d in new[] { data, models, run, modelDir })
                 if (Directory.Exists(d)) Directory.Delete(d, true);
         }
     }),
