@@ -26,6 +26,31 @@ var tests = Runner.TestList("Facade", new[]
         Check(bad.Count == 0, "F# types in public signatures: " + string.Join(", ", bad));
     }),
 
+    Runner.TestCase("the public surface of each library equals its checked baseline (WAAL_UPDATE_API=1 rewrites them)", () =>
+    {
+        var folder = PublicApi.BaselineFolder(RepoRoot());
+        var update = Environment.GetEnvironmentVariable("WAAL_UPDATE_API") == "1";
+        var changed = new List<string>();
+        foreach (var name in PublicApi.Assemblies)
+        {
+            var listing = PublicApi.Listing(Assembly.Load(name));
+            var file = Path.Combine(folder, name + ".txt");
+            if (update)
+            {
+                Directory.CreateDirectory(folder);
+                File.WriteAllText(file, listing);
+                continue;
+            }
+            var baseline = File.Exists(file) ? File.ReadAllText(file) : "";
+            if (baseline == listing) continue;
+            var was = baseline.Split('\n').ToHashSet();
+            var now = listing.Split('\n').ToHashSet();
+            string Shown(IEnumerable<string> lines) => string.Join(" | ", lines.Take(5)) + (lines.Count() > 5 ? $" (and {lines.Count() - 5} more)" : "");
+            changed.Add($"{file}: added [{Shown(now.Except(was))}], removed [{Shown(was.Except(now))}]");
+        }
+        Check(changed.Count == 0, "the public API changed; if that is intended, review it and rerun with WAAL_UPDATE_API=1: " + string.Join("; ", changed));
+    }),
+
     Runner.TestCase("a round from C#: initial labels, train, evaluate, query, label through an oracle", async () =>
     {
         using var learner = ActiveLearner.Create(pool, options, test);
