@@ -557,11 +557,15 @@ let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
                             match info.Backbone with
                             | None -> Ok info
                             | Some r ->
-                                let copy = Path.Combine(staging, "backbone.pt")
-                                File.Copy(backboneFile run r, copy)
+                                // The run's backbone must still be the one it trained on (named if not); the copy
+                                // is then checked again where it lands.
+                                loadBackbone run r
+                                |> Result.map (fun b -> (b :> IDisposable).Dispose())
+                                |> Result.bind (fun () ->
+                                    File.Copy(backboneFile run r, Path.Combine(staging, "backbone.pt"))
 
-                                Backbone.readPreprocessing (backboneFile run r)
-                                |> Result.mapError (fun e -> NotAModel(e.File, e.Detail))
+                                    Backbone.readPreprocessing (backboneFile run r)
+                                    |> Result.mapError (fun e -> NotAModel(e.File, e.Detail)))
                                 |> Result.bind (fun p ->
                                     RunFolder.writeAtomic
                                         (Path.Combine(staging, "backbone.json"))

@@ -427,6 +427,15 @@ let all =
                         $"error MODEL001: {backbone}: not the backbone the model was trained on"
                         "the changed backbone named"
 
+                match Model.export out (Path.Combine(own, "again")) with
+                | Ok _ -> failtest "exported with a changed backbone"
+                | Error e ->
+                    Expect.stringStarts
+                        (Model.ModelError.line e)
+                        $"error MODEL001: {backbone}: not the backbone the model was trained on"
+                        "export names the run's changed backbone"
+
+                Expect.isFalse (Directory.Exists(Path.Combine(own, "again"))) "nothing exported"
                 Expect.equal (predictWith modelDir) exported "the exported model is whole"
                 File.Delete(Path.Combine(modelDir, "backbone.pt"))
 
