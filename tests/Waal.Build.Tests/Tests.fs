@@ -382,4 +382,5 @@ let private options =
 
         ]
 
-let all = testList "Build" [ testSequenced targets; projects; options ]
+let all =
+    testList "targets and options" [ testSequenced targets; projects; options ]
