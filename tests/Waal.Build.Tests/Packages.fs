@@ -82,6 +82,7 @@ type private Fixture =
         Version: string
         Model: string
         Picture: string
+        Images: string
     }
 
 let private fixture =
@@ -164,6 +165,7 @@ let private fixture =
              Version = version
              Model = modelDir
              Picture = Directory.GetFiles(Path.Combine(images, "trouser"))[0]
+             Images = images
          })
 
 /// A new console project of `language` in the fixture's folder with `packages` added; runs it with the
@@ -239,6 +241,105 @@ let all =
 
                 Expect.stringContains output "round 0: 30 labels" "a round from the packages"
                 Expect.stringContains output "predicted " "a prediction from the exported model"
+            }
+
+            test "dotnet tool install gives a waal that runs an experiment and serves the labelling page for its token" {
+                let f = fixture.Value
+                let tools = Path.Combine(f.Work, "tools")
+
+                ok
+                    "dotnet tool install"
+                    (run
+                        f.Work
+                        "dotnet"
+                        [ "tool"; "install"; "--tool-path"; tools; "Waal.Cli"; "--version"; f.Version ]
+                        [])
+                |> ignore
+
+                let waal = Path.Combine(tools, "waal")
+                let out = Path.Combine(f.Work, "tool-run")
+
+                let printed =
+                    ok
+                        "waal run"
+                        (run
+                            f.Work
+                            waal
+                            [
+                                "run"
+                                "--dataset"
+                                $"folder={f.Images}"
+                                "--network"
+                                "small-cnn"
+                                "--initial"
+                                "9"
+                                "--query"
+                                "3"
+                                "--rounds"
+                                "1"
+                                "--epochs"
+                                "1"
+                                "--floor"
+                                "32"
+                                "--threads"
+                                "2"
+                                "--out"
+                                out
+                            ]
+                            [])
+
+                Expect.stringContains printed "round 1: 12 labels" "two rounds from the tool"
+                Expect.isTrue (File.Exists(Path.Combine(out, "rounds.csv"))) "rounds.csv"
+
+                // waal label: its page answers 200 for the token it printed, and refuses a request without it.
+                let info =
+                    ProcessStartInfo(
+                        waal,
+                        WorkingDirectory = f.Work,
+                        RedirectStandardOutput = true,
+                        RedirectStandardError = true
+                    )
+
+                for a in
+                    [
+                        "label"
+                        "--dataset"
+                        $"folder={f.Images}"
+                        "--network"
+                        "small-cnn"
+                        "--threads"
+                        "2"
+                        "--out"
+                        Path.Combine(f.Work, "session")
+                    ] do
+                    info.ArgumentList.Add a
+
+                use label = Process.Start info
+                let opened = Threading.Tasks.TaskCompletionSource<string>()
+
+                label.OutputDataReceived.Add(fun e ->
+                    if not (isNull e.Data) && e.Data.StartsWith "open: " then
+                        opened.TrySetResult(e.Data.Substring 6) |> ignore)
+
+                label.BeginOutputReadLine()
+
+                try
+                    Expect.isTrue (opened.Task.Wait(TimeSpan.FromSeconds 120.0)) "waal label printed its address"
+                    let url = Uri opened.Task.Result
+                    let token = url.Query.Substring("?token=".Length)
+
+                    use http =
+                        new Net.Http.HttpClient(new Net.Http.HttpClientHandler(UseCookies = false))
+
+                    let state (query: string) =
+                        int (http.GetAsync($"{url.Scheme}://{url.Authority}/api/state{query}").Result.StatusCode)
+
+                    Expect.equal (state $"?token={token}") 200 "the session's state, with the token"
+                    Expect.isGreaterThanOrEqual (state "") 400 "refused without the token"
+                finally
+                    if not label.HasExited then
+                        label.Kill true
+                        label.WaitForExit()
             }
 
             test "a new F# console project adds Waal.Experiments and does the same through the F# API" {
