@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes the NuGet packages (symbols and sources embedded in each assembly) to build/packages/: Waal.Core,
-# Waal.Data, Waal.Learning, Waal.Strategies, Waal.Experiments (the F# layers), Waal (the C# facade) and Waal.Cli
-# (the `waal` command as a .NET tool, libtorch's CPU backend inside: about 210 MB). The version comes from git through
+# Waal.Data, Waal.Learning, Waal.Strategies, Waal.Experiments (the F# layers), Waal (the C# facade), Waal.Cli
+# (the `waal` command as a .NET tool, libtorch's CPU backend inside: about 210 MB) and Waal.Experiments.Targets
+# (the experiment targets for a PackageReference, with their tasks and the runner: about 210 MB). The version comes from git through
 # MinVer (a tag vMAJOR.MINOR.PATCH gives that version; commits after it a preview of the next); a version given
 # as the first argument is used instead. WAAL_PACKAGES names another output folder; WAAL_SKIP_SETUP=1 packs what
 # is already built (the test command's package tests, after its own set-up).
@@ -13,7 +14,7 @@ source build/env.sh
 version="${1:-$(dotnet minver --tag-prefix v --minimum-major-minor 0.1 --default-pre-release-identifiers preview.0 2>/dev/null)}"
 out="${WAAL_PACKAGES:-$root/build/packages}"
 mkdir -p "$out"
-for project in Waal.Core Waal.Data Waal.Learning Waal.Strategies Waal.Experiments Waal Waal.Cli; do
+for project in Waal.Core Waal.Data Waal.Learning Waal.Strategies Waal.Experiments Waal Waal.Cli Waal.Build.Tasks; do
   # The assemblies were built by setup.sh; the package version is the package's alone (the assemblies keep the
   # version in build/Common.props), so nothing is compiled again.
   dotnet pack "src/$project" -c Release --no-build --nologo -v quiet -p:PackageVersion="$version" -o "$out" \

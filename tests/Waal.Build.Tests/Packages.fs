@@ -342,6 +342,52 @@ let all =
                         label.WaitForExit()
             }
 
+            test
+                "an experiments project with only a PackageReference to the targets runs its experiments, then is up to date, and refuses a typo" {
+                let f = fixture.Value
+                let dir = Path.Combine(f.Work, "experiments")
+                Directory.CreateDirectory dir |> ignore
+
+                let write (extra: string) =
+                    let experiment name strategy =
+                        $"<Experiment Include=\"{name}\" Dataset=\"fashion-mnist={fashion}\" Strategy=\"{strategy}\" Seed=\"1\" Initial=\"40\" Query=\"20\" Rounds=\"1\" Epochs=\"1\" Pool=\"300\" Threads=\"2\" {extra}/>"
+
+                    File.WriteAllText(
+                        Path.Combine(dir, "experiments.proj"),
+                        $"""<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <TargetFramework>net10.0</TargetFramework>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="Waal.Experiments.Targets" Version="{f.Version}" />
+    {experiment "waal-1" "waal"}
+    {experiment "random-1" "random"}
+  </ItemGroup>
+</Project>
+"""
+                    )
+
+                let build () =
+                    run dir "dotnet" [ "build"; "experiments.proj"; "-t:RunExperiments"; "-nologo"; "-v:minimal" ] []
+
+                write ""
+                let first = ok "the first build" (build ())
+                Expect.stringContains first "Waal: ran 2 experiment(s): waal-1;random-1." "both ran"
+
+                for name in [ "waal-1"; "random-1" ] do
+                    let rounds = File.ReadAllLines(Path.Combine(dir, "results", name, "rounds.csv"))
+                    Expect.equal rounds.Length 3 $"{name}: rounds 0 and 1"
+
+                let second = ok "the second build" (build ())
+                Expect.stringContains second "Waal: all 2 experiment(s) are up to date; nothing to run." "a no-op"
+
+                write "Seeed=\"2\" "
+                let code, third = build ()
+                Expect.notEqual code 0 "the typo fails the build"
+                Expect.stringContains third "error WAALB003" "WAALB003"
+                Expect.stringContains third "Seeed" "naming the metadata"
+            }
+
             test "a new F# console project adds Waal.Experiments and does the same through the F# API" {
                 try
                     let output =
