@@ -17,7 +17,9 @@ mkdir -p "$out"
 for project in Waal.Core Waal.Data Waal.Learning Waal.Strategies Waal.Experiments Waal Waal.Cli Waal.Build.Tasks; do
   # The assemblies were built by setup.sh; the package version is the package's alone (the assemblies keep the
   # version in build/Common.props), so nothing is compiled again.
-  dotnet pack "src/$project" -c Release --no-build --nologo -v quiet -p:PackageVersion="$version" -o "$out" \
+  tool=""; [ "$project" = Waal.Cli ] && tool="-p:PackAsTool=true"
+  # --no-restore: a global property given to a restore would rewrite the projects' restore results.
+  dotnet pack "src/$project" -c Release --no-build --no-restore --nologo -v quiet -p:PackageVersion="$version" $tool -o "$out" \
     || { echo "error PACK001: dotnet pack src/$project failed" >&2; exit 1; }
 done
 echo "packages: $out (version $version)"
