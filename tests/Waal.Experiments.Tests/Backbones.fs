@@ -186,6 +186,11 @@ let all =
 
                 write "notes.pt" "these are not weights"
                 Expect.equal (refused (at "notes.pt") "not a TorchScript model") (at "notes.pt") "names the model"
+                write "model.onnx" "an ONNX protobuf would start here"
+
+                refused (at "model.onnx") "ONNX files are not read: export TorchScript instead"
+                |> ignore
+
                 write "empty.pt" ""
                 refused (at "empty.pt") "empty" |> ignore
                 refused (at "missing.pt") "no such file" |> ignore
