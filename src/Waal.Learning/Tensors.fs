@@ -187,8 +187,12 @@ let ofResidentEmbeddings (device: Device) (norm: Normalisation) (embedded: Tenso
     let constants (values: float[]) =
         torch.tensor(values |> Array.map float32).view(1L, dim, 1L, 1L).``to``(device).MoveToOuterDisposeScope()
 
+    let rows = embedded.view(n, dim, 1L, 1L).``to``(device).MoveToOuterDisposeScope()
+    // Taken over: the rows hold the storage; the handle given is released now, not by the finaliser.
+    embedded.Dispose()
+
     {
-        Pixels = Resident(embedded.view(n, dim, 1L, 1L).``to``(device).MoveToOuterDisposeScope())
+        Pixels = Resident rows
         Mean = constants norm.Mean
         Std = constants norm.Std
         Count = int n
