@@ -247,7 +247,7 @@ let export (out: TextWriter) (err: TextWriter) (args: ParseResults<ExportArgs>) 
         2
     | Ok() ->
 
-        match Model.export run folder with
+        match ModelExport.export run folder with
         | Ok info ->
             let accuracy =
                 if Double.IsNaN info.TestAccuracy then

@@ -395,6 +395,30 @@ let private openEmbeddings (path: string) (count: int) (dim: int) =
 let batchFor (p: Preprocessing) =
     max 1 (min 256 (4194304 / (p.Channels * p.Crop * p.Crop)))
 
+/// Every image of `d` through the backbone a batch at a time (embedRows), each batch's embeddings and size given
+/// to `take`, in order; stops at the first refusal.
+let private eachBatch (b: Backbone) (d: Dataset) (take: Tensor -> float32[] -> int -> unit) =
+    let p = b.Preprocessing
+    use images = Tensors.ofDataset b.Device { Mean = p.Mean; Std = p.Std } d
+    let batch = batchFor p
+
+    let names i =
+        if d.Files.Length > i then d.Files[i] else $"image {i + 1}"
+
+    let rec go start =
+        if start >= d.Count then
+            Ok()
+        else
+            let n = min batch (d.Count - start)
+
+            match embedRows b images names start n with
+            | Error detail -> Error detail
+            | Ok(t, values) ->
+                take t values n
+                go (start + n)
+
+    go 0
+
 /// Where a dataset's embeddings are, and whether they came from the cache.
 type Embedded = { File: PixelFile; FromCache: bool }
 
@@ -433,31 +457,14 @@ let embed (b: Backbone) (sink: ProgressSink) (what: string) (d: Dataset) : Resul
                 stream.Write(embeddingMagic, 0, embeddingMagic.Length)
                 stream.Write(BitConverter.GetBytes b.Dim, 0, 4)
                 stream.Write(BitConverter.GetBytes d.Count, 0, 4)
-                let norm = { Mean = p.Mean; Std = p.Std }
-                use images = Tensors.ofDataset b.Device norm d
-                let batch = batchFor p
-
-                let names i =
-                    if d.Files.Length > i then d.Files[i] else $"image {i}"
-
                 sink.Start what d.Count
 
-                let rec go (start: int) =
-                    if start >= d.Count then
-                        Ok()
-                    else
-                        let n = min batch (d.Count - start)
+                let result =
+                    eachBatch b d (fun t values n ->
+                        t.Dispose()
+                        stream.Write(Runtime.InteropServices.MemoryMarshal.AsBytes(ReadOnlySpan values))
+                        sink.Advance n)
 
-                        match embedRows b images names start n with
-                        | Error detail -> Error detail
-                        | Ok(t, values) ->
-                            t.Dispose()
-                            let bytes = Runtime.InteropServices.MemoryMarshal.AsBytes(ReadOnlySpan values)
-                            stream.Write bytes
-                            sink.Advance n
-                            go (start + n)
-
-                let result = go 0
                 sink.Finish()
                 result
 
@@ -493,29 +500,10 @@ let embed (b: Backbone) (sink: ProgressSink) (what: string) (d: Dataset) : Resul
 
 /// Every image of an in-memory dataset through the backbone: an N x D float32 tensor on the CPU (prediction).
 let embedInMemory (b: Backbone) (d: Dataset) : Result<Tensor, string> =
-    let p = b.Preprocessing
-    use images = Tensors.ofDataset b.Device { Mean = p.Mean; Std = p.Std } d
-    let batch = batchFor p
-
-    let names i =
-        if d.Files.Length > i then d.Files[i] else $"image {i + 1}"
-
     let parts = Collections.Generic.List<Tensor>()
 
-    let rec go start =
-        if start >= d.Count then
-            Ok()
-        else
-            let n = min batch (d.Count - start)
-
-            match embedRows b images names start n with
-            | Error detail -> Error detail
-            | Ok(t, _) ->
-                parts.Add t
-                go (start + n)
-
     try
-        go 0
+        eachBatch b d (fun t _ _ -> parts.Add t)
         |> Result.map (fun () ->
             if parts.Count = 0 then
                 torch.zeros (0L, int64 b.Dim)

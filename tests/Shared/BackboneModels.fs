@@ -12,7 +12,7 @@ open Waal.Learning
 
 let private fashion = Waal.Testing.Environment.fashion
 
-let private temp () =
+let temp () =
     let dir = Path.Combine(Path.GetTempPath(), $"waal-backbone-{Guid.NewGuid():N}")
     Directory.CreateDirectory dir |> ignore
     dir

@@ -15,10 +15,7 @@ open Waal.Experiments
 
 let private fashion = Waal.Testing.Environment.fashion
 
-let private temp () =
-    let dir = Path.Combine(Path.GetTempPath(), $"waal-backbone-{Guid.NewGuid():N}")
-    Directory.CreateDirectory dir |> ignore
-    dir
+let private temp = Waal.Testing.BackboneModels.temp
 
 let private runPython = Waal.Testing.BackboneModels.runPython
 
@@ -370,7 +367,7 @@ let all =
                 let modelDir = Path.Combine(own, "model")
 
                 let info =
-                    Model.export out modelDir
+                    ModelExport.export out modelDir
                     |> Result.defaultWith (fun e -> failtest (Model.ModelError.line e))
 
                 Expect.equal (info.Network, info.InputShape) ("head", (320, 1, 1)) "a head on 320-d embeddings"
@@ -432,7 +429,7 @@ let all =
                         $"error MODEL001: {backbone}: not the backbone the model was trained on"
                         "the changed backbone named"
 
-                match Model.export out (Path.Combine(own, "again")) with
+                match ModelExport.export out (Path.Combine(own, "again")) with
                 | Ok _ -> failtest "exported with a changed backbone"
                 | Error e ->
                     Expect.stringStarts

@@ -204,7 +204,7 @@ let all =
                 let spoilt (what: string) (spoil: string -> unit) (path: string -> string) =
                     let run = runCopy ()
                     spoil run
-                    modelError "MODEL001" (path run) $"export of {what}" (Model.export run out)
+                    modelError "MODEL001" (path run) $"export of {what}" (ModelExport.export run out)
                     modelError "MODEL001" (path run) $"load of {what}" (Model.load run)
                     Expect.isFalse (Directory.Exists out) $"{what}: nothing written"
 
@@ -261,7 +261,9 @@ let all =
                 let root = temp ()
                 let out = Path.Combine(root, "model")
 
-                Model.export run out |> Result.mapError Model.ModelError.line |> Expect.isOk
+                ModelExport.export run out
+                |> Result.mapError Model.ModelError.line
+                |> Expect.isOk
                 <| "first export"
 
                 let first = snapshot out
@@ -277,7 +279,9 @@ let all =
                     |]
                     "the model's files"
 
-                Model.export run out |> Result.mapError Model.ModelError.line |> Expect.isOk
+                ModelExport.export run out
+                |> Result.mapError Model.ModelError.line
+                |> Expect.isOk
                 <| "again, over it"
 
                 Expect.equal (snapshot out) first "the same model"
@@ -286,7 +290,7 @@ let all =
                 let other = Path.Combine(root, "other")
                 Directory.CreateDirectory other |> ignore
                 File.WriteAllText(Path.Combine(other, "notes.txt"), "mine")
-                modelError "MODEL002" other "export over a folder of other files" (Model.export run other)
+                modelError "MODEL002" other "export over a folder of other files" (ModelExport.export run other)
                 Expect.equal (snapshot other |> Array.map fst) [| "notes.txt" |] "left as it was"
 
                 // model.json edited: a deviation of 0 (every probability would be NaN), a mean JSON cannot hold, one

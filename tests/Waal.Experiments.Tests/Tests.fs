@@ -840,7 +840,7 @@ let private folders =
                     let modelDir = Path.Combine(out, "model")
 
                     let info =
-                        Model.export out modelDir
+                        ModelExport.export out modelDir
                         |> Result.defaultWith (fun e -> failtest (Model.ModelError.line e))
 
                     Expect.equal (info.Network, info.Round, info.ImageSize) ("resnet", 2, 16) "the last round's resnet"

@@ -345,7 +345,7 @@ var tests = Runner.TestList("Facade", new[]
             Check(config.IsOk, "the run's options");
             var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
             Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.ExperimentErrorModule.line(ran.ErrorValue));
-            Check(Waal.Experiments.Model.export(run, modelDir).IsOk, "export");
+            Check(Waal.Experiments.ModelExport.export(run, modelDir).IsOk, "export");
             using var model = WaalModel.Load(modelDir);
             Check(model.Network == "head", $"a head, found {model.Network}");
             var files = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).Take(6).ToList();
@@ -385,7 +385,7 @@ var tests = Runner.TestList("Facade", new[]
             Check(config.IsOk, config.IsOk ? "" : string.Join("; ", config.ErrorValue.Select(e => e.Field + ": " + e.Message)));
             var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
             Check(ran.IsOk, ran.IsOk ? "" : Waal.Experiments.ExperimentErrorModule.line(ran.ErrorValue));
-            var exported = Waal.Experiments.Model.export(run, modelDir);
+            var exported = Waal.Experiments.ModelExport.export(run, modelDir);
             Check(exported.IsOk, "export");
 
             using var model = WaalModel.Load(modelDir);
