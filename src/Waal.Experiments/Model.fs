@@ -315,16 +315,8 @@ let internal ofRun (run: string) : Result<ModelInfo * string, ModelError> =
                 if config.Spec.Backbone = "" then
                     Ok None
                 else
-                    document layout.Backbone
-                    |> Result.mapError notAModel
-                    |> Result.bind (fun text ->
-                        try
-                            use doc = JsonDocument.Parse text
-
-                            Backbone.readRecorded doc.RootElement
-                            |> Result.mapError (fun d -> NotAModel(layout.Backbone, d))
-                        with :? JsonException as e ->
-                            Error(NotAModel(layout.Backbone, $"not valid JSON ({e.Message})")))
+                    RunFolder.readBackbone layout
+                    |> Result.mapError NotAModel
                     |> Result.bind (fun r ->
                         Backbone.readPreprocessing r.File
                         |> Result.mapError (fun e -> NotAModel(e.File, e.Detail))

@@ -284,6 +284,31 @@ let readSpec (layout: Layout) : Result<Configuration, string> =
             let e = List.head errors
             $"{e.Field}: {e.Message}")
 
+/// Writes backbone.json: what a run with --backbone records about it (the model file, its hash with its
+/// preparation, the embedding's width, the head's normalisation), indented, atomically.
+let writeBackbone (layout: Layout) (r: Waal.Learning.Backbone.Recorded) =
+    use stream = new MemoryStream()
+
+    do
+        use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
+        Waal.Learning.Backbone.writeRecorded w r
+
+    writeAtomic layout.Backbone (stream.ToArray())
+
+/// backbone.json read back; a file that is missing, unreadable, not JSON or incomplete is refused as (file, what
+/// is wrong).
+let readBackbone (layout: Layout) : Result<Waal.Learning.Backbone.Recorded, string * string> =
+    match Files.readText "backbone.json" Files.Limits.documentBytes layout.Backbone with
+    | Error e -> Error(DataError.file e, DataError.message e)
+    | Ok text ->
+        try
+            use doc = JsonDocument.Parse text
+
+            Waal.Learning.Backbone.readRecorded doc.RootElement
+            |> Result.mapError (fun detail -> layout.Backbone, detail)
+        with :? JsonException as e ->
+            Error(layout.Backbone, $"not valid JSON ({e.Message})")
+
 /// The software versions spec.json records (empty when the file or field cannot be read).
 let readVersions (layout: Layout) =
     match Files.readText "spec.json" Files.Limits.documentBytes layout.Spec with

@@ -92,17 +92,7 @@ let private proceed (layout: RunFolder.Layout) (p: Workbench.Inputs) (hooks: Hoo
         let recorded =
             match bench.Backbone with
             | None -> Ok()
-            | Some r ->
-                catchIo layout.Backbone (fun () ->
-                    use stream = new MemoryStream()
-
-                    do
-                        use w =
-                            new Text.Json.Utf8JsonWriter(stream, Text.Json.JsonWriterOptions(Indented = true))
-
-                        Backbone.writeRecorded w r
-
-                    RunFolder.writeAtomic layout.Backbone (stream.ToArray()))
+            | Some r -> catchIo layout.Backbone (fun () -> RunFolder.writeBackbone layout r)
 
         let learner = bench.Learner hooks.Sink
 
