@@ -2,7 +2,7 @@ namespace Waal.Core
 
 /// What the labelling desk is doing.
 [<RequireQualifiedAccess>]
-type DeskStatus =
+type internal DeskStatus =
     /// A batch waits for labels.
     | Labelling
     /// Training and the next query run in the background.
@@ -13,7 +13,7 @@ type DeskStatus =
     | Failed of why: string
 
 /// A request the desk refused: an HTTP status and why.
-type Refusal =
+type internal Refusal =
     {
         Status: int
         Message: string
@@ -29,7 +29,7 @@ type Refusal =
 /// What a person does on the page to the batch shown (the batch being labelled, or while the model trains, the
 /// images offered meanwhile).
 [<RequireQualifiedAccess>]
-type Edit =
+type internal Edit =
     /// Labels one item.
     | Give of index: int * label: int
     /// Labels several items, all or none.
@@ -41,7 +41,7 @@ type Edit =
 
 /// What happens to the desk: a person's edits, and the answers to the effects that take time or can fail.
 [<RequireQualifiedAccess>]
-type DeskEvent =
+type internal DeskEvent =
     /// The desk opened with the batch and prefetch files found in the session folder (None: absent, or kept
     /// aside because they could not be read).
     | Opened of batch: BatchLabels option * prefetch: BatchLabels option
@@ -60,7 +60,7 @@ type DeskEvent =
 
 /// What the shell around the desk does, in order, for one step. `Store` and `Save` are answered with an event.
 [<RequireQualifiedAccess>]
-type DeskEffect =
+type internal DeskEffect =
     /// Writes batch.json.
     | WriteBatch of BatchLabels
     /// Writes prefetch.json, or removes it (None).
@@ -79,7 +79,7 @@ type DeskEffect =
 
 /// The desk's own state: the batch being labelled, the labels given while the model trains, what it is doing,
 /// and a counter the page polls (it changes whenever what the page shows changes).
-type DeskState =
+type internal DeskState =
     {
         Batch: BatchLabels option
         /// While the model trains: the images offered meanwhile; while a batch waits: the labels given to them
@@ -91,7 +91,7 @@ type DeskState =
 
 /// What the desk knows of its session that does not change: the seed of the initial draw, the initial batch's
 /// size and the number of classes.
-type DeskSettings =
+type internal DeskSettings =
     {
         Seed: int64
         Initial: int
@@ -102,7 +102,7 @@ type DeskSettings =
 /// effects the shell carries out, in order. The session owns the progress (the pool, the rounds, the pending
 /// batch); the desk reads it and changes it only through `Store`. Labels are written (WriteBatch,
 /// WritePrefetch) before they are acknowledged, so a process killed between any two effects loses none.
-module LabellingDesk =
+module internal LabellingDesk =
     /// A desk that has not read its files yet.
     let initial =
         {

@@ -1,6 +1,6 @@
 /// Reading files defensively: every failure becomes a DataError naming the file, and no buffer is ever
 /// allocated for more bytes than are really there (a header's claim is trusted only as an upper bound).
-module Waal.Data.Binary
+module internal Waal.Data.Binary
 
 open System
 open System.IO

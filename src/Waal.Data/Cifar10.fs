@@ -1,6 +1,6 @@
 /// CIFAR-10's binary version: data_batch_1..5.bin (training) and test_batch.bin, each a sequence of records of
 /// one label byte (0..9) and 3072 pixel bytes (1024 red, 1024 green, 1024 blue, rows of 32), already CHW.
-module Waal.Data.Cifar10
+module internal Waal.Data.Cifar10
 
 open System.IO
 open Waal.Data.Binary

@@ -40,7 +40,7 @@ module Limits =
     let datasetBytes = mebibytes 4096L
 
 /// A size for messages: "1,073,741,824 bytes (1 GiB)".
-let sizeText (bytes: int64) =
+let internal sizeText (bytes: int64) =
     let exact = bytes.ToString("N0", CultureInfo.InvariantCulture)
 
     let scaled =

@@ -1,6 +1,6 @@
 /// The IDX format of MNIST and Fashion-MNIST, raw or gzip-compressed: a 4-byte magic (0, 0, type code,
 /// number of dimensions), the dimensions as big-endian 32-bit integers, then the unsigned bytes.
-module Waal.Data.Idx
+module internal Waal.Data.Idx
 
 open System
 open System.IO

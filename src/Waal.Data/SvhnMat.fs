@@ -1,7 +1,7 @@
 /// SVHN's MATLAB level-5 MAT files (train_32x32.mat, test_32x32.mat): variable X, H x W x C x N uint8 in
 /// column-major order, and y, N x 1 with 1..10 where 10 means the digit 0. Data elements may be plain or
 /// zlib-compressed (miCOMPRESSED); both byte orders are read. v7.3 files are HDF5 and are refused by name.
-module Waal.Data.SvhnMat
+module internal Waal.Data.SvhnMat
 
 open System
 open System.IO

@@ -68,7 +68,7 @@ module ExperimentError =
     let private tagOf = FSharpValue.PreComputeUnionTagReader typeof<ExperimentError>
 
     /// Every case's code, by case name (DataFailed's is the data error's own, so it has none here).
-    let table =
+    let internal table =
         FSharpType.GetUnionCases typeof<ExperimentError>
         |> Array.choose (fun case -> codes[case.Tag] |> Option.map (fun c -> case.Name, c))
 

@@ -83,7 +83,7 @@ let private normalisationOf (e: JsonElement) =
 let format = "waal-model/1"
 
 /// model.json: the model's description, indented.
-let toJson (m: ModelInfo) =
+let internal toJson (m: ModelInfo) =
     use stream = new MemoryStream()
 
     do
@@ -182,7 +182,7 @@ let private validated (path: string) (info: ModelInfo) : Result<ModelInfo, Model
         | Ok _ -> Ok info
 
 /// Reads model.json; a missing or mistyped field is named.
-let ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
+let internal ofJson (path: string) (text: string) : Result<ModelInfo, ModelError> =
     try
         use doc = JsonDocument.Parse text
         let r = doc.RootElement
@@ -481,7 +481,7 @@ let load (dir: string) : Result<Loaded, ModelError> =
                 Error e))
 
 /// The files the model of a model or run folder is read from: what no command may write over.
-let inputsOf (dir: string) : string list =
+let internal inputsOf (dir: string) : string list =
     let layout = { RunFolder.Layout.Folder = dir }
 
     match locate dir with
@@ -556,7 +556,7 @@ let predictPrepared (model: Loaded) (images: byte[][]) (batch: int) : Prediction
 
 /// The image files of `paths` (files, or folders searched recursively, hidden entries skipped), in the order
 /// given, each folder's files in ordinal order; (display name, full path).
-let imageFiles (paths: string list) : Result<(string * string) list, ModelError> =
+let internal imageFiles (paths: string list) : Result<(string * string) list, ModelError> =
     let rec expand (path: string) =
         if File.Exists path then
             Ok [ path, Path.GetFullPath path ]
@@ -597,7 +597,7 @@ let private number (v: float) =
 
 /// predictions.csv: `path,class,probability`, one column per class's probability (named by the class), then
 /// margin and entropy; one row per image, in order.
-let predictionsCsv (info: ModelInfo) (rows: (string * Prediction) list) =
+let internal predictionsCsv (info: ModelInfo) (rows: (string * Prediction) list) =
     let sb = StringBuilder()
     sb.Append("path,class,probability") |> ignore
 

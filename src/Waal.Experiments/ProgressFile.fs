@@ -1,7 +1,7 @@
 /// progress.json, an experiment's source of truth for resuming: its format written and read back, every field
 /// checked against the label log (a record that contradicts the pool, a value out of range), and the stop set's
 /// size checked against the spec. RunFolder writes and reads it at its place in the folder.
-module Waal.Experiments.ProgressFile
+module internal Waal.Experiments.ProgressFile
 
 open System
 open System.IO

@@ -193,7 +193,7 @@ let group (runs: Run list) : Group list =
         })
 
 /// Mean and sample standard deviation (0 for one value).
-let meanStd (xs: float list) =
+let internal meanStd (xs: float list) =
     let n = float xs.Length
     let mean = List.average xs
 
@@ -230,7 +230,7 @@ let private aubc (r: Run) =
     Metrics.areaUnderBudgetCurve (r.Rows |> List.map (fun row -> row.Labelled, row.TestAccuracy))
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom (a 95% two-sided interval); 1.96 beyond 30.
-let tQuantile (df: int) =
+let internal tQuantile (df: int) =
     let table =
         [|
             12.706
@@ -272,7 +272,7 @@ let tQuantile (df: int) =
 
 /// The settings line of a group: what applies to its strategy (WAAL's method only for waal; the batch mode only
 /// for strategies that rank by one score).
-let settingsLine (g: Group) =
+let internal settingsLine (g: Group) =
     let s = g.Spec
     let m = s.Method
     let pool = s.PoolSize |> Option.map string |> Option.defaultValue "all"

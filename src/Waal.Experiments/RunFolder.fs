@@ -49,17 +49,17 @@ type Layout =
         ]
 
 /// The six fixed columns of rounds.csv, in order.
-let fixedColumns =
+let internal fixedColumns =
     "round,labeled,test_accuracy,train_seconds,query_seconds,eval_seconds"
 
 /// The header of rounds.csv: the six fixed columns, the training budget actually spent, then the round's
 /// stopping signals and the rule that stopped the run after it (empty unless one did).
-let roundsHeader =
+let internal roundsHeader =
     fixedColumns
     + ",train_iterations,stop_kappa,stop_agreement,stop_uncertainty,stopped"
 
 /// Writes bytes to `path` atomically: temporary file, flush to disk, rename.
-let writeAtomic (path: string) (bytes: byte[]) =
+let internal writeAtomic (path: string) (bytes: byte[]) =
     let dir = Path.GetDirectoryName(Path.GetFullPath path)
     Directory.CreateDirectory dir |> ignore
     let tmp = Path.Combine(dir, $".{Path.GetFileName path}.{Environment.ProcessId}.tmp")
@@ -72,14 +72,14 @@ let writeAtomic (path: string) (bytes: byte[]) =
     File.Move(tmp, path, true)
 
 /// Writes text (UTF-8, no BOM) atomically.
-let writeTextAtomic (path: string) (text: string) =
+let internal writeTextAtomic (path: string) (text: string) =
     writeAtomic path (UTF8Encoding(false).GetBytes text)
 
 let private seconds (x: float) =
     x.ToString("F3", CultureInfo.InvariantCulture)
 
 /// rounds.csv: the header, then one row per completed round (accuracy written exactly, seconds to 1 ms).
-let roundsCsv (records: RoundRecord list) =
+let internal roundsCsv (records: RoundRecord list) =
     let sb = StringBuilder()
     // A run with a validation split has one more column, last (other runs' files stay as they were).
     let validated =
@@ -214,7 +214,7 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
 
 /// Removes temporary files that a killed writer left behind (`*.tmp` in the folder and below it); the files
 /// they were meant to replace are intact, because a rename never happened.
-let removeStaleTemporaries (folder: string) =
+let internal removeStaleTemporaries (folder: string) =
     if Directory.Exists folder then
         for f in Directory.GetFiles(folder, "*.tmp", SearchOption.AllDirectories) do
             File.Delete f
@@ -234,7 +234,7 @@ let private moveTo (source: string) (target: string) =
 /// Moves an experiment's files into .replaced/ (`run --force`): nothing is deleted until the new experiment has
 /// written its first files (discardReplaced), and a failure before then puts them back (restoreReplaced). The
 /// marker `.replaced/whole` says every file was moved, so that the new experiment may have begun writing.
-let setAside (layout: Layout) =
+let internal setAside (layout: Layout) =
     if
         layout.ExperimentFiles
         |> List.exists (fun f -> File.Exists f || Directory.Exists f)
@@ -248,7 +248,7 @@ let setAside (layout: Layout) =
 
 /// Puts back the experiment set aside. Once it was set aside whole, whatever the new experiment had written of
 /// its files is removed first; before that, the folder still holds only the old experiment's files.
-let restoreReplaced (layout: Layout) =
+let internal restoreReplaced (layout: Layout) =
     if Directory.Exists layout.Replaced then
         let whole = File.Exists(Path.Combine(layout.Replaced, "whole"))
 
@@ -261,11 +261,11 @@ let restoreReplaced (layout: Layout) =
         Directory.Delete(layout.Replaced, true)
 
 /// Deletes the experiment set aside: the new one has written its first files.
-let discardReplaced (layout: Layout) = remove layout.Replaced
+let internal discardReplaced (layout: Layout) = remove layout.Replaced
 
 /// After a process was killed while replacing an experiment: the new experiment stays if it had written its
 /// first files (progress.json, written last of them, is in the folder); otherwise the old one comes back.
-let recoverReplaced (layout: Layout) =
+let internal recoverReplaced (layout: Layout) =
     if Directory.Exists layout.Replaced then
         if File.Exists layout.Progress then
             discardReplaced layout
@@ -286,7 +286,7 @@ let readSpec (layout: Layout) : Result<Configuration, string> =
 
 /// Writes backbone.json: what a run with --backbone records about it (the model file, its hash with its
 /// preparation, the embedding's width, the head's normalisation), indented, atomically.
-let writeBackbone (layout: Layout) (r: Waal.Learning.Backbone.Recorded) =
+let internal writeBackbone (layout: Layout) (r: Waal.Learning.Backbone.Recorded) =
     use stream = new MemoryStream()
 
     do
@@ -336,7 +336,7 @@ let readState (layout: Layout) (config: Configuration) : Result<Progress, string
 
 /// dataset.json: the dataset's name and folder, class names, image shape, normalisation, the pool's and the
 /// test split's sizes and files (relative to the folder), and the files skipped (with the error line).
-let datasetJson
+let internal datasetJson
     (name: string)
     (folder: string)
     (pool: Dataset)
@@ -400,7 +400,7 @@ let datasetJson
 /// A pool of copies (`originals` below the pool's size: item i copies original i % originals) adds what the batch
 /// wasted: batch_repeats (items whose original the batch already holds) and batch_labelled_copies (copies of an
 /// original labelled before the batch).
-let diagnosticsCsv (naming: Naming option) (originals: int) (progress: Progress) =
+let internal diagnosticsCsv (naming: Naming option) (originals: int) (progress: Progress) =
     let classes = progress.Pool.Classes
     let queried = progress.Records |> List.filter (fun r -> r.Queried.Length > 0)
     let repeated = originals < progress.Pool.Size
@@ -464,7 +464,7 @@ let diagnosticsCsv (naming: Naming option) (originals: int) (progress: Progress)
     sb.ToString()
 
 /// `originals`: the number of distinct images in the pool (its size, unless it was repeated).
-let saveProgress (layout: Layout) (naming: Naming option) (originals: int) (progress: Progress) =
+let internal saveProgress (layout: Layout) (naming: Naming option) (originals: int) (progress: Progress) =
     writeAtomic layout.Progress (ProgressFile.progressJson naming progress)
     writeTextAtomic layout.Diagnostics (diagnosticsCsv naming originals progress)
     writeAtomic layout.Labels (LabelLogJson.toBytesNamed naming (Pool.log progress.Pool))
@@ -484,7 +484,7 @@ type LockRefused =
     | CannotLock of detail: string
 
 /// Takes the folder's lock (creating the folder), or says which process holds it.
-let lockFolder (layout: Layout) : Result<FolderLock, LockRefused> =
+let internal lockFolder (layout: Layout) : Result<FolderLock, LockRefused> =
     let opened =
         try
             Directory.CreateDirectory layout.Folder |> ignore

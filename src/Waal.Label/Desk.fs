@@ -4,7 +4,7 @@
 /// written to the session folder (batch.json, atomically) before the request that gave it is answered; a
 /// completed batch goes into the session (labels.json, progress.json) before training starts, so a process
 /// killed at any moment restarts where the person was.
-module Waal.Label.Desk
+module internal Waal.Label.Desk
 
 open System
 open System.IO

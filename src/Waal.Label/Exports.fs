@@ -1,7 +1,7 @@
 /// The labels in the forms other tools read: a CSV of path and class, class folders, and Label Studio tasks for
 /// the batch being labelled (with the model's prediction and its probability as the score), whose JSON export
 /// reads back as labels.
-module Waal.Label.Exports
+module internal Waal.Label.Exports
 
 open System
 open System.IO

@@ -5,7 +5,7 @@ open Waal.Experiments
 
 /// Why a labelling session cannot open, be exported or take an import: one type for the labelling layer, each
 /// case's code beside it (`LabelError.code`).
-type LabelError =
+type internal LabelError =
     /// The images, or the class folders, cannot be read (the data layer's own code).
     | Data of DataError
     /// LABEL002: a file of the session folder (label.json, spec.json, progress.json, batch.json) is missing or
@@ -23,13 +23,13 @@ type LabelError =
     | Unwritable of folder: string * detail: string
 
 /// The labelling layer's warnings: what went wrong and was worked around, said on the standard error.
-type LabelWarning =
+type internal LabelWarning =
     /// LABEL006: a batch file that cannot be read was kept aside (renamed) and the batch starts again.
     | BatchFileKeptAside of file: string * detail: string * aside: string
     /// LABEL013: no images are offered while the model trains.
     | NothingOffered of file: string * detail: string
 
-module LabelError =
+module internal LabelError =
     /// The error's code.
     let code (e: LabelError) =
         match e with
@@ -53,7 +53,7 @@ module LabelError =
         | Unwritable(folder, detail) ->
             $"error {code e}: {folder}: the session folder cannot be created or written: {detail}"
 
-module LabelWarning =
+module internal LabelWarning =
     /// The warning's code.
     let code (w: LabelWarning) =
         match w with

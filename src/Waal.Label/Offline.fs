@@ -1,6 +1,6 @@
 /// A session folder read without opening a session (no training, no networks): exports and imports while no
 /// server runs.
-module Waal.Label.Offline
+module internal Waal.Label.Offline
 
 open System
 open System.IO

@@ -1,6 +1,6 @@
 /// The state the labelling page shows, as JSON: a pure function of one snapshot of the desk (taken under its
 /// lock), written outside the lock.
-module Waal.Label.PageJson
+module internal Waal.Label.PageJson
 
 open System
 open System.IO

@@ -2,7 +2,7 @@
 /// POSTs that label, undo and skip. Every request needs the session token (the URL's once, then a cookie);
 /// POSTs also need it in a header the page sends (a cross-site form cannot), and, on the loopback address, the
 /// Host header must name the loopback address (no DNS rebinding).
-module Waal.Label.Server
+module internal Waal.Label.Server
 
 open System
 open System.IO

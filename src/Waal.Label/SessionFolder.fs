@@ -1,7 +1,7 @@
 /// A labelling session folder: its files and their formats (label.json, batch.json, prefetch.json beside the
 /// run folder's spec.json and progress.json), the source data it reads, and the CSV of known labels that seeds
 /// a new one.
-module Waal.Label.SessionFolder
+module internal Waal.Label.SessionFolder
 
 open System
 open System.IO

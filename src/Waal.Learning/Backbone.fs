@@ -311,7 +311,7 @@ let imageOptions (p: Preprocessing) (given: ImageOptions) : ImageOptions =
 /// The embeddings of images n rows of `images` from `start` (normalised as the preparation says, on the backbone's
 /// device): the centre crop, the forward pass, the chosen output as N x D float32 on the CPU; checked for its
 /// width and for values that are not finite (`names` names an image in the message).
-let embedRows (b: Backbone) (images: Tensors.ImageTensors) (names: int -> string) (start: int) (n: int) =
+let internal embedRows (b: Backbone) (images: Tensors.ImageTensors) (names: int -> string) (start: int) (n: int) =
     let p = b.Preprocessing
     use _noGrad = torch.no_grad ()
     use _scope = torch.NewDisposeScope()
@@ -392,7 +392,7 @@ let private openEmbeddings (path: string) (count: int) (dim: int) =
 
 /// Images per forward pass of the backbone: about 4 million input values (27 images at 3 x 224 x 224; ResNet-18
 /// ran at the same speed at 32 as at 55, with less memory for the activations).
-let batchFor (p: Preprocessing) =
+let internal batchFor (p: Preprocessing) =
     max 1 (min 256 (4194304 / (p.Channels * p.Crop * p.Crop)))
 
 /// Every image of `d` through the backbone a batch at a time (embedRows), each batch's embeddings and size given

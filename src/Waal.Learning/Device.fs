@@ -24,7 +24,7 @@ extern int private setenv(string name, string value, int overwrite)
 /// missing), as on this project's CI machines. There, with oneDNN's AVX2 or AVX-512 kernels and two threads,
 /// WAAL's training produced a NaN loss at a different step in most runs; with its SSE4.1 kernels, none in 12
 /// runs and every run bit-identical (docs/platform.md).
-let oneDnnNeedsBaseline () =
+let internal oneDnnNeedsBaseline () =
     try
         let info = System.IO.File.ReadAllText "/proc/cpuinfo"
 
@@ -49,7 +49,7 @@ let private guarded =
 /// Limits oneDNN to its SSE4.1 kernels on the processors of `oneDnnNeedsBaseline` (unless the environment sets
 /// ONEDNN_MAX_CPU_ISA or DNNL_MAX_CPU_ISA). oneDNN reads the variable at its first convolution, so this runs
 /// before any network is built; build/env.sh exports the same for every process the scripts start.
-let guardCpu () = guarded.Force()
+let internal guardCpu () = guarded.Force()
 
 /// Sets libtorch's intra-op thread count (0 keeps libtorch's default of one per core).
 let setThreads (threads: int) =
@@ -68,7 +68,7 @@ let private trimThreshold, mmapThreshold = -1, -3
 /// about 7-11 % faster, peak RSS unchanged. Blocks up to 32 MB come from the heap (glibc's largest mmap
 /// threshold), and up to 256 MB of free heap is kept. A no-op where the C library has no mallopt (musl, macOS,
 /// Windows). Returns whether both settings were taken.
-let keepFreedMemory () =
+let internal keepFreedMemory () =
     try
         mallopt (mmapThreshold, 32 * 1024 * 1024) = 1
         && mallopt (trimThreshold, 256 * 1024 * 1024) = 1

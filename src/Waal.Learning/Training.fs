@@ -82,7 +82,7 @@ let private labelTensor (device: Device) (pool: Pool) =
     torch.tensor(labels).``to`` device
 
 /// Random crop (zero padding 4) and horizontal flip per image, from libtorch's seeded generator.
-let augment (x: Tensor) =
+let internal augment (x: Tensor) =
     let n = x.shape[0]
     let h = x.shape[2]
     let w = x.shape[3]
