@@ -72,8 +72,7 @@ module Architecture =
         | None, NetworkInputs.Reference when (channels, height, width) = (3, 32, 32) -> Ok Vgg16
         | Some SmallCnn, _ -> Error $"small-cnn takes 1x28x28 images, not {shape}"
         | Some Vgg16, _ -> Error $"vgg16 takes 3x32x32 images, not {shape}"
-        | (None | Some Resnet), _ when resnetFits -> Ok Resnet
-        | (None | Some Resnet), _ -> noResnet ()
+        | (None | Some Resnet), _ -> if resnetFits then Ok Resnet else noResnet ()
 
     /// Why "auto" picked `a` for `inputs`, in words (the first lines of `waal run`).
     let why (inputs: NetworkInputs) (a: Architecture) =
