@@ -3,6 +3,8 @@ module Waal.Cli.Experiment
 
 open System
 open System.IO
+open System.Runtime.InteropServices
+open System.Threading
 open Argu
 open Spectre.Console
 open Waal.Cli.Args
@@ -130,6 +132,37 @@ let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, E
                         Info = fun line -> AnsiConsole.MarkupLine(Markup.Escape line)
                     })
 
+/// Runs `work` so that SIGTERM (a scheduler preempting or requeueing the task) or SIGINT stops it at its next
+/// safe point: the progress sink throws at its next step, before anything of the half-round in flight is written,
+/// and the run ends with EXP016 (exit code 143). The folder is consistent at every instant anyway (atomic files);
+/// this makes the stop prompt and says so. A second SIGINT ends the process at once.
+let private interruptible (folder: string) (work: Runner.Hooks -> Result<unit, ExperimentError>) (hooks: Runner.Hooks) =
+    use stop = new CancellationTokenSource()
+    let mutable signal = ""
+
+    let onSignal (ctx: PosixSignalContext) =
+        if not stop.IsCancellationRequested then
+            ctx.Cancel <- true
+
+            signal <-
+                if ctx.Signal = PosixSignal.SIGTERM then
+                    "SIGTERM"
+                else
+                    "SIGINT"
+
+            stop.Cancel()
+
+    use _ = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal)
+    use _ = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal)
+
+    try
+        work
+            { hooks with
+                Sink = Session.cancellable stop.Token hooks.Sink
+            }
+    with :? OperationCanceledException when stop.IsCancellationRequested ->
+        Error(Interrupted(folder, signal))
+
 let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result: Result<unit, ExperimentError>) =
     match result with
     | Ok() ->
@@ -141,6 +174,7 @@ let private finish (out: TextWriter) (err: TextWriter) (folder: string) (result:
         err.WriteLine(ExperimentError.line e)
 
         match e with
+        | Interrupted _ -> 143
         | RoundFailed _
         | LabelsRefused _
         | OutOfTurn _
@@ -167,14 +201,16 @@ let run (out: TextWriter) (err: TextWriter) (args: ParseResults<RunArgs>) =
             err.WriteLine line
             2
         | Ok s ->
-            withProgress out (fun hooks -> Runner.run s folder (args.Contains RunArgs.Force) hooks)
+            withProgress
+                out
+                (interruptible folder (fun hooks -> Runner.run s folder (args.Contains RunArgs.Force) hooks))
             |> finish out err folder
 
 /// `waal resume`.
 let resume (out: TextWriter) (err: TextWriter) (args: ParseResults<ResumeArgs>) =
     let folder = args.GetResult ResumeArgs.Folder
 
-    withProgress out (fun hooks -> Runner.resume folder hooks)
+    withProgress out (interruptible folder (fun hooks -> Runner.resume folder hooks))
     |> finish out err folder
 
 /// `waal report`.

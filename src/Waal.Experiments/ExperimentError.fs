@@ -52,6 +52,9 @@ type ExperimentError =
     | [<Code "EXP014">] Stopped of rule: string
     /// The backbone (`--backbone`) or its preparation file was refused, or embedding the images with it failed.
     | [<Code "EXP015">] BackboneFailed of file: string * detail: string
+    /// The run was stopped by a signal (SIGTERM: a scheduler preempting or requeueing it; SIGINT) at its next safe
+    /// point: the folder holds every half-round completed before it, and `waal resume` continues.
+    | [<Code "EXP016">] Interrupted of folder: string * signal: string
 
 /// Codes and one-line messages.
 [<RequireQualifiedAccess>]
@@ -109,6 +112,9 @@ module ExperimentError =
         | NoTestData -> "evaluation", "no test data was given, so there is nothing to evaluate on"
         | Stopped rule -> "stopping", $"a stopping rule fired: {rule}"
         | BackboneFailed(file, detail) -> file, detail
+        | Interrupted(folder, signal) ->
+            folder,
+            $"stopped by {signal} at a safe point; every completed half-round is saved: 'waal resume {folder}' continues"
 
     /// `where: message`, without the code.
     let message (e: ExperimentError) =

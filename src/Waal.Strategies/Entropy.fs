@@ -3,6 +3,9 @@ module Waal.Strategies.Entropy
 
 open Waal.Core
 
+/// The score of one prediction's probabilities (smallest: queried first).
+let score = Classic.negEntropy
+
 /// The strategy.
 let strategy =
     {
@@ -10,6 +13,6 @@ let strategy =
         Description = "smallest sum_c p_c log p_c"
         Deterministic = true
         Train = Strategy.trainPlain
-        Query = Strategy.bySmallest Classic.negEntropy
+        Query = Strategy.bySmallest score
         Signals = Strategy.noSignals
     }

@@ -3,6 +3,9 @@ module Waal.Strategies.LeastConfidence
 
 open Waal.Core
 
+/// The score of one prediction's probabilities (smallest: queried first).
+let score = Classic.leastConfidence
+
 /// The strategy.
 let strategy =
     {
@@ -10,6 +13,6 @@ let strategy =
         Description = "smallest max_c p_c"
         Deterministic = true
         Train = Strategy.trainPlain
-        Query = Strategy.bySmallest Classic.leastConfidence
+        Query = Strategy.bySmallest score
         Signals = Strategy.noSignals
     }

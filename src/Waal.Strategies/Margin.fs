@@ -3,6 +3,9 @@ module Waal.Strategies.Margin
 
 open Waal.Core
 
+/// The score of one prediction's probabilities (smallest: queried first).
+let score = Classic.margin
+
 /// The strategy.
 let strategy =
     {
@@ -10,6 +13,6 @@ let strategy =
         Description = "smallest p_(1) - p_(2)"
         Deterministic = true
         Train = Strategy.trainPlain
-        Query = Strategy.bySmallest Classic.margin
+        Query = Strategy.bySmallest score
         Signals = Strategy.noSignals
     }

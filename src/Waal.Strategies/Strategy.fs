@@ -98,17 +98,19 @@ module Strategy =
 
             best)
 
+    /// A score of each prediction's probabilities, for the items in `indices` (in their order), with each
+    /// item's predicted class.
+    let probabilityScores (score: float[] -> float) (ctx: Context) (nets: Networks) (indices: int[]) =
+        let p =
+            Scoring.probabilities nets ctx.PoolTensors indices ctx.Settings.ScoreBatch ctx.Sink
+
+        let c = ctx.PoolTensors.Classes
+
+        Array.init indices.Length (fun i -> score (Array.init c (fun j -> float p[i * c + j]))), argmaxRows c p
+
     /// Ranks the unlabelled pool by a score of each prediction's probabilities (smallest first) and picks the
     /// batch by the spec's batch mode.
     let bySmallest (score: float[] -> float) (ctx: Context) (nets: Networks) (pool: Pool) (round: int) (k: int) =
         let unlabelled = Pool.unlabelled pool
-
-        let p =
-            Scoring.probabilities nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
-
-        let c = ctx.PoolTensors.Classes
-
-        let scores =
-            Array.init unlabelled.Length (fun i -> score (Array.init c (fun j -> float p[i * c + j])))
-
-        pick ctx nets round k unlabelled scores (fun () -> argmaxRows c p)
+        let scores, predicted = probabilityScores score ctx nets unlabelled
+        pick ctx nets round k unlabelled scores (fun () -> predicted)

@@ -34,26 +34,33 @@ let private onScale (m: MethodOptions) (u: float[]) (d: float[]) =
     | ZScale, _ -> BatchSelection.standardise u, BatchSelection.standardise d
     | RankScale, _ -> rankFractions u, rankFractions d
 
+/// The per-item terms of the items in `indices`, in their order: u (the uncertainty term), the critic value d,
+/// and the raw scores. Each item's terms depend on that item alone (and, bit for bit, on the score batch it was
+/// computed in: Sharding keeps batches whole).
+let terms (ctx: Context) (nets: Nets.Networks) (indices: int[]) =
+    let s = Scoring.scores nets ctx.PoolTensors indices ctx.Settings.ScoreBatch ctx.Sink
+
+    let m = ctx.Spec.Method
+    let u = Array.init indices.Length (fun i -> uncertainty m (s.Row i))
+    let d = s.Critic |> Array.map float
+    u, d, s
+
+/// The ranking score (smallest first) of the whole unlabelled pool's terms: u - selection x d on the spec's
+/// scale (`onScale`, which may standardise or rank over all of U); or u, or -d (ablations).
+let rankOf (m: MethodOptions) (u: float[]) (d: float[]) =
+    match m.Score with
+    | Combined ->
+        let su, sd = onScale m u d
+        Array.map2 (Uncertainty.combined m.Selection) su sd
+    | UncertaintyOnly -> u
+    | DiversityOnly -> d |> Array.map (fun x -> -x)
+
 /// The WAAL scores of the unlabelled pool, in the order of `unlabelled`: u (the uncertainty term), the critic
 /// value d, the ranking score (smallest first) and the raw scores. The score is u - selection x d on the
 /// spec's scale (`onScale`); or u, or -d (ablations).
 let scores (ctx: Context) (nets: Nets.Networks) (unlabelled: int[]) =
-    let s =
-        Scoring.scores nets ctx.PoolTensors unlabelled ctx.Settings.ScoreBatch ctx.Sink
-
-    let m = ctx.Spec.Method
-    let u = Array.init unlabelled.Length (fun i -> uncertainty m (s.Row i))
-    let d = s.Critic |> Array.map float
-
-    let rank =
-        match m.Score with
-        | Combined ->
-            let su, sd = onScale m u d
-            Array.map2 (Uncertainty.combined m.Selection) su sd
-        | UncertaintyOnly -> u
-        | DiversityOnly -> d |> Array.map (fun x -> -x)
-
-    u, d, rank, s
+    let u, d, s = terms ctx nets unlabelled
+    u, d, rankOf ctx.Spec.Method u d, s
 
 /// The WAAL query: the batch by the spec's batch mode over the ranking score (top-k: the k smallest, ties to
 /// the lower index).
