@@ -77,6 +77,40 @@ type ResumeArgs =
             match a with
             | Folder _ -> "the folder of an interrupted 'waal run'."
 
+/// `waal query RUN_DIR --out FILE`: the run's next batch over its last trained networks; in one process, one
+/// shard of it (`--shard S/N`), the merge of the shards' files (`--merge`), or all of it on Slurm (`--slurm`).
+type QueryArgs =
+    | [<MainCommand; ExactlyOnce>] Run_Folder of folder: string
+    | [<Mandatory>] Out of file: string
+    | Shard of shard_of: string
+    | Merge of files: string list
+    | Slurm of shards: int
+    | No_Wait
+    | Partition of name: string
+    | Time of limit: string
+    | Cpus of count: int
+    | Memory of size: string
+    | Account of name: string
+    | Gpus of count: int
+    | Sbatch_Args of text: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Run_Folder _ -> "a run folder with at least one trained round (checkpoint/latest)."
+            | Out _ -> "the batch as JSON (round, strategy, indices); with --shard, the shard's terms."
+            | Shard _ -> "score only shard S of N (0 <= S < N) of the unlabelled pool."
+            | Merge _ -> "merge the shard files of every shard into the batch."
+            | Slurm _ -> "score in N shards as a Slurm job array, then merge in a dependent job."
+            | No_Wait -> "with --slurm: return once the jobs are submitted."
+            | Partition _ -> "with --slurm: sbatch --partition."
+            | Time _ -> "with --slurm: sbatch --time for each job."
+            | Cpus _ -> "with --slurm: sbatch --cpus-per-task (default 2)."
+            | Memory _ -> "with --slurm: sbatch --mem (default 4G)."
+            | Account _ -> "with --slurm: sbatch --account."
+            | Gpus _ -> "with --slurm: sbatch --gres=gpu:N."
+            | Sbatch_Args _ -> "with --slurm: further sbatch arguments, separated by spaces."
+
 /// The accuracies `waal report --metric` reports.
 type MetricArg =
     | Test
@@ -169,6 +203,7 @@ type WaalArgs =
     | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<RunArgs>
     | [<CliPrefix(CliPrefix.None)>] Resume of ParseResults<ResumeArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Query of ParseResults<QueryArgs>
     | [<CliPrefix(CliPrefix.None)>] Query_Times of ParseResults<QueryTimesArgs>
     | [<CliPrefix(CliPrefix.None)>] Export of ParseResults<ExportArgs>
     | [<CliPrefix(CliPrefix.None)>] Predict of ParseResults<PredictArgs>
@@ -183,6 +218,7 @@ type WaalArgs =
             | Run _ -> "run an active-learning experiment into a folder."
             | Resume _ -> "continue an interrupted experiment from its folder."
             | Report _ -> "write report.md and learning_curve.png for run folders."
+            | Query _ -> "pick a run's next batch with its last model: in one process, in shards, or on Slurm."
             | Query_Times _ -> "time every strategy's query on one trained model and pool (the paper's Table 1)."
             | Export _ -> "write a run's last trained model, with what is needed to use it, into a folder."
             | Predict _ -> "predict the class of images with an exported model (or a run's last model)."

@@ -49,6 +49,7 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
         | Some(Run args) -> Experiment.run out err args
         | Some(Resume args) -> Experiment.resume out err args
         | Some(Report args) -> Experiment.report out err args
+        | Some(Query args) -> Query.run out err args
         | Some(Query_Times args) -> Experiment.queryTimes out err args
         | Some(Export args) -> Experiment.export out err args
         | Some(Predict args) -> Experiment.predict out err args

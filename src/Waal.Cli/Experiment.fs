@@ -98,7 +98,7 @@ let private plainHooks (out: TextWriter) : Runner.Hooks =
     }
 
 /// Runs `work` with Spectre.Console progress bars when stdout is a terminal, else with plain lines.
-let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, ExperimentError>) =
+let internal withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, ExperimentError>) =
     if Console.IsOutputRedirected || not (obj.ReferenceEquals(out, Console.Out)) then
         work (plainHooks out)
     else
@@ -136,7 +136,11 @@ let private withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, E
 /// safe point: the progress sink throws at its next step, before anything of the half-round in flight is written,
 /// and the run ends with EXP016 (exit code 143). The folder is consistent at every instant anyway (atomic files);
 /// this makes the stop prompt and says so. A second SIGINT ends the process at once.
-let private interruptible (folder: string) (work: Runner.Hooks -> Result<unit, ExperimentError>) (hooks: Runner.Hooks) =
+let internal interruptible
+    (folder: string)
+    (work: Runner.Hooks -> Result<unit, ExperimentError>)
+    (hooks: Runner.Hooks)
+    =
     use stop = new CancellationTokenSource()
     let mutable signal = ""
 

@@ -55,6 +55,12 @@ type ExperimentError =
     /// The run was stopped by a signal (SIGTERM: a scheduler preempting or requeueing it; SIGINT) at its next safe
     /// point: the folder holds every half-round completed before it, and `waal resume` continues.
     | [<Code "EXP016">] Interrupted of folder: string * signal: string
+    /// A query shard file (`waal query --merge`) that is not one, comes from another state of the run, or a set
+    /// of them that does not cover the pool exactly once.
+    | [<Code "EXP017">] ShardRefused of file: string * detail: string
+    /// Slurm refused or lost work this command submitted (`waal query --slurm`): sbatch or squeue failed, or the
+    /// jobs ended without their result and without an error line of their own.
+    | [<Code "EXP018">] SlurmFailed of what: string * detail: string
 
 /// Codes and one-line messages.
 [<RequireQualifiedAccess>]
@@ -112,6 +118,8 @@ module ExperimentError =
         | NoTestData -> "evaluation", "no test data was given, so there is nothing to evaluate on"
         | Stopped rule -> "stopping", $"a stopping rule fired: {rule}"
         | BackboneFailed(file, detail) -> file, detail
+        | ShardRefused(file, detail) -> file, detail
+        | SlurmFailed(what, detail) -> what, detail
         | Interrupted(folder, signal) ->
             folder,
             $"stopped by {signal} at a safe point; every completed half-round is saved: 'waal resume {folder}' continues"

@@ -248,7 +248,7 @@ let internal notAModel (e: DataError) =
 
 /// The round folder that checkpoint/latest names, and its round: the name must be a round folder of the same
 /// checkpoint (round-NNN), never a path that leads elsewhere.
-let private latestRound (layout: RunFolder.Layout) : Result<string * int, ModelError> =
+let internal latestRound (layout: RunFolder.Layout) : Result<string * int, ModelError> =
     let latest = Path.Combine(layout.Checkpoint, "latest")
 
     Files.readText "checkpoint/latest" Files.Limits.shortTextBytes latest

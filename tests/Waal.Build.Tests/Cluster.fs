@@ -290,5 +290,66 @@ let private requeued =
             "rounds.csv, every column but the seconds"
     }
 
+let private shardedQuery =
+    test "a query in 4 shards on Slurm (an array, then a dependent merge) picks the one-process batch" {
+        let waal =
+            Path.Combine(repoRoot, "src", "Waal.Cli", "bin", "Release", "net10.0", "waal.dll")
+
+        let run = Path.Combine(work.Value, "query-run")
+
+        let code, out =
+            exec
+                []
+                "dotnet"
+                [
+                    waal
+                    "run"
+                    "--dataset"
+                    $"fashion-mnist={fashion}"
+                    "--strategy"
+                    "waal"
+                    "--seed"
+                    "4"
+                    "--pool"
+                    "2000"
+                    "--initial"
+                    "40"
+                    "--query"
+                    "20"
+                    "--rounds"
+                    "0"
+                    "--epochs"
+                    "1"
+                    "--threads"
+                    "1"
+                    "--out"
+                    run
+                ]
+
+        Expect.equal code 0 $"the run: {out}"
+        let one = Path.Combine(work.Value, "one.json")
+        let code, out = exec [] "dotnet" [ waal; "query"; run; "--out"; one ]
+        Expect.equal code 0 $"the one-process query: {out}"
+        let sharded = Path.Combine(work.Value, "sharded.json")
+
+        let code, out =
+            exec
+                [ "SLURM_CONF", cluster.Value.Conf ]
+                "dotnet"
+                [ waal; "query"; run; "--slurm"; "4"; "--cpus"; "1"; "--out"; sharded ]
+
+        Expect.equal code 0 $"the sharded query: {out}"
+        Expect.stringContains out "submitted: 4 shard(s) as slurm job" "one array of 4"
+        Expect.stringContains out "shards: 4 done" "it waited for the shards"
+
+        for s in 0..3 do
+            Expect.isTrue (File.Exists(Path.Combine(sharded + ".shards", $"shard-{s}.bin"))) $"shard {s} written"
+
+        let indices (file: string) =
+            File.ReadAllLines file |> Array.find (fun l -> l.Contains "\"indices\"")
+
+        Expect.equal (indices sharded) (indices one) "the same batch, in the same order"
+    }
+
 /// The cluster tests, one at a time (they share the cluster and the results folder).
-let all = testSequenced (testList "Slurm" [ grid; failing; requeued ])
+let all = testSequenced (testList "Slurm" [ grid; failing; requeued; shardedQuery ])

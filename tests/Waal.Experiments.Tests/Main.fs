@@ -13,4 +13,5 @@ let main argv =
                 Waal.Experiments.Tests.Tests.all
                 Waal.Experiments.Tests.Refusals.all
                 Waal.Experiments.Tests.Backbones.all
+                Waal.Experiments.Tests.Shards.all
             ])

@@ -1,0 +1,332 @@
+/// `waal query`: a run's next batch with its last trained networks, in one process, as one shard, as the merge of
+/// the shards, or all of it on Slurm: N array tasks each score a shard, a job that depends on them merges
+/// (docs/cluster.md). Slurm is the engine: the command writes the two job scripts beside --out, submits them with
+/// sbatch and watches squeue; it schedules nothing itself.
+module Waal.Cli.Query
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text
+open System.Text.RegularExpressions
+open System.Threading
+open Argu
+open Waal.Cli.Args
+open Waal.Core
+open Waal.Experiments
+open Waal.Strategies
+
+let private printBatch (out: TextWriter) (path: string) (o: QueryShards.Opened) (indices: int[]) =
+    let shown = indices |> Array.truncate 20 |> Array.map string |> String.concat " "
+    let more = if indices.Length > 20 then " ..." else ""
+    out.WriteLine $"round {o.Round}, {o.Strategy}: {indices.Length} items: {shown}{more}"
+    out.WriteLine $"batch: {Path.GetFullPath path}"
+
+let private fail (err: TextWriter) (e: ExperimentError) =
+    err.WriteLine(ExperimentError.line e)
+
+    match e with
+    | WriteFailed _ -> 1
+    | Interrupted _ -> 143
+    | _ -> 2
+
+/// Parses `S/N`.
+let private shardOf (text: string) =
+    match text.Split '/' with
+    | [| s; n |] ->
+        match Int32.TryParse s, Int32.TryParse n with
+        | (true, s), (true, n) when n >= 1 && s >= 0 && s < n -> Some(s, n)
+        | _ -> None
+    | _ -> None
+
+let private local (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryArgs>) =
+    let folder = args.GetResult QueryArgs.Run_Folder
+    let target = args.GetResult QueryArgs.Out
+
+    let work (hooks: Runner.Hooks) =
+        QueryShards.openRun folder hooks.Sink
+        |> Result.bind (fun o ->
+            use o = o
+
+            match args.TryGetResult QueryArgs.Shard, args.TryGetResult QueryArgs.Merge with
+            | Some text, _ ->
+                let s, n = (shardOf text).Value
+                let items, terms = QueryShards.scoreShard o s n
+
+                QueryShards.writeShard target o s n items terms
+                |> Result.map (fun () ->
+                    out.WriteLine
+                        $"shard {s} of {n}: {items.Length} of {o.Unlabelled.Length} unlabelled items scored: {Path.GetFullPath target}")
+            | None, Some files ->
+                QueryShards.merge o files
+                |> Result.bind (fun batch ->
+                    QueryShards.writeBatch target o batch
+                    |> Result.map (fun () -> printBatch out target o batch))
+            | None, None ->
+                QueryShards.queryAll o
+                |> Result.bind (fun batch ->
+                    QueryShards.writeBatch target o batch
+                    |> Result.map (fun () -> printBatch out target o batch)))
+
+    match Experiment.withProgress out (Experiment.interruptible folder work) with
+    | Ok() -> 0
+    | Error e -> fail err e
+
+/// Runs a program to its end; the exit code, its output and its errors.
+let private exec (file: string) (arguments: string list) =
+    let start =
+        ProcessStartInfo(file, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+
+    for a in arguments do
+        start.ArgumentList.Add a
+
+    try
+        use p = Process.Start start
+        let stdout = p.StandardOutput.ReadToEndAsync()
+        let stderr = p.StandardError.ReadToEnd()
+        p.WaitForExit()
+        Ok(p.ExitCode, stdout.Result, stderr)
+    with :? ComponentModel.Win32Exception as e ->
+        Error $"'{file}' could not be started ({e.Message}): --slurm needs Slurm's commands (sbatch, squeue) on PATH"
+
+let private shell (text: string) = "'" + text.Replace("'", "'\\''") + "'"
+
+/// How a job runs this very command: `dotnet waal.dll` when it was started so, else its own executable.
+let private selfCommand () =
+    let host = Environment.ProcessPath
+    let entry = Reflection.Assembly.GetEntryAssembly().Location
+
+    if Path.GetFileNameWithoutExtension host = "dotnet" then
+        $"{shell host} {shell entry}"
+    else
+        shell host
+
+let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryArgs>) (shards: int) =
+    let folder = Path.GetFullPath(args.GetResult QueryArgs.Run_Folder)
+    let target = Path.GetFullPath(args.GetResult QueryArgs.Out)
+    let layout = { RunFolder.Layout.Folder = folder }
+    // The shard files, the job scripts and the logs: beside the batch, in TARGET.shards/.
+    let work = target + ".shards"
+
+    // Checked here, before anything is submitted (the pool itself is read by the tasks, not by this process).
+    let checkedRun =
+        if not (File.Exists layout.Spec) then
+            Error(ExperimentError.line (NotAnExperiment(layout.Spec, "missing: this folder holds no experiment")))
+        else
+            match RunFolder.readSpec layout with
+            | Error detail -> Error(ExperimentError.line (NotAnExperiment(layout.Spec, detail)))
+            | Ok config when (Sharding.tryFind config.Spec.Strategy).IsNone ->
+                let exact = Sharding.exact |> List.map fst |> String.concat ", "
+
+                Error(
+                    ExperimentError.line (
+                        NotAnExperiment(
+                            layout.Spec,
+                            $"strategy '{config.Spec.Strategy}' does not query in shards (it needs the whole pool in one process); those that do: {exact}"
+                        )
+                    )
+                )
+            | Ok _ -> Ok()
+
+    let header (name: string) (logs: string) =
+        let s = StringBuilder()
+        s.Append("#!/usr/bin/env bash\n") |> ignore
+        s.Append($"#SBATCH --job-name={name}\n") |> ignore
+        s.Append("#SBATCH --requeue\n#SBATCH --open-mode=append\n") |> ignore
+        s.Append($"#SBATCH --output={logs}\n") |> ignore
+
+        let cpus = args.GetResult(QueryArgs.Cpus, defaultValue = 2)
+        let memory = args.GetResult(QueryArgs.Memory, defaultValue = "4G")
+        s.Append($"#SBATCH --cpus-per-task={cpus}\n") |> ignore
+        s.Append($"#SBATCH --mem={memory}\n") |> ignore
+
+        for flag, value in
+            [
+                "--partition", args.TryGetResult QueryArgs.Partition
+                "--time", args.TryGetResult QueryArgs.Time
+                "--account", args.TryGetResult QueryArgs.Account
+                "--gres", args.TryGetResult QueryArgs.Gpus |> Option.map (fun n -> $"gpu:{n}")
+            ] do
+            value |> Option.iter (fun v -> s.Append($"#SBATCH {flag}={v}\n") |> ignore)
+
+        for extra in
+            (args.GetResult(QueryArgs.Sbatch_Args, defaultValue = "")).Split(' ', StringSplitOptions.RemoveEmptyEntries) do
+            s.Append($"#SBATCH {extra}\n") |> ignore
+
+        s
+
+    let submit (script: string) (extra: string list) =
+        match exec "sbatch" ([ "--parsable" ] @ extra @ [ script ]) with
+        | Error e -> Error(ExperimentError.line (SlurmFailed(script, e)))
+        | Ok(0, stdout, _) when Regex.IsMatch(stdout.Trim().Split(';')[0], "^[0-9]+$") ->
+            Ok(stdout.Trim().Split(';')[0])
+        | Ok(code, stdout, stderr) ->
+            let said = (stderr + stdout).Trim()
+            Error(ExperimentError.line (SlurmFailed(script, $"sbatch refused it (exit code {code}): {said}")))
+
+    let queued (jobs: string list) =
+        match exec "squeue" [ "-h"; "-r"; "-j"; String.Join(",", jobs); "-o"; "%j %t" ] with
+        | Ok(0, stdout, _) ->
+            Ok(
+                stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+                |> List.ofArray
+            )
+        | Ok(_, _, stderr) when stderr.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase) -> Ok []
+        | Ok(code, _, stderr) ->
+            let said = stderr.Trim()
+            Error(ExperimentError.line (SlurmFailed("squeue", $"failed (exit code {code}): {said}")))
+        | Error e -> Error(ExperimentError.line (SlurmFailed("squeue", e)))
+
+    match checkedRun with
+    | Error line ->
+        err.WriteLine line
+        2
+    | Ok() ->
+        Directory.CreateDirectory(Path.Combine(work, "logs")) |> ignore
+        let self = selfCommand ()
+        let started = DateTime.UtcNow
+
+        for old in Directory.GetFiles(work, "shard-*.bin") do
+            File.Delete old
+
+        let scoring = header "waal-query" (Path.Combine(work, "logs", "shard-%a.out"))
+        scoring.Append($"#SBATCH --array=0-{shards - 1}\n") |> ignore
+        scoring.Append("set -uo pipefail\n") |> ignore
+
+        scoring.Append(
+            $"exec {self} query {shell folder} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --out {shell work}/shard-$SLURM_ARRAY_TASK_ID.bin\n"
+        )
+        |> ignore
+
+        let merging = header "waal-query-merge" (Path.Combine(work, "logs", "merge.out"))
+        merging.Append("set -uo pipefail\n") |> ignore
+
+        merging.Append("# Submitted with --dependency=afterok:<the scoring job>: it runs once every shard is scored.\n")
+        |> ignore
+
+        merging.Append($"exec {self} query {shell folder} --merge {shell work}/shard-*.bin --out {shell target}\n")
+        |> ignore
+
+        let scoringScript = Path.Combine(work, "query.sbatch")
+        let mergingScript = Path.Combine(work, "merge.sbatch")
+        File.WriteAllText(scoringScript, scoring.ToString())
+        File.WriteAllText(mergingScript, merging.ToString())
+
+        let result =
+            submit scoringScript []
+            |> Result.bind (fun scoringJob ->
+                submit mergingScript [ $"--dependency=afterok:{scoringJob}"; "--kill-on-invalid-dep=yes" ]
+                |> Result.map (fun mergingJob -> scoringJob, mergingJob))
+
+        match result with
+        | Error line ->
+            err.WriteLine line
+            1
+        | Ok(scoringJob, mergingJob) ->
+            out.WriteLine
+                $"submitted: {shards} shard(s) as slurm job {scoringJob}, the merge as job {mergingJob} (scripts and logs in {work})"
+
+            if args.Contains QueryArgs.No_Wait then
+                out.WriteLine
+                    $"not waiting: the batch will be {target}; `squeue -j {scoringJob},{mergingJob}` shows the jobs"
+
+                0
+            else
+                let rec wait (last: string) =
+                    match queued [ scoringJob; mergingJob ] with
+                    | Error line -> Error line
+                    | Ok states ->
+                        let scoringLeft = states |> List.filter (fun s -> s.StartsWith "waal-query ")
+                        let running = scoringLeft |> List.filter (fun s -> s.EndsWith " R") |> List.length
+                        let merge = states |> List.exists (fun s -> s.StartsWith "waal-query-merge ")
+
+                        let mergeState = if merge then "waiting" else "over"
+
+                        let line =
+                            $"shards: {shards - scoringLeft.Length} done, {running} running, {scoringLeft.Length - running} pending; merge: {mergeState}"
+
+                        if line <> last then
+                            out.WriteLine line
+
+                        if states.IsEmpty then
+                            Ok()
+                        else
+                            Thread.Sleep 1000
+                            wait line
+
+                match wait "" with
+                | Error line ->
+                    err.WriteLine line
+                    1
+                | Ok() when File.Exists target && File.GetLastWriteTimeUtc target >= started ->
+                    out.WriteLine(File.ReadAllText(Path.Combine(work, "logs", "merge.out")).TrimEnd())
+                    0
+                | Ok() ->
+                    // The error lines of the tasks that failed, each naming its log.
+                    let logs = Directory.GetFiles(Path.Combine(work, "logs"), "*.out") |> Array.sort
+
+                    let errors =
+                        [
+                            for log in logs do
+                                for l in File.ReadLines log do
+                                    if Regex.IsMatch(l.Trim(), "^error [A-Z]+[0-9]+: ") then
+                                        $"{l.Trim()} (in {log})"
+                        ]
+
+                    if errors.IsEmpty then
+                        let logs = Path.Combine(work, "logs")
+
+                        err.WriteLine(
+                            ExperimentError.line (
+                                SlurmFailed(
+                                    target,
+                                    $"the jobs ended without writing the batch and without an error line (cancelled, killed, out of time or memory); see {logs}"
+                                )
+                            )
+                        )
+                    else
+                        errors |> List.iter err.WriteLine
+
+                    1
+
+/// `waal query`.
+let run (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryArgs>) =
+    let modes =
+        [
+            args.Contains QueryArgs.Shard
+            args.Contains QueryArgs.Merge
+            args.Contains QueryArgs.Slurm
+        ]
+        |> List.filter id
+        |> List.length
+
+    let slurmOnly =
+        [
+            args.Contains QueryArgs.No_Wait, "--no-wait"
+            args.Contains QueryArgs.Partition, "--partition"
+            args.Contains QueryArgs.Time, "--time"
+            args.Contains QueryArgs.Cpus, "--cpus"
+            args.Contains QueryArgs.Memory, "--memory"
+            args.Contains QueryArgs.Account, "--account"
+            args.Contains QueryArgs.Gpus, "--gpus"
+            args.Contains QueryArgs.Sbatch_Args, "--sbatch-args"
+        ]
+        |> List.filter fst
+        |> List.map snd
+
+    if modes > 1 then
+        err.WriteLine(CliError.usage "command line" "give one of --shard, --merge and --slurm")
+        2
+    elif not (args.Contains QueryArgs.Slurm) && not slurmOnly.IsEmpty then
+        err.WriteLine(CliError.usage slurmOnly.Head "is an sbatch setting: it goes with --slurm N")
+        2
+    else
+        match args.TryGetResult QueryArgs.Shard, args.TryGetResult QueryArgs.Slurm with
+        | Some text, _ when (shardOf text).IsNone ->
+            err.WriteLine(CliError.usage "--shard" $"expected S/N with 0 <= S < N, found '{text}'")
+            2
+        | _, Some n when n < 1 || n > 10000 ->
+            err.WriteLine(CliError.usage "--slurm" $"expected a number of shards from 1 to 10000, found {n}")
+            2
+        | _, Some n -> slurm out err args n
+        | _ -> local out err args
