@@ -4,7 +4,7 @@
 # missing, as the test command installs chromium).
 #   bash build/slurm-local.sh start DIR   writes DIR/slurm.conf, starts munged (when not running), slurmctld and
 #                                         slurmd, waits until the node is idle; prints `export SLURM_CONF=...`
-#   bash build/slurm-local.sh stop DIR    stops the two daemons by their pid files (munged stays: other users)
+#   bash build/slurm-local.sh stop DIR    stops the two daemons by their pid files, and munged when start started it
 # Everything the cluster writes (state, spool, logs, pids) is under DIR.
 set -euo pipefail
 action="${1:-}"; dir="${2:-}"
@@ -12,7 +12,7 @@ action="${1:-}"; dir="${2:-}"
 mkdir -p "$dir"; dir="$(cd "$dir" && pwd)"
 
 stop() {
-  for d in slurmd slurmctld; do
+  for d in slurmd slurmctld munged; do
     local pidfile="$dir/$d.pid"
     [ -f "$pidfile" ] || continue
     local pid; pid="$(cat "$pidfile")"
@@ -45,9 +45,11 @@ if ! pgrep -x munged >/dev/null; then
   mkdir -p /var/lib/munge /var/log/munge /run/munge
   chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge 2>/dev/null || true
   /usr/sbin/munged --force 2>"$dir/munged.err" || { echo "error SLURM004: munged did not start; see $dir/munged.err" >&2; exit 1; }
+  # Ours to stop with the cluster (a munged that was already running is left alone).
+  pgrep -x -n munged >"$dir/munged.pid"
 fi
 
-stop
+for d in slurmd slurmctld; do [ -f "$dir/$d.pid" ] && kill "$(cat "$dir/$d.pid")" 2>/dev/null; rm -f "$dir/$d.pid"; done
 host="$(hostname -s)"
 cpus="$(nproc)"
 memory=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))

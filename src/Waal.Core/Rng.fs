@@ -15,8 +15,9 @@ type Purpose =
     | BadgeSeeds
     /// libtorch's generator for a round's training: initialisation, dropout, the penalty's t, augmentation.
     | TorchTraining
-    /// libtorch's generator for BALD's MC-dropout passes.
-    | BaldDropout
+    /// libtorch's generator for BALD's MC-dropout passes over one score batch of the unlabelled pool (batch 0
+    /// keeps the name "bald" of the single stream earlier versions drew every batch from).
+    | BaldDropout of batch: int
     /// WAAL's pairing of labelled and unlabelled items in one epoch.
     | EpochPairs of epoch: int
     /// The plain trainer's shuffle of the labelled set in one pass.
@@ -40,7 +41,8 @@ type Purpose =
         | KMeansSeeds -> "kmeans"
         | BadgeSeeds -> "badge"
         | TorchTraining -> "torch"
-        | BaldDropout -> "bald"
+        | BaldDropout 0 -> "bald"
+        | BaldDropout batch -> $"bald-{batch}"
         | EpochPairs epoch -> $"pairs-{epoch}"
         | PlainShuffle pass -> $"plain-{pass}"
         | UnlabelledPass pass -> $"unlabelled-{pass}"

@@ -62,8 +62,8 @@ let private sha256Hex (parts: byte[] list) =
     Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant()
 
 /// Opens `folder` (a run with at least one trained round) for its next query. Refused by name: a folder that is no
-/// run, a run with no trained round, a strategy that does not shard exactly (kcenter, kmeans, badge, deepfool,
-/// bald: they need one process, docs/cluster.md), an unreadable checkpoint.
+/// run, a run with no trained round, a strategy that does not shard exactly (kcenter, kmeans, badge, dfal: they
+/// need one process, docs/cluster.md), an unreadable checkpoint.
 let openRun (folder: string) (sink: ProgressSink) : Result<Opened, ExperimentError> =
     let layout = { RunFolder.Layout.Folder = folder }
     let latest = Path.Combine(layout.Checkpoint, "latest")
@@ -138,7 +138,7 @@ let scoreShard (o: Opened) (shard: int) (shards: int) =
             Sharding.Predicted = [||]
         }
     else
-        items, o.Sharded.Terms o.Context o.Nets items
+        items, o.Sharded.Terms o.Context o.Nets o.Round start items
 
 /// The batch from every unlabelled item's terms (in `Unlabelled` order).
 let pickFrom (o: Opened) (terms: Sharding.Terms) =

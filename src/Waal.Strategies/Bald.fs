@@ -9,20 +9,42 @@ open Waal.Learning
 [<Literal>]
 let Passes = 10
 
-let private query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
-    let unlabelled = Pool.unlabelled pool
-    Training.seedTorchFor ctx.Spec.Seed round Rng.BaldDropout
-
-    let runs =
-        Scoring.monteCarlo nets ctx.PoolTensors unlabelled Passes ctx.Settings.ScoreBatch ctx.Sink
-
+/// The mutual information of the items at `indices` (in their order), which begin at position `start` of the
+/// unlabelled pool. The pool is taken one score batch at a time, and the dropout masks of score batch j come from
+/// the stream (seed, round, BaldDropout j): an item's masks depend only on its batch, so a shard of whole batches
+/// (Sharding) draws what one process draws.
+let mutualInformation (ctx: Context) (nets: Nets.Networks) (round: int) (start: int) (indices: int[]) =
+    let b = ctx.Settings.ScoreBatch
     let c = ctx.PoolTensors.Classes
+    let chunks = indices |> Array.chunkBySize b
+    ctx.Sink.Start "bald: dropout passes" (chunks.Length * Passes)
+
+    let inner =
+        {
+            Start = fun _ _ -> ()
+            Advance = ctx.Sink.Advance
+            Finish = ignore
+        }
 
     let mi =
-        Array.init unlabelled.Length (fun i ->
-            Classic.bald (runs |> Array.map (fun p -> Array.init c (fun j -> float p[i * c + j]))))
+        chunks
+        |> Array.mapi (fun j chunk ->
+            Training.seedTorchFor ctx.Spec.Seed round (Rng.BaldDropout(start / b + j))
+            let runs = Scoring.monteCarlo nets ctx.PoolTensors chunk Passes b inner
 
-    TopK.largest k unlabelled mi |> Result.mapError (fun e -> BadScores(round, e))
+            Array.init chunk.Length (fun i ->
+                Classic.bald (runs |> Array.map (fun p -> Array.init c (fun k -> float p[i * c + k])))))
+        |> Array.concat
+
+    ctx.Sink.Finish()
+    mi
+
+/// BALD's query: the k largest mutual informations.
+let query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
+    let unlabelled = Pool.unlabelled pool
+
+    TopK.largest k unlabelled (mutualInformation ctx nets round 0 unlabelled)
+    |> Result.mapError (fun e -> BadScores(round, e))
 
 /// The strategy.
 let strategy =

@@ -13,12 +13,13 @@ open Waal.Learning
 /// predicted class (empty when the strategy needs none).
 type Terms = { Values: float[][]; Predicted: int[] }
 
-/// How a strategy queries in shards: the names of its terms, the terms of some items, and the batch from the
-/// terms of every unlabelled item (in `Pool.unlabelled` order).
+/// How a strategy queries in shards: the names of its terms, the terms of the items of a round's query that begin
+/// at a position of the unlabelled pool (a multiple of the score batch), and the batch from the terms of every
+/// unlabelled item (in `Pool.unlabelled` order).
 type Sharded =
     {
         TermNames: string list
-        Terms: Context -> Nets.Networks -> int[] -> Terms
+        Terms: Context -> Nets.Networks -> int -> int -> int[] -> Terms
         Pick: Context -> Nets.Networks -> Pool -> int -> int -> int[] -> Terms -> Result<int[], LearnError>
     }
 
@@ -26,7 +27,7 @@ let private byProbabilities (score: float[] -> float) =
     {
         TermNames = [ "score" ]
         Terms =
-            fun ctx nets indices ->
+            fun ctx nets _ _ indices ->
                 let scores, predicted = Strategy.probabilityScores score ctx nets indices
 
                 {
@@ -42,7 +43,7 @@ let private waal =
     {
         TermNames = [ "uncertainty"; "critic" ]
         Terms =
-            fun ctx nets indices ->
+            fun ctx nets _ _ indices ->
                 let u, d, s = Waal.terms ctx nets indices
 
                 {
@@ -59,15 +60,31 @@ let private waal =
 let private random =
     {
         TermNames = []
-        Terms = fun _ _ indices -> { Values = [||]; Predicted = [||] }
+        Terms = fun _ _ _ _ _ -> { Values = [||]; Predicted = [||] }
         Pick = fun ctx nets pool round k _ _ -> Random.strategy.Query ctx nets pool round k
     }
 
-/// The strategies that shard exactly, by name. BALD, k-center, k-means, BADGE and DeepFool do not (yet):
-/// BALD's dropout masks are drawn for the whole pool from one generator, so a shard would draw others; the rest
-/// need the whole pool's embeddings or gradients in one place (docs/cluster.md).
+// BALD: the mutual information, whose dropout masks are drawn per score batch (Bald.mutualInformation).
+let private bald =
+    {
+        TermNames = [ "mutual-information" ]
+        Terms =
+            fun ctx nets round start indices ->
+                {
+                    Values = [| Bald.mutualInformation ctx nets round start indices |]
+                    Predicted = [||]
+                }
+        Pick =
+            fun _ _ _ round k unlabelled terms ->
+                TopK.largest k unlabelled terms.Values[0]
+                |> Result.mapError (fun e -> BadScores(round, e))
+    }
+
+/// The strategies that shard exactly, by name. k-center, k-means, BADGE and DeepFool do not: they need the
+/// whole pool's embeddings or gradients in one place (docs/cluster.md).
 let exact: (string * Sharded) list =
     [
+        "bald", bald
         "random", random
         "least-confidence", byProbabilities LeastConfidence.score
         "margin", byProbabilities Margin.score

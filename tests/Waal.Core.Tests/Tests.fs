@@ -208,7 +208,8 @@ let private rng =
                         Rng.KMeansSeeds
                         Rng.BadgeSeeds
                         Rng.TorchTraining
-                        Rng.BaldDropout
+                        Rng.BaldDropout 0
+                        Rng.BaldDropout 3
                         Rng.EpochPairs 0
                         Rng.EpochPairs 1
                         Rng.PlainShuffle 0
@@ -223,6 +224,7 @@ let private rng =
                         "badge"
                         "torch"
                         "bald"
+                        "bald-3"
                         "pairs-0"
                         "pairs-1"
                         "plain-0"
