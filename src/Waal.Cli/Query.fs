@@ -328,5 +328,26 @@ let run (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryArgs>) =
         | _, Some n when n < 1 || n > 10000 ->
             err.WriteLine(CliError.usage "--slurm" $"expected a number of shards from 1 to 10000, found {n}")
             2
-        | _, Some n -> slurm out err args n
-        | _ -> local out err args
+        | _, Some _ when args.TryGetResult QueryArgs.Cpus |> Option.exists (fun c -> c < 1 || c > 4096) ->
+            let c = args.GetResult QueryArgs.Cpus
+            err.WriteLine(CliError.usage "--cpus" $"expected 1 to 4096 CPUs per task, found {c}")
+            2
+        | _, Some _ when args.TryGetResult QueryArgs.Gpus |> Option.exists (fun g -> g < 1 || g > 64) ->
+            let g = args.GetResult QueryArgs.Gpus
+            err.WriteLine(CliError.usage "--gpus" $"expected 1 to 64 GPUs per task, found {g}")
+            2
+        | _ ->
+            // The batch and the shard files never land in the run (the runner owns its folder) nor on a shard read.
+            let folder = args.GetResult QueryArgs.Run_Folder
+
+            let inputs =
+                ("the run folder", folder)
+                :: (args.GetResult(QueryArgs.Merge, defaultValue = [])
+                    |> List.map (fun f -> "a shard file", f))
+
+            match Outputs.refuse "--out" (args.GetResult QueryArgs.Out) inputs, args.TryGetResult QueryArgs.Slurm with
+            | Error line, _ ->
+                err.WriteLine line
+                2
+            | Ok(), Some n -> slurm out err args n
+            | Ok(), None -> local out err args

@@ -219,6 +219,42 @@ let all =
                         ("Query_Times", "Epochs"),
                         [ [ "query-times"; "--dataset"; "fashion-mnist"; "--epochs"; "0" ] ],
                         "error EXP001: --epochs: "
+                        ("Query", "Slurm"),
+                        [
+                            for v in [ "0"; "10001" ] ->
+                                [ "query"; f.Root; "--slurm"; v; "--out"; Path.Combine(f.Root, "never.json") ]
+                        ],
+                        "error CLI001: --slurm: "
+                        ("Query", "Cpus"),
+                        [
+                            for v in [ "0"; "5000" ] ->
+                                [
+                                    "query"
+                                    f.Root
+                                    "--slurm"
+                                    "2"
+                                    "--cpus"
+                                    v
+                                    "--out"
+                                    Path.Combine(f.Root, "never.json")
+                                ]
+                        ],
+                        "error CLI001: --cpus: "
+                        ("Query", "Gpus"),
+                        [
+                            for v in [ "0"; "-1" ] ->
+                                [
+                                    "query"
+                                    f.Root
+                                    "--slurm"
+                                    "2"
+                                    "--gpus"
+                                    v
+                                    "--out"
+                                    Path.Combine(f.Root, "never.json")
+                                ]
+                        ],
+                        "error CLI001: --gpus: "
                         // Every 64-bit seed is a seed: nothing to refuse, but it goes through the table too.
                         ("Query_Times", "Seed"), [], ""
                     ]
@@ -320,6 +356,11 @@ let all =
                         "error MODEL002: ", [ "export"; f.Run; "--out"; f.Data ]
                         // A report needs a folder.
                         "error EXP008: --out: ", [ "report"; f.Run; "--out"; image ]
+                        // A query's batch and shard files never land in the run, nor on a shard it merges.
+                        "error CLI004: --out: ", [ "query"; f.Run; "--out"; Path.Combine(f.Run, "spec.json") ]
+                        "error CLI004: --out: ",
+                        [ "query"; f.Run; "--shard"; "0/2"; "--out"; Path.Combine(f.Run, "s.bin") ]
+                        "error CLI004: --out: ", [ "query"; f.Run; "--merge"; image; "--out"; image ]
                     ]
 
                 for expected, args in cases do
