@@ -113,6 +113,9 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
                 if (!WaitFor(earlier.Job, earlier.Names.Count)) return false;
             }
             ran.AddRange(earlier.Names.Where(Complete));
+            // What the earlier job left unfinished is submitted again below; say why it did not finish.
+            foreach (var name in earlier.Names.Where(n => !Complete(n)))
+                ReportFailure(earlier.Job, earlier.Names.IndexOf(name), name, asWarning: true);
             File.Delete(JobRecord);
         }
 
@@ -158,24 +161,20 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
         return complete.Exists && args.Exists && complete.LastWriteTimeUtc >= args.LastWriteTimeUtc;
     }
 
-    private void ReportFailure(string job, int index, string name)
+    private void ReportFailure(string job, int index, string name, bool asWarning = false)
     {
         var log = Path.Combine(SlurmFolder, "logs", $"{ProjectName}-{job}_{index}.out");
         string? line = null;
         if (File.Exists(log))
             line = File.ReadLines(log).Select(l => l.Trim()).LastOrDefault(l => ErrorLine.IsMatch(l));
-        if (line is not null)
-        {
-            var m = ErrorLine.Match(line);
-            Log.LogError(null, m.Groups["code"].Value, null, log, 0, 0, 0, 0, "Experiment '{0}' (slurm task {1}_{2}): {3}",
-                name, job, index, m.Groups["text"].Value);
-        }
+        var (code, text) = line is not null
+            ? (ErrorLine.Match(line).Groups["code"].Value, ErrorLine.Match(line).Groups["text"].Value)
+            : ("WAALB012", "ended without a result and without an error line (cancelled, killed, out of time or memory, or its node was lost); the next build resubmits it");
+        var message = $"Experiment '{name}' (slurm task {job}_{index}): {text}";
+        if (asWarning)
+            Log.LogWarning(null, code, null, log, 0, 0, 0, 0, "{0} (submitted again)", message);
         else
-        {
-            Log.LogError(null, "WAALB012", null, log, 0, 0, 0, 0,
-                "Experiment '{0}' (slurm task {1}_{2}) ended without a result and without an error line (cancelled, killed, out of time or memory, or its node was lost); the next build resubmits it",
-                name, job, index);
-        }
+            Log.LogError(null, code, null, log, 0, 0, 0, 0, "{0}", message);
     }
 
     private string WriteScript(IReadOnlyList<string> names)
