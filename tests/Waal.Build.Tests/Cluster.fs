@@ -22,20 +22,7 @@ let private freePort () =
 
 /// Runs a program to its end with extra environment variables; the exit code and everything it printed.
 let private exec (env: (string * string) list) (file: string) (args: string list) =
-    let info =
-        ProcessStartInfo(file, RedirectStandardOutput = true, RedirectStandardError = true)
-
-    for a in args do
-        info.ArgumentList.Add a
-
-    for k, v in env do
-        info.Environment[k] <- v
-
-    use p = Process.Start info
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEnd()
-    p.WaitForExit()
-    p.ExitCode, out.Result + err
+    Packages.run (Directory.GetCurrentDirectory()) file args env
 
 /// The one-node cluster of this test run: started on first use, stopped by `stop` (Main, after the suite).
 type private Cluster = { Folder: string; Conf: string }

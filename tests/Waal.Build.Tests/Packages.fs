@@ -12,7 +12,7 @@ let private repoRoot = Waal.Testing.Environment.repoRoot
 let private fashion = Waal.Testing.Environment.fashion
 
 /// Runs a program in a folder; returns the exit code and everything it printed.
-let private run (dir: string) (file: string) (args: string list) (env: (string * string) list) =
+let internal run (dir: string) (file: string) (args: string list) (env: (string * string) list) =
     let info =
         ProcessStartInfo(file, WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true)
 
