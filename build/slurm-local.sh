@@ -5,7 +5,8 @@
 #   bash build/slurm-local.sh start DIR   writes DIR/slurm.conf, starts munged (when not running), slurmctld and
 #                                         slurmd, waits until the node is idle; prints `export SLURM_CONF=...`
 #   bash build/slurm-local.sh stop DIR    stops the two daemons by their pid files, and munged when start started it
-# Everything the cluster writes (state, spool, logs, pids) is under DIR.
+# Everything the cluster writes (state, spool, logs, pids) is under DIR. The daemons talk over 127.0.0.1, so the
+# machine's host name need not resolve.
 set -euo pipefail
 action="${1:-}"; dir="${2:-}"
 [ -n "$action" ] && [ -n "$dir" ] || { echo "usage: slurm-local.sh start|stop DIR" >&2; exit 2; }
@@ -56,7 +57,7 @@ memory=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
 mkdir -p "$dir/state" "$dir/spool"
 cat >"$dir/slurm.conf" <<EOF
 ClusterName=waal-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -77,7 +78,7 @@ MpiDefault=none
 ReturnToService=2
 KillWait=30
 MinJobAge=600
-NodeName=$host CPUs=$cpus RealMemory=$memory State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF="$dir/slurm.conf"
