@@ -167,8 +167,9 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
         string? line = null;
         if (File.Exists(log))
             line = File.ReadLines(log).Select(l => l.Trim()).LastOrDefault(l => ErrorLine.IsMatch(l));
-        var (code, text) = line is not null
-            ? (ErrorLine.Match(line).Groups["code"].Value, ErrorLine.Match(line).Groups["text"].Value)
+        var match = line is null ? null : ErrorLine.Match(line);
+        var (code, text) = match is not null
+            ? (match.Groups["code"].Value, match.Groups["text"].Value)
             : ("WAALB012", "ended without a result and without an error line (cancelled, killed, out of time or memory, or its node was lost); the next build resubmits it");
         var message = $"Experiment '{name}' (slurm task {job}_{index}): {text}";
         if (asWarning)

@@ -104,29 +104,14 @@ let private selfCommand () =
 let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryArgs>) (shards: int) =
     let folder = Path.GetFullPath(args.GetResult QueryArgs.Run_Folder)
     let target = Path.GetFullPath(args.GetResult QueryArgs.Out)
-    let layout = { RunFolder.Layout.Folder = folder }
     // The shard files, the job scripts and the logs: beside the batch, in TARGET.shards/.
     let work = target + ".shards"
 
     // Checked here, before anything is submitted (the pool itself is read by the tasks, not by this process).
     let checkedRun =
-        if not (File.Exists layout.Spec) then
-            Error(ExperimentError.line (NotAnExperiment(layout.Spec, "missing: this folder holds no experiment")))
-        else
-            match RunFolder.readSpec layout with
-            | Error detail -> Error(ExperimentError.line (NotAnExperiment(layout.Spec, detail)))
-            | Ok config when (Sharding.tryFind config.Spec.Strategy).IsNone ->
-                let exact = Sharding.exact |> List.map fst |> String.concat ", "
-
-                Error(
-                    ExperimentError.line (
-                        NotAnExperiment(
-                            layout.Spec,
-                            $"strategy '{config.Spec.Strategy}' does not query in shards (it needs the whole pool in one process); those that do: {exact}"
-                        )
-                    )
-                )
-            | Ok _ -> Ok()
+        QueryShards.checkRun folder
+        |> Result.map ignore
+        |> Result.mapError ExperimentError.line
 
     let header (name: string) (logs: string) =
         let s = StringBuilder()

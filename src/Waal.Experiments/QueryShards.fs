@@ -61,10 +61,10 @@ let private sha256Hex (parts: byte[] list) =
 
     Convert.ToHexString(h.GetHashAndReset()).ToLowerInvariant()
 
-/// Opens `folder` (a run with at least one trained round) for its next query. Refused by name: a folder that is no
-/// run, a run with no trained round, a strategy that does not shard exactly (kcenter, kmeans, badge, dfal: they
-/// need one process, docs/cluster.md), an unreadable checkpoint.
-let openRun (folder: string) (sink: ProgressSink) : Result<Opened, ExperimentError> =
+/// The spec of the run in `folder`, its strategy's sharded form and its last trained networks' folder and round,
+/// checked without reading any data. Refused by name: a folder that is no run, a run with no trained round, a
+/// strategy that does not shard exactly (kcenter, kmeans, badge, dfal: they need one process, docs/cluster.md).
+let checkRun (folder: string) : Result<Configuration * Sharding.Sharded * string * int, ExperimentError> =
     let layout = { RunFolder.Layout.Folder = folder }
     let latest = Path.Combine(layout.Checkpoint, "latest")
 
@@ -95,34 +95,46 @@ let openRun (folder: string) (sink: ProgressSink) : Result<Opened, ExperimentErr
 
             let! weights, round =
                 Model.latestRound layout
-                |> Result.mapError (fun e -> NotAnExperiment(latest, Model.ModelError.line e))
+                |> Result.mapError (function
+                    | Model.NotAModel(path, detail) -> NotAnExperiment(path, detail)
+                    | e -> NotAnExperiment(latest, Model.ModelError.line e))
 
-            let! inputs = Workbench.load config
-
-            let! progress =
-                RunFolder.readState layout inputs.Config
-                |> Result.mapError (fun detail -> NotAnExperiment(layout.Progress, detail))
-
-            let! bench = Workbench.openOn sink inputs
-            let nets = bench.NewNetworks()
-
-            match Checkpoint.load weights nets with
-            | Error(file, detail) ->
-                (nets :> IDisposable).Dispose()
-                (bench :> IDisposable).Dispose()
-                return! Error(NotAnExperiment(file, detail))
-            | Ok() ->
-                let state =
-                    sha256Hex
-                        [
-                            File.ReadAllBytes layout.Spec
-                            File.ReadAllBytes(Path.Combine(weights, Checkpoint.manifest))
-                            LabelLogJson.toBytes (Pool.log progress.Pool)
-                            BitConverter.GetBytes round
-                        ]
-
-                return new Opened(folder, bench, nets, progress.Pool, round, sharded, state, sink)
+            return config, sharded, weights, round
         }
+
+/// Opens `folder` (a run with at least one trained round) for its next query: `checkRun`, then the data, the
+/// label state and the networks' weights (an unreadable checkpoint is refused by name).
+let openRun (folder: string) (sink: ProgressSink) : Result<Opened, ExperimentError> =
+    let layout = { RunFolder.Layout.Folder = folder }
+
+    result {
+        let! config, sharded, weights, round = checkRun folder
+        let! inputs = Workbench.load config
+
+        let! progress =
+            RunFolder.readState layout inputs.Config
+            |> Result.mapError (fun detail -> NotAnExperiment(layout.Progress, detail))
+
+        let! bench = Workbench.openOn sink inputs
+        let nets = bench.NewNetworks()
+
+        match Checkpoint.load weights nets with
+        | Error(file, detail) ->
+            (nets :> IDisposable).Dispose()
+            (bench :> IDisposable).Dispose()
+            return! Error(NotAnExperiment(file, detail))
+        | Ok() ->
+            let state =
+                sha256Hex
+                    [
+                        File.ReadAllBytes layout.Spec
+                        File.ReadAllBytes(Path.Combine(weights, Checkpoint.manifest))
+                        LabelLogJson.toBytes (Pool.log progress.Pool)
+                        BitConverter.GetBytes round
+                    ]
+
+            return new Opened(folder, bench, nets, progress.Pool, round, sharded, state, sink)
+    }
 
 /// The items of shard `shard` of `shards` (positions in `Unlabelled`, cut at whole score batches) and their terms.
 let scoreShard (o: Opened) (shard: int) (shards: int) =

@@ -74,6 +74,30 @@ let private csharpExample (file: string) =
 /// The C# a stranger writes: README.md's example, exactly as the README shows it.
 let private program = lazy (csharpExample (Path.Combine(repoRoot, "README.md")))
 
+/// `waal run` of the tiny folder run both the model and the tool's test make: 9 initial labels, 3 a round.
+let private tinyRun (images: string) (rounds: int) (out: string) =
+    [
+        "run"
+        "--dataset"
+        $"folder={images}"
+        "--network"
+        "small-cnn"
+        "--initial"
+        "9"
+        "--query"
+        "3"
+        "--rounds"
+        string rounds
+        "--epochs"
+        "1"
+        "--floor"
+        "32"
+        "--threads"
+        "2"
+        "--out"
+        out
+    ]
+
 /// What both strangers use: the packages packed once into a feed, a tiny exported model and one of its images,
 /// and a nuget.config above their projects that adds the feed to the machine's.
 type private Fixture =
@@ -118,29 +142,7 @@ let private fixture =
          let runDir = Path.Combine(work, "run")
          let modelDir = Path.Combine(work, "model")
 
-         let runArgs =
-             [
-                 "--dataset"
-                 $"folder={images}"
-                 "--network"
-                 "small-cnn"
-                 "--initial"
-                 "9"
-                 "--query"
-                 "3"
-                 "--rounds"
-                 "0"
-                 "--epochs"
-                 "1"
-                 "--floor"
-                 "32"
-                 "--threads"
-                 "2"
-                 "--out"
-                 runDir
-             ]
-
-         ok "waal run" (run work "dotnet" (waal :: "run" :: runArgs) []) |> ignore
+         ok "waal run" (run work "dotnet" (waal :: tinyRun images 0 runDir) []) |> ignore
 
          ok "waal export" (run work "dotnet" [ waal; "export"; runDir; "--out"; modelDir ] [])
          |> ignore
@@ -259,34 +261,7 @@ let all =
                 let waal = Path.Combine(tools, "waal")
                 let out = Path.Combine(f.Work, "tool-run")
 
-                let printed =
-                    ok
-                        "waal run"
-                        (run
-                            f.Work
-                            waal
-                            [
-                                "run"
-                                "--dataset"
-                                $"folder={f.Images}"
-                                "--network"
-                                "small-cnn"
-                                "--initial"
-                                "9"
-                                "--query"
-                                "3"
-                                "--rounds"
-                                "1"
-                                "--epochs"
-                                "1"
-                                "--floor"
-                                "32"
-                                "--threads"
-                                "2"
-                                "--out"
-                                out
-                            ]
-                            [])
+                let printed = ok "waal run" (run f.Work waal (tinyRun f.Images 1 out) [])
 
                 Expect.stringContains printed "round 1: 12 labels" "two rounds from the tool"
                 Expect.isTrue (File.Exists(Path.Combine(out, "rounds.csv"))) "rounds.csv"
