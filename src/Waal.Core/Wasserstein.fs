@@ -45,3 +45,22 @@ let w1 (p: float[]) (q: float[]) =
             j <- j + 1
 
     total
+
+/// W1 between two weighted 1-D measures (weights non-negative, each summing to the same total): the integral of
+/// |F_p(x) - F_q(x)| over x, exact from the merged sorted atoms.
+let w1Weighted (p: float[]) (wp: float[]) (q: float[]) (wq: float[]) =
+    if p.Length <> wp.Length || q.Length <> wq.Length then
+        invalidArg (nameof wp) "W1 needs one weight per atom"
+
+    let atoms =
+        Array.append (Array.map2 (fun x w -> x, w) p wp) (Array.map2 (fun x w -> x, -w) q wq)
+        |> Array.sortBy fst
+
+    let mutable total = 0.0
+    let mutable cdf = 0.0
+
+    for i in 0 .. atoms.Length - 2 do
+        cdf <- cdf + snd atoms[i]
+        total <- total + abs cdf * (fst atoms[i + 1] - fst atoms[i])
+
+    total

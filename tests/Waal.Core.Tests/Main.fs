@@ -8,6 +8,7 @@ let main argv =
             "Core"
             [
                 Waal.Core.Tests.Tests.all
+                Waal.Core.Tests.TransportTests.all
                 Waal.Core.Tests.Inputs.all
                 Waal.Core.Tests.Desk.all
             ])
