@@ -26,6 +26,10 @@ let main argv =
 
         exit 0
 
+    if argv.Length > 0 && argv[0] = "batch-query" then
+        // batch-query FASHION_DIR THREADS POOL K STRATEGY...
+        exit (BatchQuery.run argv[1] (int argv[2]) (int argv[3]) (int argv[4]) (List.ofArray argv[5..]))
+
     if argv.Length > 0 && argv[0] = "onednn-repro" then
         // onednn-repro [RUNS] [STEPS] [THREADS]: TorchSharp alone, no code of this project, no oneDNN guard.
         let arg i d =

@@ -315,6 +315,13 @@ module Options =
     let private pick (f: PickOptions -> PickOptions) =
         spec (fun s -> { s with Pick = f s.Pick })
 
+    let private batchQuery (f: BatchQueryOptions -> BatchQueryOptions) =
+        spec (fun s -> { s with BatchQuery = f s.BatchQuery })
+
+    /// A list of class indices as canonical text: sorted, distinct, comma-separated ("" none).
+    let private formatClasses (classes: int list) =
+        String.Join(",", classes |> List.distinct |> List.sort)
+
     let private images (f: ImageOptions -> ImageOptions) =
         spec (fun s -> { s with Images = f s.Images })
 
@@ -935,6 +942,54 @@ module Options =
                     (fun v -> pick (fun p -> { p with Candidates = int v }))
             )
             later (
+                number
+                    "transport-beta"
+                    (fun v -> v >= 0.0 && v <= 16.0)
+                    "a number in [0, 16]"
+                    "transport and mmd: the pool's weights w(x) ~ u(x)^beta, u = 1 - margin (0: plain W1 or MMD of the pool; larger: the uncertain part of the pool counts more)."
+                    (Some "TransportBeta")
+                    (always "1")
+                    (fun c -> c.Spec.BatchQuery.Beta)
+                    (fun v -> batchQuery (fun b -> { b with Beta = v }))
+            )
+            later (
+                integer
+                    "transport-candidates"
+                    Identity
+                    0L
+                    10000L
+                    "an integer in 0..10000"
+                    "transport and mmd: pick among the most uncertain C x k unlabelled items (0: among all of them)."
+                    (Some "TransportCandidates")
+                    (always "10")
+                    (fun c -> int64 c.Spec.BatchQuery.Candidates)
+                    (fun v -> batchQuery (fun b -> { b with Candidates = int v }))
+            )
+            later (
+                integer
+                    "transport-targets"
+                    Identity
+                    1L
+                    maxInt
+                    "an integer >= 1"
+                    "transport and mmd: the pool measure is every unlabelled item, or a seeded uniform sample of this many when there are more (bounds time and memory at any pool size)."
+                    (Some "TransportTargets")
+                    (always "20000")
+                    (fun c -> int64 c.Spec.BatchQuery.Targets)
+                    (fun v -> batchQuery (fun b -> { b with Targets = int v }))
+            )
+            later (
+                choice
+                    "transport-trainer"
+                    Identity
+                    [ PlainTrainer, "plain"; WaalTrainer, "waal" ]
+                    "transport and mmd: the rounds train with plain cross-entropy (plain) or with WAAL's adversarial trainer and its options (waal)."
+                    (Some "TransportTrainer")
+                    (fixedChoice PlainTrainer)
+                    (fun c -> c.Spec.BatchQuery.Trainer)
+                    (fun v -> batchQuery (fun b -> { b with Trainer = v }))
+            )
+            later (
                 integer
                     "validation"
                     Identity
@@ -970,6 +1025,63 @@ module Options =
                     (always "0.03")
                     (fun c -> c.Spec.RepeatNoise)
                     (fun v -> spec (fun s -> { s with RepeatNoise = v }))
+            )
+            later (
+                text
+                    "rare-classes"
+                    Identity
+                    true
+                    "class indices separated by commas, e.g. 0,4,6"
+                    "an imbalanced pool: these classes keep only --rare-keep of their pool images (the first, in pool order); the test and validation splits are untouched (empty: none)."
+                    None
+                    (always "")
+                    (fun c -> formatClasses c.Spec.RareClasses)
+                    (fun v -> spec (fun s -> s))
+                |> fun o ->
+                    { o with
+                        Set =
+                            fun text c ->
+                                let parts =
+                                    text.Split(
+                                        ',',
+                                        StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries
+                                    )
+
+                                let parsed = parts |> Array.map parseInt
+
+                                match
+                                    Array.tryFindIndex
+                                        (fun (v: int64 option) -> v.IsNone || v.Value < 0L || v.Value > 9999L)
+                                        parsed
+                                with
+                                | Some i ->
+                                    Error $"expected class indices separated by commas, e.g. 0,4,6, found '{parts[i]}'"
+                                | None ->
+                                    Ok(
+                                        spec
+                                            (fun s ->
+                                                { s with
+                                                    RareClasses =
+                                                        parsed
+                                                        |> Array.map (fun v -> int v.Value)
+                                                        |> List.ofArray
+                                                        |> List.distinct
+                                                        |> List.sort
+                                                })
+                                            c
+                                    )
+                    }
+            )
+            later (
+                number
+                    "rare-keep"
+                    (fun v -> v > 0.0 && v <= 1.0)
+                    "a number in (0, 1]"
+                    "the fraction of each --rare-classes class's pool images kept (rounded up, at least one)."
+                    None
+                    (always "0.1")
+                    (fun c -> c.Spec.RareKeep)
+                    (fun v -> spec (fun s -> { s with RareKeep = v }))
             )
             later (
                 integer
@@ -1077,6 +1189,8 @@ module Options =
                     Validation = 0
                     Repeat = 1
                     RepeatNoise = 0.0
+                    RareClasses = []
+                    RareKeep = 1.0
                     Train =
                         {
                             Epochs = 0
@@ -1115,6 +1229,13 @@ module Options =
                             Mode = TopK
                             Beta = 0.0
                             Candidates = 0
+                        }
+                    BatchQuery =
+                        {
+                            Beta = 0.0
+                            Candidates = 0
+                            Targets = 0
+                            Trainer = PlainTrainer
                         }
                     Preset = ReferencePreset
                     Images =
@@ -1266,7 +1387,25 @@ module Options =
     /// training but is not in the query (docs/findings.md §6 measured why). Written to spec.json's `summary`, the
     /// report's settings lines and `waal run`'s first lines.
     let describe (s: ExperimentSpec) =
-        if not (isWaal s.Strategy) then
+        let name = s.Strategy.ToLowerInvariant()
+
+        if name = "transport" || name = "mmd" then
+            let b = s.BatchQuery
+            let distance = if name = "transport" then "W1" else "MMD"
+
+            let weights =
+                if b.Beta = 0.0 then
+                    "uniform weights"
+                else
+                    $"weights u^{formatNumber b.Beta}"
+
+            let trainer =
+                match b.Trainer with
+                | PlainTrainer -> "cross-entropy training"
+                | WaalTrainer -> "WAAL's trainer"
+
+            $"{name}: the batch that most lowers the {distance} from the pool ({weights}) to the labelled set, {trainer}"
+        elif not (isWaal s.Strategy) then
             s.Strategy
         else
             let m = s.Method

@@ -30,6 +30,8 @@ type Purpose =
     | ClusterSeeds
     /// The noise added to each copy of a repeated pool (`--repeat`).
     | RepeatNoise
+    /// The transport and mmd queries' sample of the pool measure (`--transport-targets`).
+    | TransportTargets
     /// Any other use (tests, tools), by name; a name equal to another purpose's gives that purpose's stream.
     | Named of string
 
@@ -49,6 +51,7 @@ type Purpose =
         | SoftRankKeys -> "soft-rank"
         | ClusterSeeds -> "cluster"
         | RepeatNoise -> "repeat-noise"
+        | TransportTargets -> "transport-targets"
         | Named name -> name
 
 /// What a stream is for, and for which round of which seeded experiment.

@@ -163,6 +163,27 @@ type PickOptions =
         Candidates: int
     }
 
+/// Which trainer a batch query's rounds use (the transport and mmd strategies).
+type BatchTrainer =
+    /// Plain cross-entropy on the labelled set, as every baseline.
+    | PlainTrainer
+    /// WAAL's adversarial trainer (with the method options), so the query's effect and the trainer's are judged
+    /// apart.
+    | WaalTrainer
+
+/// The batch queries that choose the whole batch against the pool's measure: `transport` (greedy on the
+/// uncertainty-weighted W1 between the pool and L u S) and `mmd` (kernel herding on the same weights).
+type BatchQueryOptions =
+    {
+        /// The pool's weights w(x) ~ u(x)^Beta, u the margin uncertainty (0: plain W1 / MMD).
+        Beta: float
+        /// Candidates: the most uncertain Candidates x k unlabelled items (0: every unlabelled item).
+        Candidates: int
+        /// The pool measure: every unlabelled item, or a keyed uniform sample of this many when U is larger.
+        Targets: int
+        Trainer: BatchTrainer
+    }
+
 /// How the files of a folder dataset become images (the datasets stored in one file ignore it).
 type ImageOptions =
     {
@@ -208,9 +229,16 @@ type ExperimentSpec =
         Repeat: int
         /// The standard deviation of the Gaussian noise added to every copy, as a fraction of the pixel range.
         RepeatNoise: float
+        /// Classes kept at RareKeep of their pool images (the first ones, in pool order): an imbalanced pool; the
+        /// test and validation splits are untouched (empty: none).
+        RareClasses: int list
+        /// The fraction of each rare class's pool images kept.
+        RareKeep: float
         Train: TrainOptions
         Method: MethodOptions
         Pick: PickOptions
+        /// The transport and mmd strategies' settings.
+        BatchQuery: BatchQueryOptions
         /// The preset the defaults came from (recorded; the values above are what counts).
         Preset: Preset
         /// How a folder dataset's files become images.

@@ -103,8 +103,9 @@ let private update (p: Problem) (current: float[]) (site: int) =
 let before (p: Problem) (ga: float) (a: int) (gb: float) (b: int) =
     ga > gb || (ga = gb && p.Ids[a] < p.Ids[b])
 
-// Targets and candidates in id order: every sum is then taken in the same order however the rows are stored.
-let private canonical (p: Problem) =
+/// The problem with its targets and candidates in id order: every sum is then taken in the same order however
+/// the rows are stored.
+let canonical (p: Problem) =
     let order =
         Array.init p.Targets.Length id |> Array.sortBy (fun i -> p.Ids[p.Targets[i]])
 
@@ -222,6 +223,26 @@ let pushForwardW1 (p: Problem) (batch: int[]) =
 /// pool's pull) and b(c) = sum_s k(c, s) (the sites' push), since k(c, c) = 1 for every c.
 [<RequireQualifiedAccess>]
 module Herding =
+    /// The median-distance bandwidth: the median distance between the first (in id order) up to 500 targets and
+    /// as many candidates (the usual heuristic); 1 when every such distance is 0.
+    let bandwidth (p: Problem) =
+        let q = canonical p
+        let t = q.Targets |> Array.truncate 500
+        let c = q.Candidates |> Array.truncate 500
+
+        let d =
+            [|
+                for a in t do
+                    for b in c do
+                        let x = distance q.Points a b
+
+                        if x > 0.0 then
+                            x
+            |]
+            |> Array.sort
+
+        if d.Length = 0 then 1.0 else d[d.Length / 2]
+
     /// The Gaussian kernel between two rows.
     let kernel (sigma: float) (points: Embeddings) (a: int) (b: int) =
         exp (-points.SquaredDistance(a, b) / (2.0 * sigma * sigma))
@@ -291,6 +312,7 @@ module Herding =
 
     /// Kernel herding with every kernel value computed here (the pure path).
     let greedy (sigma: float) (p: Problem) (k: int) =
+        let p = canonical p
         let ker = kernel sigma p.Points
 
         let pull =

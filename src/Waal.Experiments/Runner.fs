@@ -31,12 +31,28 @@ let quiet =
         Info = ignore
     }
 
-/// The software versions written into spec.json.
+/// The commit the library was built from, as the build recorded it (SourceLink's revision after the '+' of the
+/// informational version; "-dirty" when tracked files differed from it), or "unknown" outside a git clone.
+let commit () =
+    let info =
+        typeof<ExperimentError>
+            .Assembly.GetCustomAttributes(typeof<Reflection.AssemblyInformationalVersionAttribute>, false)
+        |> Array.tryHead
+        |> Option.map (fun a -> (a :?> Reflection.AssemblyInformationalVersionAttribute).InformationalVersion)
+
+    match info with
+    | Some v when v.Contains '+' -> v[v.IndexOf '+' + 1 ..]
+    | _ -> "unknown"
+
+/// The software versions written into spec.json, with the commit that built them and when the run started (UTC):
+/// what makes "the plan came before the runs" a fact that git and the run folders show.
 let versions () =
     let version (t: Type) = t.Assembly.GetName().Version |> string
 
     [
         "waal", version typeof<ExperimentError>
+        "commit", commit ()
+        "started", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", Globalization.CultureInfo.InvariantCulture)
         "TorchSharp", version typeof<torch>
         "libtorch", "2.10.0"
         ".NET", Environment.Version.ToString()

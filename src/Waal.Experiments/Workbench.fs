@@ -226,9 +226,42 @@ let load (config: Configuration) =
                             $"the pool of {p} is larger than the {train.Count} training images of {spec.Dataset}"
                         )
                     )
+                | Ok(), _ when spec.RareClasses |> List.exists (fun c -> c >= train.Classes) ->
+                    let c = spec.RareClasses |> List.find (fun c -> c >= train.Classes)
+
+                    Error(
+                        DoesNotFit(
+                            "rare-classes",
+                            $"class {c} does not exist: {spec.Dataset} has classes 0..{train.Classes - 1}"
+                        )
+                    )
                 | Ok(), _ ->
+                    let taken = Dataset.take (spec.PoolSize |> Option.defaultValue train.Count) train
+
+                    // An imbalanced pool: each rare class keeps the first ceil(keep x n) of its pool images.
                     let originals =
-                        Dataset.take (spec.PoolSize |> Option.defaultValue train.Count) train
+                        if spec.RareClasses.IsEmpty then
+                            taken
+                        else
+                            let rare = Set.ofList spec.RareClasses
+                            let seen = Array.zeroCreate<int> train.Classes
+
+                            let quota =
+                                Array.init train.Classes (fun c ->
+                                    let n = taken.Labels |> Array.filter ((=) c) |> Array.length
+                                    max 1 (int (ceil (spec.RareKeep * float n - 1e-9))))
+
+                            let kept =
+                                [|
+                                    for i in 0 .. taken.Count - 1 do
+                                        let c = taken.Labels[i]
+
+                                        if not (rare.Contains c) || seen[c] < quota[c] then
+                                            seen[c] <- seen[c] + 1
+                                            yield i
+                                |]
+
+                            Dataset.select kept taken
 
                     if test.Count = 0 then
                         let field, how =
@@ -239,11 +272,11 @@ let load (config: Configuration) =
                                 "test-dir", "the test folder holds no image"
 
                         Error(DoesNotFit(field, how))
-                    elif spec.Validation > train.Count - originals.Count then
+                    elif spec.Validation > train.Count - taken.Count then
                         Error(
                             DoesNotFit(
                                 "validation",
-                                $"{spec.Validation} validation images do not fit after a pool of {originals.Count}: {spec.Dataset} has {train.Count} training images (give a smaller --pool)"
+                                $"{spec.Validation} validation images do not fit after a pool of {taken.Count}: {spec.Dataset} has {train.Count} training images (give a smaller --pool)"
                             )
                         )
                     elif spec.Repeat > 1 && train.Stored.IsSome then
@@ -276,7 +309,7 @@ let load (config: Configuration) =
                                     if spec.Validation > 0 then
                                         Some(
                                             Dataset.select
-                                                (Array.init spec.Validation (fun i -> originals.Count + i))
+                                                (Array.init spec.Validation (fun i -> taken.Count + i))
                                                 train
                                         )
                                     else

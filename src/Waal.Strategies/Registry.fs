@@ -15,6 +15,8 @@ let all: Strategy list =
         Badge.strategy
         DeepFool.strategy
         Waal.strategy
+        Transport.strategy
+        Transport.mmd
     ]
 
 /// The names, in registration order.

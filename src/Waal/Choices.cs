@@ -26,6 +26,20 @@ public enum Strategy
     Dfal,
     /// <summary>WAAL: smallest uncertainty minus selection x critic, with WAAL's adversarial trainer.</summary>
     Waal,
+    /// <summary>The batch that most lowers the uncertainty-weighted W1 between the pool and the labelled set (greedy:
+    /// it sees the whole batch, so copies of one image are not picked twice).</summary>
+    Transport,
+    /// <summary>Kernel herding: the batch that most lowers the uncertainty-weighted MMD to the labelled set.</summary>
+    Mmd,
+}
+
+/// <summary>Which trainer the transport and mmd strategies' rounds use.</summary>
+public enum BatchTrainer
+{
+    /// <summary>Plain cross-entropy on the labelled set, as every baseline.</summary>
+    Plain,
+    /// <summary>WAAL's adversarial trainer, with its options.</summary>
+    Waal,
 }
 
 /// <summary>The dataset kinds: each picks the network and the normalisation.</summary>

@@ -115,6 +115,19 @@ public sealed record LearnerOptions
     /// <summary>The cluster mode's candidates, as a multiple of the query batch (default 10).</summary>
     public int? Candidates { get; init; }
 
+    /// <summary>Transport and mmd: the pool's weights u^beta, u = 1 - margin (default 1; 0: plain W1 or MMD).</summary>
+    public double? TransportBeta { get; init; }
+
+    /// <summary>Transport and mmd: pick among the most uncertain C x k unlabelled items (default 10; 0: all).</summary>
+    public int? TransportCandidates { get; init; }
+
+    /// <summary>Transport and mmd: the pool measure is all unlabelled items, or a seeded sample of this many
+    /// (default 20000).</summary>
+    public int? TransportTargets { get; init; }
+
+    /// <summary>Transport and mmd: the trainer of each round (default plain cross-entropy).</summary>
+    public BatchTrainer? TransportTrainer { get; init; }
+
     /// <summary>The network (default auto: chosen by the dataset).</summary>
     public Network? Network { get; init; }
 

@@ -344,8 +344,10 @@ let private specific =
                         "badge"
                         "dfal"
                         "waal"
+                        "transport"
+                        "mmd"
                     ]
-                    "the baselines of docs/method.md and waal"
+                    "the baselines of docs/method.md, waal and the batch queries"
 
                 for s in Registry.all do
                     Expect.isNotEmpty s.Description s.Name
