@@ -1132,7 +1132,7 @@ module Options =
                     "preset"
                     Identity
                     [ ReferencePreset, "reference"; RecommendedPreset, "recommended" ]
-                    "where the defaults come from: recommended (the protocol and WAAL settings of docs/findings.md) or reference (the published protocols; a spec.json without this field)."
+                    "where the defaults come from: recommended (the protocol and WAAL settings of docs/findings.md) or reference (the authors' code's settings at a CPU budget of 2 epochs a round, not the paper's 80-epoch protocol; a spec.json without this field)."
                     (Some "Preset")
                     (fun d -> d.Preset)
                     (fun c -> c.Spec.Preset)

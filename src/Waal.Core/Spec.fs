@@ -74,7 +74,7 @@ type WaalUncertainty =
 
 /// A named set of defaults: every option not given takes its value from the preset.
 type Preset =
-    /// The published protocols: WAAL 2 epochs of max(|L|,|U|) pairs, baselines 10 epochs over L (Fashion-MNIST),
+    /// The authors' code's settings at a CPU budget (not the paper's 80-epoch protocol): WAAL 2 epochs of max(|L|,|U|) pairs, baselines 10 epochs over L (Fashion-MNIST),
     /// SGD without schedule, the reference critic and top-k. Runs made before presets existed are this preset.
     | ReferencePreset
     /// The protocol measured in docs/findings.md: a budget that grows with |L| (with a floor), the same for every

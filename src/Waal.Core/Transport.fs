@@ -100,7 +100,7 @@ let private update (p: Problem) (current: float[]) (site: int) =
             current[i] <- d
 
 /// True when candidate a with gain ga goes before candidate b with gain gb: the larger gain, then the lower id.
-let before (p: Problem) (ga: float) (a: int) (gb: float) (b: int) =
+let internal before (p: Problem) (ga: float) (a: int) (gb: float) (b: int) =
     ga > gb || (ga = gb && p.Ids[a] < p.Ids[b])
 
 /// The problem with its targets and candidates in id order: every sum is then taken in the same order however

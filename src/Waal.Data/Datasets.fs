@@ -248,7 +248,7 @@ let defaultsFor (name: string) (strategy: string) (preset: Preset) =
 let defaults (name: string) (strategy: string) =
     defaultsFor name strategy RecommendedPreset
 
-/// The reference-preset configuration of a dataset and a strategy (the published protocols).
+/// The reference-preset configuration of a dataset and a strategy (the authors' settings at their CPU budgets).
 let reference (name: string) (strategy: string) =
     defaultsFor name strategy ReferencePreset
 

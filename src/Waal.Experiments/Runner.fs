@@ -33,7 +33,7 @@ let quiet =
 
 /// The commit the library was built from, as the build recorded it (SourceLink's revision after the '+' of the
 /// informational version; "-dirty" when tracked files differed from it), or "unknown" outside a git clone.
-let commit () =
+let internal commit () =
     let info =
         typeof<ExperimentError>
             .Assembly.GetCustomAttributes(typeof<Reflection.AssemblyInformationalVersionAttribute>, false)

@@ -30,10 +30,15 @@ let private rows (points: Embeddings) (indices: int[]) =
 
     torch.tensor(values).view(int64 indices.Length, int64 d)
 
-/// Euclidean distances between the rows of a (n x d) and b (m x d), with b's squared norms given: n x m.
+/// Euclidean distances between the rows of a (n x d) and b (m x d), with b's squared norms given: n x m. The
+/// product form |a|^2 + |b|^2 - 2 a.b rounds to about 1e-8 of the norms where a = b; a squared distance below
+/// 1e-12 of the squared norms (a distance below 1e-6 of the norms, a few float32 ulps of the embeddings) is 0,
+/// so a copy of a row is at distance 0 from it, as in the pure path.
 let private distances (a: torch.Tensor) (b: torch.Tensor) (bNorms: torch.Tensor) =
     let aNorms = (a * a).sum(1L, keepdim = true)
-    (aNorms + bNorms.unsqueeze (0L) - 2.0 * a.matmul (b.t ())).clamp_min(0.0).sqrt()
+    let scale = aNorms + bNorms.unsqueeze (0L)
+    let squared = scale - 2.0 * a.matmul (b.t ())
+    squared.masked_fill(squared.le (scale * 1e-12), 0.0).sqrt()
 
 let private blocks (count: int) (width: int) =
     let size = max 1 (int (blockEntries / int64 (max 1 width)))

@@ -588,6 +588,134 @@ let private repeated =
             Directory.Delete(dir, true)
     }
 
+/// What makes "the plan came before the runs" a fact: spec.json names the commit that built the run and when
+/// it started; the commit is the repository's HEAD (marked -dirty when tracked files differ from it).
+let private provenance =
+    test "spec.json records the commit that built the run and its start time" {
+        let dir = temp ()
+
+        try
+            let before = DateTime.UtcNow.AddSeconds -1.0
+
+            let config =
+                small 9L
+                |> withSpec (fun s ->
+                    { s with
+                        Strategy = "random"
+                        PoolSize = Some 300
+                        Initial = 40
+                        Query = 40
+                        Rounds = 1
+                    })
+
+            Runner.run config dir false Runner.quiet |> ok "run"
+            let after = DateTime.UtcNow.AddSeconds 1.0
+
+            use doc =
+                Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "spec.json")))
+
+            let versions = doc.RootElement.GetProperty "versions"
+            let commit = versions.GetProperty("commit").GetString()
+
+            let started =
+                DateTime.Parse(
+                    versions.GetProperty("started").GetString(),
+                    Globalization.CultureInfo.InvariantCulture,
+                    Globalization.DateTimeStyles.AdjustToUniversal
+                )
+
+            Expect.isTrue (started >= before && started <= after) $"started {started:o} within the run"
+
+            let git (args: string) =
+                let info =
+                    Diagnostics.ProcessStartInfo("git", args, WorkingDirectory = Waal.Testing.Environment.repoRoot)
+
+                info.RedirectStandardOutput <- true
+                use p = Diagnostics.Process.Start info
+                let out = p.StandardOutput.ReadToEnd().Trim()
+                p.WaitForExit()
+                out
+
+            let head = git "rev-parse HEAD"
+            Expect.isMatch commit "^[0-9a-f]{40}(-dirty)?$" "a commit id, -dirty when the tree differed"
+            Expect.equal commit[..39] head "the commit the test's build came from"
+
+            // Built from a clean tree (as CI's clone is), the commit is exact.
+            if git "status --porcelain --untracked-files=no" = "" then
+                Expect.equal commit head "a clean tree: no -dirty"
+        finally
+            Directory.Delete(dir, true)
+    }
+
+/// The imbalanced pool: the rare classes keep the first tenth of their pool images; validation is untouched.
+let private imbalanced =
+    test "--rare-classes keeps the first tenth of those classes in the pool, and nothing else changes" {
+        let dir = temp ()
+
+        try
+            let config =
+                small 4L
+                |> withSpec (fun s ->
+                    { s with
+                        Strategy = "random"
+                        PoolSize = Some 600
+                        Validation = 200
+                        RareClasses = [ 0; 4; 8 ]
+                        RareKeep = 0.1
+                        Initial = 30
+                        Query = 30
+                        Rounds = 1
+                    })
+
+            let train =
+                match Load.fashionMnist Waal.Testing.Environment.fashion with
+                | Ok(t, _) -> t
+                | Error e -> failtest (DataError.line e)
+
+            let first600 = train.Labels[..599]
+
+            let count c =
+                first600 |> Array.filter ((=) c) |> Array.length
+
+            let expected =
+                [
+                    for c in 0..9 ->
+                        if c = 0 || c = 4 || c = 8 then
+                            int (ceil (0.1 * float (count c)))
+                        else
+                            count c
+                ]
+
+            match Workbench.load config with
+            | Error e -> failtest (ExperimentError.line e)
+            | Ok inputs ->
+                let labels = inputs.PoolImages.Labels
+                Expect.equal [ for c in 0..9 -> labels |> Array.filter ((=) c) |> Array.length ] expected "per class"
+
+                // The rare classes' kept images are their first ones, in pool order (same pixels as the originals).
+                let firstOf c = Array.findIndex ((=) c) first600
+                let keptFirst c = Array.findIndex ((=) c) labels
+                let size = 28 * 28
+
+                for c in [ 0; 4; 8 ] do
+                    Expect.sequenceEqual
+                        inputs.PoolImages.Images[keptFirst c * size .. keptFirst c * size + size - 1]
+                        train.Images[firstOf c * size .. firstOf c * size + size - 1]
+                        $"class {c}'s first image"
+
+                // The validation split is the 200 images after the 600 of the pool, untouched.
+                Expect.sequenceEqual inputs.Validation.Value.Labels train.Labels[600..799] "validation untouched"
+
+            Runner.run config dir false Runner.quiet |> ok "run"
+
+            Expect.stringContains
+                (File.ReadAllText(Path.Combine(dir, "spec.json")))
+                "\"rareClasses\": \"0,4,8\""
+                "spec.json records the rare classes"
+        finally
+            Directory.Delete(dir, true)
+    }
+
 let private labels =
     testList
         "Report labels"
@@ -1022,5 +1150,7 @@ let all =
             testSequenced persistence
             testSequenced report
             testList "Repeated pool" [ repeated ]
+            testList "Imbalanced pool" [ imbalanced ]
+            testList "Provenance" [ provenance ]
             labels
         ]

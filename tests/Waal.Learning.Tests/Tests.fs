@@ -280,6 +280,89 @@ let private transport =
                         |> Prop.label $"m = {m}, estimate = {estimate:F3}, steepest gradient = {steepest:F3}"))
         ]
 
+/// The batch query's libtorch path against the pure one of Waal.Core.Transport, on random embeddings.
+let private batchQuery =
+    let problem (seed: int) (n: int) (dim: int) (labelled: int) (targets: int) : Transport.Problem =
+        let r = Random seed
+        let values = Array.init (n * dim) (fun _ -> float32 (r.NextDouble() * 2.0 - 1.0))
+        // Ids in another order than the rows: ties and sums must follow the ids, not the storage.
+        let ids = Array.init n id |> Array.sortBy (fun i -> (i * 7919 + seed) % 104729)
+        let rows = Array.init n id |> Array.sortBy (fun i -> r.Next())
+        let support = rows[.. labelled - 1]
+        let rest = rows[labelled..]
+        let tRows = rows |> Array.take targets
+        let w = tRows |> Array.map (fun _ -> r.NextDouble() + 0.05)
+        let total = Array.sum w
+
+        {
+            Points = { Dim = dim; Values = values }
+            Ids = ids
+            Targets = tRows
+            Weights = w |> Array.map (fun x -> x / total)
+            Support = support
+            Candidates = rest
+        }
+
+    // Where the two paths' picks part, the two picks' gains (by the pure path) agree to rounding: a tie, not an
+    // error. Otherwise the picks and gains are the same, to the product form's rounding of near-zero distances.
+    let agree (p: Transport.Problem) (pure': Transport.Selection) (fast: Transport.Selection) =
+        Expect.equal fast.Picks.Length pure'.Picks.Length "as many picks"
+
+        match Array.tryFindIndex id (Array.map2 (<>) pure'.Picks fast.Picks) with
+        | None ->
+            for g, h in Array.zip pure'.Gains fast.Gains do
+                Expect.floatClose { absolute = 1e-10; relative = 1e-7 } h g "the same gain"
+        | Some i ->
+            let q = Transport.canonical p
+            let current = Transport.nearest q (Array.append q.Support pure'.Picks[.. i - 1])
+            let a = Transport.gain q current pure'.Picks[i]
+            let b = Transport.gain q current fast.Picks[i]
+            Expect.floatClose { absolute = 1e-10; relative = 1e-7 } b a $"pick {i}: a tie to rounding ({a} and {b})"
+
+    testList
+        "Batch query"
+        [
+            testPropertyWithConfig
+                { FsCheckConfig.defaultConfig with
+                    maxTest = 12
+                }
+                "libtorch's lazy greedy picks what the pure greedy picks, with the same gains"
+                (Prop.forAll
+                    (Arb.fromGen (Gen.zip3 (Gen.choose (1, 99999)) (Gen.choose (20, 300)) (Gen.choose (1, 12))))
+                    (fun (seed, n, dim) ->
+                        let labelled = seed % (n / 2)
+                        let p = problem seed n dim labelled (n - seed % 7)
+                        let k = min (n - labelled) (5 + seed % 40)
+                        agree p (Transport.greedy p k) (TransportKernels.greedy p k)
+                        true))
+
+            test "the fast path at a size where blocks and evaluation batches matter: 3,000 rows, 40 picks" {
+                let p = problem 7 3000 16 500 2500
+                agree p (Transport.lazyGreedy p 40) (TransportKernels.greedy p 40)
+            }
+
+            test "an empty support: both paths start from the weighted 1-median" {
+                let p = problem 11 200 3 0 200
+                agree p (Transport.greedy p 10) (TransportKernels.greedy p 10)
+            }
+
+            testPropertyWithConfig
+                { FsCheckConfig.defaultConfig with
+                    maxTest = 8
+                }
+                "kernel herding: libtorch's sums pick what the pure path picks"
+                (Prop.forAll
+                    (Arb.fromGen (Gen.zip3 (Gen.choose (1, 99999)) (Gen.choose (20, 200)) (Gen.choose (1, 8))))
+                    (fun (seed, n, dim) ->
+                        let labelled = seed % (n / 2)
+                        let p = problem seed n dim labelled n
+                        let k = min (n - labelled) (5 + seed % 30)
+                        let sigma = Transport.Herding.bandwidth p
+                        let a = Transport.Herding.greedy sigma p k
+                        let b = TransportKernels.herding sigma p k
+                        a.Picks = b.Picks))
+        ]
+
 // ---------- a real round on Fashion-MNIST ----------
 
 let private fashion = Waal.Testing.Environment.fashion
@@ -644,5 +727,6 @@ let all =
             testSequenced nativeCompat
             testSequenced adversarial
             testSequenced transport
+            testSequenced batchQuery
             testSequenced round
         ]

@@ -262,6 +262,50 @@ let private specific =
     testList
         "specific"
         [
+            test
+                "transport sees the batch: no two copies of one image, no copy of a labelled one, where margin takes many" {
+                let f = fixture.Value
+                // 200 images three times over, exact copies: item c x 200 + i is copy c of image i.
+                let data =
+                    Dataset.repeat (Rng.key 1L 0 Rng.RepeatNoise) 3 0.0 (Dataset.take 200 f.Data)
+
+                use tensors = Tensors.ofDataset torch.CPU Normalisation.fashionMnist data
+                let pool = Pools.labelled data.Labels 10 30 5L
+
+                let ctx =
+                    let c = context 5L tensors
+
+                    { c with
+                        Spec =
+                            { c.Spec with
+                                BatchQuery =
+                                    { c.Spec.BatchQuery with
+                                        Candidates = 0
+                                    }
+                            }
+                    }
+
+                let run (s: Strategy) =
+                    match s.Query ctx f.Nets pool 1 60 with
+                    | Ok picked -> picked
+                    | Error e -> failtest (LearnError.message e)
+
+                let labelledImages = Pool.labelled pool |> Array.map (fun i -> i % 200) |> set
+
+                let waste (picked: int[]) =
+                    let images = picked |> Array.map (fun i -> i % 200)
+                    let repeats = images.Length - (Array.distinct images).Length
+                    let copies = images |> Array.filter labelledImages.Contains |> Array.length
+                    repeats, copies
+
+                Expect.equal (waste (run Transport.strategy)) (0, 0) "transport: no repeat, no copy of a labelled image"
+                let repeats, _ = waste (run Margin.strategy)
+                Expect.isGreaterThan repeats 10 "margin, one item at a time, takes copies of the same images"
+                // Herding matches the pool with equal weights on the sites, so a dense part of the pool may be worth
+                // a second copy; W1 to the best measure on L u S weighs each site freely and never is.
+                Expect.isLessThan (waste (run Transport.mmd) |> fst) (repeats / 2) "mmd: far fewer repeats than margin"
+            }
+
             testPropertyWithConfig
                 { FsCheckConfig.defaultConfig with
                     maxTest = 8
