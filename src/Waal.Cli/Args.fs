@@ -121,6 +121,7 @@ type ReportArgs =
     | [<MainCommand; Mandatory>] Runs of folder: string list
     | [<Mandatory>] Out of folder: string
     | Metric of MetricArg
+    | Compare of family: string
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -128,6 +129,8 @@ type ReportArgs =
             | Runs _ -> "run folders (each with spec.json and rounds.csv)."
             | Out _ -> "where report.md and learning_curve.png go."
             | Metric _ -> "the accuracy reported: test (default) or validation (runs made with --validation)."
+            | Compare _ ->
+                "a family of paired comparisons, comma-separated, each A:B (two-sided), A>B (A ahead) or A>B@MARGIN (A ahead of B + MARGIN points), A and B run-name prefixes before -seedN; Holm-corrected within the family (repeat the option for more families)."
 
 /// `waal export RUN_DIR --out MODEL_DIR`.
 type ExportArgs =

@@ -224,17 +224,37 @@ let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) 
         | Some MetricArg.Validation -> Report.ValidationMetric
         | _ -> Report.TestMetric
 
-    match Report.write metric (args.GetResult ReportArgs.Runs) (args.GetResult ReportArgs.Out) with
-    | Ok(md, png) ->
-        out.WriteLine $"report: {md}"
-        out.WriteLine $"learning curve: {png}"
-        0
-    | Error(Report.RunUnreadable message) ->
-        err.WriteLine $"error EXP005: {message}"
-        2
-    | Error(Report.WriteFailed(path, detail)) ->
-        err.WriteLine $"error EXP008: --out: {path}: {detail}"
+    let families =
+        args.GetResults ReportArgs.Compare
+        |> List.map (fun family ->
+            family.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
+            |> List.ofArray
+            |> List.map Report.parseComparison)
+
+    match
+        families
+        |> List.concat
+        |> List.tryPick (function
+            | Error e -> Some e
+            | Ok _ -> None)
+    with
+    | Some problem ->
+        err.WriteLine $"error CLI001: --compare: {problem}"
         1
+    | None ->
+        let families = families |> List.map (List.choose Result.toOption)
+
+        match Report.writeWith metric families (args.GetResult ReportArgs.Runs) (args.GetResult ReportArgs.Out) with
+        | Ok(md, png) ->
+            out.WriteLine $"report: {md}"
+            out.WriteLine $"learning curve: {png}"
+            0
+        | Error(Report.RunUnreadable message) ->
+            err.WriteLine $"error EXP005: {message}"
+            2
+        | Error(Report.WriteFailed(path, detail)) ->
+            err.WriteLine $"error EXP008: --out: {path}: {detail}"
+            1
 
 /// `waal query-times`.
 let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTimesArgs>) =

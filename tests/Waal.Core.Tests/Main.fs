@@ -9,6 +9,7 @@ let main argv =
             [
                 Waal.Core.Tests.Tests.all
                 Waal.Core.Tests.TransportTests.all
+                Waal.Core.Tests.TransportTests.inference
                 Waal.Core.Tests.Inputs.all
                 Waal.Core.Tests.Desk.all
             ])

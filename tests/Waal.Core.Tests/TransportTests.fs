@@ -378,3 +378,60 @@ let all =
                         let mine = values |> Array.find (fst >> (=) chosen) |> snd
                         abs (mine - best) <= 1e-9))
         ]
+
+/// The paired statistics the study's decisions use (Waal.Core.Inference), against known values and by property.
+let inference =
+    testList
+        "paired inference"
+        [
+            test "Student's t: known quantiles and values" {
+                Expect.floatClose Accuracy.medium (Inference.tQuantile 4 0.975) 2.7764451051977987 "t(4), 97.5 %"
+                Expect.floatClose Accuracy.medium (Inference.tQuantile 9 0.975) 2.2621571627409915 "t(9), 97.5 %"
+                Expect.floatClose Accuracy.medium (Inference.tQuantile 4 0.95) 2.1318467863266499 "t(4), 95 %"
+                Expect.floatClose Accuracy.high (Inference.tCdf 1 1.0) 0.75 "Cauchy: P(T <= 1) = 3/4"
+                Expect.floatClose Accuracy.high (Inference.tCdf 2 0.0) 0.5 "symmetric about 0"
+            }
+
+            test "a paired t-test by hand: d = 1..5" {
+                // mean 3, sd sqrt 2.5, se 0.7071, t = 4.2426 on 4 df: two-sided p = 0.0132356 (t(4) has the closed form
+                // F(t) = 1/2 + t (t^2 + 6) / (2 (t^2 + 4)^(3/2))).
+                let p = Inference.paired Inference.TwoSided [| 1.0; 2.0; 3.0; 4.0; 5.0 |]
+                Expect.floatClose Accuracy.high p.Mean 3.0 "mean"
+                Expect.floatClose Accuracy.high p.StandardError (sqrt 2.5 / sqrt 5.0) "standard error"
+                Expect.floatClose { absolute = 1e-6; relative = 1e-5 } p.TP 0.0132356 "t p"
+                // Every difference positive: only the identity and the all-flipped assignment are as extreme.
+                Expect.floatClose Accuracy.high p.SignFlipP (2.0 / 32.0) "sign-flip p: the smallest at n = 5"
+                let one = Inference.paired (Inference.Above 0.0) [| 1.0; 2.0; 3.0; 4.0; 5.0 |]
+                Expect.floatClose Accuracy.high one.SignFlipP (1.0 / 32.0) "one-sided"
+                Expect.floatClose { absolute = 1e-6; relative = 1e-5 } one.TP (0.0132356 / 2.0) "one-sided t p"
+            }
+
+            property
+                "the sign-flip p lies in (0, 1], and two-sided it ignores the sign of every difference"
+                (Arb.fromGen (Gen.arrayOfLength 6 (Gen.choose (-50, 50) |> Gen.map float)))
+                (fun d ->
+                    let p = Inference.signFlip Inference.TwoSided d
+
+                    p > 0.0
+                    && p <= 1.0
+                    && near p (Inference.signFlip Inference.TwoSided (Array.map (~-) d)))
+
+            property
+                "Holm: adjusted p-values are at least the raw ones, ordered as the raw ones, at most 1"
+                (Arb.fromGen (Gen.arrayOfLength 7 (Gen.choose (0, 1000) |> Gen.map (fun x -> float x / 1000.0))))
+                (fun ps ->
+                    let adjusted, levels = Inference.holm 0.05 ps
+                    let order = Array.init ps.Length id |> Array.sortBy (fun i -> ps[i], i)
+
+                    Array.forall2 (fun a p -> a >= p && a <= 1.0) adjusted ps
+                    && (order
+                        |> Array.pairwise
+                        |> Array.forall (fun (i, j) -> adjusted[i] <= adjusted[j]))
+                    && near levels[order[0]] (0.05 / 7.0)
+                    && near levels[order[6]] 0.05)
+
+            test "Holm by hand" {
+                let adjusted, _ = Inference.holm 0.05 [| 0.02; 0.001; 0.04 |]
+                Expect.sequenceEqual (adjusted |> Array.map (fun x -> Math.Round(x, 9))) [| 0.04; 0.003; 0.04 |] "m = 3"
+            }
+        ]
