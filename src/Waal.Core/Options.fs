@@ -948,7 +948,8 @@ module Options =
                     "a number in [0, 16]"
                     "transport and mmd: the pool's weights w(x) ~ u(x)^beta, u = 1 - margin (0: plain W1 or MMD of the pool; larger: the uncertain part of the pool counts more)."
                     (Some "TransportBeta")
-                    (always "1")
+                    // The pilot of docs/findings.md §7 chose 2 by the plan's rule.
+                    (always "2")
                     (fun c -> c.Spec.BatchQuery.Beta)
                     (fun v -> batchQuery (fun b -> { b with Beta = v }))
             )

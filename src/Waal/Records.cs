@@ -115,7 +115,7 @@ public sealed record LearnerOptions
     /// <summary>The cluster mode's candidates, as a multiple of the query batch (default 10).</summary>
     public int? Candidates { get; init; }
 
-    /// <summary>Transport and mmd: the pool's weights u^beta, u = 1 - margin (default 1; 0: plain W1 or MMD).</summary>
+    /// <summary>Transport and mmd: the pool's weights u^beta, u = 1 - margin (default 2, chosen by the pilot of docs/findings.md §7; 0: plain W1 or MMD).</summary>
     public double? TransportBeta { get; init; }
 
     /// <summary>Transport and mmd: pick among the most uncertain C x k unlabelled items (default 10; 0: all).</summary>
