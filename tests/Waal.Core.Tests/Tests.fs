@@ -1111,6 +1111,7 @@ let private otherValue (o: OptionDef) (current: string) =
     | Flag -> if current = "true" then "false" else "true"
     | Text when o.Name = "dataset" -> "cifar10"
     | Text when o.Name = "stop-when" -> "labels>=5000,kappa>=0.99/2"
+    | Text when o.Name = "rare-classes" -> if current = "" then "0,4,8" else ""
     | Text -> current + "x"
     | IntegerOrAll -> if current = "all" then "1234" else "all"
     | Integer -> string (int64 current + 3L)
