@@ -200,6 +200,7 @@ let private otherValue (o: Waal.Core.OptionDef) (current: string) =
     | Waal.Core.Text when o.Name = "dataset" -> "cifar10"
     | Waal.Core.Text when o.Name = "strategy" -> "entropy"
     | Waal.Core.Text when o.Name = "stop-when" -> "labels>=5000,kappa>=0.99/2"
+    | Waal.Core.Text when o.Name = "rare-classes" -> if current = "" then "0,4,8" else ""
     | Waal.Core.Text -> current + "-elsewhere"
     | Waal.Core.IntegerOrAll -> if current = "all" then "1234" else "all"
     | Waal.Core.Integer -> string (int64 current + 3L)
