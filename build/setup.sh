@@ -14,17 +14,34 @@ step "restoring the local dotnet tools (Paket, Fantomas)"
 dotnet tool restore >/dev/null
 done_step
 
+# Debian packages: what this command needs and the machine lacks, in one apt-get run (nothing when all are there).
+# The main job needs the data; the test command (setup.sh --tests) also the browser of the labelling page's tests,
+# Debian's PyTorch for the backbone tests and Slurm for the cluster tests.
+missing=()
 if [ ! -f "$WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz" ]; then
-  if [ "$WAAL_FASHION_MNIST" = /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "setup: installing Debian's dataset-fashion-mnist (the data lands in $WAAL_FASHION_MNIST)"
-    $sudo apt-get update -q >/dev/null
-    $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null
+  if [ "$WAAL_FASHION_MNIST" = /usr/share/datasets/fashion-mnist ]; then
+    missing+=(dataset-fashion-mnist)
   else
-    echo "error SETUP003: $WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz: Fashion-MNIST not found and apt-get is not usable here;" >&2
-    echo "  put the four official IDX .gz files in a folder and set WAAL_FASHION_MNIST to it." >&2
+    echo "error SETUP003: $WAAL_FASHION_MNIST/train-images-idx3-ubyte.gz: Fashion-MNIST not found (WAAL_FASHION_MNIST);" >&2
+    echo "  put the four official IDX .gz files in that folder, or unset WAAL_FASHION_MNIST to use Debian's package." >&2
     exit 1
   fi
+fi
+if [ "${1:-}" = --tests ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  /usr/bin/python3 -c "import torch, PIL" >/dev/null 2>&1 || missing+=(python3-torch python3-pil)
+  { command -v slurmctld && command -v slurmd && command -v munged; } >/dev/null 2>&1 || missing+=(slurm-wlm munge)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error SETUP004: Debian packages missing: ${missing[*]}; apt-get is not usable here, install them by hand" >&2
+    exit 1
+  fi
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  step "installing the Debian packages this needs: ${missing[*]}"
+  { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"; } >/tmp/waal-setup-apt.log 2>&1 \
+    || { echo "error SETUP004: apt-get install ${missing[*]} failed; see /tmp/waal-setup-apt.log" >&2; exit 1; }
+  done_step
 fi
 
 step "restoring the NuGet packages (from the package cache; a first time downloads about 1 GB, libtorch most of it)"
