@@ -20,7 +20,7 @@ if ! "$py" -c "import torch, torchvision, PIL" >/dev/null 2>&1; then
     exit 1
   fi
 fi
-bash build/setup.sh
+bash build/setup.sh --all
 source build/env.sh
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

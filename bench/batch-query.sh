@@ -9,7 +9,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 threads="${1:-2}"
-bash build/setup.sh >/dev/null
+bash build/setup.sh --all >/dev/null
 source build/env.sh
 bench="bench/Waal.Bench/bin/Release/net10.0/Waal.Bench.dll"
 out="$(mktemp)"

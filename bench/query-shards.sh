@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 pool="${1:-50000}"
-bash build/setup.sh >/dev/null
+bash build/setup.sh --all >/dev/null
 source build/env.sh
 waal="$root/src/Waal.Cli/bin/Release/net10.0/waal.dll"
 work="$(mktemp -d)"

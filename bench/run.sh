@@ -27,7 +27,7 @@ if [ -z "$py" ]; then
   exit 1
 fi
 
-bash build/setup.sh
+bash build/setup.sh --all
 source build/env.sh
 mkdir -p bench/out
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), threads $threads"

@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 threads="${WAAL_BENCH_THREADS:-2}"
-bash build/setup.sh
+bash build/setup.sh --all
 source build/env.sh
 mkdir -p bench/out
 export WAAL_IMAGE_CACHE="$root/bench/out/image-cache"

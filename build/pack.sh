@@ -9,7 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-[ "${WAAL_SKIP_SETUP:-}" = 1 ] || bash build/setup.sh
+[ "${WAAL_SKIP_SETUP:-}" = 1 ] || bash build/setup.sh --all
 source build/env.sh
 version="${1:-$(dotnet minver --tag-prefix v --minimum-major-minor 0.1 --default-pre-release-identifiers preview.0 2>/dev/null)}"
 out="${WAAL_PACKAGES:-$root/build/packages}"

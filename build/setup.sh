@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Sets everything up: dotnet tools (paket, fantomas), packages, the Fashion-MNIST data, a Release build.
+# Sets everything up: dotnet tools (paket, fantomas), packages, the Debian packages, a Release build.
+#   bash build/setup.sh           what the main job needs: the data, the waal command and the build tasks
+#   bash build/setup.sh --tests   what the test command needs: also chromium, PyTorch, Slurm, the whole solution
+#   bash build/setup.sh --all     the whole solution without the test-only Debian packages (build/pack.sh)
 # Safe to run again; each step is a no-op when already done.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,11 +47,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done_step
 fi
 
-step "restoring the NuGet packages (from the package cache; a first time downloads about 1 GB, libtorch most of it)"
-dotnet restore Waal.Functional.sln -v quiet >/dev/null
+# What to build: the main job needs the runner and the build tasks (build/main.slnf, one project graph); the test
+# command and the packages need the whole solution.
+if [ "${1:-}" = --tests ] || [ "${1:-}" = --all ]; then
+  target=Waal.Functional.sln; what="the solution (libraries, the waal command, tests, benchmark)"
+else
+  target=build/main.slnf; what="the waal command and the build tasks (the main job's; --tests builds everything)"
+fi
+step "restoring the NuGet packages for $what (from the package cache; a first time downloads about 1 GB, libtorch most of it)"
+dotnet restore "$target" -v quiet >/dev/null
 done_step
-step "building the solution in Release (libraries, the waal command, tests, benchmark)"
-dotnet build Waal.Functional.sln -c Release --no-restore -v quiet -nologo -clp:NoSummary -warnaserror
+step "building $what in Release"
+dotnet build "$target" -c Release --no-restore -v quiet -nologo -clp:NoSummary -warnaserror
 done_step
 # The experiments targets rebuild the runner when a source is newer than this stamp: the build above is it.
 touch src/Waal.Cli/bin/Release/net10.0/.waal-tools-built

@@ -22,6 +22,10 @@ type Run =
         Stopped: (int * string) option
         /// diagnostics.csv's numeric columns per queried round (round -> name -> value; empty without the file).
         Diagnostics: Map<int, Map<string, float>>
+        /// The machine spec.json names (empty for runs written before it was recorded).
+        Machine: string
+        /// libtorch's threads the run had (0: libtorch's default).
+        Threads: int
     }
 
 /// Runs whose specs differ only in the seed (and in fields that do not change what is computed).
@@ -174,6 +178,12 @@ let readRun (folder: string) : Result<Run, string> =
                     Iterations = iterations
                     Stopped = stopped
                     Diagnostics = diagnosticsOf layout.Diagnostics
+                    Machine =
+                        RunFolder.readVersions layout
+                        |> List.tryFind (fun (k, _) -> k = "machine")
+                        |> Option.map snd
+                        |> Option.defaultValue ""
+                    Threads = config.Settings.Threads
                 })
 
 /// Groups runs by their spec less the seed; labels are strategy names, numbered when a name repeats.
@@ -755,6 +765,39 @@ let markdown (metric: Metric) (groups: Group list) =
 
         line
             $"| {g.Label} | {avg (fun r -> r.TrainSeconds)} | {avg (fun r -> r.QuerySeconds)} | {avg (fun r -> r.EvalSeconds)} | {iterations} |"
+
+    // The machine and the wall time: seconds a run spent in its rounds (training, query, evaluation), summed.
+    line ""
+    line "## Machine and time"
+    line ""
+
+    let machines =
+        groups
+        |> List.collect (fun g -> g.Runs |> List.map (fun r -> r.Machine))
+        |> List.filter ((<>) "")
+        |> List.distinct
+
+    match machines with
+    | [] -> line "Machine: not recorded in the runs' spec.json."
+    | [ m ] -> line $"Machine: {m}."
+    | ms -> line $"""Machines: {String.Join("; ", ms)}."""
+
+    line ""
+    line "| strategy | runs | threads | seconds a run (rounds summed) |"
+    line "|---|---|---|---|"
+
+    for g in groups do
+        let seconds =
+            g.Runs
+            |> List.averageBy (fun r -> r.Rows |> List.sumBy (fun x -> x.TrainSeconds + x.QuerySeconds + x.EvalSeconds))
+
+        let threads =
+            g.Runs
+            |> List.map (fun r -> string r.Threads)
+            |> List.distinct
+            |> fun ts -> String.Join(", ", ts)
+
+        line $"| {g.Label} | {g.Runs.Length} | {threads} | {num seconds} |"
 
     line ""
     line "## Settings"

@@ -44,6 +44,23 @@ let internal commit () =
     | Some v when v.Contains '+' -> v[v.IndexOf '+' + 1 ..]
     | _ -> "unknown"
 
+/// The machine a run ran on, as a report names it: the processor's model, the logical processors and the OS.
+let internal machine () =
+    let model =
+        try
+            File.ReadLines "/proc/cpuinfo"
+            |> Seq.tryFind (fun l -> l.StartsWith "model name")
+            |> Option.map (fun l -> l[l.IndexOf ':' + 1 ..].Trim())
+        with
+        | :? IOException
+        | :? UnauthorizedAccessException -> None
+
+    let cpu =
+        model
+        |> Option.defaultValue (Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString())
+
+    $"{cpu}, {Environment.ProcessorCount} logical processors, {Runtime.InteropServices.RuntimeInformation.OSDescription}"
+
 /// The software versions written into spec.json, with the commit that built them and when the run started (UTC):
 /// what makes "the plan came before the runs" a fact that git and the run folders show.
 let versions () =
@@ -53,6 +70,7 @@ let versions () =
         "waal", version typeof<ExperimentError>
         "commit", commit ()
         "started", DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", Globalization.CultureInfo.InvariantCulture)
+        "machine", machine ()
         "TorchSharp", version typeof<torch>
         "libtorch", "2.10.0"
         ".NET", Environment.Version.ToString()

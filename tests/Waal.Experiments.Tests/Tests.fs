@@ -740,6 +740,8 @@ let private labels =
                         Iterations = []
                         Stopped = None
                         Diagnostics = Map.empty
+                        Machine = ""
+                        Threads = 0
                     }
 
                 let groups =
@@ -773,6 +775,8 @@ let private labels =
                         Iterations = []
                         Stopped = None
                         Diagnostics = Map.empty
+                        Machine = ""
+                        Threads = 0
                     }
 
                 let groups =
