@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes the NuGet packages (symbols and sources embedded in each assembly) to build/packages/: Waal.Core,
-# Waal.Data, Waal.Learning, Waal.Strategies, Waal.Experiments (the F# layers), Waal (the C# facade), Waal.Cli
+# Waal.Data, Waal.Learning, Waal.Strategies, Waal.Experiments (the F# layers), Waal (the C# facade), Waal.Cpu (Waal
+# with libtorch's CPU backend, as dependencies: what a C# program adds), Waal.Cli
 # (the `waal` command as a .NET tool, libtorch's CPU backend inside: about 210 MB) and Waal.Experiments.Targets
 # (the experiment targets for a PackageReference, with their tasks and the runner: about 210 MB). The version comes from git through
 # MinVer (a tag vMAJOR.MINOR.PATCH gives that version; commits after it a preview of the next); a version given
@@ -14,7 +15,7 @@ source build/env.sh
 version="${1:-$(dotnet minver --tag-prefix v --minimum-major-minor 0.1 --default-pre-release-identifiers preview.0 2>/dev/null)}"
 out="${WAAL_PACKAGES:-$root/build/packages}"
 mkdir -p "$out"
-for project in Waal.Core Waal.Data Waal.Learning Waal.Strategies Waal.Experiments Waal Waal.Cli Waal.Build.Tasks; do
+for project in Waal.Core Waal.Data Waal.Learning Waal.Strategies Waal.Experiments Waal Waal.Cpu Waal.Cli Waal.Build.Tasks; do
   # The assemblies were built by setup.sh; the package version is the package's alone (the assemblies keep the
   # version in build/Common.props), so nothing is compiled again.
   tool=""; [ "$project" = Waal.Cli ] && tool="-p:PackAsTool=true"

@@ -61,6 +61,9 @@ type ExperimentError =
     /// Slurm refused or lost work this command submitted (`waal query --slurm`): sbatch or squeue failed, or the
     /// jobs ended without their result and without an error line of their own.
     | [<Code "EXP018">] SlurmFailed of what: string * detail: string
+    /// libtorch's native library does not load: the application lacks the package that carries it (Waal.Cpu, or
+    /// libtorch-cuda-12.8-linux-x64), or the library found cannot be loaded.
+    | [<Code "EXP019">] NoNativeBackend of detail: string
 
 /// Codes and one-line messages.
 [<RequireQualifiedAccess>]
@@ -120,6 +123,7 @@ module ExperimentError =
         | BackboneFailed(file, detail) -> file, detail
         | ShardRefused(file, detail) -> file, detail
         | SlurmFailed(what, detail) -> what, detail
+        | NoNativeBackend detail -> "libtorch", detail
         | Interrupted(folder, signal) ->
             folder,
             $"stopped by {signal} at a safe point; every completed half-round is saved: 'waal resume {folder}' continues"

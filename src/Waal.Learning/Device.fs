@@ -4,6 +4,31 @@ module Waal.Learning.Device
 open TorchSharp
 open Waal.Core
 
+/// The libtorch version this build of TorchSharp needs, and the packages that carry it.
+let libtorchVersion = "2.10.0"
+
+let private native =
+    lazy
+        (try
+            torch.InitializeDeviceType DeviceType.CPU
+            Ok()
+         with e ->
+             let rec innermost (e: exn) =
+                 if isNull e.InnerException then
+                     e
+                 else
+                     innermost e.InnerException
+
+             let why = ((innermost e).Message.Split('\n')[0]).Trim()
+             let why = if why.Length > 160 then why[..159] + "..." else why
+
+             Error
+                 $"TorchSharp's native backend, libtorch {libtorchVersion}, is not in this application: add the package Waal.Cpu (CPU) or libtorch-cuda-12.8-linux-x64 version {libtorchVersion} (CUDA) ({why})")
+
+/// Whether libtorch's native library loads: Error is one line naming the packages that carry it and the version,
+/// instead of TorchSharp's loader trace. Checked once per process.
+let nativeBackend () = native.Force()
+
 /// Resolves a choice to a TorchSharp device; CUDA without a usable GPU is an error naming the option.
 let resolve (choice: DeviceChoice) : Result<torch.Device, string> =
     match choice with

@@ -31,6 +31,7 @@ public sealed class ActiveLearner : IDisposable
     public static ActiveLearner Create(LearnerData pool, LearnerOptions? options = null, LearnerData? test = null)
     {
         ArgumentNullException.ThrowIfNull(pool);
+        Errors.NativeBackend();
         options ??= new LearnerOptions();
         // Images read from a folder are normalised with their own statistics unless a dataset is named.
         if (options.Dataset is null && pool.Files.Count > 0) options = options with { Dataset = DatasetKind.Folder };
@@ -44,6 +45,7 @@ public sealed class ActiveLearner : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         ArgumentNullException.ThrowIfNull(pool);
+        Errors.NativeBackend();
         return Task.Run(() => new ActiveLearner(sink => SessionModule.load(folder, pool.Dataset, Some(test), sink)), cancellationToken);
     }
 

@@ -121,4 +121,12 @@ internal static class Errors
 
     public static T Unwrap<T>(FSharpResult<T, Experiments.ExperimentError> r) =>
         r.IsOk ? r.ResultValue : throw Session(r.ErrorValue);
+
+    /// <summary>Throws EXP019, one line naming the packages to add, when libtorch's native library does not load
+    /// (instead of TorchSharp's loader trace at the first tensor).</summary>
+    public static void NativeBackend()
+    {
+        var r = Learning.Device.nativeBackend();
+        if (r.IsError) throw Session(Experiments.ExperimentError.NewNoNativeBackend(r.ErrorValue));
+    }
 }

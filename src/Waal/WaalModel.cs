@@ -31,6 +31,7 @@ public sealed class WaalModel : IDisposable
     /// <exception cref="WaalException">MODEL001 when the folder holds no usable model.</exception>
     public static WaalModel Load(string folder)
     {
+        Errors.NativeBackend();
         var result = Experiments.Model.load(folder);
         if (result.IsError) throw ModelErrors.Of(result.ErrorValue);
         return new WaalModel(result.ResultValue);

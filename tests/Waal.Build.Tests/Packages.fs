@@ -43,6 +43,7 @@ let private packed =
         "Waal.Strategies"
         "Waal.Experiments"
         "Waal"
+        "Waal.Cpu"
     ]
 
 /// Removes a test version of the packages from the machine's package cache (each run packs a new one).
@@ -228,13 +229,10 @@ let all =
     <| testList
         "Packages, used from outside the repository"
         [
-            test "a new C# console project adds Waal from the packed folder and runs README's example as written" {
+            test
+                "a new C# console project adds Waal.Cpu alone from the packed folder and runs README's example as written" {
                 let output =
-                    stranger
-                        "C#"
-                        "csharp"
-                        [ "Waal", fixture.Value.Version; "libtorch-cpu-linux-x64", "2.10.0" ]
-                        ("Program.cs", program.Value)
+                    stranger "C#" "csharp" [ "Waal.Cpu", fixture.Value.Version ] ("Program.cs", program.Value)
 
                 Expect.equal
                     (csharpExample (Path.Combine(repoRoot, "build", "package-readme.md")))
@@ -243,6 +241,38 @@ let all =
 
                 Expect.stringContains output "round 0: 30 labels" "a round from the packages"
                 Expect.stringContains output "predicted " "a prediction from the exported model"
+            }
+
+            test "Waal without a backend: the example stops with one line naming EXP019, both packages and the version" {
+                let f = fixture.Value
+                let app = Path.Combine(f.Work, "no-backend")
+
+                ok
+                    "dotnet new console"
+                    (run f.Work "dotnet" [ "new"; "console"; "-lang"; "C#"; "-o"; app; "--no-restore" ] [])
+                |> ignore
+
+                ok "dotnet add package Waal" (run app "dotnet" [ "add"; "package"; "Waal"; "--version"; f.Version ] [])
+                |> ignore
+
+                File.WriteAllText(Path.Combine(app, "Program.cs"), program.Value)
+
+                ok "dotnet build" (run app "dotnet" [ "build"; "-c"; "Release"; "-v"; "quiet"; "-nologo" ] [])
+                |> ignore
+
+                let dll = Path.Combine(app, "bin", "Release", "net10.0", "no-backend.dll")
+                let code, output = run app "dotnet" [ dll; fashion; f.Model; f.Picture ] []
+                Expect.notEqual code 0 "the program fails"
+
+                let lines =
+                    output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                    |> Array.filter (fun l -> l.Contains "EXP019")
+
+                Expect.hasLength lines 1 $"one line names EXP019: {output}"
+                Expect.stringContains lines[0] "Waal.Cpu" "the CPU package"
+                Expect.stringContains lines[0] "libtorch-cuda-12.8-linux-x64" "the CUDA package"
+                Expect.stringContains lines[0] "2.10.0" "the version"
+                Expect.isFalse (output.Contains "github.com") "not TorchSharp's loader trace"
             }
 
             test "dotnet tool install gives a waal that runs an experiment and serves the labelling page for its token" {

@@ -457,6 +457,34 @@ let private options =
                 Expect.equal exit 2 "exit code 2"
                 Expect.stringContains err[0] "did you mean '--gp-weight'" "the nearest name"
             }
+
+            test "docs/cli.md is what the grammar and the option table generate (WAAL_UPDATE_DOCS=1 rewrites it)" {
+                let path = Path.Combine(Waal.Testing.Environment.repoRoot, "docs", "cli.md")
+                let generated = Waal.Cli.Reference.markdown ()
+
+                if Environment.GetEnvironmentVariable "WAAL_UPDATE_DOCS" = "1" then
+                    File.WriteAllText(path, generated)
+
+                let committed = if File.Exists path then File.ReadAllText path else ""
+
+                if committed <> generated then
+                    let a = committed.Split '\n'
+                    let b = generated.Split '\n'
+
+                    let first =
+                        Seq.zip (Seq.append a (Seq.replicate b.Length "")) b
+                        |> Seq.tryFindIndex (fun (x, y) -> x <> y)
+                        |> Option.defaultValue (min a.Length b.Length)
+
+                    let at (xs: string[]) =
+                        if first < xs.Length then xs[first] else "(end of file)"
+
+                    failtest
+                        $"{path}: line {first + 1} is '{at a}', the option table and grammar give '{at b}'; rerun this suite with WAAL_UPDATE_DOCS=1 and commit docs/cli.md"
+
+                for o in Waal.Core.Options.all do
+                    Expect.stringContains committed $"| `--{o.Name}` |" $"--{o.Name} in docs/cli.md"
+            }
         ]
 
 let private writers =
