@@ -60,14 +60,15 @@ let private roundLine (r: RoundRecord) =
 
     $"round {r.Round}: {r.Labelled} labels, test accuracy {100.0 * r.TestAccuracy:F2} %%{validation}, train {r.TrainSeconds:F1} s ({r.TrainIterations} iterations), query {r.QuerySeconds:F1} s, eval {r.EvalSeconds:F1} s{stopped}"
 
-/// Plain progress lines (not a terminal): one line when a phase starts, one when it ends, and for a phase that
-/// takes longer than 3 seconds, one estimate of the time left, from the steps done so far.
-let private plainHooks (out: TextWriter) : Runner.Hooks =
+/// Plain progress lines (not a terminal: a log, a build, a Slurm task): one line when a phase starts, one when it
+/// ends, and while a phase runs, a line every `every` seconds (the first after 3) with the steps done and an
+/// estimate of the time left from them.
+let internal plainHooksEvery (every: float) (out: TextWriter) : Runner.Hooks =
     let mutable phase = ""
     let mutable started = DateTime.UtcNow
     let mutable total = 0
     let mutable finished = 0
-    let mutable estimated = false
+    let mutable nextAt = 3.0
 
     {
         Sink =
@@ -78,15 +79,15 @@ let private plainHooks (out: TextWriter) : Runner.Hooks =
                         started <- DateTime.UtcNow
                         total <- steps
                         finished <- 0
-                        estimated <- false
+                        nextAt <- min 3.0 every
                         out.WriteLine $"{name}: {steps} steps"
                 Advance =
                     fun n ->
                         finished <- finished + n
                         let elapsed = (DateTime.UtcNow - started).TotalSeconds
 
-                        if not estimated && elapsed >= 3.0 && finished > 0 && finished < total then
-                            estimated <- true
+                        if elapsed >= nextAt && finished > 0 && finished < total then
+                            nextAt <- elapsed + every
                             let left = elapsed / float finished * float (total - finished)
 
                             out.WriteLine
@@ -96,6 +97,9 @@ let private plainHooks (out: TextWriter) : Runner.Hooks =
         AfterRound = fun r -> out.WriteLine(roundLine r)
         Info = out.WriteLine
     }
+
+/// Plain progress lines every 5 seconds.
+let private plainHooks (out: TextWriter) = plainHooksEvery 5.0 out
 
 /// Runs `work` with Spectre.Console progress bars when stdout is a terminal, else with plain lines.
 let internal withProgress (out: TextWriter) (work: Runner.Hooks -> Result<unit, ExperimentError>) =

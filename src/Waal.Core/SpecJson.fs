@@ -8,8 +8,10 @@ open System.IO
 open System.Text
 open System.Text.Json
 
-/// The configuration as indented JSON, with the versions of the software that ran it (not part of its identity).
-let toJson (versions: (string * string) list) (c: Configuration) =
+/// The configuration as indented JSON, with the versions of the software that ran it and, when known, the network
+/// "auto" resolved to (`networkResolved`: neither is part of its identity). A run folder whose spec says "auto"
+/// keeps training, exporting and predicting with the recorded network after "auto" changes its choice.
+let toJsonResolved (network: string option) (versions: (string * string) list) (c: Configuration) =
     use stream = new MemoryStream()
 
     do
@@ -35,6 +37,7 @@ let toJson (versions: (string * string) list) (c: Configuration) =
             JsonEncodedText.Encode(Options.describe c.Spec, Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
         )
 
+        network |> Option.iter (fun n -> w.WriteString("networkResolved", n))
         w.WriteStartObject "versions"
 
         for name, version in versions do
@@ -44,6 +47,20 @@ let toJson (versions: (string * string) list) (c: Configuration) =
         w.WriteEndObject()
 
     Encoding.UTF8.GetString(stream.ToArray())
+
+/// The configuration as indented JSON with the versions (no resolved network recorded).
+let toJson (versions: (string * string) list) (c: Configuration) = toJsonResolved None versions c
+
+/// The network a spec.json recorded for "auto" (`networkResolved`), if any and if the text is JSON.
+let resolvedNetwork (text: string) : string option =
+    try
+        use doc = JsonDocument.Parse text
+
+        match doc.RootElement.TryGetProperty "networkResolved" with
+        | true, v when v.ValueKind = JsonValueKind.String -> Some(v.GetString())
+        | _ -> None
+    with :? JsonException ->
+        None
 
 // The canonical text of a JSON value for an option of that kind, or what was expected.
 let private textOf (o: OptionDef) (e: JsonElement) =
@@ -107,7 +124,12 @@ let ofJson
                 let unknown =
                     [
                         for p in root.EnumerateObject() do
-                            if p.Name <> "versions" && p.Name <> "summary" && not (known.Contains p.Name) then
+                            if
+                                p.Name <> "versions"
+                                && p.Name <> "summary"
+                                && p.Name <> "networkResolved"
+                                && not (known.Contains p.Name)
+                            then
                                 {
                                     Field = p.Name
                                     Message = $"unknown field; did you mean '{Options.nearest known p.Name}'?"

@@ -375,7 +375,7 @@ let internal ofRun (run: string) : Result<ModelInfo * string, ModelError> =
     else
         result {
             let! config =
-                RunFolder.readSpec layout
+                RunFolder.readSpecResolved layout
                 |> Result.mapError (fun detail -> NotAModel(layout.Spec, detail))
 
             let! weights, round = latestRound layout

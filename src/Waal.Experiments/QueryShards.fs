@@ -77,7 +77,7 @@ let checkRun (folder: string) : Result<Configuration * Sharding.Sharded * string
     else
         result {
             let! config =
-                RunFolder.readSpec layout
+                RunFolder.readSpecResolved layout
                 |> Result.mapError (fun detail -> NotAnExperiment(layout.Spec, detail))
 
             let! sharded =

@@ -284,6 +284,25 @@ let readSpec (layout: Layout) : Result<Configuration, string> =
             let e = List.head errors
             $"{e.Field}: {e.Message}")
 
+/// spec.json read back for continuing its run (resume, export, predict, query shards): a spec that says "auto"
+/// takes the network it recorded as resolved (`networkResolved`), so a change of what "auto" picks never changes
+/// the network of a run already made. Specs written before the field was recorded resolve "auto" as before.
+let readSpecResolved (layout: Layout) : Result<Configuration, string> =
+    readSpec layout
+    |> Result.map (fun config ->
+        if config.Spec.Network = "auto" || config.Spec.Network = "" then
+            match Files.readText "spec.json" Files.Limits.documentBytes layout.Spec with
+            | Ok text ->
+                match SpecJson.resolvedNetwork text with
+                | Some n ->
+                    { config with
+                        Spec = { config.Spec with Network = n }
+                    }
+                | None -> config
+            | Error _ -> config
+        else
+            config)
+
 /// Writes backbone.json: what a run with --backbone records about it (the model file, its hash with its
 /// preparation, the embedding's width, the head's normalisation), indented, atomically.
 let internal writeBackbone (layout: Layout) (r: Waal.Learning.Backbone.Recorded) =

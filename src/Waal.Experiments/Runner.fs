@@ -97,6 +97,15 @@ let private saveCheckpoint (layout: RunFolder.Layout) (round: int) (nets: Nets.N
 
 /// dataset.json: what the run's data is (class names, image shape, the normalisation, the pool's and the test
 /// split's files, what was skipped), for people, for `waal export` and for moving a run.
+/// The network "auto" (or the name given) resolves to for these inputs, as spec.json records it.
+let private resolvedNetwork (p: Workbench.Inputs) =
+    match p.NetworkInputs with
+    | NetworkInputs.Embeddings -> Some(Architecture.name Head)
+    | inputs ->
+        Architecture.resolve p.Config.Spec.Network inputs p.PoolImages.Channels p.PoolImages.Height p.PoolImages.Width
+        |> Result.toOption
+        |> Option.map Architecture.name
+
 let private datasetJson (p: Workbench.Inputs) =
     RunFolder.datasetJson
         p.Config.Spec.Dataset
@@ -229,7 +238,7 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
     // the label log's integers).
     let firstFiles (p: Workbench.Inputs) =
         try
-            Ok(SpecJson.toJson (versions ()) p.Config, datasetJson p)
+            Ok(SpecJson.toJsonResolved (resolvedNetwork p) (versions ()) p.Config, datasetJson p)
         with e ->
             Error(
                 SpecInvalid
@@ -307,7 +316,7 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, ExperimentError> =
             )
         )
     else
-        match RunFolder.readSpec layout with
+        match RunFolder.readSpecResolved layout with
         | Error detail -> Error(NotAnExperiment(layout.Spec, detail))
         | Ok config ->
             Workbench.load config

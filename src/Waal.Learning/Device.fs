@@ -9,21 +9,22 @@ let libtorchVersion = "2.10.0"
 
 let private native =
     lazy
-        (try
-            torch.InitializeDeviceType DeviceType.CPU
-            Ok()
+        // TorchSharp writes a loader trace of some 40 lines to the console when libtorch is missing, before it
+        // throws: the console is silenced for that one call (once per process), and only the exception's type kept.
+        (let out, err = System.Console.Out, System.Console.Error
+         System.Console.SetOut System.IO.TextWriter.Null
+         System.Console.SetError System.IO.TextWriter.Null
+
+         try
+             try
+                 torch.InitializeDeviceType DeviceType.CPU
+                 Ok()
+             finally
+                 System.Console.SetOut out
+                 System.Console.SetError err
          with e ->
-             let rec innermost (e: exn) =
-                 if isNull e.InnerException then
-                     e
-                 else
-                     innermost e.InnerException
-
-             let why = ((innermost e).Message.Split('\n')[0]).Trim()
-             let why = if why.Length > 160 then why[..159] + "..." else why
-
              Error
-                 $"TorchSharp's native backend, libtorch {libtorchVersion}, is not in this application: add the package Waal.Cpu (CPU) or libtorch-cuda-12.8-linux-x64 version {libtorchVersion} (CUDA) ({why})")
+                 $"TorchSharp's native backend, libtorch {libtorchVersion}, is not in this application: add the package Waal.Cpu (CPU) or libtorch-cuda-12.8-linux-x64 version {libtorchVersion} (CUDA) (TorchSharp: {e.GetType().Name})")
 
 /// Whether libtorch's native library loads: Error is one line naming the packages that carry it and the version,
 /// instead of TorchSharp's loader trace. Checked once per process.
@@ -39,7 +40,7 @@ let resolve (choice: DeviceChoice) : Result<torch.Device, string> =
             Ok torch.CUDA
         else
             Error
-                "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; see README, 'Device')"
+                "--device cuda: no CUDA device is available to libtorch (this build carries the CPU libtorch; docs/platform.md, 'Device')"
 
 [<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")>]
 extern int private setenv(string name, string value, int overwrite)

@@ -272,7 +272,7 @@ let all =
                 Expect.stringContains lines[0] "Waal.Cpu" "the CPU package"
                 Expect.stringContains lines[0] "libtorch-cuda-12.8-linux-x64" "the CUDA package"
                 Expect.stringContains lines[0] "2.10.0" "the version"
-                Expect.isFalse (output.Contains "github.com") "not TorchSharp's loader trace"
+                Expect.isFalse (output.Contains "github.com") $"not TorchSharp's loader trace: {output}"
             }
 
             test "dotnet tool install gives a waal that runs an experiment and serves the labelling page for its token" {

@@ -458,6 +458,24 @@ let private options =
                 Expect.stringContains err[0] "did you mean '--gp-weight'" "the nearest name"
             }
 
+            test "without a terminal, a long phase prints its steps and the time left every few seconds, not once" {
+                use out = new StringWriter()
+                let hooks = Waal.Cli.Experiment.plainHooksEvery 0.2 out
+                hooks.Sink.Start "training" 10
+
+                for _ in 1..9 do
+                    Threading.Thread.Sleep 120
+                    hooks.Sink.Advance 1
+
+                hooks.Sink.Finish()
+                let lines = out.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                let estimates = lines |> Array.filter (fun l -> l.Contains " s to go")
+                Expect.isGreaterThanOrEqual estimates.Length 3 $"an estimate every 0.2 s over about 1 s: {out}"
+                Expect.stringContains estimates[0] "training: " "names the phase"
+                Expect.stringContains lines[0] "training: 10 steps" "the start"
+                Expect.stringContains (Array.last lines) "training: done in" "the end"
+            }
+
             test "docs/cli.md is what the grammar and the option table generate (WAAL_UPDATE_DOCS=1 rewrites it)" {
                 let path = Path.Combine(Waal.Testing.Environment.repoRoot, "docs", "cli.md")
                 let generated = Waal.Cli.Reference.markdown ()

@@ -191,6 +191,90 @@ let private experiments =
                     Directory.Delete(d, true)
             }
 
+            test "a run folder whose spec says auto keeps the network it recorded: resume and the model use it" {
+                // A folder of 1x28x28 images made when "auto" picked small-cnn for folders (it picks resnet now):
+                // made here by naming small-cnn, stopping after round 0, and writing the spec as that older run would
+                // have. Without the record, resume and the model would build a resnet.
+                let data, dir, fresh = temp (), temp (), temp ()
+
+                let train, _ =
+                    Load.fashionMnist fashion
+                    |> Result.defaultWith (fun e -> failtest (DataError.line e))
+
+                Waal.Testing.ImageFolders.write
+                    Waal.Testing.ImageFolders.GreyPng
+                    (Dataset.take 300 train)
+                    [| "top"; "trouser"; "pullover" |]
+                    20
+                    data
+                |> ignore
+
+                let config (network: string) =
+                    Waal.Cli.CommandLine.ofCommandLine
+                        [
+                            "--dataset"
+                            $"folder={data}"
+                            "--network"
+                            network
+                            "--initial"
+                            "10"
+                            "--query"
+                            "10"
+                            "--rounds"
+                            "2"
+                            "--epochs"
+                            "1"
+                            "--floor"
+                            "64"
+                            "--threads"
+                            "2"
+                        ]
+                    |> Result.defaultWith failtest
+
+                let crashing =
+                    { Runner.quiet with
+                        AfterRound =
+                            fun r ->
+                                if r.Round = 0 then
+                                    raise (InjectedCrash r.Round)
+                    }
+
+                Expect.throwsT<InjectedCrash>
+                    (fun () -> Runner.run (config "small-cnn") dir false crashing |> ignore)
+                    "stopped after round 0"
+
+                let specPath = Path.Combine(dir, "spec.json")
+                let text = File.ReadAllText specPath
+                Expect.equal (SpecJson.resolvedNetwork text) (Some "small-cnn") "spec.json records the network"
+                let given = "\"network\": \"small-cnn\""
+                Expect.stringContains text given "as given"
+                File.WriteAllText(specPath, text.Replace(given, "\"network\": \"auto\""))
+
+                Runner.resume dir Runner.quiet |> ok "resume"
+
+                Expect.equal
+                    (File.ReadAllLines(Path.Combine(dir, "rounds.csv"))).Length
+                    4
+                    "rounds 0 to 2, as the spec says"
+
+                match Model.load dir with
+                | Ok m ->
+                    use m = m
+                    Expect.equal m.Info.Network "small-cnn" "the run's model is the recorded network's"
+                | Error e -> failtest $"the run folder's model: {Model.ModelError.line e}"
+
+                // A new run with auto records what auto picks.
+                Runner.run (config "auto") fresh false Runner.quiet |> ok "auto"
+
+                Expect.equal
+                    (SpecJson.resolvedNetwork (File.ReadAllText(Path.Combine(fresh, "spec.json"))))
+                    (Some "resnet")
+                    "auto on a folder records resnet"
+
+                for d in [ data; dir; fresh ] do
+                    Directory.Delete(d, true)
+            }
+
             test "a failure injected after round 1, then resume, gives the uninterrupted result" {
                 let whole, broken = temp (), temp ()
                 Runner.run (small 11L) whole false Runner.quiet |> ok "uninterrupted"
