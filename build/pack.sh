@@ -3,7 +3,8 @@
 # Waal.Data, Waal.Learning, Waal.Strategies, Waal.Experiments (the F# layers), Waal (the C# facade), Waal.Cpu (Waal
 # with libtorch's CPU backend, as dependencies: what a C# program adds), Waal.Cli
 # (the `waal` command as a .NET tool, libtorch's CPU backend inside: about 210 MB) and Waal.Experiments.Targets
-# (the experiment targets for a PackageReference, with their tasks and the runner: about 210 MB). The version comes from git through
+# (the experiment targets for a PackageReference, with their tasks and the runner without libtorch, which its
+# entry point links in from the package cache at the first build: about 85 MB; libtorch is packed once). The version comes from git through
 # MinVer (a tag vMAJOR.MINOR.PATCH gives that version; commits after it a preview of the next); a version given
 # as the first argument is used instead. WAAL_PACKAGES names another output folder; WAAL_SKIP_SETUP=1 packs what
 # is already built (the test command's package tests, after its own set-up).
