@@ -366,7 +366,7 @@ let private crash =
     testList
         "crash safety"
         [
-            test "SIGKILL at eight moments of a run, then resume, gives the uninterrupted accuracies and label log" {
+            test "SIGKILL at five moments of a run, then resume, gives the uninterrupted accuracies and label log" {
                 inTemp (fun dir ->
                     let args out =
                         [
@@ -405,7 +405,8 @@ let private crash =
                     Expect.equal exit 0 $"the uninterrupted run (stderr: {err})"
                     let mutable killedMidway = 0
 
-                    for fraction in [ 0.1; 0.2; 0.3; 0.4; 0.5; 0.6; 0.75; 0.9 ] do
+                    // Set-up, the first training, a query, a later round, the end: five moments (eight took 45 s of the suite).
+                    for fraction in [ 0.1; 0.3; 0.5; 0.7; 0.9 ] do
                         let out = Path.Combine(dir, $"killed-{int (fraction * 100.0)}")
                         use p = startWaal (args out)
 
@@ -434,7 +435,7 @@ let private crash =
                             (Directory.GetFiles(out, "*.tmp", SearchOption.AllDirectories))
                             "no temporary files left"
 
-                    Expect.isGreaterThanOrEqual killedMidway 6 "most kills landed before the run finished")
+                    Expect.isGreaterThanOrEqual killedMidway 4 "most kills landed before the run finished")
             }
         ]
 
