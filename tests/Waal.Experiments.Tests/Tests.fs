@@ -570,6 +570,14 @@ let private report =
                     Expect.stringContains text " +- " "mean +- std"
                     Expect.stringContains text "AUBC" "area under the budget curve"
                     Expect.stringContains text "training iterations per round" "the training budget"
+                    Expect.stringContains text "## Machine and time" "the machine and the time have a section"
+
+                    Expect.stringContains
+                        text
+                        $"{Environment.ProcessorCount} logical processors"
+                        "the machine the runs recorded"
+
+                    Expect.stringContains text "| waal | 2 | 2 | " "runs, threads and seconds a run"
                     Expect.stringContains text "## WAAL's critic" "the critic's diagnostics have a section"
                     Expect.stringContains text "| waal | 0 | " "a row for the queried round"
                     let bytes = File.ReadAllBytes png
