@@ -15,4 +15,4 @@ echo
 echo "rounds:         $results/quickstart-waal-seed1/rounds.csv"
 echo "report:         $results/report/report.md"
 echo "learning curve: $results/report/learning_curve.png"
-echo "main job: $SECONDS s (set-up $built s, experiments and report $((SECONDS - built)) s) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
+echo "main job: $SECONDS s (set-up $built s, experiments and report $((SECONDS - built)) s) on $(getconf _NPROCESSORS_ONLN) cores: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"

@@ -52,7 +52,7 @@ fi
 
 for d in slurmd slurmctld; do [ -f "$dir/$d.pid" ] && kill "$(cat "$dir/$d.pid")" 2>/dev/null; rm -f "$dir/$d.pid"; done
 host="$(hostname -s)"
-cpus="$(nproc)"
+cpus="$(getconf _NPROCESSORS_ONLN)"  # not nproc: it reads OMP_NUM_THREADS
 memory=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
 mkdir -p "$dir/state" "$dir/spool"
 cat >"$dir/slurm.conf" <<EOF

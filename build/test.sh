@@ -11,8 +11,13 @@ source build/env.sh
 passed=0; failed=0; skipped=0; status=0
 times=("$(printf '%-12s %4d s' set-up "$setup_seconds")")
 logs="$(mktemp -d)"
-# Image folders the suites write are decoded into a cache of their own, removed at the end.
+trap 'rm -rf "$logs"' EXIT
+# Image folders the suites write are decoded into a cache of their own, and every temporary folder a test makes
+# (runs, packed feeds of about 1 GB, Slurm clusters) goes under the run's own TMPDIR: all removed at the end, also
+# when a test is killed before its own clean-up.
 export WAAL_IMAGE_CACHE="$logs/image-cache"
+export TMPDIR="$logs/tmp"
+mkdir -p "$TMPDIR"
 for suite in Core Data Learning Strategies Experiments Cli Label Facade Build; do
   dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
   echo "=== Waal.$suite.Tests"
@@ -31,7 +36,6 @@ for suite in Core Data Learning Strategies Experiments Cli Label Facade Build; d
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   [ "$rc" -eq 0 ] || status=1
 done
-rm -rf "$logs"
 
 # Formatting is part of the suite: Fantomas (the local tool, settings in .editorconfig) must find nothing to change.
 echo "=== Formatting (dotnet fantomas --check src tests bench)"
