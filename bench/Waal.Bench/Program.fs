@@ -136,7 +136,7 @@ let main argv =
 
         // (a) WAAL: one epoch of max(|L|,|U|) = 49,000 pairs = 766 iterations of step A + step B with the penalty.
         let nets, iterations, seconds =
-            bestOf3 (fun () -> Training.waal (setup EpochsOverLabelled) 0 pool)
+            bestOf3 (fun () -> Training.waal (setup EpochsOverLabelled) 0 1000 pool)
 
         use nets = nets
         row "waal_train_iterations_per_s" (float iterations / seconds) "it/s"

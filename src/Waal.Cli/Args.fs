@@ -45,28 +45,17 @@ type RunArgs =
             | Force -> "replace an experiment already in --out."
             | Option_Text _ -> "an experiment option (see below)."
 
-/// `waal query-times ...`: one trained WAAL model, every strategy's query timed on the same pool.
+/// `waal query-times --dataset NAME[=DIR] [--OPTION VALUE]...`: one trained WAAL model (the spec's initial
+/// labels, its training options), every strategy's query of the spec's query size timed on the same pool. The
+/// options are the option table's, parsed by it as for `waal run` (its defaults, listed by `--help`), except the
+/// pool: the first 50,000 training images unless --pool is given (the paper's Table 1).
 type QueryTimesArgs =
-    | [<Mandatory>] Dataset of name_and_folder: string
-    | Pool of count: int
-    | Initial of count: int
-    | Query of count: int
-    | Epochs of count: int
-    | Seed of seed: int64
-    | Threads of count: int
-    | Score_Batch of count: int
+    | [<GatherUnrecognized; Hidden>] Option_Text of text: string
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Dataset _ -> "fashion-mnist[=DIR], cifar10=DIR or svhn=DIR."
-            | Pool _ -> "the first P training images form the pool (default 50000)."
-            | Initial _ -> "labelled items the model is trained on (default 1000)."
-            | Query _ -> "items each strategy picks (default 1000)."
-            | Epochs _ -> "WAAL epochs for the one model (default 2)."
-            | Seed _ -> "seed (default 1)."
-            | Threads _ -> "libtorch threads (default: libtorch's choice)."
-            | Score_Batch _ -> "images per forward pass (default 250)."
+            | Option_Text _ -> "an experiment option (see below)."
 
 /// `waal resume DIR`.
 type ResumeArgs =

@@ -59,7 +59,12 @@ let run (out: TextWriter) (err: TextWriter) (argv: string[]) : int =
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
         out.WriteLine e.Message
 
-        if argv.Length > 0 && argv[0] = "run" then
+        if argv.Length > 0 && (argv[0] = "run" || argv[0] = "query-times") then
+            if argv[0] = "query-times" then
+                out.WriteLine(
+                    $"One WAAL model trained on the spec's initial labels; every strategy queries --query items with it. The pool is the first {Waal.Experiments.QueryTimes.tablePool} training images unless --pool is given."
+                )
+
             out.WriteLine()
             Experiment.optionsUsage () |> List.iter out.WriteLine
 

@@ -262,21 +262,14 @@ let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) 
 
 /// `waal query-times`.
 let queryTimes (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryTimesArgs>) =
+    let given = args.GetResults QueryTimesArgs.Option_Text
+
+    // The paper's Table 1 pool unless the caller names one; every other value is the table's.
     let given =
-        [
-            "--dataset", Some(args.GetResult QueryTimesArgs.Dataset)
-            "--pool", Some(string (args.TryGetResult QueryTimesArgs.Pool |> Option.defaultValue 50000))
-            "--initial", args.TryGetResult QueryTimesArgs.Initial |> Option.map string
-            "--query", args.TryGetResult QueryTimesArgs.Query |> Option.map string
-            "--seed", args.TryGetResult QueryTimesArgs.Seed |> Option.map string
-            "--threads", args.TryGetResult QueryTimesArgs.Threads |> Option.map string
-            "--score-batch", args.TryGetResult QueryTimesArgs.Score_Batch |> Option.map string
-            "--epochs", args.TryGetResult QueryTimesArgs.Epochs |> Option.map string
-        ]
-        |> List.collect (fun (name, value) ->
-            match value with
-            | Some v -> [ name; v ]
-            | None -> [])
+        if given |> List.exists (fun t -> t = "--pool" || t.StartsWith "--pool=") then
+            given
+        else
+            given @ [ "--pool"; string QueryTimes.tablePool ]
 
     match configOf given with
     | Error line ->

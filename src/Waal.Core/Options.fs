@@ -533,8 +533,8 @@ module Options =
                 1L
                 maxInt
                 "an integer >= 1"
-                "labels per query (the imbalance coefficient assumes it too)."
-                (Some "QueryBatch")
+                "labels per query: the round's batch, unless a label budget cuts it (the paper's imbalance coefficient reads the batch queried)."
+                None
                 (always "1000")
                 (fun c -> int64 c.Spec.Query)
                 (fun v -> spec (fun s -> { s with Query = int v }))

@@ -55,8 +55,9 @@ type Progress =
 /// The effects a round needs, passed in as values: nothing in a round reads a global.
 type Learner<'model, 'error> =
     {
-        /// Trains a fresh model on the labelled part of the pool in the given round; returns it and its step count.
-        Train: Pool -> int -> Result<'model * int64, 'error>
+        /// Trains a fresh model on the labelled part of the pool in the given round, before a query of k items
+        /// (what the round will query, or would on its last round); returns it and its step count.
+        Train: Pool -> int -> int -> Result<'model * int64, 'error>
         /// Test accuracy of a model (NaN when there is no test data).
         Evaluate: 'model -> Result<float, 'error>
         /// Accuracy on the validation split (NaN when there is none): what settings are chosen on, so the test
@@ -64,8 +65,8 @@ type Learner<'model, 'error> =
         Validate: 'model -> Result<float, 'error>
         /// Up to k unlabelled indices to label next, chosen in the given round.
         Query: 'model -> Pool -> int -> int -> Result<int[], 'error>
-        /// Named measurements of the model and its query in a round that queried (may be empty).
-        Signals: 'model -> Pool -> int -> Result<(string * float) list, 'error>
+        /// Named measurements of the model and its query of k items in a round that queried (may be empty).
+        Signals: 'model -> Pool -> int -> int -> Result<(string * float) list, 'error>
         /// The model's predicted classes on the fixed stop set and its mean uncertainty (1 - max p) there.
         StopSet: 'model -> Result<int[] * float, 'error>
         /// Frees what the model holds (native memory).
@@ -133,8 +134,11 @@ module Round =
             Error(OutOfTurn(round, $"every round 0..{lastRound} is complete"))
         else
             let t0 = clock ()
+            // The round's batch: what the stopping rules allow (a label budget cuts it), at most |U|. Known
+            // before training, so the trainer and the query see the same k.
+            let k = min (Stopping.allowedQuery rules pool.LabelledCount k) pool.UnlabelledCount
 
-            match learner.Train pool round with
+            match learner.Train pool round k with
             | Error e -> Error(LearnerFailed(round, "train", e))
             | Ok(model, iterations) ->
                 let outcome =
@@ -166,8 +170,6 @@ module Round =
                                     pool.LabelledCount
                                     ((progress.Records |> List.map (fun r -> r.StopSignals)) @ [ stopSignals ])
 
-                            let k = Stopping.allowedQuery rules pool.LabelledCount k
-
                             let! picked =
                                 if round >= lastRound || pool.UnlabelledCount = 0 || stopped.IsSome || k = 0 then
                                     Ok [||]
@@ -183,7 +185,7 @@ module Round =
                                 if picked.Length = 0 then
                                     Ok []
                                 else
-                                    learner.Signals model pool round |> failed "signals"
+                                    learner.Signals model pool round picked.Length |> failed "signals"
 
                             let record =
                                 {

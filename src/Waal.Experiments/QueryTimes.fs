@@ -10,6 +10,9 @@ open Waal.Data
 open Waal.Learning
 open Waal.Strategies
 
+/// The pool `waal query-times` uses unless given one: the first 50,000 training images (the paper's Table 1).
+let tablePool = 50000
+
 /// One strategy's measurement.
 type Timing =
     {
@@ -106,7 +109,7 @@ let run (config: Configuration) (hooks: Runner.Hooks) : Result<Timing list, Expe
         |> Result.bind (fun pool ->
             let ctx = bench.Context hooks.Sink
 
-            match Training.waal ctx.Setup 0 pool with
+            match Training.waal ctx.Setup 0 (min spec.Query pool.UnlabelledCount) pool with
             | Error e -> Error(RoundFailed(0, "train", e))
             | Ok(nets, _) ->
                 use nets = nets

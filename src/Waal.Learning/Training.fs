@@ -23,13 +23,12 @@ type Setup =
         Seed: int64
         /// The network registry's name (Architecture.resolve).
         Network: string
-        /// The query batch |B| (for the paper's imbalance coefficient).
-        QueryBatch: int
         /// Where long work reports its steps.
         Sink: ProgressSink
     }
 
-/// The setup a spec describes: its training and method options, its seed and its query batch.
+/// The setup a spec describes: its training and method options and its seed (the round's batch |B| is the
+/// trainer's argument, not the spec's: a label budget or a caller's count can cut it).
 let setupOf (device: Device) (data: ImageTensors) (spec: ExperimentSpec) (progress: ProgressSink) =
     {
         Device = device
@@ -38,7 +37,6 @@ let setupOf (device: Device) (data: ImageTensors) (spec: ExperimentSpec) (progre
         Method = spec.Method
         Seed = spec.Seed
         Network = spec.Network
-        QueryBatch = spec.Query
         Sink = progress
     }
 
@@ -166,8 +164,10 @@ let private tenths (xs: ResizeArray<float>) =
 /// - step B (critic only; features recomputed without grad): -alpha gap + sign x weight x alpha x GP.
 /// The reference's zero-gradient penalty term in step A is left out (it cannot change anything). Without
 /// BatchNorm, labelled and unlabelled inputs go through f in one forward pass. With no unlabelled items left,
-/// only the cross-entropy is trained. Returns the networks and the number of iterations (A + B pairs).
-let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnError> =
+/// only the cross-entropy is trained. `batch` is the round's query batch |B| (what the paper's imbalance
+/// coefficient reads): the batch this round queries, or would query on the last round. Returns the networks and
+/// the number of iterations (A + B pairs).
+let waal (s: Setup) (round: int) (batch: int) (pool: Pool) : Result<Networks * int64, LearnError> =
     seedTorch s.Seed round
     let d = s.Data
 
@@ -180,7 +180,7 @@ let waal (s: Setup) (round: int) (pool: Pool) : Result<Networks * int64, LearnEr
         let unlabelled = Pool.unlabelled pool
 
         let c =
-            Imbalance.value s.Method.Imbalance labelled.Length (max 1 unlabelled.Length) s.QueryBatch
+            Imbalance.value s.Method.Imbalance labelled.Length (max 1 unlabelled.Length) batch
 
         let alpha = s.Method.Alpha
 

@@ -20,7 +20,7 @@ try
     var pool = LearnerData.FashionMnist(folder, train: true, take: 2000);
     var test = LearnerData.FashionMnist(folder, train: false, take: 2000);
     // The recommended preset with 10 epochs over max(|L|, 3000) images a round (470 steps).
-    var options = new LearnerOptions { Strategy = Strategy.Waal, Epochs = epochs, Seed = 1, Threads = 2, QueryBatch = 100 };
+    var options = new LearnerOptions { Strategy = Strategy.Waal, Epochs = epochs, Seed = 1, Threads = 2 };
     IOracle oracle = new ConsoleOracle(auto ? pool.Labels : null);
     var resuming = session is not null && File.Exists(Path.Combine(session, "progress.json"));
     using var learner = resuming ? await ActiveLearner.LoadAsync(session!, pool, test) : ActiveLearner.Create(pool, options, test);

@@ -31,21 +31,24 @@ type Strategy =
         /// True when the same networks and pool give the same batch whatever order the pool is stored in
         /// (no random draws in the query).
         Deterministic: bool
-        /// Trains fresh networks on the pool's labelled items in a round; returns them and the step count.
-        Train: Context -> Pool -> int -> Result<Networks * int64, LearnError>
+        /// Trains fresh networks on the pool's labelled items in a round, before a query of k items (the round's
+        /// batch, which the trainer may read); returns them and the step count.
+        Train: Context -> Pool -> int -> int -> Result<Networks * int64, LearnError>
         /// Picks up to k unlabelled indices with the trained networks in a round.
         Query: Context -> Networks -> Pool -> int -> int -> Result<int[], LearnError>
-        /// Named measurements of the trained networks after a query (rounds.csv's diagnostics; may be empty).
-        Signals: Context -> Networks -> Pool -> int -> Result<(string * float) list, LearnError>
+        /// Named measurements of the trained networks after a query of k items (rounds.csv's diagnostics; may
+        /// be empty).
+        Signals: Context -> Networks -> Pool -> int -> int -> Result<(string * float) list, LearnError>
     }
 
 /// Helpers the strategies share.
 module Strategy =
     /// The baselines' trainer: plain cross-entropy on the labelled set, with the spec's budget.
-    let trainPlain (ctx: Context) (pool: Pool) (round: int) = Training.plain ctx.Setup round pool
+    let trainPlain (ctx: Context) (pool: Pool) (round: int) (_: int) = Training.plain ctx.Setup round pool
 
     /// No measurements.
-    let noSignals (_: Context) (_: Networks) (_: Pool) (_: int) : Result<(string * float) list, LearnError> = Ok []
+    let noSignals (_: Context) (_: Networks) (_: Pool) (_: int) (_: int) : Result<(string * float) list, LearnError> =
+        Ok []
 
     /// Turns one score per unlabelled item (SMALLEST first) into the batch by the spec's batch mode: top-k,
     /// soft-rank sampling, class-balanced quotas over the predicted classes, or one pick per cluster of the top

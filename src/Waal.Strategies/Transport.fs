@@ -69,10 +69,10 @@ let internal problem (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: i
         : Transport.Problem))
     |> Result.mapError (fun e -> BadScores(round, e))
 
-let private train (ctx: Context) (pool: Pool) (round: int) =
+let private train (ctx: Context) (pool: Pool) (round: int) (k: int) =
     match ctx.Spec.BatchQuery.Trainer with
-    | PlainTrainer -> Strategy.trainPlain ctx pool round
-    | WaalTrainer -> Training.waal ctx.Setup round pool
+    | PlainTrainer -> Strategy.trainPlain ctx pool round k
+    | WaalTrainer -> Training.waal ctx.Setup round k pool
 
 let private query select (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     problem ctx nets pool round k

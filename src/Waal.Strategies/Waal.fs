@@ -77,8 +77,8 @@ let query (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int
 /// the cross-entropy's (sampled every 25 steps); `critic_term_sd` and `uncertainty_sd`, the spread over U of
 /// the two terms as they enter the score; `score_uncertainty_spearman`, the rank correlation of the score with
 /// the uncertainty alone; `critic_off_overlap`, the fraction of the batch that the same scores pick with the
-/// critic term removed (1: the critic changed nothing).
-let signals (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) =
+/// critic term removed (1: the critic changed nothing), both of the k items the round queried.
+let signals (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) (k: int) =
     let unlabelled = Pool.unlabelled pool
     let labelled = Pool.labelled pool
     let u, d, rank, s = scores ctx nets unlabelled
@@ -127,8 +127,9 @@ let signals (ctx: Context) (nets: Nets.Networks) (pool: Pool) (round: int) =
                 | _ -> ()
         ]
 
-    // The batch these scores give, and the one they give with the critic term removed (uncertainty alone).
-    let k = min ctx.Spec.Query unlabelled.Length
+    // The batch these scores give for the k queried, and the one they give with the critic term removed
+    // (uncertainty alone).
+    let k = min k unlabelled.Length
 
     let overlap =
         let predicted () =
@@ -165,7 +166,7 @@ let strategy =
         Description =
             "Wasserstein adversarial active learning: critic-regularised training, query by uncertainty minus critic diversity"
         Deterministic = true
-        Train = fun ctx pool round -> Training.waal ctx.Setup round pool
+        Train = fun ctx pool round k -> Training.waal ctx.Setup round k pool
         Query = query
         Signals = signals
     }

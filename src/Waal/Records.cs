@@ -146,9 +146,6 @@ public sealed record LearnerOptions
     /// <summary>Where the defaults come from (default recommended: <see cref="Waal.Preset.Recommended"/>).</summary>
     public Preset? Preset { get; init; }
 
-    /// <summary>The query batch size the imbalance coefficient assumes (default 1000).</summary>
-    public int? QueryBatch { get; init; }
-
     /// <summary>Images per forward pass when scoring (default 250).</summary>
     public int? ScoreBatch { get; init; }
 }

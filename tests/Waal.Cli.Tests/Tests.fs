@@ -459,6 +459,23 @@ let private options =
                 Expect.stringContains err[0] "did you mean '--gp-weight'" "the nearest name"
             }
 
+            test "waal query-times --help lists the table's options with run's defaults (epochs among them)" {
+                let _, run, _ = waal [ "run"; "--help" ]
+                let exit, times, _ = waal [ "query-times"; "--help" ]
+                Expect.equal exit 0 "help exits 0"
+
+                for o in Waal.Core.Options.all do
+                    let line (lines: string[]) =
+                        lines |> Array.tryFind (fun l -> l.TrimStart().StartsWith $"--{o.Name} ")
+
+                    Expect.equal (line times) (line run) $"--{o.Name} as 'waal run --help' states it"
+
+                Expect.exists
+                    times
+                    (fun l -> l.Contains "The pool is the first 50000 training images unless --pool is given")
+                    "its own pool default"
+            }
+
             test "without a terminal, a long phase prints its steps and the time left every few seconds, not once" {
                 use out = new StringWriter()
                 let hooks = Waal.Cli.Experiment.plainHooksEvery 0.2 out

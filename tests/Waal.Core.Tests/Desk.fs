@@ -25,11 +25,11 @@ let private settings: DeskSettings =
 /// A learner without a network: "training" counts, the query is a seeded draw, nothing is measured.
 let private learner: Learner<unit, string> =
     {
-        Train = fun _ _ -> Ok((), 1L)
+        Train = fun _ _ _ -> Ok((), 1L)
         Evaluate = fun () -> Ok nan
         Validate = fun () -> Ok nan
         Query = fun () pool round k -> Ok(Pool.draw (Rng.key 9L round (Rng.Named "test")) k pool)
-        Signals = fun () _ _ -> Ok []
+        Signals = fun () _ _ _ -> Ok []
         StopSet = fun () -> Ok([||], 0.0)
         Release = ignore
     }

@@ -1308,11 +1308,11 @@ let private spec =
 /// It exercises the pure transition; the real, torch-backed learner is tested in the experiment suite.
 let private counting: Learner<int, string> =
     {
-        Train = fun _ round -> Ok(round, 10L)
+        Train = fun _ round _ -> Ok(round, 10L)
         Evaluate = fun round -> Ok(0.5 + 0.1 * float round)
         Validate = fun round -> Ok(0.4 + 0.1 * float round)
         Query = fun _ pool _ k -> Ok(Pool.unlabelled pool |> Array.truncate k)
-        Signals = fun _ _ round -> Ok [ "round", float round ]
+        Signals = fun _ _ round _ -> Ok [ "round", float round ]
         // Twenty stop-set items; round r predicts class 1 for the first max(0, 8 - 4r) of them (so rounds 2 and
         // later agree completely) with uncertainty 1 / (r + 2).
         StopSet =
@@ -1351,6 +1351,51 @@ let private rounds =
     testList
         "Round"
         [
+            property
+                "train, query and signals see the round's batch: k cut by a label budget and by |U|"
+                (Arb.fromGen (Gen.zip3 (Gen.choose (2, 60)) (Gen.choose (1, 15)) (Gen.choose (2, 40))))
+                (fun (size, k, budget) ->
+                    let pool = Pool.create size 3 |> ok |> Pool.label 0 [| (0, 1) |] |> ok
+                    let seen = Collections.Generic.List<string * int * int>()
+
+                    let recording =
+                        { counting with
+                            Train =
+                                fun pool round k ->
+                                    seen.Add("train", round, k)
+                                    counting.Train pool round k
+                            Query =
+                                fun model pool round k ->
+                                    seen.Add("query", round, k)
+                                    counting.Query model pool round k
+                            Signals =
+                                fun model pool round k ->
+                                    seen.Add("signals", round, k)
+                                    counting.Signals model pool round k
+                        }
+
+                    let clock () = 0.0
+
+                    let final =
+                        runAllWith [ LabelBudget budget ] recording (fun _ -> 0) clock k 6 (startOf pool)
+                        |> ok
+
+                    // Every round's batch, from the labels it started with (the label budget and |U| cut it).
+                    let expected =
+                        [
+                            for r in final.Records do
+                                r.Round, min (min k (max 0 (budget - r.Labelled))) (size - r.Labelled)
+                        ]
+                        |> dict
+
+                    seen
+                    |> Seq.forall (fun (stage, round, k') ->
+                        let want = expected[round]
+
+                        match stage with
+                        | "signals" -> k' = final.Records[round].Queried.Length && k' = want
+                        | _ -> k' = want))
+
             property
                 "a run of R rounds labels k more items per round and records rounds 0..R"
                 (Arb.fromGen (Gen.zip3 (Gen.choose (1, 60)) (Gen.choose (1, 15)) (Gen.choose (0, 6))))

@@ -10,7 +10,7 @@ using Waal;
 var fashion = Environment.GetEnvironmentVariable("WAAL_FASHION_MNIST") ?? "/usr/share/datasets/fashion-mnist";
 var pool = LearnerData.FashionMnist(fashion, train: true, take: 1200);
 var test = LearnerData.FashionMnist(fashion, train: false, take: 1000);
-var options = new LearnerOptions { Epochs = 1, Seed = 3, Threads = 2, QueryBatch = 50 };
+var options = new LearnerOptions { Epochs = 1, Seed = 3, Threads = 2 };
 var sampleDll = Path.Combine(AppContext.BaseDirectory, "Waal.Sample.dll");
 
 void Check(bool condition, string what)

@@ -425,7 +425,7 @@ let private round =
 
                 let pool = Pools.labelled poolData.Labels 10 300 3L
 
-                match Training.waal setup 0 pool with
+                match Training.waal setup 0 100 pool with
                 | Error e -> failtest (LearnError.message e)
                 | Ok(nets, iterations) ->
                     use nets = nets
@@ -479,7 +479,7 @@ let private round =
                     (10L * 3L)
                     "10 passes of ceil(130 / 64) = 3 batches"
 
-                let waal = steps EpochsOverLabelled 2 Training.waal
+                let waal = steps EpochsOverLabelled 2 (fun s r p -> Training.waal s r 100 p)
                 Expect.equal waal (2L * 14L) "WAAL: 2 epochs of ceil(870 / 64) = 14 batches"
                 Expect.equal (steps MatchWaal 2 Training.plain) waal "matched: the plain trainer takes WAAL's steps"
             }
@@ -520,8 +520,12 @@ let private round =
                     | Error e -> failtest (LearnError.message e)
 
                 Expect.equal (steps 130 Training.plain) (2L * 5L) "below the floor: 2 x ceil(300 / 64)"
-                Expect.equal (steps 130 Training.waal) (2L * 5L) "WAAL the same"
-                Expect.equal (steps 400 Training.waal) (2L * 7L) "above the floor: 2 x ceil(400 / 64)"
+                Expect.equal (steps 130 (fun s r p -> Training.waal s r 100 p)) (2L * 5L) "WAAL the same"
+
+                Expect.equal
+                    (steps 400 (fun s r p -> Training.waal s r 100 p))
+                    (2L * 7L)
+                    "above the floor: 2 x ceil(400 / 64)"
 
                 // No labels: refused at once, never an endless run of empty passes.
                 let empty = Pool.create 1000 10 |> Result.defaultWith (failwithf "%A")
@@ -530,7 +534,7 @@ let private round =
                     Training.setupOf torch.CPU poolT { spec with Seed = 2L; Query = 100 } ProgressSink.none
 
                 Expect.throwsT<ArgumentException> (fun () -> Training.plain setup 0 empty |> ignore) "plain"
-                Expect.throwsT<ArgumentException> (fun () -> Training.waal setup 0 empty |> ignore) "waal"
+                Expect.throwsT<ArgumentException> (fun () -> Training.waal setup 0 100 empty |> ignore) "waal"
             }
 
             test "an Adam critic on the unscaled loss separates unlabelled from labelled features more than SGD's" {
@@ -561,7 +565,7 @@ let private round =
                             }
                             ProgressSink.none
 
-                    match Training.waal setup 0 pool with
+                    match Training.waal setup 0 100 pool with
                     | Error e -> failtest (LearnError.message e)
                     | Ok(nets, _) ->
                         use nets = nets
@@ -607,7 +611,7 @@ let private round =
 
                     Training.setupOf torch.CPU poolT spec ProgressSink.none
 
-                match Training.waal setup 0 pool with
+                match Training.waal setup 0 100 pool with
                 | Error e -> failtest (LearnError.message e)
                 | Ok(nets, iterations) ->
                     use nets = nets
@@ -639,7 +643,7 @@ let private round =
                             }
                             ProgressSink.none
 
-                    match Training.waal setup 0 pool with
+                    match Training.waal setup 0 100 pool with
                     | Error e -> failtest (LearnError.message e)
                     | Ok(nets, _) ->
                         use nets = nets

@@ -50,7 +50,7 @@ let private fixture =
                  }
                  ProgressSink.none
 
-         match Training.waal setup 0 pool with
+         match Training.waal setup 0 100 pool with
          | Ok(nets, _) ->
              {
                  Data = data
@@ -465,13 +465,13 @@ let private critic =
                         |> Result.bind (Pool.label 0 (labelled |> Array.map (fun i -> i, data.Labels[i])))
                         |> Result.defaultWith (failwithf "%A")
 
-                    match Waal.strategy.Train ctx pool 0 with
+                    match Waal.strategy.Train ctx pool 0 spec.Query with
                     | Error e -> failwith (LearnError.message e)
                     | Ok(nets, _) ->
                         use nets = nets
 
                         let signals =
-                            Waal.signals ctx nets pool 0
+                            Waal.signals ctx nets pool 0 spec.Query
                             |> Result.defaultWith (fun e -> failwith (LearnError.message e))
                             |> dict
 
@@ -526,20 +526,54 @@ let private critic =
 
                     let pool = Pools.labelled f.Data.Labels 10 100 3L
 
-                    match Waal.strategy.Train ctx pool 0 with
+                    match Waal.strategy.Train ctx pool 0 spec.Query with
                     | Error e -> failwith (LearnError.message e)
                     | Ok(nets, _) ->
                         use nets = nets
 
-                        Waal.signals ctx nets pool 0
-                        |> Result.defaultWith (fun e -> failwith (LearnError.message e))
-                        |> dict
+                        let ok r =
+                            r |> Result.defaultWith (fun e -> failwith (LearnError.message e))
 
-                let frozen = run false
+                        let signals = Waal.signals ctx nets pool 0 spec.Query |> ok |> dict
+
+                        // critic_off_overlap is over the k items the round queried (a caller's count or a label
+                        // budget can cut the spec's 40 to 7), at a selection of 0.3, where the critic term changes
+                        // part of the batch (2 of these 7 stay without it, 26 of the 40): what the round reports
+                        // and the overlap of the two batches of 7.
+                        let k = 7
+
+                        let scored (score: WaalScore) (selection: float) =
+                            { ctx with
+                                Spec =
+                                    { spec with
+                                        Method =
+                                            { spec.Method with
+                                                Score = score
+                                                Selection = selection
+                                            }
+                                    }
+                            }
+
+                        let queried = Waal.query (scored Combined 0.3) nets pool 0 k |> ok
+
+                        let without =
+                            Waal.query (scored UncertaintyOnly 0.3) nets pool 0 k |> ok |> Set.ofArray
+
+                        let expected =
+                            float (queried |> Array.filter without.Contains |> Array.length) / float k
+
+                        let reported =
+                            (Waal.signals (scored Combined 0.3) nets pool 0 k |> ok |> dict)["critic_off_overlap"]
+
+                        signals, (expected, reported)
+
+                let frozen, _ = run false
                 Expect.equal frozen["critic_moved"] 0.0 "a frozen critic does not move"
                 Expect.isTrue (Double.IsNaN frozen["wgap_first"]) "and has no gap of its own steps"
-                let trained = run true
+                let trained, (expected, reported) = run true
                 Expect.isGreaterThan trained["critic_moved"] 0.0 "a trained critic moves"
+                Expect.isLessThan expected 1.0 "at selection 0.3 the critic term changes the batch of 7"
+                Expect.equal reported expected "critic_off_overlap is over the 7 items queried, not the spec's 40"
 
                 for name in [ "wgap_first"; "wgap_middle"; "wgap_last"; "grad_ratio" ] do
                     Expect.isTrue (Double.IsFinite trained[name]) $"{name} is measured"
