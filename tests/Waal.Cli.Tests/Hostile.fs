@@ -201,24 +201,6 @@ let all =
                                 ]
                         ],
                         "error CLI001: --port: "
-                        ("Query_Times", "Threads"),
-                        [ [ "query-times"; "--dataset"; "fashion-mnist"; "--threads"; "100000" ] ],
-                        "error EXP001: --threads: "
-                        ("Query_Times", "Score_Batch"),
-                        [ [ "query-times"; "--dataset"; "fashion-mnist"; "--score-batch"; "0" ] ],
-                        "error EXP001: --score-batch: "
-                        ("Query_Times", "Pool"),
-                        [ [ "query-times"; "--dataset"; "fashion-mnist"; "--pool"; "0" ] ],
-                        "error EXP001: --pool: "
-                        ("Query_Times", "Initial"),
-                        [ [ "query-times"; "--dataset"; "fashion-mnist"; "--initial"; "-3" ] ],
-                        "error EXP001: --initial: "
-                        ("Query_Times", "Query"),
-                        [ [ "query-times"; "--dataset"; "fashion-mnist"; "--query"; "0" ] ],
-                        "error EXP001: --query: "
-                        ("Query_Times", "Epochs"),
-                        [ [ "query-times"; "--dataset"; "fashion-mnist"; "--epochs"; "0" ] ],
-                        "error EXP001: --epochs: "
                         ("Query", "Slurm"),
                         [
                             for v in [ "0"; "10001" ] ->
@@ -255,8 +237,6 @@ let all =
                                 ]
                         ],
                         "error CLI001: --gpus: "
-                        // Every 64-bit seed is a seed: nothing to refuse, but it goes through the table too.
-                        ("Query_Times", "Seed"), [], ""
                     ]
 
                 Expect.equal
