@@ -18,6 +18,9 @@ trap 'rm -rf "$logs"' EXIT
 export WAAL_IMAGE_CACHE="$logs/image-cache"
 export TMPDIR="$logs/tmp"
 mkdir -p "$TMPDIR"
+# Like /tmp: the permission tests run `waal` as nobody, who must reach the folders they make there.
+chmod 755 "$logs"
+chmod 1777 "$TMPDIR"
 for suite in Core Data Learning Strategies Experiments Cli Label Facade Build; do
   dll="tests/Waal.$suite.Tests/bin/Release/net10.0/Waal.$suite.Tests.dll"
   echo "=== Waal.$suite.Tests"
