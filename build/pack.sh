@@ -16,13 +16,11 @@ source build/env.sh
 version="${1:-$(dotnet minver --tag-prefix v --minimum-major-minor 0.1 --default-pre-release-identifiers preview.0 2>/dev/null)}"
 out="${WAAL_PACKAGES:-$root/build/packages}"
 mkdir -p "$out"
-for project in Waal.Core Waal.Data Waal.Learning Waal.Strategies Waal.Experiments Waal Waal.Cpu Waal.Cli Waal.Build.Tasks; do
-  # The assemblies were built by setup.sh; the package version is the package's alone (the assemblies keep the
-  # version in build/Common.props), so nothing is compiled again.
-  tool=""; [ "$project" = Waal.Cli ] && tool="-p:PackAsTool=true"
-  # --no-restore: a global property given to a restore would rewrite the projects' restore results.
-  dotnet pack "src/$project" -c Release --no-build --no-restore --nologo -v quiet -p:PackageVersion="$version" $tool -o "$out" \
-    || { echo "error PACK001: dotnet pack src/$project failed" >&2; exit 1; }
-done
+out="$(cd "$out" && pwd)"  # each project would read a relative path from its own folder
+# One MSBuild graph (build/pack.proj) packs them all in parallel from what setup.sh built (NoBuild): 23 s against
+# 32 s for one `dotnet pack` each. The package version is the package's alone (the assemblies keep the version in
+# build/Common.props), so nothing is compiled again.
+dotnet msbuild build/pack.proj -t:Pack -m -nologo -v:quiet -p:PackageVersion="$version" -p:PackageOutputPath="$out/" \
+  || { echo "error PACK001: dotnet msbuild build/pack.proj failed (the messages above name the project)" >&2; exit 1; }
 echo "packages: $out (version $version)"
 ls "$out" | grep -F ".$version." | sed 's/^/  /'

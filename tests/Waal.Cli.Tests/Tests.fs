@@ -366,7 +366,7 @@ let private crash =
     testList
         "crash safety"
         [
-            test "SIGKILL at five moments of a run, then resume, gives the uninterrupted accuracies and label log" {
+            test "SIGKILL at three moments of a run, then resume, gives the uninterrupted accuracies and label log" {
                 inTemp (fun dir ->
                     let args out =
                         [
@@ -405,8 +405,9 @@ let private crash =
                     Expect.equal exit 0 $"the uninterrupted run (stderr: {err})"
                     let mutable killedMidway = 0
 
-                    // Set-up, the first training, a query, a later round, the end: five moments (eight took 45 s of the suite).
-                    for fraction in [ 0.1; 0.3; 0.5; 0.7; 0.9 ] do
+                    // Set-up or the first training, a query between rounds, the last round: three moments (five took
+                    // 34 s of the suite, eight 45 s).
+                    for fraction in [ 0.15; 0.5; 0.85 ] do
                         let out = Path.Combine(dir, $"killed-{int (fraction * 100.0)}")
                         use p = startWaal (args out)
 
@@ -435,7 +436,7 @@ let private crash =
                             (Directory.GetFiles(out, "*.tmp", SearchOption.AllDirectories))
                             "no temporary files left"
 
-                    Expect.isGreaterThanOrEqual killedMidway 4 "most kills landed before the run finished")
+                    Expect.isGreaterThanOrEqual killedMidway 2 "most kills landed before the run finished")
             }
         ]
 
@@ -546,6 +547,9 @@ let private writers =
                             "2"
                             "--epochs"
                             "2"
+                            // 2 x 24 steps a round: the first run outlives the two refused ones (94 took 13 s).
+                            "--floor"
+                            "1500"
                             "--threads"
                             "2"
                             "--out"
