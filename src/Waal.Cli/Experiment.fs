@@ -225,15 +225,15 @@ let resume (out: TextWriter) (err: TextWriter) (args: ParseResults<ResumeArgs>) 
 let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) =
     let metric =
         match args.TryGetResult ReportArgs.Metric with
-        | Some MetricArg.Validation -> Report.ValidationMetric
-        | _ -> Report.TestMetric
+        | Some MetricArg.Validation -> ReportRuns.ValidationMetric
+        | _ -> ReportRuns.TestMetric
 
     let families =
         args.GetResults ReportArgs.Compare
         |> List.map (fun family ->
             family.Split(',', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
             |> List.ofArray
-            |> List.map Report.parseComparison)
+            |> List.map ReportRuns.parseComparison)
 
     match
         families

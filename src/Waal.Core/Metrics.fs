@@ -170,3 +170,16 @@ let standardDeviation (xs: float[]) =
     else
         let m = Array.average xs
         sqrt (xs |> Array.averageBy (fun x -> (x - m) * (x - m)))
+
+/// Mean and sample standard deviation (n - 1 in the denominator; 0 for one value) of a list.
+let meanStd (xs: float list) =
+    let n = float xs.Length
+    let mean = List.average xs
+
+    let std =
+        if xs.Length < 2 then
+            0.0
+        else
+            sqrt ((xs |> List.sumBy (fun x -> (x - mean) ** 2.0)) / (n - 1.0))
+
+    mean, std

@@ -93,8 +93,6 @@ let internal roundsCsv (records: RoundRecord list) =
         | Some(_, v) when Double.IsFinite v -> Options.formatNumber v
         | _ -> ""
 
-    let quoted (s: string) = "\"" + s.Replace("\"", "\"\"") + "\""
-
     for r in records do
         sb.Append(
             $"{r.Round},{r.Labelled},{Options.formatNumber r.TestAccuracy},{seconds r.TrainSeconds},{seconds r.QuerySeconds},{seconds r.EvalSeconds},{r.TrainIterations}"
@@ -104,7 +102,7 @@ let internal roundsCsv (records: RoundRecord list) =
         for name in [ "stop_kappa"; "stop_agreement"; "stop_uncertainty" ] do
             sb.Append(',').Append(signal r name) |> ignore
 
-        sb.Append(',').Append(r.Stopped |> Option.map quoted |> Option.defaultValue "")
+        sb.Append(',').Append(r.Stopped |> Option.map Csv.text |> Option.defaultValue "")
         |> ignore
 
         if validated then
@@ -149,7 +147,7 @@ let readRoundsCsv (path: string) : Result<RoundRow list, string> =
         if lines.Length = 0 || not (lines[0].Trim().StartsWith fixedColumns) then
             Error $"{path}: line 1: expected the header '{roundsHeader}'"
         else
-            // The validation column, when there is one, is the last: after the quoted `stopped` text.
+            // The validation column, when there is one, is the last: after the `stopped` text (a CSV text cell: quoted when it holds a comma).
             let validated = lines[0].TrimEnd().EndsWith ",validation_accuracy"
 
             let parse (n: int) (line: string) =

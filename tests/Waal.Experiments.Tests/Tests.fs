@@ -562,7 +562,7 @@ let private report =
                 Runner.run (tiny 1L) a false Runner.quiet |> ok "seed 1"
                 Runner.run (tiny 2L) b false Runner.quiet |> ok "seed 2"
 
-                match Report.write Report.TestMetric [ a; b ] out with
+                match Report.write ReportRuns.TestMetric [ a; b ] out with
                 | Error e -> failtest $"%A{e}"
                 | Ok(md, png) ->
                     let text = File.ReadAllText md
@@ -584,8 +584,8 @@ let private report =
                     Expect.equal bytes[1..3] "PNG"B "a PNG file"
                     Expect.isGreaterThan bytes.Length 10000 "with a picture in it"
 
-                let runs = [ a; b ] |> List.map (Report.readRun >> Result.defaultWith failwith)
-                let g = Report.group runs
+                let runs = [ a; b ] |> List.map (ReportRuns.readRun >> Result.defaultWith failwith)
+                let g = ReportRuns.group runs
                 Expect.equal g.Length 1 "runs differing only in the seed group together"
 
                 for r in runs do
@@ -596,11 +596,11 @@ let private report =
                     runs
                     |> List.map (fun r -> (r.Rows |> List.find (fun x -> x.Labelled = l)).TestAccuracy)
 
-                let m, s = Report.meanStd (acc 100)
+                let m, s = Metrics.meanStd (acc 100)
                 Expect.floatClose Accuracy.veryHigh m (List.average (acc 100)) "mean"
                 Expect.isGreaterThanOrEqual s 0.0 "std"
 
-                match Report.write Report.TestMetric [ a; temp () ] out with
+                match Report.write ReportRuns.TestMetric [ a; temp () ] out with
                 | Error(Report.RunUnreadable e) -> Expect.stringContains e "spec.json" "a folder without a run is named"
                 | other -> failtest $"expected an unreadable run, got %A{other}"
 
@@ -813,7 +813,7 @@ let private labels =
         "Report labels"
         [
             test "groups of one strategy are labelled by what differs; seeds alone make one group" {
-                let run strategy budget epochs seed : Report.Run =
+                let run strategy budget epochs seed : ReportRuns.Run =
                     let d = reference.Spec
 
                     {
@@ -837,7 +837,7 @@ let private labels =
                     }
 
                 let groups =
-                    Report.group
+                    ReportRuns.group
                         [
                             run "random" EpochsOverLabelled 10 1L
                             run "random" EpochsOverLabelled 10 2L
@@ -852,7 +852,7 @@ let private labels =
             }
 
             test "a label names only the settings that apply: no critic rate under SGD, no weight with the critic off" {
-                let waal seed (f: MethodOptions -> MethodOptions) : Report.Run =
+                let waal seed (f: MethodOptions -> MethodOptions) : ReportRuns.Run =
                     let d = reference.Spec
 
                     {
@@ -872,7 +872,7 @@ let private labels =
                     }
 
                 let groups =
-                    Report.group
+                    ReportRuns.group
                         [
                             waal 1L (fun m ->
                                 { m with
@@ -1178,7 +1178,7 @@ let private folders =
 
                     let reportDir = Path.Combine(dir, "report")
 
-                    match Report.write Report.TestMetric [ dir ] reportDir with
+                    match Report.write ReportRuns.TestMetric [ dir ] reportDir with
                     | Ok(md, _) ->
                         let text = File.ReadAllText md
                         Expect.stringContains text "Stopped early" "the report says the run stopped"
