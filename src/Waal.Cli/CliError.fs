@@ -1,25 +1,24 @@
 namespace Waal.Cli
 
+open Waal.Core
+
 /// What the `waal` command itself refuses or meets (the layers below have their own: EXP, DATA, LABEL): one
 /// case per code, the code beside it.
 type CliError =
-    /// CLI001: the command line: a command, an option or a value the command does not take (`where` names it).
-    | Usage of where: string * detail: string
-    /// CLI002: something escaped the typed errors; still one line, never a stack trace.
-    | Unexpected of where: string * kind: string * message: string
-    /// CLI003: the command was cancelled (Ctrl-C).
-    | Cancelled
-    /// CLI004: an output is, or lies in, one of the command's inputs (`what` it is).
-    | OutputInInput of option: string * output: string * input: string * what: string
+    /// The command line: a command, an option or a value the command does not take (`where` names it).
+    | [<Code "CLI001">] Usage of where: string * detail: string
+    /// Something escaped the typed errors; still one line, never a stack trace.
+    | [<Code "CLI002">] Unexpected of where: string * kind: string * message: string
+    /// The command was cancelled (Ctrl-C).
+    | [<Code "CLI003">] Cancelled
+    /// An output is, or lies in, one of the command's inputs (`what` it is).
+    | [<Code "CLI004">] OutputInInput of option: string * output: string * input: string * what: string
 
 module CliError =
+    let private codeOf = ErrorCodes.reader<CliError>()
+
     /// The error's code.
-    let code (e: CliError) =
-        match e with
-        | Usage _ -> "CLI001"
-        | Unexpected _ -> "CLI002"
-        | Cancelled -> "CLI003"
-        | OutputInInput _ -> "CLI004"
+    let code (e: CliError) = (codeOf e).Value
 
     /// The error's one line: `error CODE: WHERE: WHAT`.
     let line (e: CliError) =

@@ -253,11 +253,11 @@ let report (out: TextWriter) (err: TextWriter) (args: ParseResults<ReportArgs>) 
             out.WriteLine $"report: {md}"
             out.WriteLine $"learning curve: {png}"
             0
-        | Error(Report.RunUnreadable message) ->
-            err.WriteLine $"error EXP005: {message}"
+        | Error(Report.RunUnreadable message as e) ->
+            err.WriteLine $"error {Report.ReportError.code e}: {message}"
             2
-        | Error(Report.WriteFailed(path, detail)) ->
-            err.WriteLine $"error EXP008: --out: {path}: {detail}"
+        | Error(Report.WriteFailed(path, detail) as e) ->
+            err.WriteLine $"error {Report.ReportError.code e}: --out: {path}: {detail}"
             1
 
 /// `waal query-times`.

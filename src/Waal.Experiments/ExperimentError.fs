@@ -1,18 +1,10 @@
 namespace Waal.Experiments
 
 open System
-open Microsoft.FSharp.Reflection
 open Waal.Core
 open Waal.Data
 open Waal.Learning
 open Waal.Strategies
-
-/// The stable code of an error case, written beside the case.
-[<Sealed; AttributeUsage(AttributeTargets.All, AllowMultiple = false)>]
-type CodeAttribute(code: string) =
-    inherit Attribute()
-    /// The code, e.g. EXP001.
-    member _.Code = code
 
 /// Why an experiment could not be opened, run, continued or asked something: the one error type of the
 /// experiments layer, for the runner, the session (and the C# facade over it), query-times and the desk. Each
@@ -68,27 +60,16 @@ type ExperimentError =
 /// Codes and one-line messages.
 [<RequireQualifiedAccess>]
 module ExperimentError =
-    let private codes =
-        FSharpType.GetUnionCases typeof<ExperimentError>
-        |> Array.map (fun case ->
-            case.Tag,
-            case.GetCustomAttributes typeof<CodeAttribute>
-            |> Array.tryHead
-            |> Option.map (fun a -> (a :?> CodeAttribute).Code))
-        |> Map.ofArray
-
-    let private tagOf = FSharpValue.PreComputeUnionTagReader typeof<ExperimentError>
+    let private codeOf = ErrorCodes.reader<ExperimentError>()
 
     /// Every case's code, by case name (DataFailed's is the data error's own, so it has none here).
-    let internal table =
-        FSharpType.GetUnionCases typeof<ExperimentError>
-        |> Array.choose (fun case -> codes[case.Tag] |> Option.map (fun c -> case.Name, c))
+    let internal table = ErrorCodes.table<ExperimentError>()
 
     /// The stable code.
     let code (e: ExperimentError) =
         match e with
         | DataFailed d -> DataError.code d
-        | _ -> codes[tagOf (box e)].Value
+        | _ -> (codeOf e).Value
 
     /// Where it happened (an option, a file, a round) and what happened.
     let describe (e: ExperimentError) =

@@ -47,25 +47,26 @@ type ModelInfo =
 /// Why a model could not be exported, loaded or used.
 type ModelError =
     /// Not a run folder with a trained round, nor a model folder.
-    | NotAModel of path: string * detail: string
+    | [<Code "MODEL001">] NotAModel of path: string * detail: string
     /// Writing the model failed.
-    | ExportFailed of path: string * detail: string
-    /// An image could not be read.
+    | [<Code "MODEL002">] ExportFailed of path: string * detail: string
+    /// An image could not be read (the data error's own code).
     | BadImage of DataError
 
 /// Codes and one-line messages.
 module ModelError =
-    let code =
-        function
-        | NotAModel _ -> "MODEL001"
-        | ExportFailed _ -> "MODEL002"
-        | BadImage e -> DataError.code e
+    let private codeOf = ErrorCodes.reader<ModelError>()
+
+    let code (e: ModelError) =
+        match e with
+        | BadImage d -> DataError.code d
+        | _ -> (codeOf e).Value
 
     let line (e: ModelError) =
         match e with
-        | NotAModel(path, detail) -> $"error MODEL001: {path}: {detail}"
-        | ExportFailed(path, detail) -> $"error MODEL002: {path}: {detail}"
-        | BadImage e -> DataError.line e
+        | NotAModel(path, detail)
+        | ExportFailed(path, detail) -> $"error {code e}: {path}: {detail}"
+        | BadImage d -> DataError.line d
 
 let private floatsOf (e: JsonElement) =
     e.EnumerateArray() |> Seq.map (fun v -> v.GetDouble()) |> Array.ofSeq

@@ -15,10 +15,18 @@ open Waal.Experiments.ReportMarkdown
 
 /// Why a report could not be written.
 type ReportError =
-    /// A run folder that cannot be read as one (its file and what is wrong).
-    | RunUnreadable of string
-    /// OUT cannot hold the report (a file, not writable).
-    | WriteFailed of path: string * detail: string
+    /// A run folder that cannot be read as one (its file and what is wrong): EXP005, as for any command given a
+    /// folder that is not an experiment.
+    | [<Code "EXP005">] RunUnreadable of string
+    /// OUT cannot hold the report (a file, not writable): EXP008, as for any output that cannot be written.
+    | [<Code "EXP008">] WriteFailed of path: string * detail: string
+
+/// The codes of report errors.
+module ReportError =
+    let private codeOf = ErrorCodes.reader<ReportError>()
+
+    /// The stable code.
+    let code (e: ReportError) = (codeOf e).Value
 
 /// Reads the run folders and writes OUT/report.md and OUT/learning_curve.png over the chosen accuracy; returns
 /// their paths. Under the validation metric every run must have a validation split.

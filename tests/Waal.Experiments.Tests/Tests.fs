@@ -1236,11 +1236,33 @@ let private codes =
             "the data layer's errors keep their code"
     }
 
+/// The model's and the report's errors say their codes the same way (Core's Code attribute).
+let private otherCodes =
+    test "ModelError and ReportError carry their codes beside their cases, and their lines start with them" {
+        let model = ErrorCodes.table<Model.ModelError>() |> Map.ofArray
+        Expect.equal model (Map.ofList [ "NotAModel", "MODEL001"; "ExportFailed", "MODEL002" ]) "the model's codes"
+
+        Expect.equal
+            (Model.ModelError.line (Model.ExportFailed("/m", "disk full")))
+            "error MODEL002: /m: disk full"
+            "the model's line"
+
+        Expect.equal
+            (Model.ModelError.code (Model.BadImage(Waal.Data.DataError.Missing "x")))
+            (Waal.Data.DataError.code (Waal.Data.DataError.Missing "x"))
+            "a bad image keeps the data layer's code"
+
+        let report = ErrorCodes.table<Report.ReportError>() |> Map.ofArray
+        Expect.equal report (Map.ofList [ "RunUnreadable", "EXP005"; "WriteFailed", "EXP008" ]) "the report's codes"
+        Expect.equal (Report.ReportError.code (Report.WriteFailed("/o", "a file"))) "EXP008" "read from the case"
+    }
+
 let all =
     testList
         "Experiments"
         [
             codes
+            otherCodes
             testSequenced folders
             testSequenced experiments
             testSequenced persistence
