@@ -773,7 +773,7 @@ let private model =
                     // 6 labels, then a query cut to 3 by the budget, then the stop.
                     let runOut = File.ReadAllLines(Path.Combine(run, "rounds.csv"))
                     Expect.equal runOut.Length 3 "rounds 0 and 1"
-                    Expect.stringEnds runOut[2] ",\"labels>=9: 9 labels\"" "rounds.csv says which rule fired"
+                    Expect.stringEnds runOut[2] ",labels>=9: 9 labels" "rounds.csv says which rule fired"
                     let code, out, err = waal [ "export"; run; "--out"; exported ]
                     Expect.equal code 0 $"export: %A{err}"
                     Expect.stringContains out[0] "resnet, 3x28x28, 2 classes, round 1" "what was exported"
