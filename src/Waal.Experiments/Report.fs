@@ -4,11 +4,8 @@
 module Waal.Experiments.Report
 
 open System
-open System.Globalization
 open System.IO
-open System.Text
 open Waal.Core
-open Waal.Data
 open Waal.Experiments.ReportRuns
 open Waal.Experiments.ReportComparisons
 open Waal.Experiments.ReportMarkdown

@@ -7,7 +7,6 @@ open System.Globalization
 open System.IO
 open System.Text
 open Waal.Core
-open Waal.Data
 open Waal.Experiments.ReportRuns
 
 // The run's name without its seed, and its seed: "ts-b-transport-seed201" -> ("ts-b-transport", 201).

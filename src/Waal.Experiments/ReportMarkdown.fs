@@ -8,7 +8,6 @@ open System.Globalization
 open System.IO
 open System.Text
 open Waal.Core
-open Waal.Data
 open Waal.Experiments.ReportRuns
 
 /// The settings line of a group: what applies to its strategy (WAAL's method only for waal; the batch mode only

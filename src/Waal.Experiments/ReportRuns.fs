@@ -6,7 +6,6 @@ module Waal.Experiments.ReportRuns
 open System
 open System.Globalization
 open System.IO
-open System.Text
 open Waal.Core
 open Waal.Data
 
