@@ -207,9 +207,8 @@ let private adversarial =
 
 /// Trains a linear-output critic alone, with the WGAN-GP sign, to separate N(0,1) (labelled side) from
 /// N(m,1) (unlabelled side): Adam, batches of 1024 + 1024, penalty weight 20 (the two-sided penalty biases the
-/// slope to about 1 + m / (2 x weight), so weight 10 would overshoot W1 by up to 15 % at m = 3), 1000 steps at
-/// lr 0.005 then 500 at 0.0005 (30 cases passed so, against 2000 + 1000 before; batches of 512 or 256 made
-/// the steepest gradient overshoot 1.3). Returns its W1 estimate over fresh samples, and the largest input-gradient norm
+/// slope to about 1 + m / (2 x weight), so weight 10 would overshoot W1 by up to 15 % at m = 3), 2000 steps at
+/// lr 0.005 then 1000 at 0.0005. Returns its W1 estimate over fresh samples, and the largest input-gradient norm
 /// over fresh samples within 3 standard deviations of their mean: beyond that, no training sample constrains
 /// the critic (the penalty is only applied where samples are), and a ReLU kink there can be steeper.
 let private trainCritic (m: float) (seed: int64) =
@@ -219,10 +218,10 @@ let private trainCritic (m: float) (seed: int64) =
     use opt = torch.optim.Adam(critic.parameters (), 0.005)
     critic.train true
 
-    for step in 1..1500 do
+    for step in 1..3000 do
         use _step = torch.NewDisposeScope()
 
-        if step = 1001 then
+        if step = 2001 then
             for g in opt.ParamGroups do
                 g.LearningRate <- 0.0005
 
