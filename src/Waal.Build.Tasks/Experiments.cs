@@ -13,8 +13,16 @@ public static class ExperimentOptions
 {
     private static readonly Regex SafeName = new("^[A-Za-z0-9][A-Za-z0-9._-]*$", RegexOptions.Compiled);
 
+    /// <summary>An option's metadata name: its name in PascalCase (gp-weight: GpWeight), MSBuild's own spelling.</summary>
+    public static string MetadataName(OptionDef o) =>
+        string.Concat(o.Name.Split('-').Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
+
     /// <summary>The metadata names the table accepts, in table order.</summary>
-    public static IReadOnlyList<string> Known => Options.all.Select(o => o.Metadata).ToList();
+    public static IReadOnlyList<string> Known => Options.all.Select(MetadataName).ToList();
+
+    /// <summary>The option of a metadata name (case-insensitive, as MSBuild metadata are), or null.</summary>
+    public static OptionDef? OptionOf(string metadata) =>
+        Options.all.FirstOrDefault(o => string.Equals(MetadataName(o), metadata, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Why an experiment name cannot be a folder under the results folder, or null when it can: letters,
     /// digits, '.', '_' and '-', starting with a letter or digit (no path separators, no '..').</summary>
@@ -26,7 +34,7 @@ public static class ExperimentOptions
     /// <summary>The unknown custom metadata of an item, each with the nearest known name.</summary>
     public static IReadOnlyList<(string Name, string Nearest)> Unknown(ITaskItem item) =>
         CustomMetadata(item)
-            .Where(m => Options.tryFindMetadata(m.Key) == null)
+            .Where(m => OptionOf(m.Key) == null)
             .Select(m => (m.Key, Options.nearest(Known, m.Key)))
             .ToList();
 
@@ -37,7 +45,7 @@ public static class ExperimentOptions
         var options = new List<string>();
         foreach (var o in Options.all)
         {
-            if (given.TryGetValue(o.Metadata, out var value) && !string.IsNullOrWhiteSpace(value))
+            if (given.TryGetValue(MetadataName(o), out var value) && !string.IsNullOrWhiteSpace(value))
             {
                 options.Add("--" + o.Name);
                 options.Add(value.Trim());

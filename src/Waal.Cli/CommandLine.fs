@@ -37,11 +37,16 @@ let private pairs (tokens: string list) : Result<(OptionDef * string) list, stri
 
     go [] tokens
 
-/// The configuration that command-line options describe (`waal run`, MSBuild metadata through it, and with
-/// `LabellingPage` the labelling page's): `Options.build` over the options in order. `--dataset NAME=DIR` is short
+/// The command line's fallbacks: a run without --strategy is WAAL's, without --preset the recommended preset's;
+/// --dataset must be given.
+let fallbacks = [ "strategy", "waal"; "preset", "recommended" ]
+
+/// The configuration that command-line options describe (`waal run`, MSBuild metadata through it, and with the
+/// labelling page's fallbacks the page's): `Options.build` over the options in order, `fallbacks` (name, value)
+/// for the options not given. `--dataset NAME=DIR` is short
 /// for `--dataset NAME --data-dir DIR`; without a folder, the dataset's standard one (fashion-mnist:
 /// $WAAL_FASHION_MNIST or Debian's). The first error is the line: `error EXP001: --OPTION: message`.
-let ofCommandLineFor (front: FrontEnd) (tokens: string list) : Result<Configuration, string> =
+let ofCommandLineFor (fallbacks: (string * string) list) (tokens: string list) : Result<Configuration, string> =
     pairs tokens
     |> Result.bind (fun given ->
         let expanded =
@@ -53,7 +58,7 @@ let ofCommandLineFor (front: FrontEnd) (tokens: string list) : Result<Configurat
                 | "test-dir", _ when v.StartsWith "folder=" -> [ o, v.Substring "folder=".Length ]
                 | _ -> [ o, v ])
 
-        Options.build Datasets.defaultsFor front expanded
+        Options.build Datasets.defaultsFor (Options.fallbacks fallbacks) expanded
         |> Result.mapError (fun errors ->
             let e = List.head errors
 
@@ -69,7 +74,7 @@ let ofCommandLineFor (front: FrontEnd) (tokens: string list) : Result<Configurat
             | _ -> Ok c))
 
 /// The configuration that `waal run`'s options describe (see `ofCommandLineFor`).
-let ofCommandLine (tokens: string list) = ofCommandLineFor CommandLine tokens
+let ofCommandLine (tokens: string list) = ofCommandLineFor fallbacks tokens
 
 /// Run settings given to a command that runs no experiment (`waal predict --threads 2 --score-batch 100`): each
 /// value is read through the option table, as every option of every command is, so the same ranges hold.

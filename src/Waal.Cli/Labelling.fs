@@ -32,8 +32,11 @@ let private classNames (given: string) : Result<string[], string> =
         |> Result.mapError (fun m -> CliError.usage "--classes" $"{m} (in '{given}')"))
 
 /// The option tokens with `--dataset images=DIR` (or folder=DIR) read: the source and the tokens for the option
-/// table (a folder of images is read like a class folder's options; its classes come from --classes). The
-/// labelling page's own defaults (batches of 20) are the option table's (`Options.build`, LabellingPage).
+/// table (a folder of images is read like a class folder's options; its classes come from --classes).
+/// The labelling page's fallbacks: the command line's, and a person labels in small batches (20 to start with,
+/// then 20 a round) unless --initial or --query says otherwise.
+let fallbacks = CommandLine.fallbacks @ [ "initial", "20"; "query", "20" ]
+
 let private tokensOf
     (tokens: string list)
     (classes: string option)
@@ -105,7 +108,7 @@ let label (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelArgs>) =
             else
                 tokensOf (args.GetResults LabelArgs.Option_Text) (args.TryGetResult LabelArgs.Classes)
                 |> Result.bind (fun (source, tokens) ->
-                    CommandLine.ofCommandLineFor LabellingPage tokens
+                    CommandLine.ofCommandLineFor fallbacks tokens
                     |> Result.map (fun config -> source, config))
             |> Result.bind (fun (source, config) ->
                 // The session never writes into the images it reads.

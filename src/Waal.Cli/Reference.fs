@@ -17,8 +17,15 @@ let private usageOf (parser: ArgumentParser) =
     // Argu's usage of a subcommand at a fixed width (not the terminal's), without the trailing blank lines.
     parser.PrintUsage(usageStringCharacterWidth = 100).TrimEnd()
 
-/// The manual page as markdown (LF line ends).
-let markdown () =
+/// MSBuild's spelling of an option: its name in PascalCase (gp-weight: GpWeight).
+let private pascal (name: string) =
+    name.Split '-'
+    |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
+    |> String.concat ""
+
+/// The manual page as markdown (LF line ends); `csharp` gives the C# facade's property of an option it exposes
+/// (the facade declares its names: Core knows none).
+let markdown (csharp: OptionDef -> string option) =
     let sb = StringBuilder()
     let line (s: string) = sb.Append(s).Append('\n') |> ignore
     let top = ArgumentParser.Create<WaalArgs>(programName = "waal")
@@ -92,9 +99,9 @@ let markdown () =
             | Setting -> $"*setting*: {o.Help}"
             | Identity -> o.Help
 
-        let facade = o.Facade |> Option.map (fun f -> $"`{f}`") |> Option.defaultValue ""
+        let facade = csharp o |> Option.map (fun f -> $"`{f}`") |> Option.defaultValue ""
 
         line
-            $"| `--{o.Name}` | {cell o.Expected} | {shown recommended} | {shown reference} | `{o.JsonName}` | `{o.Metadata}` | {facade} | {cell what} |"
+            $"| `--{o.Name}` | {cell o.Expected} | {shown recommended} | {shown reference} | `{o.JsonName}` | `{pascal o.Name}` | {facade} | {cell what} |"
 
     sb.ToString()

@@ -34,32 +34,19 @@ type DefaultsFor =
         Preset: Preset
     }
 
-/// The front ends that build a configuration from given option values (`Options.build`).
-type FrontEnd =
-    /// `waal run` and `waal query-times`, and MSBuild's Experiment metadata through the run's command line.
-    | CommandLine
-    /// spec.json read back.
-    | SpecFile
-    /// The C# facade's LearnerOptions.
-    | CSharp
-    /// `waal label`: a person labels in small batches.
-    | LabellingPage
-
-/// One option: its name in every front end, its type, its default and how it reads and writes a configuration.
-/// Every value travels as canonical text (invariant culture, round-trip exact), so one parser serves the command
-/// line, spec.json, MSBuild metadata and the C# facade.
+/// One option: its name, its type, its default and how it reads and writes a configuration. Every value travels
+/// as canonical text (invariant culture, round-trip exact), so one parser serves every front end. Core knows no
+/// front end: each one spells the name its own way (the command line as it is, spec.json in camelCase, MSBuild
+/// metadata and the C# facade in PascalCase) and gives its own fallbacks to `Options.build`.
 type OptionDef =
     {
-        /// The command line's name without dashes, e.g. "gp-weight"; spec.json uses it in camelCase (gpWeight),
-        /// MSBuild metadata in PascalCase (GpWeight).
+        /// The name in lower case, words joined by dashes, e.g. "gp-weight".
         Name: string
         Scope: OptionScope
         Kind: OptionKind
         /// The accepted values in words (shown in help and errors), e.g. "a number >= 0".
         Expected: string
         Help: string
-        /// The C# facade's property for it (LearnerOptions), when the facade exposes it.
-        Facade: string option
         /// False for options added after the first spec.json format: a file without them means the default.
         Required: bool
         /// The default for a dataset, a strategy and a preset, as canonical text.
@@ -68,14 +55,12 @@ type OptionDef =
         Get: Configuration -> string
         /// Sets the value from text; an error says what was expected and what was found.
         Set: string -> Configuration -> Result<Configuration, string>
-        /// Some for the options read before every other, because they pick the others' defaults (dataset,
-        /// strategy, preset): the value a front end takes when none is given (None: it must be given).
-        ReadFirst: (FrontEnd -> string option) option
+        /// True for the options read before every other, because they pick the others' defaults (dataset,
+        /// strategy, preset): one of them not given takes the front end's fallback, or is an error without one.
+        ReadFirst: bool
         /// True for the options that apply to folder datasets only (a dataset stored in files has its own test
         /// split and image shape).
         FolderOnly: bool
-        /// A default one front end uses before the table's (the labelling page's small batches).
-        FrontEndDefault: FrontEnd -> string option
     }
 
     /// The key in spec.json: the name in camelCase.
@@ -84,12 +69,6 @@ type OptionDef =
 
         parts[0]
         + String.Join("", parts[1..] |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..]))
-
-    /// The MSBuild metadata name: the name in PascalCase.
-    member o.Metadata =
-        o.Name.Split '-'
-        |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
-        |> String.concat ""
 
 /// The range of a real option; its ends are shown in help and errors as written, e.g. "a number in [0, 1)".
 type internal NumberEnd =
@@ -302,14 +281,12 @@ module internal OptionWords =
             Kind = d.Kind
             Expected = d.Expected
             Help = d.Help
-            Facade = None
             Required = true
             Default = dflt >> d.Format
             Get = d.Lens.Get >> d.Format
             Set = fun text c -> d.Parse d.Expected text |> Result.map (fun v -> d.Lens.Set v c)
-            ReadFirst = None
+            ReadFirst = false
             FolderOnly = false
-            FrontEndDefault = fun _ -> None
         }
 
     /// Finishes a draft with one default.
@@ -321,17 +298,5 @@ module internal OptionWords =
     /// Applies to folder datasets only (a dataset stored in files has its own test split and image shape).
     let folderOnly (o: OptionDef) = { o with FolderOnly = true }
 
-    /// The C# facade's property for it.
-    let facade (property: string) (o: OptionDef) = { o with Facade = Some property }
-
-    /// Read before every other option; `fallback` gives a front end's value when none is given.
-    let readFirst (fallback: FrontEnd -> string option) (o: OptionDef) = { o with ReadFirst = Some fallback }
-
-    /// The labelling page's own default: a person labels in batches of this size.
-    let onPage (value: string) (o: OptionDef) =
-        { o with
-            FrontEndDefault =
-                function
-                | LabellingPage -> Some value
-                | _ -> None
-        }
+    /// Read before every other option: it picks the others' defaults.
+    let readFirst (o: OptionDef) = { o with ReadFirst = true }

@@ -53,10 +53,7 @@ let head: OptionDef list =
         |> required
         |> lowered
         |> defaultsBy _.Profile.Name
-        |> facade "Dataset"
-        |> readFirst (function
-            | CSharp -> Some "fashion-mnist"
-            | _ -> None)
+        |> readFirst
         text
             "data-dir"
             "a folder"
@@ -116,7 +113,6 @@ let head: OptionDef list =
             Stopping.toText
             "stop early when a rule fires after a round: labels>=N (a label budget), kappa>=T[/W] or agreement>=T[/W] (consecutive rounds' predictions on the stop set, mean over the last W = 3 pairs), uncertainty<=T (mean 1 - max p on the stop set); comma-separated, the first to fire ends the run."
         |> defaults []
-        |> facade "StopWhen"
         |> later
         integer
             "stop-set"
@@ -124,7 +120,6 @@ let head: OptionDef list =
             Lens.stopSet
             "the stop set's size: pool items (drawn once) whose predictions the stopping signals compare across rounds."
         |> defaults 1000
-        |> facade "StopSet"
         |> later
         choice
             "network"
@@ -132,7 +127,6 @@ let head: OptionDef list =
             Lens.network
             "the network: auto (chosen by the dataset: fashion-mnist small-cnn, cifar10 and svhn vgg16, a folder resnet, with --backbone head), small-cnn (1x28x28 only), vgg16 (3x32x32 only), resnet (any size >= 8), head (a backbone's embeddings)."
         |> defaults "auto"
-        |> facade "Network"
         |> later
         text
             "backbone"
@@ -140,7 +134,6 @@ let head: OptionDef list =
             Lens.backbone
             "folder datasets: a pretrained image model (TorchScript, with its preparation in a .json beside it; docs/backbones.md): every image is embedded once and each round trains the head on the embeddings (\"\": none)."
         |> defaults ""
-        |> facade "Backbone"
         |> later
         |> folderOnly
         text
@@ -150,21 +143,18 @@ let head: OptionDef list =
             "the query strategy (waal or a baseline; see the README's table)."
         |> required
         |> lowered
-        |> defaults "waal"
-        |> facade "Strategy"
-        |> readFirst (function
-            | SpecFile -> None
-            | _ -> Some "waal")
+        |> defaultsBy _.Strategy
+        |> readFirst
         integer "initial" (from 1) Lens.initial "initial random labels."
         |> defaults 1000
-        |> onPage "20"
+
         integer
             "query"
             (from 1)
             Lens.query
             "labels per query: the round's batch, unless a label budget cuts it (the paper's imbalance coefficient reads the batch queried)."
         |> defaults 1000
-        |> onPage "20"
+
         integer "rounds" (from 0) Lens.rounds "query rounds; rounds 0..R are evaluated."
         |> defaults 5
         longInteger
@@ -172,7 +162,6 @@ let head: OptionDef list =
             Lens.seed
             "the seed of every random stream (initial draw, shuffles, initialisation, dropout)."
         |> defaults 1L
-        |> facade "Seed"
         custom
             "pool"
             IntegerOrAll
@@ -186,7 +175,6 @@ let head: OptionDef list =
         |> expects "an integer in 0..1024 (0: libtorch's default)"
         |> setting
         |> defaults 0
-        |> facade "Threads"
         choice
             "device"
             [ AutoDevice, "auto"; CpuDevice, "cpu"; CudaDevice, "cuda" ]
@@ -194,7 +182,6 @@ let head: OptionDef list =
             "where to compute (auto: CUDA when available)."
         |> setting
         |> defaults AutoDevice
-        |> facade "Device"
         integer
             "score-batch"
             (from 1)
@@ -202,7 +189,6 @@ let head: OptionDef list =
             "images per forward pass when scoring (250: measured, see docs/performance.md)."
         |> setting
         |> defaults 250
-        |> facade "ScoreBatch"
     ]
 
 /// The experiment's options added later: a validation split, a redundant or an imbalanced pool.

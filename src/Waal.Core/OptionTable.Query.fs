@@ -11,7 +11,6 @@ let method: OptionDef list =
     [
         number "alpha" (Closed 0.0) Unbounded Lens.alpha "weight of the adversarial terms."
         |> byPreset _.Alpha
-        |> facade "Alpha"
         number
             "selection"
             Unbounded
@@ -19,7 +18,6 @@ let method: OptionDef list =
             Lens.selection
             "weight of the critic in the query score u - selection x critic."
         |> byPreset _.Selection
-        |> facade "Selection"
         choice
             "imbalance"
             [
@@ -30,20 +28,16 @@ let method: OptionDef list =
             Lens.imbalance
             "the coefficient c: reference |L|/|U|, the paper's C0, or one."
         |> byPreset _.Imbalance
-        |> facade "Imbalance"
         choice
             "gp-sign"
             [ ReferenceSign, "reference"; WganGpSign, "wgan-gp" ]
             Lens.gpSign
             "gradient-penalty sign in the critic step (reference: -1; wgan-gp: +1)."
         |> byPreset _.GpSign
-        |> facade "GpSign"
         number "gp-weight" (Closed 0.0) Unbounded Lens.gpWeight "gradient-penalty weight."
         |> defaults 2.0
-        |> facade "GpWeight"
         choice "critic" CriticOutput.names Lens.criticOutput "the critic's last activation."
         |> byPreset _.CriticOutput
-        |> facade "Critic"
         choice
             "bound"
             [
@@ -55,17 +49,14 @@ let method: OptionDef list =
             Lens.bound
             "the uncertainty bound (mixed: 0.5 L1 + 0.5 L2)."
         |> defaults Uncertainty.Mixed
-        |> facade "Bound"
         flag "augment" Lens.augment "random crop + flip for 3x32x32 data (off, as in the paper)."
         |> defaults false
-        |> facade "Augment"
         choice
             "adversary"
             [ Wasserstein, "wasserstein"; HDivergence, "h-divergence" ]
             Lens.adversary
             "WAAL's adversary: the Wasserstein critic, or the paper's H-divergence ablation."
         |> defaults Wasserstein
-        |> facade "Adversary"
         |> later
         choice
             "waal-score"
@@ -77,7 +68,6 @@ let method: OptionDef list =
             Lens.score
             "WAAL's query ranking: combined (u - selection x critic), or the ablations."
         |> byPreset _.Score
-        |> facade "WaalScore"
         |> later
         choice
             "critic-optimiser"
@@ -85,7 +75,6 @@ let method: OptionDef list =
             Lens.criticOptimiser
             "the critic's optimiser: sgd (the networks' SGD on the alpha-scaled loss) or adam (its own rate, unscaled loss)."
         |> byPreset _.CriticOptimiser
-        |> facade "CriticOptimiser"
         |> later
         number
             "critic-lr"
@@ -94,7 +83,6 @@ let method: OptionDef list =
             Lens.criticLearningRate
             "Adam's learning rate for the critic (critic-optimiser adam)."
         |> defaults 0.001
-        |> facade "CriticLearningRate"
         |> later
         choice
             "waal-uncertainty"
@@ -106,7 +94,6 @@ let method: OptionDef list =
             Lens.uncertainty
             "WAAL's uncertainty term: the paper's bound (see --bound), or margin or entropy, standardised over U against the standardised critic."
         |> byPreset _.Uncertainty
-        |> facade "WaalUncertainty"
         |> later
         choice
             "batch-mode"
@@ -119,7 +106,6 @@ let method: OptionDef list =
             Lens.batchMode
             "how waal, entropy, margin and least-confidence turn scores into a batch: top-k, soft-rank (P ~ rank^-beta), balanced (quotas over predicted classes), cluster (best of each of k clusters among the top candidates x k)."
         |> byPreset _.BatchMode
-        |> facade "BatchMode"
         |> later
         number
             "beta"
@@ -128,7 +114,6 @@ let method: OptionDef list =
             Lens.pickBeta
             "the soft-rank exponent: 0 uniform, 1 Kirsch et al.'s default, large values approach top-k (--batch-mode top-k is the limit)."
         |> defaults 1.0
-        |> facade "Beta"
         |> later
         integer
             "candidates"
@@ -136,7 +121,6 @@ let method: OptionDef list =
             Lens.pickCandidates
             "the cluster mode's candidates, as a multiple of the query size."
         |> defaults 10
-        |> facade "Candidates"
         |> later
         number
             "transport-beta"
@@ -146,7 +130,6 @@ let method: OptionDef list =
             "transport and mmd: the pool's weights w(x) ~ u(x)^beta, u = 1 - margin (0: plain W1 or MMD of the pool; larger: the uncertain part of the pool counts more)."
         // The pilot of docs/findings.md §7 chose 2 by the plan's rule.
         |> defaults 2.0
-        |> facade "TransportBeta"
         |> later
         integer
             "transport-candidates"
@@ -154,7 +137,6 @@ let method: OptionDef list =
             Lens.transportCandidates
             "transport and mmd: pick among the most uncertain C x k unlabelled items (0: among all of them)."
         |> defaults 10
-        |> facade "TransportCandidates"
         |> later
         integer
             "transport-targets"
@@ -162,7 +144,6 @@ let method: OptionDef list =
             Lens.transportTargets
             "transport and mmd: the pool measure is every unlabelled item, or a seeded uniform sample of this many when there are more (bounds time and memory at any pool size)."
         |> defaults 20000
-        |> facade "TransportTargets"
         |> later
         choice
             "transport-trainer"
@@ -170,7 +151,6 @@ let method: OptionDef list =
             Lens.transportTrainer
             "transport and mmd: the rounds train with plain cross-entropy (plain) or with WAAL's adversarial trainer and its options (waal)."
         |> defaults PlainTrainer
-        |> facade "TransportTrainer"
         |> later
     ]
 
@@ -183,14 +163,12 @@ let critic: OptionDef list =
             Lens.criticSteps
             "WAAL: critic steps (step B) per step of the networks (step A)."
         |> defaults 1
-        |> facade "CriticSteps"
         |> later
         flag
             "critic-trained"
             Lens.criticTrained
             "WAAL: train the critic (false: it keeps its random initialisation, a control on the same score path)."
         |> defaults true
-        |> facade "CriticTrained"
         |> later
         number
             "critic-holdout"
@@ -199,7 +177,6 @@ let critic: OptionDef list =
             Lens.criticHoldout
             "WAAL: the fraction of L and of U withheld from the critic's steps (the classifier still trains on them), so diagnostics.csv measures the critic on items it never saw (0: none)."
         |> defaults 0.0
-        |> facade "CriticHoldout"
         |> later
         choice
             "score-scale"
@@ -207,6 +184,5 @@ let critic: OptionDef list =
             Lens.scoreScale
             "WAAL's query: the scale on which the critic term meets the uncertainty, u - selection x d: paper (the bound and the critic raw; margin and entropy z-scored), z (both z-scored over U) or rank (both as rank fractions)."
         |> defaults PaperScale
-        |> facade "ScoreScale"
         |> later
     ]

@@ -15,10 +15,8 @@ let options: OptionDef list =
             Lens.epochs
             "epochs per round (reference preset: waal 2, baselines 10 for Fashion-MNIST, else 20; recommended: see docs/findings.md)."
         |> byPreset _.Epochs
-        |> facade "Epochs"
         integer "batch" (from 1) Lens.batch "batch size, per half for WAAL."
         |> defaults 64
-        |> facade "BatchSize"
         number
             "lr"
             (Open 0.0)
@@ -26,10 +24,8 @@ let options: OptionDef list =
             Lens.learningRate
             "SGD learning rate (reference: 0.01; CIFAR-10's baselines 0.05)."
         |> byPreset _.LearningRate
-        |> facade "LearningRate"
         number "momentum" (Closed 0.0) (Open 1.0) Lens.momentum "SGD momentum (reference: 0.5; CIFAR-10 0.3)."
         |> byPreset _.Momentum
-        |> facade "Momentum"
         number
             "weight-decay"
             (Closed 0.0)
@@ -37,7 +33,6 @@ let options: OptionDef list =
             Lens.weightDecay
             "SGD's L2 weight decay on every network (0: none, as the reference)."
         |> byPreset _.WeightDecay
-        |> facade "WeightDecay"
         |> later
         choice
             "train-budget"
@@ -49,15 +44,12 @@ let options: OptionDef list =
             Lens.budget
             "a round's length: epochs (baselines E passes over L, WAAL E epochs of max(|L|,|U|) pairs), match-waal (baselines as many steps as WAAL), floor (every strategy E x ceil(max(|L|, floor) / batch) steps)."
         |> byPreset _.TrainBudget
-        |> facade "TrainBudget"
         |> later
         integer "floor" (from 1) Lens.floor "the floor budget's M: a round trains at least E x ceil(M / batch) steps."
         |> byPreset _.Floor
-        |> facade "Floor"
         |> later
         flag "nesterov" Lens.nesterov "Nesterov momentum in SGD."
         |> byPreset _.Nesterov
-        |> facade "Nesterov"
         |> later
         choice
             "schedule"
@@ -65,11 +57,9 @@ let options: OptionDef list =
             Lens.schedule
             "the learning rate over a round: constant, or cosine to 0 after a linear warm-up."
         |> byPreset _.Schedule
-        |> facade "Schedule"
         |> later
         integer "warmup" (from 0) Lens.warmup "epochs of linear warm-up before the cosine schedule."
         |> byPreset _.Warmup
-        |> facade "Warmup"
         |> later
     ]
 
@@ -81,8 +71,5 @@ let preset: OptionDef =
         Lens.preset
         "where the defaults come from: recommended (the protocol and WAAL settings of docs/findings.md) or reference (the authors' code's settings at a CPU budget of 2 epochs a round, not the paper's 80-epoch protocol; a spec.json without this field)."
     |> defaultsBy _.Preset
-    |> facade "Preset"
     |> later
-    |> readFirst (function
-        | SpecFile -> Some "reference"
-        | _ -> Some "recommended")
+    |> readFirst

@@ -32,11 +32,6 @@ module Options =
         all
         |> List.tryFind (fun o -> String.Equals(o.Name, name, StringComparison.OrdinalIgnoreCase))
 
-    /// The option of that MSBuild metadata name (case-insensitive, as MSBuild metadata are).
-    let tryFindMetadata (name: string) =
-        all
-        |> List.tryFind (fun o -> String.Equals(o.Metadata, name, StringComparison.OrdinalIgnoreCase))
-
     /// The edit distance between two names (case-insensitive), for "did you mean" hints.
     let distance (a: string) (b: string) =
         let a, b = a.ToLowerInvariant(), b.ToLowerInvariant()
@@ -180,15 +175,21 @@ module Options =
         | "recommended" -> Ok RecommendedPreset
         | _ -> Error $"expected one of reference, recommended, found '{text}'"
 
+    /// A front end's fallbacks from (option name, value) pairs: `fallbacks [ "strategy", "waal" ]`.
+    let fallbacks (values: (string * string) list) : string -> string option =
+        let m = Map.ofList values
+        fun name -> m.TryFind name
+
     /// The one way every front end builds a configuration from the option values it was given, as (option,
     /// text) in the order given. The options read first (dataset, strategy, preset: their last value, else the
-    /// front end's fallback) pick every other option's default; then come the front end's own defaults (the
-    /// labelling page's batches of 20) for options not given, then every given value in order. Every error names
-    /// its option and none is dropped; `defaultsOf dataset strategy preset` gives the defaults (the data layer's
-    /// adds the dataset's standard folder).
+    /// front end's fallback) pick every other option's default; then come the front end's fallbacks for the
+    /// other options not given (the labelling page's batches of 20), then every given value in order. Every
+    /// error names its option and none is dropped; `defaultsOf dataset strategy preset` gives the defaults (the
+    /// data layer's adds the dataset's standard folder). Each front end declares its own fallbacks: Core names
+    /// none of them.
     let build
         (defaultsOf: string -> string -> Preset -> Result<Configuration, string>)
-        (front: FrontEnd)
+        (fallback: string -> string option)
         (given: (OptionDef * string) list)
         : Result<Configuration, SpecError list> =
         let readFirst (name: string) =
@@ -197,7 +198,7 @@ module Options =
             match given |> List.filter (fun (g, _) -> g.Name = name) |> List.tryLast with
             | Some(_, v) -> Ok v
             | None ->
-                match o.ReadFirst |> Option.bind (fun fallback -> fallback front) with
+                match fallback name with
                 | Some v -> Ok v
                 | None ->
                     Error
@@ -227,8 +228,8 @@ module Options =
             let ownDefaults =
                 [
                     for o in all do
-                        if not (named.Contains o.Name) then
-                            match o.FrontEndDefault front with
+                        if not o.ReadFirst && not (named.Contains o.Name) then
+                            match fallback o.Name with
                             | Some v -> o, v
                             | None -> ()
                 ]

@@ -168,12 +168,13 @@ let ofJson
                         | Error e -> Some e
                         | Ok _ -> None)
 
-                // A file written before presets existed is the reference preset (SpecFile's fallback).
+                // A file written before presets existed is the reference preset: spec.json's one fallback (its
+                // dataset and strategy must be there).
                 let built =
                     Options.build
                         (fun dataset strategy preset ->
                             profileOf dataset |> Result.map (fun p -> Options.defaults p strategy preset))
-                        SpecFile
+                        (Options.fallbacks [ "preset", "reference" ])
                         given
                     |> Result.mapError (
                         List.map (fun e ->

@@ -264,12 +264,41 @@ public sealed class ActiveLearner : IDisposable
 /// property is set from it when it is not null; everything else keeps the table's default.</summary>
 internal static class OptionTable
 {
+    /// <summary>The facade's own fallbacks: a learner without a dataset learns Fashion-MNIST, without a strategy
+    /// with WAAL, without a preset by the recommended preset.</summary>
+    private static readonly FSharpFunc<string, FSharpOption<string>> Fallbacks = Core.Options.fallbacks(
+        ListModule.OfSeq(new[]
+        {
+            Tuple.Create("dataset", "fashion-mnist"),
+            Tuple.Create("strategy", "waal"),
+            Tuple.Create("preset", "recommended"),
+        }));
+
+    /// <summary>Where C# spells an option otherwise than by the rule (the option's name in PascalCase).</summary>
+    private static readonly Dictionary<string, string> Spelled = new()
+    {
+        ["lr"] = "LearningRate",
+        ["batch"] = "BatchSize",
+        ["critic-lr"] = "CriticLearningRate",
+    };
+
+    /// <summary>The <see cref="LearnerOptions"/> property of an option: its name in PascalCase (gp-weight:
+    /// GpWeight). The facade exposes an option when LearnerOptions has that property.</summary>
+    public static string PropertyName(Core.OptionDef o) =>
+        Spelled.TryGetValue(o.Name, out var spelled)
+            ? spelled
+            : string.Concat(o.Name.Split('-').Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
+
+    /// <summary>The property of an option the facade exposes, or null.</summary>
+    public static string? ExposedProperty(Core.OptionDef o) =>
+        typeof(LearnerOptions).GetProperty(PropertyName(o)) is null ? null : PropertyName(o);
+
     /// <summary>The table's options the facade exposes, with their properties.</summary>
     public static IEnumerable<(Core.OptionDef Option, PropertyInfo Property)> Exposed() =>
         Core.Options.all
-            .Where(o => FSharpOption<string>.get_IsSome(o.Facade))
-            .Select(o => (o, typeof(LearnerOptions).GetProperty(o.Facade.Value)
-                             ?? throw new InvalidOperationException($"LearnerOptions has no property {o.Facade.Value} for option {o.Name}")));
+            .Select(o => (o, typeof(LearnerOptions).GetProperty(PropertyName(o))))
+            .Where(e => e.Item2 is not null)
+            .Select(e => (e.o, e.Item2!));
 
     /// <summary>An enum member's name in the table: PascalCase to kebab-case (MatchWaal: match-waal).</summary>
     public static string Kebab(string pascal)
@@ -304,7 +333,7 @@ internal static class OptionTable
             .ToList();
         var built = Core.Options.build(
             FuncConvert.FromFunc<string, string, Core.Preset, FSharpResult<Core.Configuration, string>>(Data.Datasets.defaultsFor),
-            Core.FrontEnd.CSharp,
+            Fallbacks,
             ListModule.OfSeq(given));
         if (built.IsError)
         {

@@ -205,7 +205,8 @@ let main argv =
         [ "dataset", "fashion-mnist"; "seed", "1"; "threads", "2"; "epochs", "1"; "floor", "64" ]
         |> List.map (fun (name, value) -> (Options.tryFind name).Value, value)
 
-    let config = Options.build Datasets.defaultsFor CommandLine given |> Result.defaultWith (fail "options")
+    let fallbacks = Options.fallbacks [ "strategy", "waal"; "preset", "recommended" ]
+    let config = Options.build Datasets.defaultsFor fallbacks given |> Result.defaultWith (fail "options")
     use session = Session.create config pool None ProgressSink.none |> Result.defaultWith (fail "session")
     let initial = session.DrawInitial 20
     session.Label(initial |> Array.map (fun i -> i, pool.Labels[i])) |> Result.defaultWith (fail "label")

@@ -281,7 +281,10 @@ let private options =
 
                     for i in 0..2 .. args.Length - 1 do
                         let name = args[i].Substring 2
-                        metadata[(Waal.Core.Options.tryFind name |> Option.get).Metadata] <- args[i + 1]
+
+                        metadata[Waal.Build.Tasks.ExperimentOptions.MetadataName(
+                                     Waal.Core.Options.tryFind name |> Option.get
+                                 )] <- args[i + 1]
 
                     let item = Microsoft.Build.Utilities.TaskItem("x", metadata)
                     Expect.isEmpty (Waal.Build.Tasks.ExperimentOptions.Unknown item) $"{o.Name}: metadata known"
@@ -289,7 +292,7 @@ let private options =
                     Expect.equal (cliConfig tokens) c $"{o.Name}: MSBuild metadata give the same configuration"
 
                     // C# options, where the facade exposes the option.
-                    match o.Facade with
+                    match Waal.OptionTable.ExposedProperty o |> Option.ofObj with
                     | None -> ()
                     | Some name ->
                         let prop = typeof<Waal.LearnerOptions>.GetProperty name
@@ -330,7 +333,7 @@ let private options =
                     | _ -> None
 
                 for o in Waal.Core.Options.all do
-                    match o.Facade with
+                    match Waal.OptionTable.ExposedProperty o |> Option.ofObj with
                     | None -> ()
                     | Some name ->
                         let summary = summaries[$"P:Waal.LearnerOptions.{name}"]
@@ -347,9 +350,41 @@ let private options =
                         Expect.isTrue same $"LearnerOptions.{name}: the summary says default {said}, the table {actual}"
             }
 
+            test "every LearnerOptions property is one option's, named by the facade's rule; MSBuild by PascalCase" {
+                let exposed =
+                    Waal.Core.Options.all
+                    |> List.choose (fun o -> Waal.OptionTable.ExposedProperty o |> Option.ofObj)
+
+                let properties =
+                    typeof<Waal.LearnerOptions>.GetProperties() |> Array.map _.Name |> List.ofArray
+
+                Expect.equal (List.sort exposed) (List.sort properties) "each property has its option, and only one"
+
+                for o in Waal.Core.Options.all do
+                    let pascal =
+                        o.Name.Split '-'
+                        |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
+                        |> String.concat ""
+
+                    Expect.equal (Waal.Build.Tasks.ExperimentOptions.MetadataName o) pascal $"{o.Name}: MSBuild's name"
+
+                    match Waal.OptionTable.ExposedProperty o |> Option.ofObj with
+                    | Some p when p <> pascal ->
+                        // The only spellings that differ expand an abbreviation of the option's name.
+                        Expect.contains
+                            [
+                                "lr", "LearningRate"
+                                "batch", "BatchSize"
+                                "critic-lr", "CriticLearningRate"
+                            ]
+                            (o.Name, p)
+                            $"{o.Name}: C# spells it {p}"
+                    | _ -> ()
+            }
+
             test "the C# choices are exactly the table's choices and the registries' names" {
                 for o in Waal.Core.Options.all do
-                    match o.Kind, o.Facade with
+                    match o.Kind, Waal.OptionTable.ExposedProperty o |> Option.ofObj with
                     | Waal.Core.Choice names, Some name ->
                         let prop = typeof<Waal.LearnerOptions>.GetProperty name
                         let t = Nullable.GetUnderlyingType prop.PropertyType

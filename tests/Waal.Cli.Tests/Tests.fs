@@ -497,7 +497,29 @@ let private options =
 
             test "docs/cli.md is what the grammar and the option table generate (WAAL_UPDATE_DOCS=1 rewrites it)" {
                 let path = Path.Combine(Waal.Testing.Environment.repoRoot, "docs", "cli.md")
-                let generated = Waal.Cli.Reference.markdown ()
+
+                // The C# names are the facade's to declare (OptionTable.ExposedProperty). Its assembly, Waal.dll,
+                // is loaded beside waal.dll in a context of its own: the two names differ only in case.
+                let facade =
+                    let dll =
+                        Path.Combine(
+                            Waal.Testing.Environment.repoRoot,
+                            "src",
+                            "Waal",
+                            "bin",
+                            "Release",
+                            "net10.0",
+                            "Waal.dll"
+                        )
+
+                    let context = Runtime.Loader.AssemblyLoadContext "waal-facade"
+
+                    let exposed =
+                        context.LoadFromAssemblyPath(dll).GetType("Waal.OptionTable", true).GetMethod "ExposedProperty"
+
+                    fun (o: Waal.Core.OptionDef) -> exposed.Invoke(null, [| box o |]) :?> string |> Option.ofObj
+
+                let generated = Waal.Cli.Reference.markdown facade
 
                 if Environment.GetEnvironmentVariable "WAAL_UPDATE_DOCS" = "1" then
                     File.WriteAllText(path, generated)

@@ -7,7 +7,11 @@ let main argv =
         (Expecto.Tests.testList
             "Core"
             [
-                Waal.Core.Tests.Tests.all
+                Waal.Core.Tests.PoolTests.all
+                Waal.Core.Tests.QueryTests.all
+                Waal.Core.Tests.SelectionTests.all
+                Waal.Core.Tests.OptionTests.all
+                Waal.Core.Tests.RoundTests.all
                 Waal.Core.Tests.TransportTests.all
                 Waal.Core.Tests.TransportTests.inference
                 Waal.Core.Tests.Inputs.all

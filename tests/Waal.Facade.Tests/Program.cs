@@ -340,7 +340,7 @@ var tests = Runner.TestList("Facade", new[]
             }.Select(g => Tuple.Create(Waal.Core.Options.tryFind(g.Item1).Value, g.Item2));
             var config = Waal.Core.Options.build(
                 FuncConvert.FromFunc<string, string, Waal.Core.Preset, FSharpResult<Waal.Core.Configuration, string>>(Waal.Data.Datasets.defaultsFor),
-                Waal.Core.FrontEnd.CommandLine,
+                Waal.Core.Options.fallbacks(Microsoft.FSharp.Collections.ListModule.OfSeq(new[] { Tuple.Create("strategy", "waal"), Tuple.Create("preset", "recommended") })),
                 Microsoft.FSharp.Collections.ListModule.OfSeq(given));
             Check(config.IsOk, "the run's options");
             var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
@@ -380,7 +380,7 @@ var tests = Runner.TestList("Facade", new[]
             }.Select(p => Tuple.Create(Waal.Core.Options.tryFind(p.Item1).Value, p.Item2));
             var config = Waal.Core.Options.build(
                 FuncConvert.FromFunc<string, string, Waal.Core.Preset, FSharpResult<Waal.Core.Configuration, string>>(Waal.Data.Datasets.defaultsFor),
-                Waal.Core.FrontEnd.CommandLine,
+                Waal.Core.Options.fallbacks(Microsoft.FSharp.Collections.ListModule.OfSeq(new[] { Tuple.Create("strategy", "waal"), Tuple.Create("preset", "recommended") })),
                 Microsoft.FSharp.Collections.ListModule.OfSeq(given));
             Check(config.IsOk, config.IsOk ? "" : string.Join("; ", config.ErrorValue.Select(e => e.Field + ": " + e.Message)));
             var ran = Waal.Experiments.Runner.run(config.ResultValue, run, false, Waal.Experiments.Runner.quiet);
