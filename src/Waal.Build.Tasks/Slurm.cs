@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -15,7 +17,6 @@ namespace Waal.Build.Tasks;
 /// then resubmits only what is missing. Slurm is the engine: nothing here schedules.</summary>
 public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelableTask
 {
-    private static readonly Regex ErrorLine = new(@"^error (?<code>[A-Z]+[0-9]+): (?<text>.*)$", RegexOptions.Compiled);
     private readonly CancellationTokenSource _cancel = new();
 
     /// <summary>The <c>Experiment</c> items (already checked by WriteExperimentArgs).</summary>
@@ -164,12 +165,9 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
     private void ReportFailure(string job, int index, string name, bool asWarning = false)
     {
         var log = Path.Combine(SlurmFolder, "logs", $"{ProjectName}-{job}_{index}.out");
-        string? line = null;
-        if (File.Exists(log))
-            line = File.ReadLines(log).Select(l => l.Trim()).LastOrDefault(l => ErrorLine.IsMatch(l));
-        var match = line is null ? null : ErrorLine.Match(line);
-        var (code, text) = match is not null
-            ? (match.Groups["code"].Value, match.Groups["text"].Value)
+        var last = Waal.Jobs.ErrorLine.lastIn(log);
+        var (code, text) = last is not null
+            ? (last.Value.Item1, last.Value.Item2)
             : ("WAALB012", "ended without a result and without an error line (cancelled, killed, out of time or memory, or its node was lost); the next build resubmits it");
         var message = $"Experiment '{name}' (slurm task {job}_{index}): {text}";
         if (asWarning)
@@ -185,25 +183,14 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
         var dotnet = Dotnet.Length > 0 ? Dotnet
             : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         var array = $"0-{names.Count - 1}" + (Throttle > 0 ? $"%{Throttle}" : "");
+        var resources = new Waal.Jobs.Slurm.Resources(Cpus, Memory, Time, Partition, Account, Gpus,
+            ListModule.OfSeq(ExtraArguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
         var s = new StringBuilder();
-        s.Append("#!/usr/bin/env bash\n");
+        s.Append(Waal.Jobs.Slurm.header($"waal-{ProjectName}", array, $"{Path.Combine(SlurmFolder, "logs")}/{ProjectName}-%A_%a.out", resources));
         s.Append("# Written by the Waal.Functional experiment targets (-p:WaalScheduler=slurm). One array task per line of\n");
         s.Append($"# {ProjectName}.tasks beside this file; each runs `waal run` into RESULTS/NAME with the options in\n");
         s.Append("# RESULTS/NAME/experiment.args, or `waal resume` when the folder holds this experiment begun (a requeued\n");
         s.Append("# or resubmitted task loses at most the round in flight). Resubmit by hand: sbatch THIS_FILE.\n");
-        s.Append($"#SBATCH --job-name=waal-{ProjectName}\n");
-        s.Append($"#SBATCH --array={array}\n");
-        s.Append("#SBATCH --requeue\n");
-        s.Append("#SBATCH --open-mode=append\n");
-        s.Append($"#SBATCH --output={Path.Combine(SlurmFolder, "logs")}/{ProjectName}-%A_%a.out\n");
-        s.Append($"#SBATCH --cpus-per-task={Cpus}\n");
-        if (Memory.Length > 0) s.Append($"#SBATCH --mem={Memory}\n");
-        if (Time.Length > 0) s.Append($"#SBATCH --time={Time}\n");
-        if (Partition.Length > 0) s.Append($"#SBATCH --partition={Partition}\n");
-        if (Account.Length > 0) s.Append($"#SBATCH --account={Account}\n");
-        if (Gpus > 0) s.Append($"#SBATCH --gres=gpu:{Gpus}\n");
-        foreach (var extra in ExtraArguments.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            s.Append($"#SBATCH {extra}\n");
         s.Append("set -uo pipefail\n");
         s.Append($"results={Shell(ResultsDirectory)}\n");
         s.Append($"runner={Shell(Runner)}\n");
@@ -229,53 +216,41 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
         return path;
     }
 
-    private static string Shell(string text) => "'" + text.Replace("'", "'\\''") + "'";
+    private static string Shell(string text) => Waal.Jobs.Slurm.shell(text);
 
-    private string Submit(string script)
-    {
-        var (code, stdout, stderr) = Command("sbatch", "--parsable", script);
-        if (code != 0)
-            throw new SlurmFailed("WAALB011", script, $"sbatch refused the job (exit code {code}): {stderr.Trim()}");
-        var job = stdout.Trim().Split(';')[0];
-        if (!Regex.IsMatch(job, "^[0-9]+$"))
-            throw new SlurmFailed("WAALB011", script, $"sbatch printed '{stdout.Trim()}'; expected a job id");
-        return job;
-    }
+    private static T Slurm<T>(FSharpResult<T, Waal.Jobs.Slurm.SlurmError> result, string? file) =>
+        result.IsOk
+            ? result.ResultValue
+            : throw new SlurmFailed(result.ErrorValue.IsNotStarted ? "WAALB010" : "WAALB011", file,
+                result.ErrorValue.Message + (result.ErrorValue.IsNotStarted ? " (-p:WaalScheduler=slurm)" : ""));
+
+    private static string Submit(string script) =>
+        Slurm(Waal.Jobs.Slurm.submit(script, FSharpList<string>.Empty), script);
 
     /// <summary>The job's array tasks still in the queue, with their state (PD, R, CG, ...).</summary>
-    private List<string> Queued(string job)
-    {
-        var (code, stdout, stderr) = Command("squeue", "-h", "-r", "-j", job, "-o", "%t");
-        // squeue refuses a job id it no longer knows: nothing of it is queued.
-        if (code != 0 && stderr.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase)) return new List<string>();
-        if (code != 0) throw new SlurmFailed("WAALB011", null, $"squeue -j {job} failed (exit code {code}): {stderr.Trim()}");
-        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
-    }
+    private static List<string> Queued(string job) =>
+        Slurm(Waal.Jobs.Slurm.queued(ListModule.OfSeq(new[] { job }), "%t"), null).ToList();
 
     private bool WaitFor(string job, int total)
     {
         var last = "";
         var clock = Stopwatch.StartNew();
-        while (true)
+        var report = FuncConvert.FromAction<FSharpList<string>>(states =>
         {
-            var states = Queued(job);
-            var running = states.Count(s => s is "R" or "CG" or "CF");
-            var pending = states.Count - running;
-            var done = Math.Max(0, total - states.Count);
+            var running = states.Count(Waal.Jobs.Slurm.isRunning);
+            var pending = states.Length - running;
+            var done = Math.Max(0, total - states.Length);
             var line = $"Waal: slurm job {job}: {done} done, {running} running, {pending} pending";
-            if (line != last)
-            {
-                Log.LogMessage(MessageImportance.High, "{0} ({1:F0} s)", line, clock.Elapsed.TotalSeconds);
-                last = line;
-            }
-            if (states.Count == 0) return true;
-            if (_cancel.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds(PollSeconds)))
-            {
-                Log.LogWarning(null, "WAALB014", null, null, 0, 0, 0, 0,
-                    "stopped waiting; slurm job {0} goes on (`scancel {0}` stops it) and a later build collects it", job);
-                return false;
-            }
-        }
+            if (line == last) return;
+            Log.LogMessage(MessageImportance.High, "{0} ({1:F0} s)", line, clock.Elapsed.TotalSeconds);
+            last = line;
+        });
+        var emptied = Slurm(Waal.Jobs.Slurm.waitFor(TimeSpan.FromSeconds(PollSeconds), _cancel.Token,
+            ListModule.OfSeq(new[] { job }), "%t", report), null);
+        if (!emptied)
+            Log.LogWarning(null, "WAALB014", null, null, 0, 0, 0, 0,
+                "stopped waiting; slurm job {0} goes on (`scancel {0}` stops it) and a later build collects it", job);
+        return emptied;
     }
 
     private (string Job, List<string> Names)? ReadRecord()
@@ -285,25 +260,6 @@ public sealed class SlurmExperiments : Microsoft.Build.Utilities.Task, ICancelab
         if (lines.Count < 1 || !Regex.IsMatch(lines[0], "^[0-9]+$"))
             throw new SlurmFailed("WAALB011", JobRecord, $"not a job record (found '{lines.FirstOrDefault()}'; expected a job id, then one experiment name per line); delete it to submit afresh");
         return (lines[0], lines.Skip(1).ToList());
-    }
-
-    private static (int Code, string Stdout, string Stderr) Command(string file, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        try
-        {
-            using var p = Process.Start(start)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEnd();
-            p.WaitForExit();
-            return (p.ExitCode, stdout.Result, stderr);
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new SlurmFailed("WAALB010", null,
-                $"'{file}' could not be started ({e.Message}): -p:WaalScheduler=slurm needs Slurm's commands (sbatch, squeue) on PATH");
-        }
     }
 
     private sealed class SlurmFailed : Exception

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -8,8 +7,6 @@ namespace Waal.Build.Tasks;
 /// loads inside MSBuild, and turns its <c>error CODE: where: message</c> lines into MSBuild errors.</summary>
 public abstract class WaalTool : ToolTask
 {
-    private static readonly Regex ErrorLine = new(@"^error (?<code>[A-Z]+[0-9]+): (?<text>.*)$", RegexOptions.Compiled);
-
     /// <summary>The runner assembly, waal.dll.</summary>
     [Required] public string Runner { get; set; } = "";
 
@@ -46,9 +43,9 @@ public abstract class WaalTool : ToolTask
     /// <inheritdoc />
     protected override void LogEventsFromTextOutput(string singleLine, MessageImportance messageImportance)
     {
-        var m = ErrorLine.Match(singleLine.Trim());
-        if (m.Success)
-            Log.LogError(null, m.Groups["code"].Value, null, null, 0, 0, 0, 0, "{0}", m.Groups["text"].Value);
+        var error = Waal.Jobs.ErrorLine.tryParse(singleLine);
+        if (error is not null)
+            Log.LogError(null, error.Value.Item1, null, null, 0, 0, 0, 0, "{0}", error.Value.Item2);
         else
             base.LogEventsFromTextOutput(singleLine, messageImportance);
     }

@@ -72,24 +72,7 @@ let private local (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryA
     | Ok() -> 0
     | Error e -> fail err e
 
-/// Runs a program to its end; the exit code, its output and its errors.
-let private exec (file: string) (arguments: string list) =
-    let start =
-        ProcessStartInfo(file, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
-
-    for a in arguments do
-        start.ArgumentList.Add a
-
-    try
-        use p = Process.Start start
-        let stdout = p.StandardOutput.ReadToEndAsync()
-        let stderr = p.StandardError.ReadToEnd()
-        p.WaitForExit()
-        Ok(p.ExitCode, stdout.Result, stderr)
-    with :? ComponentModel.Win32Exception as e ->
-        Error $"'{file}' could not be started ({e.Message}): --slurm needs Slurm's commands (sbatch, squeue) on PATH"
-
-let private shell (text: string) = "'" + text.Replace("'", "'\\''") + "'"
+let private shell = Waal.Jobs.Slurm.shell
 
 /// How a job runs this very command: `dotnet waal.dll` when it was started so, else its own executable.
 let private selfCommand () =
@@ -113,54 +96,33 @@ let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryA
         |> Result.map ignore
         |> Result.mapError ExperimentError.line
 
-    let header (name: string) (logs: string) =
-        let s = StringBuilder()
-        s.Append("#!/usr/bin/env bash\n") |> ignore
-        s.Append($"#SBATCH --job-name={name}\n") |> ignore
-        s.Append("#SBATCH --requeue\n#SBATCH --open-mode=append\n") |> ignore
-        s.Append($"#SBATCH --output={logs}\n") |> ignore
+    let resources: Waal.Jobs.Slurm.Resources =
+        {
+            Cpus = args.GetResult(QueryArgs.Cpus, defaultValue = 2)
+            Memory = args.GetResult(QueryArgs.Memory, defaultValue = "4G")
+            Time = args.GetResult(QueryArgs.Time, defaultValue = "")
+            Partition = args.GetResult(QueryArgs.Partition, defaultValue = "")
+            Account = args.GetResult(QueryArgs.Account, defaultValue = "")
+            Gpus = args.GetResult(QueryArgs.Gpus, defaultValue = 0)
+            Extra =
+                (args.GetResult(QueryArgs.Sbatch_Args, defaultValue = ""))
+                    .Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                |> List.ofArray
+        }
 
-        let cpus = args.GetResult(QueryArgs.Cpus, defaultValue = 2)
-        let memory = args.GetResult(QueryArgs.Memory, defaultValue = "4G")
-        s.Append($"#SBATCH --cpus-per-task={cpus}\n") |> ignore
-        s.Append($"#SBATCH --mem={memory}\n") |> ignore
+    let header (name: string) (array: string) (logs: string) =
+        StringBuilder(Waal.Jobs.Slurm.header name array logs resources)
 
-        for flag, value in
-            [
-                "--partition", args.TryGetResult QueryArgs.Partition
-                "--time", args.TryGetResult QueryArgs.Time
-                "--account", args.TryGetResult QueryArgs.Account
-                "--gres", args.TryGetResult QueryArgs.Gpus |> Option.map (fun n -> $"gpu:{n}")
-            ] do
-            value |> Option.iter (fun v -> s.Append($"#SBATCH {flag}={v}\n") |> ignore)
+    let slurmLine (what: string) (e: Waal.Jobs.Slurm.SlurmError) =
+        let hint =
+            match e with
+            | Waal.Jobs.Slurm.NotStarted _ -> " (--slurm)"
+            | Waal.Jobs.Slurm.Failed _ -> ""
 
-        for extra in
-            (args.GetResult(QueryArgs.Sbatch_Args, defaultValue = "")).Split(' ', StringSplitOptions.RemoveEmptyEntries) do
-            s.Append($"#SBATCH {extra}\n") |> ignore
-
-        s
+        ExperimentError.line (SlurmFailed(what, e.Message + hint))
 
     let submit (script: string) (extra: string list) =
-        match exec "sbatch" ([ "--parsable" ] @ extra @ [ script ]) with
-        | Error e -> Error(ExperimentError.line (SlurmFailed(script, e)))
-        | Ok(0, stdout, _) when Regex.IsMatch(stdout.Trim().Split(';')[0], "^[0-9]+$") ->
-            Ok(stdout.Trim().Split(';')[0])
-        | Ok(code, stdout, stderr) ->
-            let said = (stderr + stdout).Trim()
-            Error(ExperimentError.line (SlurmFailed(script, $"sbatch refused it (exit code {code}): {said}")))
-
-    let queued (jobs: string list) =
-        match exec "squeue" [ "-h"; "-r"; "-j"; String.Join(",", jobs); "-o"; "%j %t" ] with
-        | Ok(0, stdout, _) ->
-            Ok(
-                stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries)
-                |> List.ofArray
-            )
-        | Ok(_, _, stderr) when stderr.Contains("Invalid job id", StringComparison.OrdinalIgnoreCase) -> Ok []
-        | Ok(code, _, stderr) ->
-            let said = stderr.Trim()
-            Error(ExperimentError.line (SlurmFailed("squeue", $"failed (exit code {code}): {said}")))
-        | Error e -> Error(ExperimentError.line (SlurmFailed("squeue", e)))
+        Waal.Jobs.Slurm.submit script extra |> Result.mapError (slurmLine script)
 
     match checkedRun with
     | Error line ->
@@ -174,8 +136,9 @@ let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryA
         for old in Directory.GetFiles(work, "shard-*.bin") do
             File.Delete old
 
-        let scoring = header "waal-query" (Path.Combine(work, "logs", "shard-%a.out"))
-        scoring.Append($"#SBATCH --array=0-{shards - 1}\n") |> ignore
+        let scoring =
+            header "waal-query" $"0-{shards - 1}" (Path.Combine(work, "logs", "shard-%a.out"))
+
         scoring.Append("set -uo pipefail\n") |> ignore
 
         scoring.Append(
@@ -183,7 +146,7 @@ let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryA
         )
         |> ignore
 
-        let merging = header "waal-query-merge" (Path.Combine(work, "logs", "merge.out"))
+        let merging = header "waal-query-merge" "" (Path.Combine(work, "logs", "merge.out"))
         merging.Append("set -uo pipefail\n") |> ignore
 
         merging.Append("# Submitted with --dependency=afterok:<the scoring job>: it runs once every shard is scored.\n")
@@ -217,29 +180,32 @@ let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryA
 
                 0
             else
-                let rec wait (last: string) =
-                    match queued [ scoringJob; mergingJob ] with
-                    | Error line -> Error line
-                    | Ok states ->
-                        let scoringLeft = states |> List.filter (fun s -> s.StartsWith "waal-query ")
-                        let running = scoringLeft |> List.filter (fun s -> s.EndsWith " R") |> List.length
-                        let merge = states |> List.exists (fun s -> s.StartsWith "waal-query-merge ")
+                let mutable last = ""
 
-                        let mergeState = if merge then "waiting" else "over"
+                let report (states: string list) =
+                    let scoringLeft = states |> List.filter (fun s -> s.StartsWith "waal-query ")
+                    let running = scoringLeft |> List.filter (fun s -> s.EndsWith " R") |> List.length
+                    let merge = states |> List.exists (fun s -> s.StartsWith "waal-query-merge ")
+                    let mergeState = if merge then "waiting" else "over"
 
-                        let line =
-                            $"shards: {shards - scoringLeft.Length} done, {running} running, {scoringLeft.Length - running} pending; merge: {mergeState}"
+                    let line =
+                        $"shards: {shards - scoringLeft.Length} done, {running} running, {scoringLeft.Length - running} pending; merge: {mergeState}"
 
-                        if line <> last then
-                            out.WriteLine line
+                    if line <> last then
+                        out.WriteLine line
+                        last <- line
 
-                        if states.IsEmpty then
-                            Ok()
-                        else
-                            Thread.Sleep 1000
-                            wait line
+                let wait () =
+                    Waal.Jobs.Slurm.waitFor
+                        (TimeSpan.FromSeconds 1.0)
+                        CancellationToken.None
+                        [ scoringJob; mergingJob ]
+                        "%j %t"
+                        report
+                    |> Result.map ignore
+                    |> Result.mapError (slurmLine "squeue")
 
-                match wait "" with
+                match wait () with
                 | Error line ->
                     err.WriteLine line
                     1
@@ -253,9 +219,8 @@ let private slurm (out: TextWriter) (err: TextWriter) (args: ParseResults<QueryA
                     let errors =
                         [
                             for log in logs do
-                                for l in File.ReadLines log do
-                                    if Regex.IsMatch(l.Trim(), "^error [A-Z]+[0-9]+: ") then
-                                        $"{l.Trim()} (in {log})"
+                                for l in Waal.Jobs.ErrorLine.allIn log do
+                                    $"{l} (in {log})"
                         ]
 
                     if errors.IsEmpty then
