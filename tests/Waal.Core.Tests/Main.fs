@@ -15,5 +15,4 @@ let main argv =
                 Waal.Core.Tests.TransportTests.all
                 Waal.Core.Tests.TransportTests.inference
                 Waal.Core.Tests.Inputs.all
-                Waal.Core.Tests.Desk.all
             ])

@@ -1111,4 +1111,5 @@ let private browser =
             }
         ]
 
-let all = testSequenced (testList "Label" [ http'; hostile; browser ])
+/// The page over HTTP and in a browser: one after the other (each starts servers and a browser).
+let all = testSequenced (testList "page" [ http'; hostile; browser ])

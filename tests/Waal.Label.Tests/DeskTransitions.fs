@@ -3,13 +3,14 @@
 /// restarted from what its files hold. The session around the desk is the pure round (`Round.label`,
 /// `Round.accept`, `Round.propose` with a learner that trains nothing and queries a seeded draw); the files are
 /// the JSON text the shell would write.
-module Waal.Core.Tests.Desk
+module Waal.Label.Tests.DeskTransitions
 
 open System
 open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Waal.Core
+open Waal.Label
 
 let private poolSize = 14
 let private classes = 3

@@ -1,4 +1,6 @@
-namespace Waal.Core
+namespace Waal.Label
+
+open Waal.Core
 
 /// What the labelling desk is doing.
 [<RequireQualifiedAccess>]

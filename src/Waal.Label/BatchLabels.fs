@@ -1,6 +1,7 @@
-namespace Waal.Core
+namespace Waal.Label
 
 open System
+open Waal.Core
 open System.IO
 open System.Text
 open System.Text.Json
