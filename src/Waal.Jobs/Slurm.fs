@@ -102,12 +102,17 @@ let submit (script: string) (extra: string list) : Result<string, SlurmError> =
         else
             Ok job)
 
-/// The jobs' tasks still in the queue, one line each in squeue's `format` (e.g. "%t": the state, PD, R, CG...).
-/// A job squeue no longer knows has nothing queued.
+/// Every state of a job that has not ended. squeue's own listing, by its manual, is of pending, running and
+/// completing jobs: a task held after a requeue (RH, SE) or being requeued (RQ) could look finished, and a build
+/// collecting it would submit its experiment a second time.
+let unfinished = "PD,CF,R,CG,S,ST,SI,SO,RS,RQ,RF,RH,RD,SE"
+
+/// The jobs' tasks still in the queue (in any unfinished state), one line each in squeue's `format` (e.g. "%t":
+/// the state, PD, R, CG...). A job squeue no longer knows has nothing queued.
 let queued (jobs: string list) (format: string) : Result<string list, SlurmError> =
     let ids = String.Join(",", jobs)
 
-    exec "squeue" [ "-h"; "-r"; "-j"; ids; "-o"; format ]
+    exec "squeue" [ "-h"; "-r"; "-t"; unfinished; "-j"; ids; "-o"; format ]
     |> Result.bind (fun (code, stdout, stderr) ->
         if code = 0 then
             Ok(

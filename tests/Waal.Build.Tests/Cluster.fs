@@ -227,20 +227,25 @@ let private requeued =
         Expect.equal code 0 $"scontrol requeue: {out}"
 
         // Requeued, it passes through completing (CG) to pending (PD, reason BeginTime); bring its start forward
-        // until it runs again (or has already finished).
-        let rec release () =
-            let _, state = slurm "squeue" [ "-h"; "-r"; "-j"; job; "-o"; "%t" ]
+        // until the task's log shows the second run's first line. (Right after `scontrol requeue` squeue may still
+        // say R, or for a moment list nothing: the queue's state alone does not say the task ran again.)
+        let again () =
+            File.ReadAllText(taskLog).Contains "restart 1"
 
-            match state.Trim() with
-            | "R"
-            | "" -> ()
-            | _ when clock.Elapsed > TimeSpan.FromMinutes 5.0 -> failwith $"the requeued task never ran again ({state})"
-            | s ->
-                if s.StartsWith "PD" then
+        let rec release () =
+            if not (again ()) then
+                if clock.Elapsed > TimeSpan.FromMinutes 5.0 then
+                    failwith $"the requeued task never ran again: {File.ReadAllText taskLog}"
+
+                let _, state = slurm "squeue" [ "-h"; "-r"; "-j"; job; "-o"; "%t" ]
+
+                if state.Trim().StartsWith "PD" then
                     slurm "scontrol" [ "update"; $"jobid={job}_0"; "StartTime=now" ] |> ignore
 
                 Thread.Sleep 300
                 release ()
+
+        release ()
 
         release ()
         printfn $"requeue: running again after {clock.Elapsed.TotalSeconds:F1} s"
