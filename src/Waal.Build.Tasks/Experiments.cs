@@ -14,15 +14,16 @@ public static class ExperimentOptions
     private static readonly Regex SafeName = new("^[A-Za-z0-9][A-Za-z0-9._-]*$", RegexOptions.Compiled);
 
     /// <summary>An option's metadata name: its name in PascalCase (gp-weight: GpWeight), MSBuild's own spelling.</summary>
-    public static string MetadataName(OptionDef o) =>
-        string.Concat(o.Name.Split('-').Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
+    public static string MetadataName(OptionDef o) => OptionDef.PascalCase(o.Name);
 
-    /// <summary>The metadata names the table accepts, in table order.</summary>
+    /// <summary>The metadata names the table accepts, in table order (earlier names are accepted too).</summary>
     public static IReadOnlyList<string> Known => Options.all.Select(MetadataName).ToList();
 
-    /// <summary>The option of a metadata name (case-insensitive, as MSBuild metadata are), or null.</summary>
+    /// <summary>The option of a metadata name or of an earlier name's (case-insensitive, as MSBuild metadata
+    /// are), or null.</summary>
     public static OptionDef? OptionOf(string metadata) =>
-        Options.all.FirstOrDefault(o => string.Equals(MetadataName(o), metadata, StringComparison.OrdinalIgnoreCase));
+        Options.all.FirstOrDefault(o =>
+            o.Names.Any(n => string.Equals(OptionDef.PascalCase(n), metadata, StringComparison.OrdinalIgnoreCase)));
 
     /// <summary>Why an experiment name cannot be a folder under the results folder, or null when it can: letters,
     /// digits, '.', '_' and '-', starting with a letter or digit (no path separators, no '..').</summary>
@@ -43,14 +44,17 @@ public static class ExperimentOptions
     {
         var given = CustomMetadata(item).ToDictionary(m => m.Key, m => m.Value, StringComparer.OrdinalIgnoreCase);
         var options = new List<string>();
+        // Each as it was spelled: a project that says CriticLr writes --critic-lr, so the experiment.args of
+        // results made before a rename stay the same and nothing reruns.
         foreach (var o in Options.all)
-        {
-            if (given.TryGetValue(MetadataName(o), out var value) && !string.IsNullOrWhiteSpace(value))
+            foreach (var name in o.Names)
             {
-                options.Add("--" + o.Name);
-                options.Add(value.Trim());
+                if (given.TryGetValue(OptionDef.PascalCase(name), out var value) && !string.IsNullOrWhiteSpace(value))
+                {
+                    options.Add("--" + name);
+                    options.Add(value.Trim());
+                }
             }
-        }
         return options;
     }
 

@@ -43,7 +43,11 @@ let optionsUsage () =
                     }
 
             let shown = if d = "" then "" else $" (default {d})"
-            $"    --{o.Name} <{o.Expected}>: {o.Help}{shown}"
+
+            let formerly =
+                o.Formerly |> List.map (fun n -> $" (formerly --{n})") |> String.concat ""
+
+            $"    --{o.Name} <{o.Expected}>: {o.Help}{shown}{formerly}"
     ]
 
 let private roundLine (r: RoundRecord) =

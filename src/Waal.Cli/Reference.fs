@@ -17,12 +17,6 @@ let private usageOf (parser: ArgumentParser) =
     // Argu's usage of a subcommand at a fixed width (not the terminal's), without the trailing blank lines.
     parser.PrintUsage(usageStringCharacterWidth = 100).TrimEnd()
 
-/// MSBuild's spelling of an option: its name in PascalCase (gp-weight: GpWeight).
-let private pascal (name: string) =
-    name.Split '-'
-    |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
-    |> String.concat ""
-
 /// The manual page as markdown (LF line ends); `csharp` gives the C# facade's property of an option it exposes
 /// (the facade declares its names: Core knows none).
 let markdown (csharp: OptionDef -> string option) =
@@ -101,7 +95,14 @@ let markdown (csharp: OptionDef -> string option) =
 
         let facade = csharp o |> Option.map (fun f -> $"`{f}`") |> Option.defaultValue ""
 
+        let formerly =
+            match o.Formerly with
+            | [] -> ""
+            | names ->
+                let spelled = names |> List.map (fun n -> $"`--{n}`") |> String.concat ", "
+                $" (formerly {spelled}, still accepted)"
+
         line
-            $"| `--{o.Name}` | {cell o.Expected} | {shown recommended} | {shown reference} | `{o.JsonName}` | `{pascal o.Name}` | {facade} | {cell what} |"
+            $"| `--{o.Name}` | {cell o.Expected} | {shown recommended} | {shown reference} | `{o.JsonName}` | `{OptionDef.PascalCase o.Name}` | {facade} | {cell what}{formerly} |"
 
     sb.ToString()

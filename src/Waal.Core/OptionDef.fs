@@ -40,8 +40,12 @@ type DefaultsFor =
 /// metadata and the C# facade in PascalCase) and gives its own fallbacks to `Options.build`.
 type OptionDef =
     {
-        /// The name in lower case, words joined by dashes, e.g. "gp-weight".
+        /// The name in lower case, whole words joined by dashes, e.g. "gp-weight". Every front end spells it by
+        /// one rule: the command line as it is, spec.json in camelCase, MSBuild and C# in PascalCase.
         Name: string
+        /// Earlier names, still accepted wherever a name is read (the command line, spec.json, MSBuild metadata),
+        /// so that files and projects written before a rename keep working; the help names them.
+        Formerly: string list
         Scope: OptionScope
         Kind: OptionKind
         /// The accepted values in words (shown in help and errors), e.g. "a number >= 0".
@@ -63,12 +67,26 @@ type OptionDef =
         FolderOnly: bool
     }
 
-    /// The key in spec.json: the name in camelCase.
-    member o.JsonName =
-        let parts = o.Name.Split '-'
+    /// A dashed name in camelCase (spec.json's keys): "gp-weight" is gpWeight.
+    static member CamelCase(name: string) =
+        let parts = name.Split '-'
 
         parts[0]
         + String.Join("", parts[1..] |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..]))
+
+    /// A dashed name in PascalCase (MSBuild metadata, C# properties): "gp-weight" is GpWeight.
+    static member PascalCase(name: string) =
+        String.Join(
+            "",
+            name.Split '-'
+            |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
+        )
+
+    /// The key in spec.json: the name in camelCase.
+    member o.JsonName = OptionDef.CamelCase o.Name
+
+    /// The name and the earlier names.
+    member o.Names = o.Name :: o.Formerly
 
 /// The range of a real option; its ends are shown in help and errors as written, e.g. "a number in [0, 1)".
 type internal NumberEnd =
@@ -277,6 +295,7 @@ module internal OptionWords =
     let defaultsBy (dflt: DefaultsFor -> 'T) (d: OptionDraft<'T>) : OptionDef =
         {
             Name = d.Name
+            Formerly = []
             Scope = d.Scope
             Kind = d.Kind
             Expected = d.Expected
@@ -300,3 +319,9 @@ module internal OptionWords =
 
     /// Read before every other option: it picks the others' defaults.
     let readFirst (o: OptionDef) = { o with ReadFirst = true }
+
+    /// Was called `name` before: that name is still accepted wherever a name is read.
+    let formerly (name: string) (o: OptionDef) =
+        { o with
+            Formerly = o.Formerly @ [ name ]
+        }

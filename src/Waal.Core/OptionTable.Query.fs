@@ -77,13 +77,14 @@ let method: OptionDef list =
         |> byPreset _.CriticOptimiser
         |> later
         number
-            "critic-lr"
+            "critic-learning-rate"
             (Open 0.0)
             Unbounded
             Lens.criticLearningRate
             "Adam's learning rate for the critic (critic-optimiser adam)."
         |> defaults 0.001
         |> later
+        |> formerly "critic-lr"
         choice
             "waal-uncertainty"
             [

@@ -15,15 +15,17 @@ let options: OptionDef list =
             Lens.epochs
             "epochs per round (reference preset: waal 2, baselines 10 for Fashion-MNIST, else 20; recommended: see docs/findings.md)."
         |> byPreset _.Epochs
-        integer "batch" (from 1) Lens.batch "batch size, per half for WAAL."
+        integer "batch-size" (from 1) Lens.batch "batch size, per half for WAAL."
         |> defaults 64
+        |> formerly "batch"
         number
-            "lr"
+            "learning-rate"
             (Open 0.0)
             Unbounded
             Lens.learningRate
             "SGD learning rate (reference: 0.01; CIFAR-10's baselines 0.05)."
         |> byPreset _.LearningRate
+        |> formerly "lr"
         number "momentum" (Closed 0.0) (Open 1.0) Lens.momentum "SGD momentum (reference: 0.5; CIFAR-10 0.3)."
         |> byPreset _.Momentum
         number

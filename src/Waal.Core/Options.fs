@@ -27,10 +27,12 @@ module Options =
         @ OptionTable.Query.critic
         @ [ OptionTable.Training.preset ]
 
-    /// The option of that command-line name (case-insensitive).
+    /// The option of that command-line name or earlier name (case-insensitive).
     let tryFind (name: string) =
         all
-        |> List.tryFind (fun o -> String.Equals(o.Name, name, StringComparison.OrdinalIgnoreCase))
+        |> List.tryFind (fun o ->
+            o.Names
+            |> List.exists (fun n -> String.Equals(n, name, StringComparison.OrdinalIgnoreCase)))
 
     /// The edit distance between two names (case-insensitive), for "did you mean" hints.
     let distance (a: string) (b: string) =

@@ -119,7 +119,10 @@ let ofJson
             | Error e, _
             | _, Error e -> Error [ e ]
             | Ok _, Ok _ ->
-                let known = Options.all |> List.map (fun o -> o.JsonName) |> Set.ofList
+                // Keys by the options' names and their earlier names (a file written before a rename).
+                let keysOf (o: OptionDef) = o.Names |> List.map OptionDef.CamelCase
+
+                let known = Options.all |> List.collect keysOf |> Set.ofList
 
                 let unknown =
                     [
@@ -141,8 +144,15 @@ let ofJson
                 let read =
                     [
                         for o in Options.all do
-                            match root.TryGetProperty o.JsonName with
-                            | true, e ->
+                            let present =
+                                keysOf o
+                                |> List.tryPick (fun k ->
+                                    match root.TryGetProperty k with
+                                    | true, e -> Some e
+                                    | _ -> None)
+
+                            match present with
+                            | Some e ->
                                 match textOf o e with
                                 | Some t -> Ok(o, t)
                                 | None ->

@@ -199,7 +199,7 @@ let group (runs: Run list) : Group list =
         let m = s.Method
 
         match name with
-        | "critic-lr" -> m.CriticTrained && m.CriticOptimiser = CriticAdam
+        | "critic-learning-rate" -> m.CriticTrained && m.CriticOptimiser = CriticAdam
         | "critic-optimiser"
         | "critic-steps" -> m.CriticTrained
         | "selection"

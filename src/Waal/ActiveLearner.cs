@@ -274,20 +274,9 @@ internal static class OptionTable
             Tuple.Create("preset", "recommended"),
         }));
 
-    /// <summary>Where C# spells an option otherwise than by the rule (the option's name in PascalCase).</summary>
-    private static readonly Dictionary<string, string> Spelled = new()
-    {
-        ["lr"] = "LearningRate",
-        ["batch"] = "BatchSize",
-        ["critic-lr"] = "CriticLearningRate",
-    };
-
     /// <summary>The <see cref="LearnerOptions"/> property of an option: its name in PascalCase (gp-weight:
     /// GpWeight). The facade exposes an option when LearnerOptions has that property.</summary>
-    public static string PropertyName(Core.OptionDef o) =>
-        Spelled.TryGetValue(o.Name, out var spelled)
-            ? spelled
-            : string.Concat(o.Name.Split('-').Select(p => char.ToUpperInvariant(p[0]) + p[1..]));
+    public static string PropertyName(Core.OptionDef o) => Core.OptionDef.PascalCase(o.Name);
 
     /// <summary>The property of an option the facade exposes, or null.</summary>
     public static string? ExposedProperty(Core.OptionDef o) =>

@@ -350,7 +350,7 @@ let private options =
                         Expect.isTrue same $"LearnerOptions.{name}: the summary says default {said}, the table {actual}"
             }
 
-            test "every LearnerOptions property is one option's, named by the facade's rule; MSBuild by PascalCase" {
+            test "one rule names every option on every door: spec.json camelCase, MSBuild and C# PascalCase" {
                 let exposed =
                     Waal.Core.Options.all
                     |> List.choose (fun o -> Waal.OptionTable.ExposedProperty o |> Option.ofObj)
@@ -360,26 +360,69 @@ let private options =
 
                 Expect.equal (List.sort exposed) (List.sort properties) "each property has its option, and only one"
 
+                let words (name: string) = name.Split '-' |> List.ofArray
+
+                let capital (w: string) =
+                    string (Char.ToUpperInvariant w[0]) + w[1..]
+
                 for o in Waal.Core.Options.all do
-                    let pascal =
-                        o.Name.Split '-'
-                        |> Array.map (fun p -> string (Char.ToUpperInvariant p[0]) + p[1..])
+                    let pascal = words o.Name |> List.map capital |> String.concat ""
+
+                    let camel =
+                        words o.Name
+                        |> List.mapi (fun i w -> if i = 0 then w else capital w)
                         |> String.concat ""
 
                     Expect.equal (Waal.Build.Tasks.ExperimentOptions.MetadataName o) pascal $"{o.Name}: MSBuild's name"
+                    Expect.equal o.JsonName camel $"{o.Name}: spec.json's key"
 
                     match Waal.OptionTable.ExposedProperty o |> Option.ofObj with
-                    | Some p when p <> pascal ->
-                        // The only spellings that differ expand an abbreviation of the option's name.
-                        Expect.contains
-                            [
-                                "lr", "LearningRate"
-                                "batch", "BatchSize"
-                                "critic-lr", "CriticLearningRate"
-                            ]
-                            (o.Name, p)
-                            $"{o.Name}: C# spells it {p}"
-                    | _ -> ()
+                    | Some p -> Expect.equal p pascal $"{o.Name}: the C# property"
+                    | None -> ()
+            }
+
+            test "an option's earlier name still works on every door, and an old project's arguments are unchanged" {
+                let renamed = Waal.Core.Options.all |> List.filter (fun o -> not o.Formerly.IsEmpty)
+
+                Expect.equal
+                    (renamed |> List.map (fun o -> o.Name, o.Formerly))
+                    [
+                        "batch-size", [ "batch" ]
+                        "learning-rate", [ "lr" ]
+                        "critic-learning-rate", [ "critic-lr" ]
+                    ]
+                    "the abbreviations became words"
+
+                let d = cliConfig [ "--dataset"; "fashion-mnist" ]
+
+                for o in renamed do
+                    let v = otherValue o (o.Get d)
+                    let now = cliConfig [ "--dataset"; "fashion-mnist"; $"--{o.Name}"; v ]
+                    Expect.equal (o.Get now) v $"{o.Name}: set by its name"
+
+                    for old in o.Formerly do
+                        Expect.equal
+                            (cliConfig [ "--dataset"; "fashion-mnist"; $"--{old}"; v ])
+                            now
+                            $"--{old}: the same configuration"
+
+                        // A spec.json written before the rename names the field the old way.
+                        let json = Waal.Core.SpecJson.toJson [] now
+                        let key = Waal.Core.OptionDef.CamelCase old
+                        Expect.stringContains json $"\"{o.JsonName}\"" $"{o.Name}: written by its name"
+                        let older = json.Replace($"\"{o.JsonName}\"", $"\"{key}\"")
+                        Expect.equal (Waal.Data.Datasets.readSpec older) (Ok now) $"spec.json's {key}: read the same"
+
+                        // MSBuild metadata by the old name are known, and pass on as spelled.
+                        let metadata = Collections.Generic.Dictionary<string, string>()
+                        metadata[Waal.Core.OptionDef.PascalCase old] <- v
+                        let item = Microsoft.Build.Utilities.TaskItem("x", metadata)
+                        Expect.isEmpty (Waal.Build.Tasks.ExperimentOptions.Unknown item) $"{old}: a known metadata"
+
+                        Expect.equal
+                            (Waal.Build.Tasks.ExperimentOptions.Of item |> List.ofSeq)
+                            [ $"--{old}"; v ]
+                            $"{old}: experiment.args as before the rename (nothing reruns)"
             }
 
             test "the C# choices are exactly the table's choices and the registries' names" {

@@ -294,7 +294,7 @@ let private experiment =
                                     "1"
                                     "--epochs"
                                     "3"
-                                    "--lr"
+                                    "--learning-rate"
                                     "1e9"
                                     "--threads"
                                     "2"

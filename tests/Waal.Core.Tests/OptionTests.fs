@@ -259,6 +259,7 @@ let private build =
             (set
                 [
                     "Name"
+                    "Formerly"
                     "Scope"
                     "Kind"
                     "Expected"
@@ -290,12 +291,13 @@ let private build =
 
         // The read-first options pick the others' defaults wherever they stand in the list; errors are all kept.
         let cli = [ "strategy", "waal"; "preset", "recommended" ]
-        let late = built cli [ opt "lr", "0.2"; opt "dataset", "cifar10" ] |> ok
+        let late = built cli [ opt "learning-rate", "0.2"; opt "dataset", "cifar10" ] |> ok
         Expect.equal late.Spec.Dataset "cifar10" "dataset read first"
-        Expect.equal (Options.get "lr" late) "0.2" "the value given before it still applies"
+        Expect.equal (Options.get "learning-rate" late) "0.2" "the value given before it still applies"
 
-        match built cli [ opt "dataset", "fashion-mnist"; opt "query", "0"; opt "lr", "-1" ] with
-        | Error errors -> Expect.equal (errors |> List.map (fun e -> e.Field)) [ "query"; "lr" ] "every error, in order"
+        match built cli [ opt "dataset", "fashion-mnist"; opt "query", "0"; opt "learning-rate", "-1" ] with
+        | Error errors ->
+            Expect.equal (errors |> List.map (fun e -> e.Field)) [ "query"; "learning-rate" ] "every error, in order"
         | Ok _ -> failtest "expected errors"
 
         Expect.equal

@@ -892,7 +892,7 @@ let private labels =
                     (groups |> List.map (fun g -> g.Label))
                     [
                         "waal (waal-score uncertainty, critic-optimiser sgd)"
-                        "waal (selection 3, waal-score combined, critic-optimiser adam, critic-lr 0.0001, score-scale paper)"
+                        "waal (selection 3, waal-score combined, critic-optimiser adam, critic-learning-rate 0.0001, score-scale paper)"
                     ]
                     "each label lists what differs and applies to it"
             }
@@ -1002,7 +1002,7 @@ let private folders =
                                 "2"
                                 "--floor"
                                 "64"
-                                "--batch"
+                                "--batch-size"
                                 "16"
                                 "--threads"
                                 "2"

@@ -376,7 +376,7 @@ var tests = Runner.TestList("Facade", new[]
             var given = new[]
             {
                 ("dataset", "folder"), ("data-dir", data), ("image-size", "20"), ("initial", "9"), ("query", "9"),
-                ("rounds", "1"), ("epochs", "2"), ("floor", "32"), ("batch", "16"), ("threads", "2"),
+                ("rounds", "1"), ("epochs", "2"), ("floor", "32"), ("batch-size", "16"), ("threads", "2"),
             }.Select(p => Tuple.Create(Waal.Core.Options.tryFind(p.Item1).Value, p.Item2));
             var config = Waal.Core.Options.build(
                 FuncConvert.FromFunc<string, string, Waal.Core.Preset, FSharpResult<Waal.Core.Configuration, string>>(Waal.Data.Datasets.defaultsFor),
