@@ -368,7 +368,7 @@ let predict (out: TextWriter) (err: TextWriter) (args: ParseResults<PredictArgs>
 
             match
                 (try
-                    RunFolder.writeTextAtomic file (Model.predictionsCsv info rows)
+                    AtomicFile.writeText file (Model.predictionsCsv info rows)
                     Ok()
                  with
                  | :? IOException as e -> Error e.Message

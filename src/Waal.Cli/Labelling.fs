@@ -247,7 +247,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                         | Some file ->
                             fun () ->
                                 let o = current.Value
-                                RunFolder.writeTextAtomic file (Exports.labelsCsv o.PoolImages o.Labels)
+                                AtomicFile.writeText file (Exports.labelsCsv o.PoolImages o.Labels)
                                 Ok $"{o.Labels.Length} labels: {file}"
                         | None -> ()
                         match args.TryGetResult LabelsArgs.Folders with
@@ -274,7 +274,7 @@ let labels (out: TextWriter) (err: TextWriter) (args: ParseResults<LabelsArgs>) 
                                 match o.Batch with
                                 | None -> Error $"error LABEL008: {folder}: no batch is being labelled"
                                 | Some b ->
-                                    RunFolder.writeTextAtomic
+                                    AtomicFile.writeText
                                         file
                                         (Exports.labelStudioTasks o.PoolImages b None $"waal round {b.Round}" (fun i ->
                                             Exports.fileUri o.Root o.PoolImages.Files[i]))

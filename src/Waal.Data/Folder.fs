@@ -146,15 +146,11 @@ type private Pixels =
 let private streamDecode (files: string[]) (options: ImageOptions) (path: string) =
     let chunk = 256
     let channels = options.Channels
-    let tmp = path + $".{Environment.ProcessId}.tmp"
 
     try
-        Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
-        let mutable size = None
-        let mutable ok = true
-
-        do
-            use stream = File.Create tmp
+        AtomicFile.writeWith path (fun stream ->
+            let mutable size = None
+            let mutable ok = true
             stream.Write(cacheMagic, 0, cacheMagic.Length)
             let mutable start = 0
 
@@ -192,21 +188,11 @@ let private streamDecode (files: string[]) (options: ImageOptions) (path: string
 
                 start <- start + n
 
-        if ok && files.Length > 0 then
-            File.Move(tmp, path, true)
-            true
-        else
-            File.Delete tmp
-            false
+            if ok && files.Length > 0 then Ok() else Error())
+        |> Result.isOk
     with
     | :? IOException
-    | :? UnauthorizedAccessException ->
-        (try
-            File.Delete tmp
-         with _ ->
-             ())
-
-        false
+    | :? UnauthorizedAccessException -> false
 
 /// decodeAll through the cache: a folder decoded once (with nothing skipped) is read back as one uint8 file on
 /// the next run. The cache is best effort: an unreadable, short or foreign cache file is ignored, and a cache
@@ -296,19 +282,15 @@ let private cachedDecode (files: string[]) (options: ImageOptions) =
                 match path with
                 | Some p when skipped.IsEmpty && kept.Length = files.Length && kept.Length > 0 ->
                     try
-                        Directory.CreateDirectory(Path.GetDirectoryName p) |> ignore
-                        let tmp = p + $".{Environment.ProcessId}.tmp"
-
-                        do
-                            use stream = File.Create tmp
+                        AtomicFile.writeWith p (fun stream ->
                             stream.Write(cacheMagic, 0, cacheMagic.Length)
 
                             for v in [ c; h; w ] do
                                 stream.Write(BitConverter.GetBytes v, 0, 4)
 
-                            stream.Write(images, 0, images.Length)
+                            Ok(stream.Write(images, 0, images.Length)))
+                        |> Result.defaultWith id
 
-                        File.Move(tmp, p, true)
                         openStored p files.Length
                     with
                     | :? IOException

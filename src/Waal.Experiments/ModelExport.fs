@@ -66,7 +66,7 @@ let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
                                     Backbone.readPreprocessing (backboneFile run r)
                                     |> Result.mapError (fun e -> NotAModel(e.File, e.Detail)))
                                 |> Result.bind (fun p ->
-                                    RunFolder.writeAtomic
+                                    AtomicFile.write
                                         (Path.Combine(staging, "backbone.json"))
                                         (Backbone.preprocessingJson p)
 
@@ -82,7 +82,7 @@ let export (run: string) (out: string) : Result<ModelInfo, ModelError> =
                             | Error e -> raise (BackboneCopyFailed e)
                             | Ok info -> info
 
-                        RunFolder.writeAtomic (Path.Combine(staging, "model.json")) (toJson info)
+                        AtomicFile.write (Path.Combine(staging, "model.json")) (toJson info)
 
                         if replaces then
                             Directory.Move(target, aside)

@@ -167,49 +167,41 @@ let queryAll (o: Opened) =
 // the predicted classes (int32; 0 or n of them).
 let private magic = "WAALQS01"
 
-/// Writes a shard's terms to `path` (a temporary file renamed over it).
+/// Writes a shard's terms to `path` (AtomicFile: a temporary file renamed over it).
 let writeShard (path: string) (o: Opened) (shard: int) (shards: int) (items: int[]) (terms: Sharding.Terms) =
-    let tmp = path + ".tmp"
-
     try
-        (use stream = File.Create tmp
-         use w = new BinaryWriter(stream)
-         w.Write(Encoding.ASCII.GetBytes magic)
-         w.Write(Encoding.ASCII.GetBytes o.State)
+        AtomicFile.writeWith path (fun stream ->
+            use w = new BinaryWriter(stream, Encoding.ASCII, true)
+            w.Write(Encoding.ASCII.GetBytes magic)
+            w.Write(Encoding.ASCII.GetBytes o.State)
 
-         for v in
-             [
-                 o.Round
-                 shard
-                 shards
-                 o.Unlabelled.Length
-                 items.Length
-                 terms.Values.Length
-                 terms.Predicted.Length
-             ] do
-             w.Write v
+            for v in
+                [
+                    o.Round
+                    shard
+                    shards
+                    o.Unlabelled.Length
+                    items.Length
+                    terms.Values.Length
+                    terms.Predicted.Length
+                ] do
+                w.Write v
 
-         for i in items do
-             w.Write i
+            for i in items do
+                w.Write i
 
-         for values in terms.Values do
-             for v in values do
-                 w.Write v
+            for values in terms.Values do
+                for v in values do
+                    w.Write v
 
-         for p in terms.Predicted do
-             w.Write p)
+            for p in terms.Predicted do
+                w.Write p
 
-        File.Move(tmp, path, true)
-        Ok()
+            w.Flush()
+            Ok())
     with
     | :? IOException
-    | :? UnauthorizedAccessException as e ->
-        (try
-            File.Delete tmp
-         with _ ->
-             ())
-
-        Error(WriteFailed(path, e.Message))
+    | :? UnauthorizedAccessException as e -> Error(WriteFailed(path, e.Message))
 
 /// One shard file as read.
 type ShardFile =
@@ -351,7 +343,7 @@ let writeBatch (path: string) (o: Opened) (indices: int[]) =
         $"{{\n  \"round\": {o.Round},\n  \"strategy\": \"{o.Strategy}\",\n  \"state\": \"{o.State}\",\n  \"indices\": [{items}]\n}}\n"
 
     try
-        RunFolder.writeTextAtomic path json
+        AtomicFile.writeText path json
         Ok()
     with
     | :? IOException

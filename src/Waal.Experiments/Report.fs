@@ -83,7 +83,7 @@ let writeWith
 
             try
                 Directory.CreateDirectory out |> ignore
-                RunFolder.writeTextAtomic md (markdown metric groups + comparisons metric runs families)
+                Waal.Data.AtomicFile.writeText md (markdown metric groups + comparisons metric runs families)
                 plot metric groups png
                 Ok(md, png)
             with

@@ -58,23 +58,6 @@ let internal roundsHeader =
     fixedColumns
     + ",train_iterations,stop_kappa,stop_agreement,stop_uncertainty,stopped"
 
-/// Writes bytes to `path` atomically: temporary file, flush to disk, rename.
-let internal writeAtomic (path: string) (bytes: byte[]) =
-    let dir = Path.GetDirectoryName(Path.GetFullPath path)
-    Directory.CreateDirectory dir |> ignore
-    let tmp = Path.Combine(dir, $".{Path.GetFileName path}.{Environment.ProcessId}.tmp")
-
-    do
-        use f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None)
-        f.Write(bytes, 0, bytes.Length)
-        f.Flush true
-
-    File.Move(tmp, path, true)
-
-/// Writes text (UTF-8, no BOM) atomically.
-let internal writeTextAtomic (path: string) (text: string) =
-    writeAtomic path (UTF8Encoding(false).GetBytes text)
-
 let private seconds (x: float) =
     x.ToString("F3", CultureInfo.InvariantCulture)
 
@@ -242,7 +225,7 @@ let internal setAside (layout: Layout) =
         for f in layout.ExperimentFiles do
             moveTo f (Path.Combine(layout.Replaced, Path.GetFileName f))
 
-        writeTextAtomic (Path.Combine(layout.Replaced, "whole")) ""
+        AtomicFile.writeText (Path.Combine(layout.Replaced, "whole")) ""
 
 /// Puts back the experiment set aside. Once it was set aside whole, whatever the new experiment had written of
 /// its files is removed first; before that, the folder still holds only the old experiment's files.
@@ -310,7 +293,7 @@ let internal writeBackbone (layout: Layout) (r: Waal.Learning.Backbone.Recorded)
         use w = new Utf8JsonWriter(stream, JsonWriterOptions(Indented = true))
         Waal.Learning.Backbone.writeRecorded w r
 
-    writeAtomic layout.Backbone (stream.ToArray())
+    AtomicFile.write layout.Backbone (stream.ToArray())
 
 /// backbone.json read back; a file that is missing, unreadable, not JSON or incomplete is refused as (file, what
 /// is wrong).
@@ -482,10 +465,10 @@ let internal diagnosticsCsv (naming: Naming option) (originals: int) (progress: 
 
 /// `originals`: the number of distinct images in the pool (its size, unless it was repeated).
 let internal saveProgress (layout: Layout) (naming: Naming option) (originals: int) (progress: Progress) =
-    writeAtomic layout.Progress (ProgressFile.progressJson naming progress)
-    writeTextAtomic layout.Diagnostics (diagnosticsCsv naming originals progress)
-    writeAtomic layout.Labels (LabelLogJson.toBytesNamed naming (Pool.log progress.Pool))
-    writeTextAtomic layout.Rounds (roundsCsv progress.Records)
+    AtomicFile.write layout.Progress (ProgressFile.progressJson naming progress)
+    AtomicFile.writeText layout.Diagnostics (diagnosticsCsv naming originals progress)
+    AtomicFile.write layout.Labels (LabelLogJson.toBytesNamed naming (Pool.log progress.Pool))
+    AtomicFile.writeText layout.Rounds (roundsCsv progress.Records)
 
 /// The exclusive hold of one process on a results folder: released when disposed, or by the kernel when the
 /// process dies (an advisory lock on RESULTS/.lock), so a killed run never leaves the folder locked.
@@ -529,7 +512,7 @@ let internal lockFolder (layout: Layout) : Result<FolderLock, LockRefused> =
     |> Result.bind (fun stream ->
         try
             // The holder's process id, for the message a second writer gets (the locked file itself is unreadable).
-            writeTextAtomic (layout.Lock + ".pid") (string Environment.ProcessId)
+            AtomicFile.writeText (layout.Lock + ".pid") (string Environment.ProcessId)
             Ok(new FolderLock(stream))
         with
         | :? IOException as e ->

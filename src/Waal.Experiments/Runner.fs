@@ -89,7 +89,7 @@ let private saveCheckpoint (layout: RunFolder.Layout) (round: int) (nets: Nets.N
     let name = $"round-{round:D3}"
     let folder = Path.Combine(layout.Checkpoint, name)
     Checkpoint.save folder nets
-    RunFolder.writeTextAtomic (Path.Combine(layout.Checkpoint, "latest")) name
+    AtomicFile.writeText (Path.Combine(layout.Checkpoint, "latest")) name
 
     for old in Directory.GetDirectories(layout.Checkpoint, "round-*") do
         if Path.GetFileName old <> name then
@@ -263,8 +263,8 @@ let run (config: Configuration) (folder: string) (force: bool) (hooks: Hooks) : 
 
             let written =
                 catchIo folder (fun () ->
-                    RunFolder.writeTextAtomic layout.Spec specText
-                    RunFolder.writeAtomic layout.Dataset datasetBytes
+                    AtomicFile.writeText layout.Spec specText
+                    AtomicFile.write layout.Dataset datasetBytes
                     RunFolder.saveProgress layout p.Naming p.Originals first)
 
             match written with
@@ -343,7 +343,7 @@ let resume (folder: string) (hooks: Hooks) : Result<unit, ExperimentError> =
                         RunFolder.removeStaleTemporaries folder
 
                         catchIo folder (fun () ->
-                            RunFolder.writeAtomic layout.Dataset (datasetJson p)
+                            AtomicFile.write layout.Dataset (datasetJson p)
 
                             RunFolder.saveProgress layout p.Naming p.Originals progress)
                         |> Result.bind (fun () -> proceed layout p hooks progress)))

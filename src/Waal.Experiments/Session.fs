@@ -148,7 +148,7 @@ type Session private (bench: Workbench.Workbench, progress: Progress, progressSi
         try
             let layout = { RunFolder.Layout.Folder = folder }
             let network = Some(Architecture.name (fst bench.Network))
-            RunFolder.writeTextAtomic layout.Spec (SpecJson.toJsonResolved network (Runner.versions ()) config)
+            AtomicFile.writeText layout.Spec (SpecJson.toJsonResolved network (Runner.versions ()) config)
             RunFolder.saveProgress layout bench.Inputs.Naming bench.Inputs.Originals state
             model |> Option.iter (Checkpoint.save layout.Checkpoint)
             Ok()

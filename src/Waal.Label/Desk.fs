@@ -286,7 +286,7 @@ let private createSession files config source pool test sink (pairs: (int * int)
                 if pairs.Length > 0 then
                     do! s.Label pairs |> Result.mapError SessionFailed
 
-                RunFolder.writeTextAtomic
+                AtomicFile.writeText
                     (files: Files).Label
                     (recordedJson
                         {

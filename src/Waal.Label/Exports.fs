@@ -43,17 +43,8 @@ let classFolders (root: string) (pool: Dataset) (labels: (int * int)[]) (out: st
             |> Result.bind (fun bytes ->
                 match Files.kind target with
                 | Ok Files.Absent ->
-                    Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
-
-                    let tmp =
-                        Path.Combine(
-                            Path.GetDirectoryName target,
-                            $".{Path.GetFileName target}.{Environment.ProcessId}.tmp"
-                        )
-
-                    File.WriteAllBytes(tmp, bytes)
                     // No overwrite, even of a file that appeared meanwhile.
-                    File.Move(tmp, target, false)
+                    AtomicFile.createNew target bytes
                     Ok true
                 | Ok(Files.Regular size) when
                     size = bytes.LongLength

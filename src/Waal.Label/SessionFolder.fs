@@ -162,7 +162,7 @@ let readBatchFileOrKeepAside (count: int) (classes: int) (path: string) : BatchL
 /// Writes batch.json or prefetch.json atomically; None removes the file.
 let writeBatchFile (path: string) (b: BatchLabels option) =
     match b with
-    | Some b -> RunFolder.writeTextAtomic path (BatchLabels.toJson b)
+    | Some b -> AtomicFile.writeText path (BatchLabels.toJson b)
     | None when File.Exists path -> File.Delete path
     | None -> ()
 

@@ -444,59 +444,64 @@ let embed (b: Backbone) (sink: ProgressSink) (what: string) (d: Dataset) : Resul
         fail
             $"its input is {p.Channels} x {p.Crop} x {p.Crop} but {d.Source}'s images are {d.Channels} x {d.Height} x {d.Width}"
     | None ->
-        let target, temporary =
-            match cached with
-            | Some path -> path + $".{Environment.ProcessId}.tmp", false
-            | None -> Path.Combine(Path.GetTempPath(), $"waal-embeddings-{Guid.NewGuid():N}.f32"), true
+        let fill (stream: Stream) =
+            stream.Write(embeddingMagic, 0, embeddingMagic.Length)
+            stream.Write(BitConverter.GetBytes b.Dim, 0, 4)
+            stream.Write(BitConverter.GetBytes d.Count, 0, 4)
+            sink.Start what d.Count
 
-        try
-            Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
+            let result =
+                eachBatch b d (fun t values n ->
+                    t.Dispose()
+                    stream.Write(Runtime.InteropServices.MemoryMarshal.AsBytes(ReadOnlySpan values))
+                    sink.Advance n)
 
-            let written =
-                use stream = new FileStream(target, FileMode.CreateNew, FileAccess.Write)
-                stream.Write(embeddingMagic, 0, embeddingMagic.Length)
-                stream.Write(BitConverter.GetBytes b.Dim, 0, 4)
-                stream.Write(BitConverter.GetBytes d.Count, 0, 4)
-                sink.Start what d.Count
+            sink.Finish()
+            result
 
-                let result =
-                    eachBatch b d (fun t values n ->
-                        t.Dispose()
-                        stream.Write(Runtime.InteropServices.MemoryMarshal.AsBytes(ReadOnlySpan values))
-                        sink.Advance n)
+        // Into the cache (AtomicFile: renamed into place once whole), or without a cache into a temporary file
+        // removed as soon as it is open (the open handle keeps the rows readable until the dataset is closed).
+        let outcome =
+            try
+                match cached with
+                | Some path -> Ok(path, AtomicFile.writeWith path fill)
+                | None ->
+                    let path =
+                        Path.Combine(Path.GetTempPath(), $"waal-embeddings-{Guid.NewGuid():N}.f32")
 
-                sink.Finish()
-                result
+                    let written =
+                        try
+                            use stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write)
+                            fill stream
+                        with _ ->
+                            (try
+                                File.Delete path
+                             with _ ->
+                                 ())
 
-            match written with
-            | Error detail ->
-                File.Delete target
-                fail detail
-            | Ok() ->
-                let final =
-                    match cached with
-                    | Some path ->
-                        File.Move(target, path, true)
-                        path
-                    | None -> target
+                            reraise ()
 
-                match openEmbeddings final d.Count b.Dim with
-                | None -> fail $"{final}: the embeddings just written cannot be read back"
-                | Some file ->
-                    if temporary then
-                        // Removed now; the open handle keeps the rows readable until the dataset is closed.
-                        File.Delete final
+                    if Result.isError written then
+                        File.Delete path
 
-                    Ok { File = file; FromCache = false }
-        with
-        | :? IOException
-        | :? UnauthorizedAccessException as e ->
-            (try
-                File.Delete target
-             with _ ->
-                 ())
+                    Ok(path, written)
+            with
+            | :? IOException
+            | :? UnauthorizedAccessException as e ->
+                let where = cached |> Option.defaultValue (Path.GetTempPath())
+                Error $"{where}: the embeddings cannot be written ({e.Message})"
 
-            fail $"{target}: the embeddings cannot be written ({e.Message})"
+        match outcome with
+        | Error detail -> fail detail
+        | Ok(_, Error detail) -> fail detail
+        | Ok(final, Ok()) ->
+            match openEmbeddings final d.Count b.Dim with
+            | None -> fail $"{final}: the embeddings just written cannot be read back"
+            | Some file ->
+                if cached.IsNone then
+                    File.Delete final
+
+                Ok { File = file; FromCache = false }
 
 /// Every image of an in-memory dataset through the backbone: an N x D float32 tensor on the CPU (prediction).
 let embedInMemory (b: Backbone) (d: Dataset) : Result<Tensor, string> =

@@ -19,11 +19,6 @@ let manifest = "weights.sha256"
 let private modules (nets: Networks) =
     [ nets.Features :> torch.nn.Module; nets.Classifier; nets.Critic ]
 
-let private writeAtomic (path: string) (bytes: byte[]) =
-    let tmp = path + ".tmp"
-    File.WriteAllBytes(tmp, bytes)
-    File.Move(tmp, path, true)
-
 /// Writes the three networks into `folder` (created if needed), each to a temporary file then renamed, and then
 /// the manifest of their sums.
 let save (folder: string) (nets: Networks) =
@@ -35,11 +30,11 @@ let save (folder: string) (nets: Networks) =
                 use stream = new MemoryStream()
                 m.save stream |> ignore
                 let bytes = stream.ToArray()
-                writeAtomic (Path.Combine(folder, file)) bytes
+                AtomicFile.write (Path.Combine(folder, file)) bytes
                 $"{Convert.ToHexString(SHA256.HashData bytes).ToLowerInvariant()}  {file}"
         ]
 
-    writeAtomic (Path.Combine(folder, manifest)) (Text.Encoding.ASCII.GetBytes(String.Join("\n", sums) + "\n"))
+    AtomicFile.write (Path.Combine(folder, manifest)) (Text.Encoding.ASCII.GetBytes(String.Join("\n", sums) + "\n"))
 
 /// The sums a folder's manifest lists (file -> sum), or None for a folder written before manifests existed.
 let private listedSums (folder: string) : Result<Map<string, string> option, string * string> =
