@@ -63,7 +63,7 @@ module ExperimentError =
     let private codeOf = ErrorCodes.reader<ExperimentError>()
 
     /// Every case's code, by case name (DataFailed's is the data error's own, so it has none here).
-    let internal table = ErrorCodes.table<ExperimentError>()
+    let table = ErrorCodes.table<ExperimentError>()
 
     /// The stable code.
     let code (e: ExperimentError) =

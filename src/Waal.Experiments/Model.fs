@@ -482,7 +482,7 @@ let load (dir: string) : Result<Loaded, ModelError> =
                 Error e))
 
 /// The files the model of a model or run folder is read from: what no command may write over.
-let internal inputsOf (dir: string) : string list =
+let inputsOf (dir: string) : string list =
     let layout = { RunFolder.Layout.Folder = dir }
 
     match locate dir with
@@ -598,7 +598,7 @@ let private number (v: float) =
 
 /// predictions.csv: `path,class,probability`, one column per class's probability (named by the class), then
 /// margin and entropy; one row per image, in order.
-let internal predictionsCsv (info: ModelInfo) (rows: (string * Prediction) list) =
+let predictionsCsv (info: ModelInfo) (rows: (string * Prediction) list) =
     let sb = StringBuilder()
     sb.Append("path,class,probability") |> ignore
 

@@ -1,6 +1,6 @@
 /// The paper's Table 1: for one trained model and one pool, how long each strategy's query takes and how much
 /// memory it needs beyond what the process already held.
-module internal Waal.Experiments.QueryTimes
+module Waal.Experiments.QueryTimes
 
 open System
 open System.Diagnostics

@@ -484,7 +484,7 @@ type LockRefused =
     | CannotLock of detail: string
 
 /// Takes the folder's lock (creating the folder), or says which process holds it.
-let internal lockFolder (layout: Layout) : Result<FolderLock, LockRefused> =
+let lockFolder (layout: Layout) : Result<FolderLock, LockRefused> =
     let opened =
         try
             Directory.CreateDirectory layout.Folder |> ignore

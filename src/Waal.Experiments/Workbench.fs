@@ -53,7 +53,7 @@ type Inputs =
             }
 
 /// Where a configuration's dataset is and how a folder's files become images.
-let internal sourceOf (config: Configuration) : Datasets.Source =
+let sourceOf (config: Configuration) : Datasets.Source =
     {
         DataDir = config.Settings.DataDir
         TestDir = config.Settings.TestDir
@@ -195,7 +195,7 @@ let ofData (config: Configuration) (pool: Dataset) (test: Dataset option) =
                 })))
 
 /// How a configuration's folder is decoded: its image options, or the backbone's preparation.
-let internal imageOptionsOf (config: Configuration) =
+let imageOptionsOf (config: Configuration) =
     preparation config
     |> Result.map (fun prep -> (readingConfig config prep).Spec.Images)
 

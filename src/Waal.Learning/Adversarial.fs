@@ -1,6 +1,6 @@
 /// The two terms of WAAL's min-max game: the critic gap (a Kantorovich-Rubinstein estimate of W1 between the
 /// unlabelled and labelled feature distributions) and the gradient penalty on the critic.
-module internal Waal.Learning.Adversarial
+module Waal.Learning.Adversarial
 
 open TorchSharp
 open type TorchSharp.torch

@@ -4,7 +4,7 @@
 /// The forward is three elementwise maxima of the four strided window corners; the backward sends each
 /// window's gradient to its first maximal corner in row-major order, which is max_pool2d's rule (it keeps the
 /// first maximum of a row-major scan), so ties (constant background, dropped channels) route identically.
-module internal Waal.Learning.Pooling
+module Waal.Learning.Pooling
 
 open TorchSharp
 open type TorchSharp.torch

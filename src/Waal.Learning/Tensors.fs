@@ -204,7 +204,7 @@ let ofResidentEmbeddings (device: Device) (norm: Normalisation) (embedded: Tenso
 
 /// Holds a dataset with the normalisation its registry entry gives for `pool` (a folder dataset's is computed
 /// from the pool; the others' are constants).
-let internal ofEntry (entry: Datasets.Entry) (device: Device) (pool: Dataset) (d: Dataset) =
+let ofEntry (entry: Datasets.Entry) (device: Device) (pool: Dataset) (d: Dataset) =
     ofDataset device (entry.Normalisation pool) d
 
 /// An int64 index tensor on the device.
