@@ -77,27 +77,9 @@ let private program = lazy (csharpExample (Path.Combine(repoRoot, "README.md")))
 
 /// `waal run` of the tiny folder run both the model and the tool's test make: 9 initial labels, 3 a round.
 let private tinyRun (images: string) (rounds: int) (out: string) =
-    [
-        "run"
-        "--dataset"
-        $"folder={images}"
-        "--network"
-        "small-cnn"
-        "--initial"
-        "9"
-        "--query"
-        "3"
-        "--rounds"
-        string rounds
-        "--epochs"
-        "1"
-        "--floor"
-        "32"
-        "--threads"
-        "2"
-        "--out"
-        out
-    ]
+    [ "run"; "--dataset"; $"folder={images}" ]
+    @ Waal.Testing.TinyRun.smallCnn 9 3 32
+    @ [ "--rounds"; string rounds; "--out"; out ]
 
 /// What both strangers use: the packages packed once into a feed, a tiny exported model and one of its images,
 /// and a nuget.config above their projects that adds the feed to the machine's.

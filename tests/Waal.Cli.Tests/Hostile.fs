@@ -13,17 +13,7 @@ open Microsoft.FSharp.Reflection
 open Waal.Cli.Args
 open Waal.Testing.SpecialFiles
 
-/// Runs the CLI in this process; returns (exit code, stdout lines, stderr lines).
-let private waal (args: string list) =
-    use out = new StringWriter()
-    use err = new StringWriter()
-    let code = Waal.Cli.Cli.run out err (Array.ofList args: string[])
-
-    let lines (w: StringWriter) =
-        w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun l -> l.TrimEnd '\r')
-
-    code, lines out, lines err
+let private waal = Waal.Cli.Tests.InProcess.waal
 
 /// Every file below the folders with its SHA-256: what must not change when a command is refused.
 let private snapshot (folders: string list) =

@@ -8,17 +8,7 @@ open Waal.Testing.Formats
 
 let private fashion = Waal.Testing.Environment.fashion
 
-/// Runs the CLI in this process; returns (exit code, stdout lines, stderr lines).
-let private waal (args: string list) =
-    use out = new StringWriter()
-    use err = new StringWriter()
-    let code = Waal.Cli.Cli.run out err (Array.ofList args: string[])
-
-    let lines (w: StringWriter) =
-        w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun l -> l.TrimEnd '\r')
-
-    code, lines out, lines err
+let private waal = Waal.Cli.Tests.InProcess.waal
 
 /// Runs the built `waal` as a child process (the same assembly the CLI project builds, copied beside these tests).
 let private waalProcess (args: string list) =
@@ -694,27 +684,9 @@ let private permissions =
                     File.SetUnixFileMode(locked, UnixFileMode.None)
 
                     let args out extra =
-                        [
-                            "run"
-                            "--dataset"
-                            $"folder={data}"
-                            "--initial"
-                            "2"
-                            "--query"
-                            "2"
-                            "--rounds"
-                            "1"
-                        ]
-                        @ [
-                            "--epochs"
-                            "1"
-                            "--floor"
-                            "8"
-                            "--threads"
-                            "2"
-                            "--out"
-                            Path.Combine(root, out)
-                        ]
+                        [ "run"; "--dataset"; $"folder={data}"; "--rounds"; "1" ]
+                        @ Waal.Testing.TinyRun.training 2 2 8
+                        @ [ "--out"; Path.Combine(root, out) ]
                         @ extra
 
                     let code, out, err = waalUnprivileged (args "a" [])

@@ -43,21 +43,7 @@ let private imagesOf (data: string) (session: string) =
 
 /// Small and fast training: batches of 6 then 4, one epoch, 2 threads, the small CNN (these tests are about the
 /// page; a folder's "auto" network is the residual net).
-let private fast =
-    [
-        "--network"
-        "small-cnn"
-        "--initial"
-        "6"
-        "--query"
-        "4"
-        "--epochs"
-        "1"
-        "--floor"
-        "32"
-        "--threads"
-        "2"
-    ]
+let private fast = Waal.Testing.TinyRun.smallCnn 6 4 32
 
 /// Training long enough (about 900 steps a round, seconds) to label meanwhile and to be killed in.
 let private slow =
