@@ -293,7 +293,7 @@ let internal ofRun (run: string) : Result<ModelInfo * string, ModelError> =
             let accuracy =
                 match
                     (if File.Exists layout.Rounds then
-                         RunFolder.readRoundsCsv layout.Rounds
+                         RunCsv.readRoundsCsv layout.Rounds
                      else
                          Error "no rounds.csv")
                 with

@@ -14,7 +14,7 @@ type Run =
     {
         Folder: string
         Spec: ExperimentSpec
-        Rows: RunFolder.RoundRow list
+        Rows: RunCsv.RoundRow list
         /// Training iterations per round, from progress.json (empty if it is gone).
         Iterations: int64 list
         /// The stopping rule that ended the run early, with the round and why (from progress.json).
@@ -151,7 +151,7 @@ let readRun (folder: string) : Result<Run, string> =
         | Ok config ->
             let spec = config.Spec
 
-            RunFolder.readRoundsCsv layout.Rounds
+            RunCsv.readRoundsCsv layout.Rounds
             |> Result.map (fun rows ->
                 let progress = RunFolder.readState layout config |> Result.toOption
 

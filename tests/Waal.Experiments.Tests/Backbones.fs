@@ -399,7 +399,7 @@ let all =
                     | Error e -> failtest (Model.ModelError.line e)
 
                 let final =
-                    RunFolder.readRoundsCsv (Path.Combine(out, "rounds.csv"))
+                    RunCsv.readRoundsCsv (Path.Combine(out, "rounds.csv"))
                     |> Result.defaultWith failtest
                     |> List.last
 

@@ -1101,7 +1101,7 @@ let private folders =
                     let predicted = exported |> List.map (fun (_, p) -> p.Class) |> Array.ofList
 
                     let final =
-                        (RunFolder.readRoundsCsv (Path.Combine(out, "rounds.csv"))
+                        (RunCsv.readRoundsCsv (Path.Combine(out, "rounds.csv"))
                          |> Result.defaultWith failtest
                          |> List.last)
 
