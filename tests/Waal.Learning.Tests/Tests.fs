@@ -418,6 +418,14 @@ let private data =
          | Ok(train, test) -> train, test
          | Error e -> failwith (DataError.line e))
 
+/// What the trainer tests train on: the first `n` training images, as CPU tensors (the caller disposes them), and
+/// the spec of WAAL on Fashion-MNIST under a preset's table (`Datasets.reference` or `Datasets.defaults`).
+let private fixture (n: int) (preset: string -> string -> Result<Configuration, string>) =
+    let train, _ = data.Value
+    let poolData = Dataset.take n train
+    let spec = (preset "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+    poolData, Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData, spec
+
 let private round =
     testList
         "Round"
@@ -486,12 +494,8 @@ let private round =
             }
 
             test "the plain trainer's budget: 10 passes over L, or exactly WAAL's step count when matched" {
-                let train, _ = data.Value
-                let poolData = Dataset.take 1000 train
-                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-
-                let spec =
-                    (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+                let poolData, tensors, spec = fixture 1000 Datasets.reference
+                use poolT = tensors
 
                 let pool = Pools.labelled poolData.Labels 10 130 2L
 
@@ -531,12 +535,8 @@ let private round =
 
             test
                 "the floor budget: WAAL and the plain trainer take E x ceil(max(|L|, M) / batch) steps, cosine and Nesterov included" {
-                let train, _ = data.Value
-                let poolData = Dataset.take 1000 train
-                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-
-                let spec =
-                    (Datasets.defaults "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+                let poolData, tensors, spec = fixture 1000 Datasets.defaults
+                use poolT = tensors
 
                 Expect.equal spec.Train.Budget EpochsOverFloor "the recommended preset's budget"
 
@@ -583,12 +583,8 @@ let private round =
             }
 
             test "an Adam critic on the unscaled loss separates unlabelled from labelled features more than SGD's" {
-                let train, _ = data.Value
-                let poolData = Dataset.take 1000 train
-                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-
-                let spec =
-                    (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+                let poolData, tensors, spec = fixture 1000 Datasets.reference
+                use poolT = tensors
 
                 let pool = Pools.labelled poolData.Labels 10 100 4L
 
@@ -630,12 +626,8 @@ let private round =
             }
 
             test "the H-divergence ablation trains a BCE discriminator whose outputs are probabilities" {
-                let train, _ = data.Value
-                let poolData = Dataset.take 800 train
-                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-
-                let spec =
-                    (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+                let poolData, tensors, spec = fixture 800 Datasets.reference
+                use poolT = tensors
 
                 let pool = Pools.labelled poolData.Labels 10 100 4L
 
@@ -667,12 +659,8 @@ let private round =
             }
 
             test "the same seed trains the same networks; another seed does not" {
-                let train, _ = data.Value
-                let poolData = Dataset.take 1000 train
-                use poolT = Tensors.ofDataset torch.CPU Normalisation.fashionMnist poolData
-
-                let spec =
-                    (Datasets.reference "fashion-mnist" "waal" |> Result.defaultWith failwith).Spec
+                let poolData, tensors, spec = fixture 1000 Datasets.reference
+                use poolT = tensors
 
                 let pool = Pools.labelled poolData.Labels 10 100 5L
 
